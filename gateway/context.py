@@ -1,0 +1,100 @@
+"""The typed request context that flows down the hot path.
+
+One `RequestContext` is created per request by the HTTP layer and passed to every stage (auth,
+policies, router, provider adapter, stream relay). Stages read and write its fields; nothing else
+carries per-request state. The finished context is what the request record is built from.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # imports for type checkers only: the context module depends on nothing
+    from gateway.errors import GatewayError
+
+
+@dataclass(slots=True)
+class Usage:
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cached_tokens: int = 0
+    # True when the numbers were counted by the gateway (tiktoken) because the provider gave none.
+    estimated: bool = False
+
+
+@dataclass(slots=True)
+class Decision:
+    """One policy decision. Never holds the matched text itself (no PII in records)."""
+
+    policy: str  # rule id from the policy file, or the policy kind
+    kind: str  # "auth", "rate_limit", "budget", "pii", "injection", "deny_list", ...
+    action: str  # "allow", "redact", "mask", "hash", "pseudonymize", "block", "flag", "refuse"
+    reason: str  # a reason code from gateway.reasons
+    direction: str = "input"  # "input" or "output"
+    entities: dict[str, int] = field(default_factory=dict)
+    score: float | None = None
+    unscanned_chars: int = 0
+
+
+@dataclass(slots=True)
+class Principal:
+    """The authenticated caller: a virtual key from the policy files."""
+
+    key_id: str
+    team: str | None = None
+    user: str | None = None
+    models: tuple[str, ...] = ()  # allowed aliases; empty means all
+    tags: tuple[str, ...] = ()
+    expires_at: float | None = None  # unix seconds
+
+
+@dataclass(slots=True)
+class Target:
+    """Where one attempt of the request goes."""
+
+    alias: str
+    provider: str  # provider name from [providers.NAME]
+    model: str  # upstream model name
+
+
+@dataclass(slots=True)
+class Timings:
+    """perf_counter() stamps, in seconds; 0.0 means "did not happen"."""
+
+    start: float = 0.0
+    upstream_start: float = 0.0
+    first_byte: float = 0.0  # first upstream byte of the response
+    first_token: float = 0.0  # first chunk carrying content sent to the client
+    end: float = 0.0
+    upstream_wait: float = 0.0  # time spent waiting on the upstream (all attempts)
+
+
+@dataclass(slots=True)
+class RequestContext:
+    request_id: str
+    api: str  # "chat", "embeddings", "messages", "responses", "models"
+    shape: str  # error and response shape of the caller: "openai" or "anthropic"
+    runtime: Any  # the gateway.runtime.Runtime snapshot this request started on
+    received_at: float  # unix time
+    trace_id: str
+    span_id: str  # the gateway's span, sent upstream in traceparent
+    parent_span_id: str | None = None
+    principal: Principal | None = None
+    body: dict | None = None
+    alias: str | None = None
+    stream: bool = False
+    include_usage: bool = False  # the client asked for the usage chunk
+    tags: tuple[str, ...] = ()
+    target: Target | None = None
+    attempts: int = 0
+    status: int = 0
+    error: GatewayError | None = None
+    client_disconnected: bool = False
+    usage: Usage = field(default_factory=Usage)
+    decisions: list[Decision] = field(default_factory=list)
+    timings: Timings = field(default_factory=Timings)
+    response_headers: dict[str, str] = field(default_factory=dict)
+    # Per-request state owned by one stage each, typed where the stage is known at import time.
+    admission: Any = None  # gateway.limits: reservations to settle in the request's finally
+    output_text: list[str] = field(default_factory=list)  # streamed text, for counting when usage is missing
