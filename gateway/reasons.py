@@ -1,0 +1,42 @@
+"""Reason codes: the one list of why the gateway allowed, changed or refused a request.
+
+Every `Decision` and every refusal carries one of these codes; records, metrics (as a bounded label),
+alerts and the dashboard group by them. Add a code here, never inline a string elsewhere.
+"""
+
+# auth
+AUTH_MISSING_KEY = "auth.missing_key"
+AUTH_UNKNOWN_KEY = "auth.unknown_key"
+AUTH_EXPIRED_KEY = "auth.expired_key"
+AUTH_REVOKED_KEY = "auth.revoked_key"
+AUTH_MODEL_NOT_ALLOWED = "auth.model_not_allowed"
+
+# rate limits and budgets
+RATE_LIMIT_REQUESTS = "rate_limit.requests"
+RATE_LIMIT_TOKENS = "rate_limit.tokens"
+RATE_LIMIT_CONCURRENCY = "rate_limit.concurrency"
+BUDGET_USD = "budget.usd"
+BUDGET_TOKENS = "budget.tokens"
+STORE_UNAVAILABLE = "store.unavailable"
+STORE_FAIL_OPEN = "store.fail_open"
+
+# guardrails
+PII_DETECTED = "guardrail.pii"
+SECRET_DETECTED = "guardrail.secret"
+INJECTION_DETECTED = "guardrail.injection"
+DENY_LIST_MATCH = "guardrail.deny_list"
+GUARDRAIL_ERROR = "guardrail.error"
+GUARDRAIL_UNSCANNED = "guardrail.unscanned"
+
+# request shape and capacity
+BAD_REQUEST = "request.invalid"
+BODY_TOO_LARGE = "request.too_large"
+OVERLOADED = "gateway.overloaded"
+
+# upstream
+UPSTREAM_ERROR = "upstream.error"
+UPSTREAM_TIMEOUT = "upstream.timeout"
+UPSTREAM_CIRCUIT_OPEN = "upstream.circuit_open"
+CLIENT_DISCONNECTED = "client.disconnected"
+
+ALL = frozenset(v for k, v in dict(globals()).items() if k.isupper() and isinstance(v, str))
