@@ -1,0 +1,115 @@
+"""Text normalisation for injection scoring: undo the obfuscations attackers use to hide instructions.
+
+Order matters: tag characters are decoded before zero-width stripping (both are invisible), NFKC folds
+full-width and compatibility forms before homoglyph mapping, and leetspeak is undone last on the lowered
+text. Embedded base64 runs are decoded and appended as extra lines so the decoded instruction is scored
+like any other line.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import re
+import unicodedata
+
+# Zero-width and other invisible format characters that split words without showing anything.
+_INVISIBLE = re.compile("[\u00ad\u034f\u061c\u115f\u1160\u17b4\u17b5\u180b-\u180f\u200b-\u200f"
+                        "\u202a-\u202e\u2060-\u206f\u3164\ufe00-\ufe0f\ufeff\uffa0]")
+# Unicode tag block: U+E0020..E007E mirror printable ASCII; the rest (E0000, E0001, E007F) are dropped.
+_TAGS = re.compile("[\U000e0000-\U000e007f]+")
+_TAG_TABLE = {cp: (chr(cp - 0xE0000) if 0xE0020 <= cp <= 0xE007E else None)
+              for cp in range(0xE0000, 0xE0080)}
+
+# Cyrillic and Greek letters that render like Latin ones. Applied only to words that mix scripts, so real
+# Russian or Greek text keeps its letters (and stays scoreable as Russian).
+_HOMOGLYPHS = str.maketrans({
+    "а": "a", "в": "b", "е": "e", "ё": "e", "к": "k", "м": "m", "н": "h", "о": "o", "р": "p", "с": "c",
+    "т": "t", "у": "y", "х": "x", "і": "i", "ї": "i", "ј": "j", "ѕ": "s", "ԁ": "d", "һ": "h", "ӏ": "l",
+    "ԛ": "q", "ԝ": "w", "ɡ": "g", "ո": "n", "ս": "u",
+    "А": "A", "В": "B", "Е": "E", "К": "K", "М": "M", "Н": "H", "О": "O", "Р": "P", "С": "C", "Т": "T",
+    "Х": "X", "У": "Y", "І": "I", "Ј": "J", "Ѕ": "S", "Һ": "H", "Ԛ": "Q", "Ԝ": "W",
+    "α": "a", "ο": "o", "ε": "e", "ι": "i", "κ": "k", "ν": "v", "ρ": "p", "τ": "t", "υ": "u", "χ": "x",
+    "Α": "A", "Β": "B", "Ε": "E", "Ζ": "Z", "Η": "H", "Ι": "I", "Κ": "K", "Μ": "M", "Ν": "N", "Ο": "O",
+    "Ρ": "P", "Τ": "T", "Υ": "Y", "Χ": "X",
+})
+_HOMOGLYPH_CHARS = "".join(chr(k) for k in _HOMOGLYPHS)
+_CONFUSABLE_WORD = re.compile(r"\w*[%s]\w*" % re.escape(_HOMOGLYPH_CHARS))
+_LATIN = re.compile(r"[A-Za-z]")
+_NON_LATIN_LETTER = re.compile(r"[^\W\d_A-Za-z%s]" % re.escape(_HOMOGLYPH_CHARS))
+
+# Leetspeak: only inside tokens that mix letters with digit/symbol stand-ins, so "2024" or "sha256" in
+# ordinary prose stay mostly readable and plain numbers are untouched.
+# "@" and "|" are left alone so e-mail addresses and table cells survive.
+_LEET_WORD = re.compile(r"(?=[a-z0-9$]*[a-z])(?=[a-z0-9$]*[0-9$])[a-z0-9$]{3,}")
+_LEET = str.maketrans({"0": "o", "1": "i", "3": "e", "4": "a", "5": "s", "7": "t", "$": "s"})
+
+_B64_RUN = re.compile(r"[A-Za-z0-9+/]{24,}={0,2}|[A-Za-z0-9_-]{24,}={0,2}")
+_PRINTABLE_TEXT = re.compile(rb"[\t\n\r\x20-\x7e]*")
+_MAX_DECODED = 8
+
+
+def _fix_confusable_word(match: re.Match[str]) -> str:
+    word = match.group(0)
+    # A word with Latin letters plus look-alikes is an attack; an all-look-alike word (e.g. "Тоо") counts
+    # too unless it carries other non-Latin letters, which marks genuine Cyrillic/Greek text.
+    if _LATIN.search(word) or not _NON_LATIN_LETTER.search(word):
+        return word.translate(_HOMOGLYPHS)
+    return word
+
+
+def _deleet_word(match: re.Match[str]) -> str:
+    word = match.group(0)
+    if word.isdigit():
+        return word
+    return word.translate(_LEET)
+
+
+def decode_base64_runs(text: str) -> list[str]:
+    """Decode base64 runs that turn out to be readable text; binary blobs and hashes are skipped."""
+    found: list[str] = []
+    for match in _B64_RUN.finditer(text):
+        run = match.group(0)
+        core = run.rstrip("=")
+        # Hex digests, identifiers and paths are long alnum runs too; real base64 of prose mixes cases
+        # and digits.
+        if core.isalpha() and (core.islower() or core.isupper()):
+            continue
+        try:
+            raw = base64.b64decode(run + "=" * (-len(run) % 4), altchars=b"-_" if "-" in run or "_" in run else None)
+        except (binascii.Error, ValueError):
+            continue
+        if len(raw) < 12:
+            continue
+        printable = _PRINTABLE_TEXT.match(raw)
+        if printable is None or printable.end() < len(raw) * 0.95:
+            try:
+                decoded = raw.decode("utf-8")
+            except UnicodeDecodeError:
+                continue
+            if sum(ch.isprintable() or ch.isspace() for ch in decoded) < len(decoded) * 0.95:
+                continue
+        else:
+            decoded = raw.decode("ascii", "ignore")
+        if sum(ch == " " for ch in decoded) < 2:
+            continue
+        found.append(decoded)
+        if len(found) >= _MAX_DECODED:
+            break
+    return found
+
+
+def normalize(text: str) -> str:
+    """Return lower-cased text with obfuscation undone; decoded base64 payloads follow on new lines."""
+    if not text.isascii():
+        if _TAGS.search(text):
+            # Hidden tag text becomes its own line so it is scored on its own, not glued to a code line.
+            text = _TAGS.sub(lambda m: "\n" + m.group(0).translate(_TAG_TABLE) + "\n", text)
+        text = _INVISIBLE.sub("", text)
+        text = unicodedata.normalize("NFKC", text)
+        text = _CONFUSABLE_WORD.sub(_fix_confusable_word, text)
+    decoded = decode_base64_runs(text)
+    if decoded:
+        text = text + "\n" + "\n".join(normalize(d) for d in decoded)
+    text = text.lower()
+    return _LEET_WORD.sub(_deleet_word, text)

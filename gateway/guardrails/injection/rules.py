@@ -1,0 +1,69 @@
+"""Hand-written patterns for unambiguous injections, matched on normalised (lower-cased) text.
+
+Each pattern carries the probability it stands for on its own. They stay within one line or sentence
+(`[^\\n]{0,N}` gaps) so a long benign document cannot assemble a match from distant words.
+"""
+
+from __future__ import annotations
+
+import re
+
+_GAP = r"[^\n.]{0,40}?"
+_VERB_IGNORE = (r"(?:ignore|disregard|forget|bypass|override|overwrite|skip|discard|abandon|drop|"
+                r"do not follow|don't follow|stop following)")
+_PRIOR = r"(?:all|any|every|the|your|my|previous|prior|above|earlier|preceding|former|initial|original|system|following|foregoing|other)"
+_INSTR = (r"(?:instructions?|directions?|prompts?|rules|guidelines|commands?|directives?|guardrails|"
+          r"restrictions|constraints|programming|policies|safeguards)")
+_SECRET_PROMPT = (r"(?:(?:system|initial|original|starting|hidden|secret|developer|pre-?prompt)\s*"
+                  r"(?:prompt|message|instructions?|rules|configuration)|"
+                  r"instructions? (?:you (?:were|have been) given|you received|above)|pre-?prompt)")
+
+RULES: tuple[tuple[re.Pattern[str], float], ...] = tuple((re.compile(p), w) for p, w in (
+    # Instruction override (English).
+    (rf"\b{_VERB_IGNORE}\b{_GAP}\b{_PRIOR}\b{_GAP}\b{_INSTR}\b", 0.97),
+    (r"\b(?:ignore|disregard|forget) (?:everything|all|anything) (?:above|before|previously|prior|you (?:were|have been) told)", 0.95),
+    (r"\bnew (?:instructions|task|objective|rules)(?: from [^\n:]{0,40})?\s*:", 0.85),
+    (r"\byour (?:new|real|actual|true) (?:task|objective|goal|instructions?|purpose|job) (?:is|are)\b", 0.92),
+    (r"\bstop (?:everything|summari[sz]ing|translating|what you are doing)\b", 0.85),
+    (r"\bforget (?:that )?you are\b", 0.9),
+    (r"\byou are no longer (?:a|an|bound|restricted|an? ai|chatgpt)", 0.9),
+    (r"\bfrom now on,? you (?:are|will|must|shall)\b", 0.8),
+    # DAN-style persona jailbreaks.
+    (r"\bdo anything now\b|\bdan mode\b|\bjailbreak(?:ed)? mode\b|\bdeveloper mode (?:enabled|output)\b", 0.97),
+    (r"\b(?:no|without (?:any)?) (?:content )?(?:restrictions|filters|guidelines|censorship|limitations)\b"
+     rf"{_GAP}\b(?:answer|respond|reply|do|say)\b", 0.8),
+    (r"\b(?:unrestricted|uncensored|unfiltered|unaligned) (?:ai|model|assistant|mode|chatbot|version)\b", 0.9),
+    # System-prompt extraction.
+    (rf"\b(?:reveal|print|show|output|repeat|display|tell me|give me|write (?:out|down)|paste|dump|leak|"
+     rf"disclose|share|translate|encode|spell check|recite|return|list)\b{_GAP}\b(?:your|the|my|all|every)"
+     rf"\b[^\n.]{{0,20}}?{_SECRET_PROMPT}", 0.95),
+    (r"\b(?:what|which) (?:were|are) (?:your|the) (?:initial|original|hidden|system|secret|first) "
+     r"(?:instructions|prompt|rules)", 0.9),
+    (r"\bwhat were you told before\b|\boutput the text above\b|\brepeat the words above\b", 0.9),
+    (r"\bconsole\.log\(system_?prompt\)|\bprint\(system_?prompt\)", 0.9),
+    # Chat-template and tool-call smuggling inside data.
+    (r"<\|im_start\|>\s*system|<\|system\|>|\[/?inst\]|<<sys>>|\[system (?:note|message|override)", 0.9),
+    (r"<tool_call>|\"function_call\"\s*:", 0.8),
+    # Other languages: overrides and system-prompt requests.
+    (r"\b(?:ignora|olvida|omite|ignore|olvide)\b[^\n.]{0,40}\binstrucciones\b|\bprompt del sistema\b", 0.95),
+    (r"\b(?:ignoriere|vergiss|missachte|ignorieren sie|vergessen sie)\b[^\n.]{0,40}\b(?:anweisungen|instruktionen|regeln|frage)\b"
+     r"|\bsystem-?prompt\b[^\n.]{0,40}\b(?:aus|zeige)", 0.95),
+    (r"\b(?:ignorez|ignore|oubliez|oublie)\s+(?:toutes\s+)?(?:les|tes|vos)\s+(?:\w+\s+){0,2}(?:instructions|consignes)\b"
+     r"|\b(?:message|prompt) système\b", 0.9),
+    (r"\b(?:ignore|esqueça|esqueca|desconsidere|ignora|dimentica)\b[^\n.]{0,40}\b(?:instruções|instrucoes|istruzioni)\b"
+     r"|\bprompt do sistema\b|\bprompt di sistema\b", 0.95),
+    (r"\b(?:negeer|vergeet)\b[^\n.]{0,40}\binstructies\b|\b(?:zignoruj|ignoruj|zapomnij)\b[^\n.]{0,40}\b(?:instrukcj|polece)", 0.95),
+    (r"\b(?:talimatları|talimatlari)\b[^\n.]{0,30}\b(?:yok say|unut|görmezden)|\bsistem (?:istemini|mesajını)", 0.95),
+    (r"(?:игнорируй|забудь|проигнорируй)[^\n.]{0,40}(?:инструкци|указани|правил)|системн\w* (?:промпт|сообщени|инструкци)", 0.95),
+    (r"忽略[^\n。]{0,12}(?:指令|指示|说明|提示)|系统提示|(?:指示|命令)を(?:無視|忘れ)|システムプロンプト|"
+     r"(?:지시|명령|지침)[^\n.]{0,8}무시|시스템 프롬프트", 0.95),
+))
+
+
+def rule_score(normalized: str) -> float:
+    """Highest probability among the patterns that match, 0.0 when none does."""
+    best = 0.0
+    for pattern, weight in RULES:
+        if weight > best and pattern.search(normalized):
+            best = weight
+    return best
