@@ -1,0 +1,1 @@
+"""Guardrails: request and stream policies that inspect prompts and model output."""

@@ -1,0 +1,108 @@
+"""PII and secret detection: a fast regex-and-validator tier (Presidio recognizers) and an opt-in NER tier.
+
+Build one `PiiDetector` per worker at start-up (it compiles patterns and, with `ner=True`, loads spaCy);
+`detect()` is synchronous and pure. The fast tier never imports spaCy and never touches the network.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+
+from gateway.guardrails.pii.holdback import growing_suffix_start
+from gateway.guardrails.pii.ner import NER_ENTITIES, ner_available
+
+FAST_TIER_ENTITIES: tuple[str, ...] = (
+    "EMAIL_ADDRESS",
+    "PHONE_NUMBER",
+    "CREDIT_CARD",
+    "US_SSN",
+    "IBAN_CODE",
+    "IP_ADDRESS",
+    "URL",
+    "US_PASSPORT",
+    "SECRET",
+)
+DEFAULT_THRESHOLD = 0.5
+
+__all__ = ["FAST_TIER_ENTITIES", "NER_ENTITIES", "Finding", "PiiDetector", "ner_available"]
+
+
+@dataclass(frozen=True, slots=True)
+class Finding:
+    start: int  # str offsets into the scanned text, end exclusive
+    end: int
+    entity_type: str
+    score: float
+
+
+class PiiDetector:
+    """Detects the enabled entity types; `entities=None` means every fast-tier type (plus NER types if `ner`)."""
+
+    def __init__(
+        self,
+        entities: Iterable[str] | None = None,
+        thresholds: Mapping[str, float] | None = None,
+        ner: bool = False,
+    ) -> None:
+        from gateway.guardrails.pii.cards import CardDetector
+        from gateway.guardrails.pii.recognizers import build_fast_detectors, load_recognizer_classes
+        from gateway.guardrails.pii.secrets import SecretDetector
+
+        known = set(FAST_TIER_ENTITIES) | set(NER_ENTITIES)
+        wanted = tuple(entities) if entities is not None else FAST_TIER_ENTITIES + (NER_ENTITIES if ner else ())
+        unknown = sorted(set(wanted) - known)
+        if unknown:
+            raise ValueError(f"unknown PII entity types {unknown}; expected some of {sorted(known)}")
+        self.entities: frozenset[str] = frozenset(wanted)
+        self._thresholds = {e: DEFAULT_THRESHOLD for e in self.entities}
+        self._thresholds.update(thresholds or {})
+
+        by_type = build_fast_detectors()
+        by_type["CREDIT_CARD"] = [CardDetector(load_recognizer_classes())]
+        by_type["SECRET"] = [SecretDetector()]
+        self._detectors = [d for e in FAST_TIER_ENTITIES if e in self.entities for d in by_type[e]]
+
+        self._ner = None
+        ner_types = self.entities & set(NER_ENTITIES)
+        if ner and ner_types:
+            from gateway.guardrails.pii.ner import NerTagger
+
+            self._ner = NerTagger(ner_types)
+        elif ner_types and not ner:
+            raise ValueError(f"{sorted(ner_types)} need the NER tier (ner=True)")
+
+        self.max_entity_len: int = max((d.max_len for d in self._detectors), default=0)
+        if self._ner is not None:
+            self.max_entity_len = max(self.max_entity_len, self._ner.max_len)
+
+    def detect(self, text: str) -> list[Finding]:
+        """Findings sorted by start, non-overlapping (overlaps go to the higher score, then the longer span)."""
+        thresholds = self._thresholds
+        found: list[Finding] = []
+        for detector in self._detectors:
+            etype = detector.entity_type
+            threshold = thresholds[etype]
+            for start, end, score in detector.detect(text):
+                if score >= threshold:
+                    found.append(Finding(start, end, etype, score))
+        if self._ner is not None:
+            for start, end, etype, score in self._ner.detect(text):
+                if score >= thresholds[etype]:
+                    found.append(Finding(start, end, etype, score))
+        return _resolve_overlaps(found)
+
+    def may_continue(self, text: str) -> int:
+        """Smallest index from which an entity could still grow if text were appended; len(text) if none."""
+        return growing_suffix_start(text, self.max_entity_len, names=self._ner is not None)
+
+
+def _resolve_overlaps(found: list[Finding]) -> list[Finding]:
+    if len(found) < 2:
+        return found
+    kept: list[Finding] = []
+    for f in sorted(found, key=lambda f: (-f.score, -(f.end - f.start), f.start)):
+        if all(f.end <= k.start or f.start >= k.end for k in kept):
+            kept.append(f)
+    kept.sort(key=lambda f: f.start)
+    return kept

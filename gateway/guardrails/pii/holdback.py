@@ -1,0 +1,52 @@
+"""Where the tail of a stream could still be the start of an entity (for the stream hold-back).
+
+Entities are mostly single whitespace-free tokens, except digit groups ("4967 5723 8823 7084",
+"+1 (439) 048-8618", a card broken by a line break), obfuscated e-mails ("jdoe [at] gmail [dot] com")
+and, with NER, capitalised names. So the growing suffix is the last token, extended back over short
+gaps whose neighbours could join into one of those.
+"""
+
+from __future__ import annotations
+
+import re
+
+_TOKEN = re.compile(r"\S+")
+_OBFUSCATION_WORDS = frozenset({"at", "dot", "(at)", "[at]", "{at}", "(dot)", "[dot]", "{dot}"})
+_NUMERIC_END = frozenset("0123456789()+")
+
+
+def _joins(left: str, right: str, gap: str, names: bool) -> bool:
+    if len(gap) > 3 or gap.count("\n") > 1:
+        return False
+    if left[-1] in _NUMERIC_END and (right[0] in _NUMERIC_END or right[0] in "xX"):
+        return True
+    if left.lower() in _OBFUSCATION_WORDS or right.lower() in _OBFUSCATION_WORDS:
+        return True
+    return names and gap == " " and left[0].isupper() and right[0].isupper()
+
+
+def growing_suffix_start(text: str, max_len: int, names: bool = False) -> int:
+    n = len(text)
+    if n == 0 or max_len <= 0:
+        return n
+    floor = max(0, n - max_len)
+    tokens = [(m.start() + floor, m.group()) for m in _TOKEN.finditer(text, floor)]
+    if not tokens:
+        return n
+    start, token = tokens[-1]
+    if start + len(token) < n:
+        # The text ends in whitespace: the last token is finished unless the next one could join it.
+        gap = text[start + len(token) :]
+        if len(gap) > 3 or gap.count("\n") > 1:
+            return n
+        numeric = token[-1] in _NUMERIC_END
+        if not (numeric or token.lower() in _OBFUSCATION_WORDS or (names and gap == " " and token[0].isupper())):
+            return n
+    i = len(tokens) - 1
+    while i > 0:
+        prev_start, prev = tokens[i - 1]
+        gap = text[prev_start + len(prev) : tokens[i][0]]
+        if not _joins(prev, tokens[i][1], gap, names):
+            break
+        i -= 1
+    return max(tokens[i][0], floor)

@@ -1,0 +1,260 @@
+"""Fast-tier recognizers built on Presidio's pattern recognizers and their validators.
+
+Presidio's `analyze()` scans the whole text with its own broad regexes (about 3 ms for a 300-word text
+across the generic recognizers), so each detector here first checks cheap trigger characters, finds
+candidates with a narrow regex, and only then asks the Presidio recognizer to validate or invalidate
+the candidate (Luhn, IBAN checksum, SSN invalidation, `ipaddress`, tldextract). Phone numbers are
+validated with `phonenumbers` on candidates only, never with Presidio's region-by-region matcher.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+
+import phonenumbers
+import tldextract
+
+from gateway.guardrails.pii._presidio import load_recognizer_classes
+
+# Start-up only: the offline public-suffix extractor Presidio's e-mail recognizer validates with.
+# suffix_list_urls=() and cache_dir=None: the bundled snapshot, no HTTP fetch, no cache file written.
+_OFFLINE_TLD = tldextract.TLDExtract(suffix_list_urls=(), cache_dir=None, fallback_to_snapshot=True)
+
+
+class _OfflineTldModule:
+    """Stands in for the `tldextract` module inside Presidio's recognizer modules."""
+
+    extract = staticmethod(_OFFLINE_TLD)
+    TLDExtract = tldextract.TLDExtract
+
+
+def _context_before(text: str, start: int, words: tuple[str, ...], window: int = 48) -> bool:
+    before = text[max(0, start - window) : start].lower()
+    return any(w in before for w in words)
+
+
+class EmailDetector:
+    """E-mail addresses: Presidio's pattern, run only in a window around each '@'."""
+
+    entity_type = "EMAIL_ADDRESS"
+    max_len = 254
+
+    def __init__(self, classes: dict[str, type]) -> None:
+        recognizer = classes["EmailRecognizer"]()
+        module = __import__(type(recognizer).__module__, fromlist=["tldextract"])
+        module.tldextract = _OfflineTldModule  # the module-level tldextract.extract would fetch the PSL
+        self._validate = recognizer.validate_result
+        pattern = recognizer.patterns[0]
+        self._regex = re.compile(pattern.regex, recognizer.global_regex_flags & ~re.DOTALL | re.UNICODE)
+
+    def detect(self, text: str) -> Iterator[tuple[int, int, float]]:
+        at = text.find("@")
+        last_end = 0
+        while at != -1:
+            lo = max(last_end, at - 64)
+            for m in self._regex.finditer(text, lo, min(len(text), at + 192)):
+                if m.start() <= at < m.end():
+                    if self._validate(m.group()):
+                        yield m.start(), m.end(), 1.0
+                    last_end = m.end()
+                    break
+            at = text.find("@", max(at + 1, last_end))
+
+
+# "jdoe at gmail dot com", "jdoe(at)gmail.com", "jdoe [at] gmail [dot] com"
+_AT = r"(?:\s*[\[({<]\s*at\s*[\])}>]\s*|\s+at\s+)"
+_DOT = r"(?:\s*[\[({<]\s*dot\s*[\])}>]\s*|\s+dot\s+|\.)"
+_OBFUSCATED_EMAIL = re.compile(
+    rf"(?<![\w.+-])[a-z0-9][\w.+-]{{0,63}}{_AT}[a-z0-9][\w-]{{0,62}}(?:{_DOT}[a-z0-9][\w-]{{0,62}})*{_DOT}[a-z]{{2,24}}(?![\w@])",
+    re.IGNORECASE,
+)
+
+
+class ObfuscatedEmailDetector:
+    entity_type = "EMAIL_ADDRESS"
+    max_len = 254
+
+    def detect(self, text: str) -> Iterator[tuple[int, int, float]]:
+        lower = text.lower()
+        if "at)" not in lower and "at]" not in lower and "at}" not in lower and "at>" not in lower and " dot " not in lower:
+            return
+        for m in _OBFUSCATED_EMAIL.finditer(text):
+            value = m.group()
+            tld = re.split(r"\W+", value)[-1].lower()
+            # "meet at noon dot com" is rare; require a real public suffix for the plain " at " form.
+            if _OFFLINE_TLD(f"x.{tld}").suffix == "":
+                continue
+            yield m.start(), m.end(), 0.85
+
+
+_SSN = re.compile(r"(?<![\d.-])(\d{3})([- .])(\d{2})\2(\d{4})(?![\d-]|\.\d)|(?<![\w.-])(\d{9})(?![\w-]|\.\d)")
+_SSN_CONTEXT = ("ssn", "social security", "social sec", "ss#", "ss #")
+
+
+class SsnDetector:
+    """US SSNs: delimited 3-2-4 groups (Presidio's medium pattern) or 9 digits after an SSN cue."""
+
+    entity_type = "US_SSN"
+    max_len = 11
+
+    def __init__(self, classes: dict[str, type]) -> None:
+        self._invalidate = classes["UsSsnRecognizer"]().invalidate_result
+
+    def detect(self, text: str) -> Iterator[tuple[int, int, float]]:
+        for m in _SSN.finditer(text):
+            if self._invalidate(m.group()):
+                continue
+            cued = _context_before(text, m.start(), _SSN_CONTEXT)
+            if m.group(5) is not None:
+                if cued:
+                    yield m.start(), m.end(), 0.85
+            else:
+                yield m.start(), m.end(), 0.9 if cued else 0.6
+
+
+_IPV4 = re.compile(r"(?<![\w.])\d{1,3}(?:\.\d{1,3}){3}(?:/\d{1,2})?(?![\w]|\.\d)")
+_IPV6 = re.compile(r"(?<![\w:])(?:[0-9A-Fa-f]{0,4}:){2,7}[0-9A-Fa-f]{0,4}(?:%\w+)?(?:/\d{1,3})?(?![\w:])")
+
+
+class IpDetector:
+    entity_type = "IP_ADDRESS"
+    max_len = 50
+
+    def __init__(self, classes: dict[str, type]) -> None:
+        self._invalidate = classes["IpRecognizer"]().invalidate_result
+
+    def detect(self, text: str) -> Iterator[tuple[int, int, float]]:
+        if "." in text:
+            for m in _IPV4.finditer(text):
+                if not self._invalidate(m.group()):
+                    yield m.start(), m.end(), 0.9
+        if ":" in text:
+            for m in _IPV6.finditer(text):
+                value = m.group()
+                if value.count(":") >= 2 and any(c not in ":" for c in value) and not self._invalidate(value):
+                    yield m.start(), m.end(), 0.9
+
+
+_IBAN = re.compile(r"(?<![\w])[A-Z]{2}\d{2}(?: ?[A-Z0-9]{4}){2,7}(?: ?[A-Z0-9]{1,3})?(?!\w)", re.IGNORECASE)
+
+
+class IbanDetector:
+    entity_type = "IBAN_CODE"
+    max_len = 42
+
+    def __init__(self, classes: dict[str, type]) -> None:
+        self._validate = classes["IbanRecognizer"]().validate_result
+
+    def detect(self, text: str) -> Iterator[tuple[int, int, float]]:
+        for m in _IBAN.finditer(text):
+            value = m.group()
+            # The optional trailing group can swallow the next word: try the candidate, then without it.
+            for end in (m.end(), m.start() + value.rfind(" ")) if " " in value else (m.end(),):
+                if end > m.start() and self._validate(text[m.start() : end]) is not False:
+                    yield m.start(), end, 1.0
+                    break
+
+
+_URL = re.compile(r"(?:https?|ftp)://[^\s<>\"'`]+|(?<![\w@.])www\.[^\s<>\"'`]+", re.IGNORECASE)
+_URL_TRAILING = ".,;:!?)]}*_'\""
+
+
+class UrlDetector:
+    entity_type = "URL"
+    max_len = 512  # longer URLs get split by the stream hold-back; a cap keeps the hold bounded
+
+    def detect(self, text: str) -> Iterator[tuple[int, int, float]]:
+        if "://" not in text and "www." not in text:
+            return
+        for m in _URL.finditer(text):
+            value = m.group()
+            end = m.end()
+            while value and value[-1] in _URL_TRAILING:
+                if value[-1] == ")" and value.count("(") >= value.count(")"):
+                    break
+                value = value[:-1]
+                end -= 1
+            if "." in value.split("//", 1)[-1]:
+                yield m.start(), end, 0.9
+
+
+_PASSPORT = re.compile(r"(?<![\w-])(?:[A-Z]\d{8}|\d{9})(?![\w-])")
+_PASSPORT_CONTEXT = ("passport",)
+
+
+class PassportDetector:
+    """US passport numbers: Presidio's patterns are 'very weak' alone, so require a passport cue."""
+
+    entity_type = "US_PASSPORT"
+    max_len = 9
+
+    def __init__(self, classes: dict[str, type]) -> None:
+        self._patterns = [p.regex for p in classes["UsPassportRecognizer"].PATTERNS]
+
+    def detect(self, text: str) -> Iterator[tuple[int, int, float]]:
+        lower = text.lower()
+        if "passport" not in lower:
+            return
+        for m in _PASSPORT.finditer(text):
+            if _context_before(lower, m.start(), _PASSPORT_CONTEXT, window=64):
+                yield m.start(), m.end(), 0.8
+
+
+# Phone-shaped runs: optional +CC, optional (area), 2-5 digit groups split by one space, '-', '.'
+# (no commas or slashes: amounts and dates), optional extension.
+_PHONE = re.compile(
+    r"(?<![\w+.,/-])(?:\+\d{1,3}[ .-]?)?(?:\(\d{1,5}\)[ .-]?|\d{1,5}[ .-]?\(0\)[ .-]?)?\d{1,5}(?:[ .-]\d{1,5}){0,4}"
+    r"(?:[ ]?(?:x|ext\.?|#)[ ]?\d{1,6})?(?![\w@]|[.,/-]\d)",
+    re.IGNORECASE,
+)
+_PHONE_REGIONS = ("US", "GB", "DE", "FR", "CH")
+_PHONE_CONTEXT = ("phone", "call", "tel", "mobile", "cell", "fax", "number", "reach", "text me", "contact")
+
+
+class PhoneDetector:
+    entity_type = "PHONE_NUMBER"
+    max_len = 32
+
+    def detect(self, text: str) -> Iterator[tuple[int, int, float]]:
+        for m in _PHONE.finditer(text):
+            value = m.group()
+            digits = sum(c.isdigit() for c in value.split("x")[0].split("X")[0].split("#")[0].split("ext")[0])
+            if digits < 7 or digits > 15:
+                continue
+            international = value.startswith("+")
+            grouped = any(c in value for c in " -.()")
+            if not international and not grouped:
+                # A bare run of digits is an order number or an id unless something says it's a phone.
+                if digits not in (10, 11) or not _context_before(text, m.start(), _PHONE_CONTEXT):
+                    continue
+            if not international and digits < 9 and not _context_before(text, m.start(), _PHONE_CONTEXT):
+                continue
+            if _is_possible_phone(value, international):
+                cued = _context_before(text, m.start(), _PHONE_CONTEXT)
+                yield m.start(), m.end(), 0.85 if cued else 0.7
+
+
+def _is_possible_phone(value: str, international: bool) -> bool:
+    for region in (None,) if international else _PHONE_REGIONS:
+        try:
+            number = phonenumbers.parse(value, region)
+        except phonenumbers.NumberParseException:
+            continue
+        if phonenumbers.is_possible_number(number):
+            return True
+    return False
+
+
+def build_fast_detectors() -> dict[str, list]:
+    """Detectors by entity type; built once at start-up."""
+    classes = load_recognizer_classes()
+    return {
+        "EMAIL_ADDRESS": [EmailDetector(classes), ObfuscatedEmailDetector()],
+        "US_SSN": [SsnDetector(classes)],
+        "IP_ADDRESS": [IpDetector(classes)],
+        "IBAN_CODE": [IbanDetector(classes)],
+        "URL": [UrlDetector()],
+        "US_PASSPORT": [PassportDetector(classes)],
+        "PHONE_NUMBER": [PhoneDetector()],
+    }
