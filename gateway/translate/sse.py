@@ -1,0 +1,100 @@
+"""Server-sent events on the wire: an incremental parser and an encoder.
+
+Upstream bytes arrive in arbitrary pieces, so `SSEParser` keeps the unfinished line between
+`feed` calls and returns only complete events. It follows the WHATWG event-stream rules the
+providers rely on: lines end in LF, CRLF or CR; a line starting with ":" is a comment; "data"
+lines accumulate and are joined with LF; a blank line dispatches the event. `id` and `retry` are
+read and dropped: no provider resumes a stream.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+_LINE_END = re.compile(rb"\r\n|\r|\n")
+_BOM = b"\xef\xbb\xbf"
+
+
+@dataclass(slots=True, frozen=True)
+class SSEEvent:
+    event: str | None
+    data: bytes
+
+
+class SSEParser:
+    __slots__ = ("_buf", "_event", "_data", "_started")
+
+    def __init__(self) -> None:
+        self._buf = b""
+        self._event: str | None = None
+        self._data: list[bytes] | None = None  # None: no data line yet in this event
+        self._started = False  # a leading byte-order mark has been dealt with
+
+    def feed(self, chunk: bytes) -> list[SSEEvent]:
+        buf = self._buf + chunk if self._buf else chunk
+        if not self._started:
+            if len(buf) < len(_BOM) and _BOM.startswith(buf):
+                self._buf = buf  # could still be a split byte-order mark
+                return []
+            self._started = True
+            if buf.startswith(_BOM):
+                buf = buf[len(_BOM) :]
+        events: list[SSEEvent] = []
+        start = 0
+        end = len(buf)
+        for m in _LINE_END.finditer(buf):
+            if m.end() == end and buf[m.start()] == 0x0D and m.end() - m.start() == 1:
+                break  # a CR at the end may be the first half of a CRLF split across feeds
+            self._line(buf[start : m.start()], events)
+            start = m.end()
+        self._buf = buf[start:]
+        return events
+
+    def close(self) -> list[SSEEvent]:
+        """End of stream: finish a last line or event the upstream did not terminate.
+
+        The standard drops an event without its blank line; a gateway relaying a provider that
+        closes right after its last `data:` line would lose the end of the answer, so it is kept.
+        """
+        events: list[SSEEvent] = []
+        if self._buf:
+            line = self._buf[:-1] if self._buf.endswith(b"\r") else self._buf
+            self._buf = b""
+            if line:
+                self._line(line, events)
+        self._line(b"", events)
+        return events
+
+    def _line(self, line: bytes, events: list[SSEEvent]) -> None:
+        if not line:
+            if self._data is not None:
+                events.append(SSEEvent(self._event, b"\n".join(self._data)))
+            self._event = None
+            self._data = None
+            return
+        if line[0] == 0x3A:  # ":" comment, used by some providers as a keep-alive
+            return
+        name, sep, value = line.partition(b":")
+        if sep and value[:1] == b" ":
+            value = value[1:]
+        if name == b"data":
+            if self._data is None:
+                self._data = [value]
+            else:
+                self._data.append(value)
+        elif name == b"event":
+            self._event = value.decode("utf-8", "replace") or None
+
+
+def encode_event(data: bytes, event: str | None = None) -> bytes:
+    """One event on the wire. Newlines inside `data` become several `data:` lines."""
+    if event is not None and ("\n" in event or "\r" in event):
+        raise ValueError("an SSE event name cannot contain a line break")
+    if b"\n" in data or b"\r" in data:
+        body = b"".join(b"data: " + part + b"\n" for part in _LINE_END.split(data))
+    else:
+        body = b"data: " + data + b"\n"
+    if event is None:
+        return body + b"\n"
+    return b"event: " + event.encode() + b"\n" + body + b"\n"
