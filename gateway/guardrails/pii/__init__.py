@@ -45,9 +45,7 @@ class PiiDetector:
         thresholds: Mapping[str, float] | None = None,
         ner: bool = False,
     ) -> None:
-        from gateway.guardrails.pii.cards import CardDetector
-        from gateway.guardrails.pii.recognizers import build_fast_detectors, load_recognizer_classes
-        from gateway.guardrails.pii.secrets import SecretDetector
+        from gateway.guardrails.pii.recognizers import NumericScan, build_fast_detectors
 
         known = set(FAST_TIER_ENTITIES) | set(NER_ENTITIES)
         wanted = tuple(entities) if entities is not None else FAST_TIER_ENTITIES + (NER_ENTITIES if ner else ())
@@ -58,10 +56,8 @@ class PiiDetector:
         self._thresholds = {e: DEFAULT_THRESHOLD for e in self.entities}
         self._thresholds.update(thresholds or {})
 
-        by_type = build_fast_detectors()
-        by_type["CREDIT_CARD"] = [CardDetector(load_recognizer_classes())]
-        by_type["SECRET"] = [SecretDetector()]
-        self._detectors = [d for e in FAST_TIER_ENTITIES if e in self.entities for d in by_type[e]]
+        self._detectors = build_fast_detectors(self.entities)
+        self._numeric = next((d for d in self._detectors if isinstance(d, NumericScan)), None)
 
         self._ner = None
         ner_types = self.entities & set(NER_ENTITIES)
@@ -81,6 +77,11 @@ class PiiDetector:
         thresholds = self._thresholds
         found: list[Finding] = []
         for detector in self._detectors:
+            if detector is self._numeric:
+                for etype, start, end, score in detector.detect(text):
+                    if score >= thresholds[etype]:
+                        found.append(Finding(start, end, etype, score))
+                continue
             etype = detector.entity_type
             threshold = thresholds[etype]
             for start, end, score in detector.detect(text):

@@ -26,7 +26,7 @@ _KNOWN = re.compile(
 _KNOWN_TRIGGERS = ("sk-", "k_live_", "k_test_", "AKIA", "ASIA", "AGPA", "AIDA", "AROA", "ANPA", "gh", "github_pat_", "xox", "AIza", "glpat-", "hf_", "npm_")
 
 # Unprefixed tokens: 40-char AWS secrets and similar (base64 alphabet, no word boundaries inside).
-_OPAQUE = re.compile(r"(?<![\w/+=.-])[A-Za-z0-9/+]{32,128}={0,2}(?![\w/+=-])")
+_OPAQUE = re.compile(r"(?<![\w/+.-])[A-Za-z0-9/+]{32,128}={0,2}(?![\w/+=-])")
 _CUES = ("secret", "token", "key", "password", "passwd", "credential", "auth", "api")
 
 
