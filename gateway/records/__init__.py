@@ -1,0 +1,2 @@
+"""Request records and what consumes them: the record schema, the audit hash chain, the local spool,
+the sinks, the background recorder, /stats rolling windows and /metrics."""

@@ -1,0 +1,254 @@
+"""`gateway audit ...`: verify the hash chains in the configured sinks, tail and query records, and
+trim the Redis stream with a checkpoint.
+
+    gateway audit verify --config C           exit 1 at the first broken link, naming it
+    gateway audit tail [-n N] [--follow] --config C
+    gateway audit query [--key K] [--since T] [--model M] [--team T] --config C
+    gateway audit trim (--keep N | --before T) --config C
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import sys
+import time
+from collections.abc import Iterator
+
+import orjson
+
+from gateway.records.chain import Chain, Verifier, checkpoint_covers, checkpoint_record, new_writer_id
+from gateway.records.config import AuditConfig, parse_audit, sink_of
+from gateway.records.recorder import env_key
+from gateway.records.sinks import rotated_paths
+from gateway.config.validate import ConfigError
+
+PAGE = 1000
+
+
+def _load(path: str) -> tuple[AuditConfig, str | None]:
+    try:
+        from gateway.config.loader import load_config
+    except ImportError:  # the loader is optional for this tool: fall back to reading the TOML
+        import tomllib
+        with open(path, "rb") as fh:
+            raw = tomllib.load(fh)
+        return parse_audit(raw.get("audit"), file=path), raw.get("store", {}).get("url")
+    loaded = load_config(path)
+    return parse_audit(loaded.main.audit, file=path), loaded.main.store.url
+
+
+def _redis(cfg: AuditConfig, store_url: str | None):
+    rs = sink_of(cfg, "redis")
+    if rs is None:
+        return None, None
+    import redis
+    url = rs.url or store_url
+    if not url or not url.startswith(("redis://", "rediss://", "unix://")):
+        raise ConfigError("<config>", "audit.sinks.redis.url", "a redis:// URL (or a redis [store] url)")
+    return redis.Redis.from_url(url), rs.stream
+
+
+def iter_file(path: str, max_files: int = 1000) -> Iterator[tuple[str, bytes]]:
+    for p in rotated_paths(path, max_files):
+        with open(p, "rb") as fh:
+            for n, line in enumerate(fh, 1):
+                if line.strip():
+                    yield f"{p}:{n}", line.rstrip(b"\n")
+
+
+def iter_stream(client, stream: str, start: str = "-", end: str = "+") -> Iterator[tuple[str, bytes]]:
+    while True:
+        page = client.xrange(stream, start, end, count=PAGE)
+        for eid, fields in page:
+            yield f"{stream}@{eid.decode()}", fields[b"r"]
+        if len(page) < PAGE:
+            return
+        start = "(" + page[-1][0].decode()
+
+
+def verify(entries: Iterator[tuple[str, bytes]], key: bytes | None) -> tuple[int, object]:
+    v = Verifier(key)
+    for where, line in entries:
+        broken = v.feed(line, where)
+        if broken is not None:
+            return v.records, broken
+    return v.records, v.finish()
+
+
+def _sources(cfg: AuditConfig, store_url: str | None) -> list[tuple[str, callable]]:
+    out = []
+    fs = sink_of(cfg, "file")
+    if fs is not None:
+        out.append((fs.path, lambda start="-": iter_file(fs.path)))
+    client, stream = _redis(cfg, store_url)
+    if client is not None:
+        out.append((f"redis stream {stream}", lambda start="-": iter_stream(client, stream, start)))
+    return out
+
+
+def parse_time(text: str) -> float:
+    """Unix seconds, ISO 8601, or an age such as 30s, 15m, 2h, 7d."""
+    units = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+    if text[-1:] in units and text[:-1].replace(".", "", 1).isdigit():
+        return time.time() - float(text[:-1]) * units[text[-1]]
+    try:
+        return float(text)
+    except ValueError:
+        t = dt.datetime.fromisoformat(text)
+        return (t if t.tzinfo else t.replace(tzinfo=dt.timezone.utc)).timestamp()
+
+
+def _cmd_verify(cfg, store_url, args) -> int:
+    key = env_key(cfg.hmac_key_env)
+    sources = _sources(cfg, store_url)
+    if not sources:
+        print("no file or redis audit sink configured", file=sys.stderr)
+        return 2
+    status = 0
+    for name, it in sources:
+        n, broken = verify(it(), key)
+        if broken is not None:
+            print(f"BROKEN {name}: {broken}")
+            status = 1
+        else:
+            print(f"ok {name}: {n} records")
+    return status
+
+
+def _matches(rec: dict, args) -> bool:
+    if args.key and rec.get("key_id") != args.key:
+        return False
+    if args.team and rec.get("team") != args.team:
+        return False
+    if args.model and args.model not in (rec.get("model"), rec.get("alias")):
+        return False
+    if args.since is not None and rec.get("time", 0) < args.since:
+        return False
+    return True
+
+
+def _cmd_tail(cfg, store_url, args) -> int:
+    return _print_records(cfg, store_url, args, tail=args.n)
+
+
+def _cmd_query(cfg, store_url, args) -> int:
+    return _print_records(cfg, store_url, args, tail=None)
+
+
+def _print_records(cfg, store_url, args, tail: int | None) -> int:
+    out = sys.stdout.buffer
+    client, stream = _redis(cfg, store_url)
+    if client is not None and args.source != "file":
+        start = "-"
+        if args.since is not None:  # entry ids are shipping times, never earlier than the record time
+            start = f"{int(args.since * 1000)}-0"
+        if tail is not None:
+            page = list(reversed(client.xrevrange(stream, "+", "-", count=tail)))
+            lines = [(f"{stream}@{e.decode()}", f[b"r"]) for e, f in page]
+        else:
+            lines = iter_stream(client, stream, start)
+        last = "$"
+        for where, line in lines:
+            last = where.rsplit("@", 1)[1]
+            if _matches(orjson.loads(line), args):
+                out.write(line + b"\n")
+        out.flush()
+        while args.follow:
+            got = client.xread({stream: last}, block=1000, count=PAGE)
+            for _, entries in got or ():
+                for eid, fields in entries:
+                    last = eid.decode()
+                    if _matches(orjson.loads(fields[b"r"]), args):
+                        out.write(fields[b"r"] + b"\n")
+            out.flush()
+        return 0
+    fs = sink_of(cfg, "file")
+    if fs is None:
+        print("no file or redis audit sink configured", file=sys.stderr)
+        return 2
+    kept = []
+    for _, line in iter_file(fs.path):
+        if _matches(orjson.loads(line), args):
+            kept.append(line)
+            if tail is not None and len(kept) > tail:
+                kept.pop(0)
+    for line in kept:
+        out.write(line + b"\n")
+    out.flush()
+    if args.follow:
+        with open(fs.path, "rb") as fh:
+            fh.seek(0, 2)
+            while True:
+                line = fh.readline()
+                if not line:
+                    time.sleep(0.5)
+                    continue
+                if _matches(orjson.loads(line), args):
+                    out.write(line)
+                    out.flush()
+    return 0
+
+
+def trim_stream(client, stream: str, cut_id: str, key: bytes | None) -> int:
+    """Remove entries before `cut_id` after writing a checkpoint record covering them."""
+    covers = checkpoint_covers(line for _, line in iter_stream(client, stream, "-", "(" + cut_id))
+    if not covers:
+        return 0
+    line = Chain(new_writer_id("checkpoint"), key).seal(checkpoint_record(covers))
+    client.xadd(stream, {"r": line.rstrip(b"\n")})
+    return client.xtrim(stream, minid=cut_id)
+
+
+def _cmd_trim(cfg, store_url, args) -> int:
+    client, stream = _redis(cfg, store_url)
+    if client is None:
+        print("trim works on the redis sink; the file sink trims itself on rotation", file=sys.stderr)
+        return 2
+    if args.keep is not None:
+        newest = client.xrevrange(stream, "+", "-", count=args.keep)
+        if len(newest) < args.keep:
+            print("nothing to trim")
+            return 0
+        cut = newest[-1][0].decode()
+    else:
+        cut = f"{int(args.before * 1000)}-0"
+    removed = trim_stream(client, stream, cut, env_key(cfg.hmac_key_env))
+    print(f"trimmed {removed} entries before {cut}")
+    return 0
+
+
+def main(argv: list[str]) -> int:
+    ap = argparse.ArgumentParser(prog="gateway audit")
+    sub = ap.add_subparsers(dest="cmd", required=True)
+    for name in ("verify", "tail", "query", "trim"):
+        p = sub.add_parser(name)
+        p.add_argument("--config", required=True)
+        if name in ("tail", "query"):
+            p.add_argument("--source", choices=("redis", "file"), default=None)
+            p.add_argument("--key")
+            p.add_argument("--team")
+            p.add_argument("--model")
+            p.add_argument("--since", type=parse_time)
+            p.add_argument("--follow", "-f", action="store_true")
+        if name == "tail":
+            p.add_argument("-n", type=int, default=20)
+        if name == "trim":
+            g = p.add_mutually_exclusive_group(required=True)
+            g.add_argument("--keep", type=int)
+            g.add_argument("--before", type=parse_time)
+    args = ap.parse_args(argv)
+    try:
+        cfg, store_url = _load(args.config)
+    except ConfigError as exc:
+        print(f"config error: {exc}", file=sys.stderr)
+        return 2
+    cmd = {"verify": _cmd_verify, "tail": _cmd_tail, "query": _cmd_query, "trim": _cmd_trim}[args.cmd]
+    try:
+        return cmd(cfg, store_url, args)
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    raise SystemExit(main(sys.argv[1:]))

@@ -1,0 +1,155 @@
+"""The tamper-evident hash chain over audit records, and its verifier.
+
+Each gateway process is one chain (`writer`). A record carries `seq`, `prev_hash` and `hash`, where
+hash = SHA-256 (or HMAC-SHA256 with a key) of prev_hash + the record's canonical JSON without `hash`
+(orjson, sorted keys). Retention removes whole ranges and leaves a checkpoint record naming, per chain
+trimmed, the last removed seq and its hash, so the verifier can tell a trim from a deletion.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import os
+import secrets
+import socket
+import time
+from dataclasses import dataclass
+
+import orjson
+
+from gateway.records.schema import SCHEMA_VERSION
+
+GENESIS = "0" * 64
+_SORT = orjson.OPT_SORT_KEYS
+
+
+def new_writer_id(role: str = "") -> str:
+    base = f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}"
+    return f"{base}:{role}" if role else base
+
+
+def digest(key: bytes | None, prev_hash: str, body: bytes) -> str:
+    if key:
+        return hmac.new(key, prev_hash.encode() + body, hashlib.sha256).hexdigest()
+    return hashlib.sha256(prev_hash.encode() + body).hexdigest()
+
+
+class Chain:
+    """Seals records in order. One per process for requests; one per trim run for checkpoints."""
+
+    __slots__ = ("writer", "seq", "prev_hash", "_key")
+
+    def __init__(self, writer: str, key: bytes | None = None) -> None:
+        self.writer = writer
+        self.seq = 0
+        self.prev_hash = GENESIS
+        self._key = key
+
+    def seal(self, record: dict) -> bytes:
+        """Add the chain fields and return the record as one JSON line (with its trailing newline)."""
+        record["writer"] = self.writer
+        record["seq"] = self.seq
+        record["prev_hash"] = self.prev_hash
+        body = orjson.dumps(record, option=_SORT)
+        h = digest(self._key, self.prev_hash, body)
+        record["hash"] = h
+        self.seq += 1
+        self.prev_hash = h
+        # Key order in the stored line does not matter: the verifier re-serializes with sorted keys.
+        return body[:-1] + b',"hash":"' + h.encode() + b'"}\n'
+
+
+def checkpoint_covers(lines, covers: dict[str, tuple[int, str]] | None = None) -> dict[str, tuple[int, str]]:
+    """Per chain, the last (seq, hash) among `lines` about to be removed, carrying forward what the
+    checkpoints among them covered (a chain whose records were all trimmed earlier)."""
+    covers = {} if covers is None else covers
+    for line in lines:
+        try:
+            rec = orjson.loads(line)
+            writer, seq, h = rec["writer"], rec["seq"], rec["hash"]
+        except (orjson.JSONDecodeError, KeyError, TypeError):
+            continue  # a damaged record cannot be vouched for; verify reports it if it stays
+        if rec.get("type") == "checkpoint":
+            for w, s, hh in rec.get("covers", ()):
+                covers[w] = (s, hh)
+        covers[writer] = (seq, h)
+    return covers
+
+
+def checkpoint_record(covers: dict[str, tuple[int, str]], reason: str = "retention") -> dict:
+    return {
+        "v": SCHEMA_VERSION,
+        "type": "checkpoint",
+        "time": time.time(),
+        "reason": reason,
+        "covers": [[w, s, h] for w, (s, h) in sorted(covers.items())],
+    }
+
+
+@dataclass(frozen=True, slots=True)
+class Break:
+    where: str  # file:line or stream entry id
+    writer: str | None
+    seq: int | None
+    problem: str
+
+    def __str__(self) -> str:
+        return f"{self.where}: writer={self.writer} seq={self.seq}: {self.problem}"
+
+
+class Verifier:
+    """Feed lines in stored order; `feed` returns the first broken link it sees, `finish` checks chain
+    starts against checkpoints (which may be stored after the records they vouch for)."""
+
+    def __init__(self, key: bytes | None = None) -> None:
+        self._key = key
+        self._last: dict[str, tuple[int, str]] = {}
+        self._starts: list[tuple[str, str, int, str]] = []  # where, writer, seq, prev_hash
+        self._claims: set[tuple[str, int, str]] = set()
+        self.records = 0
+        self.chains_seen: set[str] = set()
+
+    def feed(self, line: bytes, where: str) -> Break | None:
+        try:
+            rec = orjson.loads(line)
+        except orjson.JSONDecodeError:
+            return Break(where, None, None, "malformed JSON (record altered or truncated)")
+        if not isinstance(rec, dict):
+            return Break(where, None, None, "not a JSON object")
+        writer, seq = rec.get("writer"), rec.get("seq")
+        stored, prev = rec.pop("hash", None), rec.get("prev_hash")
+        if not isinstance(writer, str) or not isinstance(seq, int) or not isinstance(stored, str) or not isinstance(prev, str):
+            return Break(where, writer if isinstance(writer, str) else None, seq if isinstance(seq, int) else None,
+                         "missing or malformed chain fields")
+        self.records += 1
+        self.chains_seen.add(writer)
+        if digest(self._key, prev, orjson.dumps(rec, option=_SORT)) != stored:
+            return Break(where, writer, seq, "hash mismatch (record altered)")
+        last = self._last.get(writer)
+        if last is None:
+            if seq != 0 or prev != GENESIS:
+                self._starts.append((where, writer, seq, prev))
+        else:
+            lseq, lhash = last
+            if seq <= lseq:
+                return Break(where, writer, seq, f"reorder or duplicate: seq {seq} after seq {lseq}")
+            if seq != lseq + 1:
+                return Break(where, writer, seq, f"gap: seq {lseq + 1}..{seq - 1} missing (records deleted)")
+            if prev != lhash:
+                return Break(where, writer, seq, f"prev_hash does not match the hash of seq {lseq}")
+        self._last[writer] = (seq, stored)
+        if rec.get("type") == "checkpoint":
+            for c in rec.get("covers", ()):
+                if isinstance(c, list) and len(c) == 3:
+                    self._claims.add((c[0], c[1], c[2]))
+        return None
+
+    def finish(self) -> Break | None:
+        for where, writer, seq, prev in self._starts:
+            if seq == 0:
+                return Break(where, writer, seq, "seq 0 with a prev_hash other than genesis")
+            if (writer, seq - 1, prev) not in self._claims:
+                return Break(where, writer, seq,
+                             f"chain starts at seq {seq} and no checkpoint covers seq {seq - 1} (records deleted)")
+        return None

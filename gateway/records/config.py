@@ -1,0 +1,72 @@
+"""The `[audit]` section of the main config: strict raw schema, validated once at start-up.
+
+Sinks are a tagged array (`[[audit.sinks]] type = "stdout" | "redis" | "file"`), at most one of each.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal, Union
+
+from pydantic import Field
+
+from gateway.config.validate import ConfigError, Strict, validate
+
+
+class StdoutSink(Strict):
+    type: Literal["stdout"]
+
+
+class RedisSink(Strict):
+    type: Literal["redis"]
+    # Defaults to [store] url; a memory:// store means no Redis sink can run.
+    url: str | None = None
+    stream: str = "gateway:audit"
+    # Approximate MAXLEN on each XADD; 0 keeps everything. Trimming this way writes no checkpoint, so
+    # `gateway audit verify` reports the trimmed head; prefer `gateway audit trim`, which does.
+    maxlen: int = Field(0, ge=0)
+    batch: int = Field(500, ge=1, le=10_000)
+
+
+class FileSink(Strict):
+    type: Literal["file"]
+    path: str
+    max_bytes: int = Field(100 * 1024 * 1024, ge=4096)
+    # Rotated files kept (path.1 .. path.N); the oldest is deleted after a checkpoint record is written.
+    max_files: int = Field(10, ge=1, le=1000)
+
+
+Sink = Annotated[Union[StdoutSink, RedisSink, FileSink], Field(discriminator="type")]
+
+
+class AuditConfig(Strict):
+    enabled: bool = True
+    spool_dir: str = "var/audit/spool"
+    spool_segment_bytes: int = Field(64 * 1024 * 1024, ge=4096)
+    flush_interval_ms: float = Field(5.0, gt=0, le=1000)
+    # Records held in memory before submit writes them to the spool itself (never dropped).
+    queue_size: int = Field(10_000, ge=1)
+    close_timeout_s: float = Field(5.0, ge=0)
+    retry_backoff_s: float = Field(0.5, gt=0)
+    # Name of an env var holding the chain key: HMAC-SHA256 instead of SHA-256 when it is set.
+    hmac_key_env: str | None = None
+    # Name of an env var holding the key for user hashes; unset: a random key kept in spool_dir.
+    user_hash_key_env: str | None = None
+    log_payloads: bool = False
+    payload_sample_rate: float = Field(0.0, ge=0, le=1)
+    sinks: list[Sink] = []
+
+
+def parse_audit(section: dict | None, *, file: str) -> AuditConfig:
+    cfg = validate(AuditConfig, section or {}, file=file, key="audit")
+    kinds = [s.type for s in cfg.sinks]
+    for k in set(kinds):
+        if kinds.count(k) > 1:
+            raise ConfigError(file, "audit.sinks", f"at most one sink of type '{k}'")
+    if cfg.log_payloads:
+        # Refuse rather than accept a setting that would silently do nothing.
+        raise ConfigError(file, "audit.log_payloads", "false (payload capture is not implemented yet)")
+    return cfg
+
+
+def sink_of(cfg: AuditConfig, kind: str):
+    return next((s for s in cfg.sinks if s.type == kind), None)

@@ -1,0 +1,160 @@
+"""Prometheus metrics, one CollectorRegistry per Recorder (no global registry).
+
+Labels are bounded: route, resolved alias/provider/model and key/team come from config, status is an
+HTTP code, reasons come from gateway.reasons (anything else is "other"). Never request ids or free text:
+an alias that did not resolve is recorded as "-". GPU gauges come from pynvml where a driver answers.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.core import GaugeMetricFamily
+
+from gateway import reasons
+
+log = logging.getLogger(__name__)
+
+CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+_LAT_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300)
+_OVERHEAD_BUCKETS = (0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1)
+_LIMIT_KINDS = frozenset(("rate_limit", "budget", "store"))
+BREAKER_STATES = ("closed", "half_open", "open")
+
+
+def _reason(code: str | None) -> str:
+    return code if code in reasons.ALL else "other"
+
+
+class _Callbacks:
+    """A collector whose values are read at scrape time from callables set by other modules."""
+
+    def __init__(self) -> None:
+        self.breakers: Callable[[], dict[str, str]] | None = None
+        self.gpu = None  # _Gpu or None
+
+    def collect(self):
+        if self.breakers is not None:
+            g = GaugeMetricFamily("gateway_circuit_breaker_state",
+                                  "Circuit breaker state per target (1 for the current state)",
+                                  labels=["target", "state"])
+            try:
+                states = self.breakers()
+            except Exception:
+                log.exception("circuit breaker state callable failed")
+                states = {}
+            for target, state in states.items():
+                for s in BREAKER_STATES:
+                    g.add_metric([str(target), s], 1.0 if state == s else 0.0)
+            yield g
+        if self.gpu is not None:
+            yield from self.gpu.collect()
+
+
+class _Gpu:
+    def __init__(self, nvml) -> None:
+        self._nvml = nvml
+        self._handles = [nvml.nvmlDeviceGetHandleByIndex(i) for i in range(nvml.nvmlDeviceGetCount())]
+
+    @classmethod
+    def probe(cls):
+        """A GPU collector, or None where there is no NVIDIA driver (no error, no metrics)."""
+        try:
+            import pynvml
+            pynvml.nvmlInit()
+            return cls(pynvml)
+        except Exception:  # no library, no driver, no device: simply no GPU metrics
+            return None
+
+    def collect(self):
+        nv = self._nvml
+        util = GaugeMetricFamily("gateway_gpu_utilization_ratio", "GPU utilisation (0-1)", labels=["gpu"])
+        used = GaugeMetricFamily("gateway_gpu_memory_used_bytes", "GPU memory used", labels=["gpu"])
+        total = GaugeMetricFamily("gateway_gpu_memory_total_bytes", "GPU memory total", labels=["gpu"])
+        temp = GaugeMetricFamily("gateway_gpu_temperature_celsius", "GPU temperature", labels=["gpu"])
+        for i, h in enumerate(self._handles):
+            try:
+                u = nv.nvmlDeviceGetUtilizationRates(h)
+                m = nv.nvmlDeviceGetMemoryInfo(h)
+                t = nv.nvmlDeviceGetTemperature(h, nv.NVML_TEMPERATURE_GPU)
+            except Exception:
+                log.warning("reading GPU %d through NVML failed", i, exc_info=True)
+                continue
+            util.add_metric([str(i)], u.gpu / 100.0)
+            used.add_metric([str(i)], float(m.used))
+            total.add_metric([str(i)], float(m.total))
+            temp.add_metric([str(i)], float(t))
+        yield from (util, used, total, temp)
+
+
+class Metrics:
+    def __init__(self) -> None:
+        r = self.registry = CollectorRegistry(auto_describe=True)
+        self.requests = Counter("gateway_requests", "Requests", ["route", "alias", "provider", "status"], registry=r)
+        self.latency = Histogram("gateway_request_duration_seconds", "Total request latency", ["route"],
+                                 buckets=_LAT_BUCKETS, registry=r)
+        self.ttft = Histogram("gateway_time_to_first_token_seconds", "Time to first token", ["route"],
+                              buckets=_LAT_BUCKETS, registry=r)
+        self.overhead = Histogram("gateway_overhead_seconds", "Gateway overhead (total minus upstream wait)",
+                                  ["route"], buckets=_OVERHEAD_BUCKETS, registry=r)
+        self.tokens = Counter("gateway_tokens", "Tokens", ["key", "team", "model", "type"], registry=r)
+        self.cost = Counter("gateway_cost_usd", "Cost in USD", ["key", "team", "model"], registry=r)
+        self.guardrail = Counter("gateway_guardrail_decisions", "Guardrail decisions",
+                                 ["kind", "action", "reason", "direction"], registry=r)
+        self.limits = Counter("gateway_limit_rejections", "Requests refused by rate limits and budgets",
+                              ["kind", "reason"], registry=r)
+        self.in_flight = Gauge("gateway_requests_in_flight", "Requests in flight", registry=r)
+        self.queue_depth = Gauge("gateway_audit_queue_depth", "Audit records waiting for the spool", registry=r)
+        self.recorded = Counter("gateway_audit_records", "Audit records submitted", registry=r)
+        self.spooled = Counter("gateway_audit_overflow_spooled", "Records written to the spool by submit "
+                               "because the queue was full", registry=r)
+        self.dropped = Counter("gateway_audit_dropped", "Records lost (a record could not be built)", registry=r)
+        self.backlog = Gauge("gateway_audit_spool_backlog_bytes", "Spooled bytes not yet shipped", ["sink"], registry=r)
+        self.sink_errors = Counter("gateway_audit_sink_errors", "Failed shipments", ["sink"], registry=r)
+        self.callbacks = _Callbacks()
+        r.register(self.callbacks)
+        self._children: dict[tuple, tuple] = {}
+
+    def enable_gpu(self) -> None:
+        self.callbacks.gpu = _Gpu.probe()
+
+    def observe(self, rec: dict) -> None:
+        """Count one finished request. Label children are cached: `.labels()` is the costly part."""
+        route, model = rec["route"], rec["model"] or "-"
+        alias = rec["alias"] if rec["model"] is not None else "-"
+        key, team = rec["key_id"] or "-", rec["team"] or "-"
+        ck = (route, alias, rec["provider"] or "-", rec["status"], key, team, model)
+        ch = self._children.get(ck)
+        if ch is None:
+            ch = self._children[ck] = (
+                self.requests.labels(route, alias, ck[2], str(ck[3])),
+                self.latency.labels(route), self.ttft.labels(route), self.overhead.labels(route),
+                self.tokens.labels(key, team, model, "input"), self.tokens.labels(key, team, model, "output"),
+                self.tokens.labels(key, team, model, "cached"), self.cost.labels(key, team, model),
+            )
+        req, lat, ttft, over, tin, tout, tcached, cost = ch
+        req.inc()
+        lat.observe(rec["latency_ms"] / 1000.0)
+        if rec["ttft_ms"] is not None:
+            ttft.observe(rec["ttft_ms"] / 1000.0)
+        over.observe(rec["overhead_ms"] / 1000.0)
+        if rec["input_tokens"]:
+            tin.inc(rec["input_tokens"])
+        if rec["output_tokens"]:
+            tout.inc(rec["output_tokens"])
+        if rec["cached_tokens"]:
+            tcached.inc(rec["cached_tokens"])
+        if rec["cost_usd"]:
+            cost.inc(rec["cost_usd"])
+        for d in rec["decisions"]:
+            kind = d["kind"]
+            if kind in _LIMIT_KINDS:
+                if d["action"] in ("block", "refuse"):
+                    self.limits.labels(kind, _reason(d["reason"])).inc()
+            elif kind != "auth":
+                self.guardrail.labels(kind, d["action"], _reason(d["reason"]), d["direction"]).inc()
+
+    def text(self) -> bytes:
+        return generate_latest(self.registry)

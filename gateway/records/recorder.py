@@ -1,0 +1,249 @@
+"""The background recording pipeline: request path -> memory queue -> spool -> sinks.
+
+`submit` (on the request path) builds and seals the record, counts it in metrics and /stats, and
+appends the line to a memory queue. A flusher task moves the queue to the spool every
+`flush_interval_ms` (fsync in a thread) and echoes it to stdout; a shipper task feeds the durable sinks
+(Redis stream, JSON-lines file) from the spool with persisted cursors, retrying with backoff while a
+sink is down. A full queue is written to the spool by `submit` itself: records are never dropped.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import secrets
+from collections.abc import Callable
+
+import orjson
+
+from gateway.context import RequestContext
+from gateway.records.chain import Chain, new_writer_id
+from gateway.records.config import AuditConfig, parse_audit, sink_of
+from gateway.records.metrics import CONTENT_TYPE, Metrics
+from gateway.records.schema import build_record
+from gateway.records.sinks import FileSink, RedisStreamSink, StdoutSink
+from gateway.records.spool import Spool
+from gateway.records.stats import RollingStats
+
+log = logging.getLogger(__name__)
+
+READ_BYTES = 1 << 20
+
+
+def env_key(name: str | None) -> bytes | None:
+    if not name:
+        return None
+    value = os.environ.get(name)
+    return value.encode() if value else None
+
+
+class Recorder:
+    metrics_content_type = CONTENT_TYPE
+
+    def __init__(self, cfg: AuditConfig) -> None:
+        self.cfg = cfg
+        self.writer = new_writer_id()
+        self._chain_key = env_key(cfg.hmac_key_env)
+        self._chain = Chain(self.writer, self._chain_key)
+        self._user_key = env_key(cfg.user_hash_key_env) or b""
+        self._metrics = Metrics()
+        self._stats = RollingStats()
+        self._pending: list[bytes] = []
+        self._spool: Spool | None = None
+        self._stdout: StdoutSink | None = StdoutSink() if sink_of(cfg, "stdout") else None
+        self._durable: list = []
+        self._tasks: list[asyncio.Task] = []
+        self._flushed = asyncio.Event()
+        self._closing = False
+        self._metrics.queue_depth.set_function(lambda: len(self._pending))
+
+    @classmethod
+    def compile(cls, audit_section: dict | None, *, file: str) -> Recorder:
+        return cls(parse_audit(audit_section, file=file))
+
+    # -- hooks for other modules --
+    def inflight_inc(self) -> None:
+        self._metrics.in_flight.inc()
+
+    def inflight_dec(self) -> None:
+        self._metrics.in_flight.dec()
+
+    def set_breaker_source(self, source: Callable[[], dict[str, str]]) -> None:
+        self._metrics.callbacks.breakers = source
+        self._stats.register("breakers", source)
+
+    def register_stats_source(self, name: str, source: Callable[[], object]) -> None:
+        """A slot in /stats filled at read time, e.g. "budgets" by the budget module."""
+        self._stats.register(name, source)
+
+    # -- lifecycle --
+    async def start(self, redis_url: str | None) -> None:
+        cfg = self.cfg
+        self._metrics.enable_gpu()
+        if not cfg.enabled:
+            return
+        rs = sink_of(cfg, "redis")
+        url = (rs.url if rs else None) or redis_url
+        if rs is not None:
+            if not url or not url.startswith(("redis://", "rediss://", "unix://")):
+                raise RuntimeError("the audit Redis sink needs a redis:// URL ([store] url or the sink's url)")
+            self._durable.append(RedisStreamSink(url, rs.stream, maxlen=rs.maxlen, batch=rs.batch))
+        fs = sink_of(cfg, "file")
+        if fs is not None:
+            self._durable.append(FileSink(fs.path, max_bytes=fs.max_bytes, max_files=fs.max_files,
+                                          chain_key=self._chain_key))
+        self._spool = Spool(cfg.spool_dir, self.writer, tuple(s.name for s in self._durable), cfg.spool_segment_bytes)
+        await asyncio.to_thread(self._spool.open)
+        if not self._user_key:
+            self._user_key = await asyncio.to_thread(_spool_user_key, cfg.spool_dir)
+        for sink in self._durable:
+            await sink.open()
+            self._metrics.backlog.labels(sink.name).set_function(lambda n=sink.name: self._spool.backlog(n))
+        self._tasks = [asyncio.create_task(self._flusher(), name="audit-flusher"),
+                       asyncio.create_task(self._shipper(), name="audit-shipper")]
+
+    def submit(self, ctx: RequestContext, cost_usd: float) -> None:
+        """Record a finished request. Cheap, no I/O unless the queue is full; never raises."""
+        try:
+            rec = build_record(ctx, cost_usd=cost_usd, user_hash_key=self._user_key)
+            self._metrics.observe(rec)
+            self._stats.observe(rec)
+            if not self.cfg.enabled:
+                return
+            self._pending.append(self._chain.seal(rec))
+        except Exception:
+            log.exception("building the request record failed (request %s)", getattr(ctx, "request_id", "?"))
+            self._metrics.dropped.inc()
+            return
+        self._metrics.recorded.inc()
+        if len(self._pending) >= self.cfg.queue_size and self._spool is not None:
+            # Write to the page cache now (buffered, no fsync); the flusher fsyncs it with the rest.
+            n = len(self._pending)
+            try:
+                self._write_pending()
+            except OSError:
+                log.exception("audit spool write failed; %d records stay queued", n)
+                return
+            self._metrics.spooled.inc(n)
+
+    def _write_pending(self) -> bytes:
+        if not self._pending:
+            return b""
+        data = b"".join(self._pending)
+        self._spool.append(data)  # on OSError the records stay queued for the next try
+        self._pending.clear()
+        return data
+
+    async def _flusher(self) -> None:
+        interval = self.cfg.flush_interval_ms / 1000.0
+        while True:
+            closing = self._closing
+            try:
+                data = self._write_pending()
+                todo = self._spool.unsynced()
+                if todo:
+                    await asyncio.to_thread(Spool.sync, todo)
+                    self._flushed.set()
+                if data and self._stdout is not None:
+                    await asyncio.to_thread(self._stdout.write, data)
+            except OSError:
+                log.exception("audit spool flush failed; retrying")
+            if closing:
+                return
+            await asyncio.sleep(interval)
+
+    async def _ship_once(self, sink) -> bool:
+        """Ship everything synced for one sink; False when the sink failed."""
+        for seg in list(self._spool.segments):
+            while seg.pending(sink.name) > 0:
+                lines, offset = await asyncio.to_thread(Spool.read, seg, sink.name, READ_BYTES)
+                if lines:
+                    entries = []
+                    for line in lines:
+                        try:
+                            rec = orjson.loads(line)
+                            entries.append((rec["writer"], rec["seq"], line))
+                        except (orjson.JSONDecodeError, KeyError, TypeError):
+                            log.error("unreadable spool line in %s skipped: %r", seg.path, line[:200])
+                    try:
+                        await sink.ship(entries)
+                    except Exception as exc:
+                        self._metrics.sink_errors.labels(sink.name).inc()
+                        log.warning("audit sink %s failed, will retry: %s", sink.name, exc)
+                        return False
+                seg.cursors[sink.name] = offset
+                await asyncio.to_thread(Spool.save_cursor, seg)
+        return True
+
+    async def _shipper(self) -> None:
+        backoff = self.cfg.retry_backoff_s
+        retry_at: dict[str, float] = {}
+        loop = asyncio.get_running_loop()
+        while True:
+            try:
+                await asyncio.wait_for(self._flushed.wait(), backoff)
+            except TimeoutError:
+                pass
+            self._flushed.clear()
+            for sink in self._durable:
+                if loop.time() >= retry_at.get(sink.name, 0.0):
+                    if not await self._ship_once(sink):
+                        retry_at[sink.name] = loop.time() + backoff
+            done = self._spool.collect()
+            if done:
+                await asyncio.to_thread(Spool.delete, done)
+
+    async def close(self) -> None:
+        """Drain the queue into the spool, fsync it, and ship what the sinks accept within
+        close_timeout_s; what is left stays in the spool for the next start."""
+        if self._spool is None:
+            return
+        self._closing = True
+        flusher, shipper = self._tasks
+        await flusher
+        shipper.cancel()
+        try:
+            await shipper
+        except asyncio.CancelledError:
+            pass
+        try:
+            async with asyncio.timeout(self.cfg.close_timeout_s):
+                for sink in self._durable:
+                    await self._ship_once(sink)
+        except TimeoutError:
+            log.warning("audit close: sinks did not take everything in time; the rest stays spooled")
+        done = self._spool.collect()
+        await asyncio.to_thread(Spool.delete, done)
+        for sink in self._durable:
+            await sink.close()
+        await asyncio.to_thread(self._spool.close)
+        self._spool = None
+
+    # -- read side --
+    def stats(self) -> dict:
+        out = self._stats.snapshot()
+        out["audit"] = {
+            "writer": self.writer,
+            "queue_depth": len(self._pending),
+            "next_seq": self._chain.seq,
+            "backlog_bytes": {s.name: self._spool.backlog(s.name) for s in self._durable} if self._spool else {},
+        }
+        return out
+
+    def metrics_text(self) -> bytes:
+        return self._metrics.text()
+
+
+def _spool_user_key(directory: str) -> bytes:
+    """A random key kept beside the spool, so user hashes stay stable across restarts."""
+    path = os.path.join(directory, "user-hash.key")
+    try:
+        with open(path, "rb") as fh:
+            return fh.read()
+    except FileNotFoundError:
+        key = secrets.token_bytes(32)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(key)
+        return key

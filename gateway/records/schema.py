@@ -1,0 +1,174 @@
+"""The request record: one per request, built once in the request's `finally`.
+
+`build_record` is the only producer of the record; `RECORD_FIELDS` is its documented field list
+(docs/records.md is tested against it). The chain fields (`writer`, `seq`, `prev_hash`, `hash`) are
+added by `gateway.records.chain.Chain.seal`. Prompts and answers are never stored here.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import time
+
+from gateway.context import RequestContext
+
+SCHEMA_VERSION = 1
+
+# (name, type, meaning). Order is the documentation order.
+RECORD_FIELDS: tuple[tuple[str, str, str], ...] = (
+    ("v", "int", "record schema version"),
+    ("type", "str", '"request" (checkpoint records are described separately)'),
+    ("request_id", "str", "the gateway's request id (x-request-id)"),
+    ("trace_id", "str", "W3C trace id"),
+    ("span_id", "str", "the gateway's span id"),
+    ("parent_span_id", "str|null", "the caller's span id, when it sent traceparent"),
+    ("time", "float", "unix seconds when the request was received"),
+    ("key_id", "str|null", "virtual key id; null when authentication failed"),
+    ("team", "str|null", "team of the key"),
+    ("user_hash", "str|null", "HMAC-SHA256 (keyed, truncated to 32 hex chars) of the end user id"),
+    ("tags", "list[str]", "request tags"),
+    ("route", "str", "API route: chat, embeddings, messages, responses, models"),
+    ("shape", "str", "caller's API shape: openai or anthropic"),
+    ("stream", "bool", "streaming response requested"),
+    ("alias", "str|null", "model alias the caller asked for (at most 128 chars)"),
+    ("provider", "str|null", "provider of the last attempt"),
+    ("model", "str|null", "upstream model of the last attempt"),
+    ("status", "int", "HTTP status returned to the caller (0: none sent)"),
+    ("error_type", "str|null", "error type (invalid_request_error, rate_limit_error, api_error, ...)"),
+    ("error_code", "str|null", "stable error code (rate_limit_exceeded, upstream_timeout, ...)"),
+    ("upstream_status", "int|null", "upstream HTTP status when the upstream failed"),
+    ("client_disconnected", "bool", "the client went away before the response ended"),
+    ("attempts", "int", "upstream attempts (retries and fallbacks included)"),
+    ("input_tokens", "int", "prompt tokens"),
+    ("output_tokens", "int", "completion tokens"),
+    ("cached_tokens", "int", "prompt tokens served from the provider's cache"),
+    ("usage_estimated", "bool", "token counts were estimated by the gateway"),
+    ("cost_usd", "float", "cost of the request in USD"),
+    ("latency_ms", "float", "total time in the gateway"),
+    ("ttft_ms", "float|null", "time to the first content chunk sent to the client"),
+    ("upstream_ms", "float", "time spent waiting on upstreams, all attempts"),
+    ("overhead_ms", "float", "gateway overhead: latency_ms minus upstream_ms"),
+    ("guardrail_action", "str", "most severe action: allow < flag < redact/mask/hash/pseudonymize < refuse < block"),
+    ("entities", "dict[str,int]", "entity counts summed over all decisions"),
+    ("injection_score", "float|null", "highest prompt-injection score"),
+    ("unscanned_chars", "int", "characters no guardrail scanned"),
+    ("block_reason", "str|null", "reason code of the decision that refused the request"),
+    ("decisions", "list[object]", "policy decisions: policy, kind, action, reason, direction, entities, score, unscanned_chars"),
+    ("writer", "str", "chain id: host:pid:random, one per gateway process"),
+    ("seq", "int", "position in the writer's chain, from 0"),
+    ("prev_hash", "str", "hash of the writer's previous record (64 zeros for seq 0)"),
+    ("hash", "str", "SHA-256 (HMAC-SHA256 with a key) of prev_hash + canonical JSON of the record without hash"),
+)
+
+CHECKPOINT_FIELDS: tuple[tuple[str, str, str], ...] = (
+    ("v", "int", "record schema version"),
+    ("type", "str", '"checkpoint"'),
+    ("time", "float", "unix seconds when the trim happened"),
+    ("reason", "str", "why records were removed (retention)"),
+    ("covers", "list[[str,int,str]]", "per chain trimmed: [writer, last removed seq, its hash]"),
+    ("writer", "str", "the trimmer's own chain id"),
+    ("seq", "int", "position in the trimmer's chain"),
+    ("prev_hash", "str", "hash of the trimmer's previous checkpoint"),
+    ("hash", "str", "as for request records"),
+)
+
+_SEVERITY = {"allow": 0, "flag": 1, "redact": 2, "mask": 2, "hash": 2, "pseudonymize": 2, "refuse": 3, "block": 4}
+_BLOCKING = ("block", "refuse")
+
+
+def user_hash(key: bytes, user: str) -> str:
+    return hmac.new(key, user.encode(), hashlib.sha256).hexdigest()[:32]
+
+
+def _end_user(ctx: RequestContext) -> str | None:
+    if ctx.principal is not None and ctx.principal.user:
+        return ctx.principal.user
+    body = ctx.body
+    if body:
+        user = body.get("user")
+        if isinstance(user, str) and user:
+            return user
+        meta = body.get("metadata")
+        if isinstance(meta, dict) and isinstance(meta.get("user_id"), str) and meta["user_id"]:
+            return meta["user_id"]
+    return None
+
+
+def _ms(seconds: float) -> float:
+    return round(seconds * 1000.0, 3)
+
+
+def build_record(ctx: RequestContext, *, cost_usd: float, user_hash_key: bytes) -> dict:
+    """The record of a finished request. Pure and cheap: no I/O, no clock reads unless `end` is unset."""
+    t = ctx.timings
+    end = t.end or time.perf_counter()
+    total = max(end - t.start, 0.0) if t.start else 0.0
+    upstream = t.upstream_wait
+    p = ctx.principal
+    target = ctx.target
+    err = ctx.error
+
+    action, sev, score, unscanned, block = "allow", 0, None, 0, None
+    entities: dict[str, int] = {}
+    decisions = []
+    for d in ctx.decisions:
+        s = _SEVERITY.get(d.action, 1)
+        if s > sev:
+            action, sev = d.action, s
+        if d.entities:
+            for name, n in d.entities.items():
+                entities[name] = entities.get(name, 0) + n
+        if d.score is not None and d.kind == "injection" and (score is None or d.score > score):
+            score = d.score
+        unscanned += d.unscanned_chars
+        if block is None and d.action in _BLOCKING:
+            block = d.reason
+        decisions.append({
+            "policy": d.policy, "kind": d.kind, "action": d.action, "reason": d.reason,
+            "direction": d.direction, "entities": d.entities, "score": d.score,
+            "unscanned_chars": d.unscanned_chars,
+        })
+
+    u = ctx.usage
+    end_user = _end_user(ctx)
+    return {
+        "v": SCHEMA_VERSION,
+        "type": "request",
+        "request_id": ctx.request_id,
+        "trace_id": ctx.trace_id,
+        "span_id": ctx.span_id,
+        "parent_span_id": ctx.parent_span_id,
+        "time": ctx.received_at,
+        "key_id": p.key_id if p is not None else None,
+        "team": p.team if p is not None else None,
+        "user_hash": user_hash(user_hash_key, end_user) if end_user is not None else None,
+        "tags": list(ctx.tags),
+        "route": ctx.api,
+        "shape": ctx.shape,
+        "stream": ctx.stream,
+        "alias": ctx.alias[:128] if ctx.alias else None,
+        "provider": target.provider if target is not None else None,
+        "model": target.model if target is not None else None,
+        "status": ctx.status or (err.status if err is not None else 0),
+        "error_type": err.type if err is not None else None,
+        "error_code": err.code if err is not None else None,
+        "upstream_status": err.upstream_status if err is not None else None,
+        "client_disconnected": ctx.client_disconnected,
+        "attempts": ctx.attempts,
+        "input_tokens": u.input_tokens,
+        "output_tokens": u.output_tokens,
+        "cached_tokens": u.cached_tokens,
+        "usage_estimated": u.estimated,
+        "cost_usd": cost_usd,
+        "latency_ms": _ms(total),
+        "ttft_ms": _ms(t.first_token - t.start) if t.first_token and t.start else None,
+        "upstream_ms": _ms(upstream),
+        "overhead_ms": _ms(max(total - upstream, 0.0)),
+        "guardrail_action": action,
+        "entities": entities,
+        "injection_score": score,
+        "unscanned_chars": unscanned,
+        "block_reason": block,
+        "decisions": decisions,
+    }

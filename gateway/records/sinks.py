@@ -1,0 +1,194 @@
+"""Where audit records go after the spool: stdout (JSON lines), a Redis stream, a JSON-lines file.
+
+Durable sinks (Redis, file) are fed from the spool with a cursor and must be idempotent: a replay
+after a crash re-offers records, and each sink drops any (writer, seq) it already holds. Entries are
+(writer, seq, line) with the line's trailing newline removed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sys
+from typing import BinaryIO
+
+import orjson
+
+from gateway.records.chain import Chain, checkpoint_covers, checkpoint_record, new_writer_id
+
+Entry = tuple[str, int, bytes]
+
+# Redis-side idempotency: per stream, a hash of writer -> highest seq added. The check, the XADDs and
+# the update run atomically in one script, so a crash between XADD and the local cursor write cannot
+# duplicate, and a replay only adds what the stream lacks. Stream IDs stay Redis-assigned (`*`), as
+# several writers share one stream and explicit IDs would have to be globally increasing.
+_XADD_ONCE = """
+local hw = tonumber(redis.call('HGET', KEYS[2], ARGV[1]) or '-1')
+local maxlen = tonumber(ARGV[2])
+local added = 0
+for i = 3, #ARGV, 2 do
+  local seq = tonumber(ARGV[i])
+  if seq > hw then
+    if maxlen > 0 then
+      redis.call('XADD', KEYS[1], 'MAXLEN', '~', maxlen, '*', 'r', ARGV[i + 1])
+    else
+      redis.call('XADD', KEYS[1], '*', 'r', ARGV[i + 1])
+    end
+    hw = seq
+    added = added + 1
+  end
+end
+redis.call('HSET', KEYS[2], ARGV[1], hw)
+return added
+"""
+
+
+def hwm_key(stream: str) -> str:
+    return stream + ":hwm"
+
+
+class StdoutSink:
+    """JSON lines on stdout; not durable (fed from memory after the spool write)."""
+
+    name = "stdout"
+
+    def __init__(self, out: BinaryIO | None = None) -> None:
+        self._out = out
+
+    def write(self, data: bytes) -> None:  # runs in a thread
+        out = self._out or sys.stdout.buffer
+        out.write(data)
+        out.flush()
+
+
+class RedisStreamSink:
+    name = "redis"
+    durable = True
+
+    def __init__(self, url: str, stream: str, *, maxlen: int, batch: int, timeout_s: float = 2.0) -> None:
+        self.url = url
+        self.stream = stream
+        self.maxlen = maxlen
+        self.batch = batch
+        self._timeout = timeout_s
+        self._client = None
+        self._script = None
+
+    async def open(self) -> None:
+        import redis.asyncio as aioredis  # deferred: importing the package does no I/O or heavy imports
+
+        self._client = aioredis.Redis.from_url(
+            self.url, socket_timeout=self._timeout, socket_connect_timeout=self._timeout)
+        self._script = self._client.register_script(_XADD_ONCE)
+
+    async def ship(self, entries: list[Entry]) -> int:
+        added = 0
+        keys = [self.stream, hwm_key(self.stream)]
+        i = 0
+        while i < len(entries):
+            writer = entries[i][0]
+            args: list = [writer, self.maxlen]
+            j = i
+            while j < len(entries) and entries[j][0] == writer and j - i < self.batch:
+                args.append(entries[j][1])
+                args.append(entries[j][2])
+                j += 1
+            added += await self._script(keys=keys, args=args)
+            i = j
+        return added
+
+    async def close(self) -> None:
+        if self._client is not None:
+            await self._client.aclose()
+            self._client = None
+
+
+class FileSink:
+    """JSON lines in `path`, rotated by size to path.1 .. path.N. Removing the oldest file first writes
+    a checkpoint record (its own chain) naming the last removed record of every chain in it."""
+
+    name = "file"
+    durable = True
+
+    def __init__(self, path: str, *, max_bytes: int, max_files: int, chain_key: bytes | None) -> None:
+        self.path = path
+        self.max_bytes = max_bytes
+        self.max_files = max_files
+        self._ckpt = Chain(new_writer_id("checkpoint"), chain_key)
+        self._fh = None
+        self._size = 0
+        self._hwm: dict[str, int] = {}
+
+    async def open(self) -> None:
+        await asyncio.to_thread(self._open)
+
+    def _open(self) -> None:
+        os.makedirs(os.path.dirname(os.path.abspath(self.path)), exist_ok=True)
+        self._fh = open(self.path, "ab")
+        self._size = self._fh.tell()
+        # Learn what the file already holds, so a replay after a crash does not duplicate.
+        for p in reversed(rotated_paths(self.path, self.max_files)):
+            self._learn(p)
+
+    def _learn(self, path: str) -> None:
+        with open(path, "rb") as fh:
+            for line in fh:
+                try:
+                    rec = orjson.loads(line)
+                    w, s = rec["writer"], rec["seq"]
+                except (orjson.JSONDecodeError, KeyError, TypeError):
+                    continue
+                if s > self._hwm.get(w, -1):
+                    self._hwm[w] = s
+
+    async def ship(self, entries: list[Entry]) -> int:
+        return await asyncio.to_thread(self._write, entries)
+
+    def _write(self, entries: list[Entry]) -> int:
+        out = []
+        hwm = self._hwm
+        for writer, seq, line in entries:
+            if seq > hwm.get(writer, -1):
+                hwm[writer] = seq
+                out.append(line)
+        if not out:
+            return 0
+        data = b"\n".join(out) + b"\n"
+        if self._size and self._size + len(data) > self.max_bytes:
+            self._rotate()
+        self._fh.write(data)
+        self._fh.flush()
+        os.fsync(self._fh.fileno())
+        self._size += len(data)
+        return len(out)
+
+    def _rotate(self) -> None:
+        oldest = f"{self.path}.{self.max_files}"
+        if os.path.exists(oldest):
+            with open(oldest, "rb") as fh:
+                covers = checkpoint_covers(fh)
+            if covers:
+                self._fh.write(self._ckpt.seal(checkpoint_record(covers)))
+                self._fh.flush()
+                os.fsync(self._fh.fileno())
+            os.unlink(oldest)
+        for k in range(self.max_files - 1, 0, -1):
+            if os.path.exists(f"{self.path}.{k}"):
+                os.replace(f"{self.path}.{k}", f"{self.path}.{k + 1}")
+        self._fh.close()
+        os.replace(self.path, f"{self.path}.1")
+        self._fh = open(self.path, "ab")
+        self._size = 0
+
+    async def close(self) -> None:
+        if self._fh is not None:
+            fh, self._fh = self._fh, None
+            await asyncio.to_thread(fh.close)
+
+
+def rotated_paths(path: str, max_files: int = 1000) -> list[str]:
+    """Existing files of a file sink, oldest first."""
+    out = [f"{path}.{k}" for k in range(max_files, 0, -1) if os.path.exists(f"{path}.{k}")]
+    if os.path.exists(path):
+        out.append(path)
+    return out
