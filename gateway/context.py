@@ -8,6 +8,7 @@ carries per-request state. The finished context is what the request record is bu
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from time import perf_counter
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # imports for type checkers only: the context module depends on nothing
@@ -68,6 +69,7 @@ class Timings:
     first_token: float = 0.0  # first chunk carrying content sent to the client
     end: float = 0.0
     upstream_wait: float = 0.0  # time spent waiting on the upstream (all attempts)
+    client_wait: float = 0.0  # time spent waiting for the client to take streamed bytes (backpressure)
 
 
 @dataclass(slots=True)
@@ -97,4 +99,9 @@ class RequestContext:
     response_headers: dict[str, str] = field(default_factory=dict)
     # Per-request state owned by one stage each, typed where the stage is known at import time.
     admission: Any = None  # gateway.limits: reservations to settle in the request's finally
-    output_text: list[str] = field(default_factory=list)  # streamed text, for counting when usage is missing
+    prompt_tokens_estimate: int = 0  # tiktoken count of the prompt, made before the call
+    upstream_stream_error: dict | None = None  # an error event the upstream sent mid-stream
+
+    def mark_first_token(self) -> None:
+        if not self.timings.first_token:
+            self.timings.first_token = perf_counter()

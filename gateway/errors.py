@@ -25,6 +25,7 @@ class GatewayError(Exception):
         status: int | None = None,
         headers: dict[str, str] | None = None,
         upstream_status: int | None = None,
+        reason: str | None = None,
     ) -> None:
         super().__init__(message)
         self.message = message
@@ -35,6 +36,8 @@ class GatewayError(Exception):
         self.param = param
         self.headers = headers or {}
         self.upstream_status = upstream_status
+        # The reason code (gateway.reasons) recorded for this refusal; `code` is the API-facing code.
+        self.reason = reason
 
 
 class BadRequest(GatewayError):

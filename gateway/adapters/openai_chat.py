@@ -1,0 +1,173 @@
+"""Chat Completions from an OpenAI-format caller to an OpenAI-wire provider: a pass-through.
+
+The body goes upstream with the target's model name and `stream_options.include_usage` forced on, so
+the gateway always learns usage; the usage chunk reaches the client only when it asked for it. With
+no output scanner, streamed events are relayed as the upstream's own bytes; with one, each chunk's
+text is scanned and the chunk re-encoded.
+"""
+
+from __future__ import annotations
+
+import orjson
+
+from gateway.adapters.base import Adapter, StreamAdapter
+from gateway.adapters.usage import count_output, openai_usage
+from gateway.context import RequestContext, Target
+
+_DONE = b"data: [DONE]\n\n"
+
+
+class ChatStream(StreamAdapter):
+    __slots__ = ("ctx", "scanner", "_texts", "_usage_seen", "_open_choices", "_template")
+
+    def __init__(self, ctx: RequestContext, scanner) -> None:
+        self.ctx = ctx
+        self.scanner = scanner
+        self._texts: list[bytes | str] = []  # raw events or scanned text, used only if no usage arrives
+        self._usage_seen = False
+        self._open_choices: set[int] = set()
+        self._template: dict | None = None
+
+    def feed(self, event) -> list[bytes]:
+        data = event.data
+        if data == b"[DONE]":
+            return []  # finish() sends it, after any text still held back
+        if self.scanner is None and b'"usage":{' not in data and b'"error"' not in data:
+            # Fast path: relay the upstream's bytes as they are.
+            if not self.ctx.timings.first_token and (b'"content":"' in data and b'"content":""' not in data
+                                                    or b'"tool_calls"' in data):
+                self.ctx.mark_first_token()
+            if not self._usage_seen:
+                self._texts.append(data)
+            return [b"data: " + data + b"\n\n"]
+        chunk = orjson.loads(data)
+        if "error" in chunk and "choices" not in chunk:
+            self.ctx.upstream_stream_error = chunk["error"]
+            return [b"data: " + data + b"\n\n"]
+        usage = chunk.get("usage")
+        if usage:
+            self._usage_seen = True
+            self._texts.clear()
+            self.ctx.usage = openai_usage(usage)
+        choices = chunk.get("choices") or []
+        if not choices:
+            # The usage-only chunk: passed on only when the client asked for it.
+            if usage and not self.ctx.include_usage:
+                return []
+            return [b"data: " + data + b"\n\n"]
+        if self.scanner is None:
+            if not self._usage_seen:
+                self._texts.append(data)
+            if not self.ctx.include_usage and "usage" in chunk:
+                del chunk["usage"]
+                return [b"data: " + orjson.dumps(chunk) + b"\n\n"]
+            return [b"data: " + data + b"\n\n"]
+        return self._scan_chunk(chunk)
+
+    def _scan_chunk(self, chunk: dict) -> list[bytes]:
+        out: list[bytes] = []
+        scanner = self.scanner
+        self._template = {k: v for k, v in chunk.items() if k not in ("choices", "usage")}
+        for choice in chunk["choices"]:
+            idx = choice.get("index", 0)
+            delta = choice.get("delta") or {}
+            content = delta.get("content")
+            if content:
+                self._texts.append(content)
+                self._open_choices.add(idx)
+                delta["content"] = scanner.feed(idx, content)
+            for call in delta.get("tool_calls") or ():
+                fn = call.get("function") or {}
+                if fn.get("arguments"):
+                    fn["arguments"] = scanner.feed_tool_args(idx, call.get("index", 0), fn["arguments"])
+            if choice.get("finish_reason") is not None:
+                self._open_choices.discard(idx)
+                rest = scanner.flush(idx)
+                if rest:
+                    out.append(self._text_chunk(idx, rest))
+            elif content is not None and not delta["content"] and len(delta) == 1 and "tool_calls" not in delta:
+                choice["_drop"] = True  # everything in this delta is held back for now
+        kept = [c for c in chunk["choices"] if not c.pop("_drop", False)]
+        if kept:
+            if any((c.get("delta") or {}).get("content") or (c.get("delta") or {}).get("tool_calls") for c in kept):
+                self.ctx.mark_first_token()
+            chunk["choices"] = kept
+            if not self.ctx.include_usage:
+                chunk.pop("usage", None)
+            out.append(b"data: " + orjson.dumps(chunk) + b"\n\n")
+        return out  # flushed text precedes the chunk that finishes its choice
+
+    def _text_chunk(self, idx: int, text: str) -> bytes:
+        self.ctx.mark_first_token()
+        chunk = dict(self._template or {}, choices=[{"index": idx, "delta": {"content": text}, "finish_reason": None}])
+        return b"data: " + orjson.dumps(chunk) + b"\n\n"
+
+    def finish(self) -> list[bytes]:
+        out: list[bytes] = []
+        if self.scanner is not None:
+            for idx in sorted(self._open_choices):
+                rest = self.scanner.flush(idx)
+                if rest:
+                    out.append(self._text_chunk(idx, rest))
+        out.append(_DONE)
+        return out
+
+    def close(self) -> None:
+        if not self._usage_seen:
+            self.ctx.usage = count_output(self.ctx, _stream_text(self._texts))
+
+    def error_event(self, message: str, code: str) -> bytes:
+        return b"data: " + orjson.dumps({"error": {"message": message, "type": "api_error", "param": None,
+                                                    "code": code}}) + b"\n\n"
+
+
+def _stream_text(items: list) -> str:
+    parts: list[str] = []
+    for item in items:
+        if isinstance(item, str):
+            parts.append(item)
+            continue
+        if item.startswith(b"{"):
+            try:
+                chunk = orjson.loads(item)
+            except orjson.JSONDecodeError:
+                continue
+            for c in chunk.get("choices") or ():
+                d = c.get("delta") or {}
+                if d.get("content"):
+                    parts.append(d["content"])
+                for call in d.get("tool_calls") or ():
+                    parts.append((call.get("function") or {}).get("arguments") or "")
+    return "".join(parts)
+
+
+class OpenAIChatAdapter(Adapter):
+    api = "chat"
+    wire = "openai"
+    upstream_api = "chat"
+
+    def upstream_body(self, ctx: RequestContext, target: Target) -> bytes:
+        body = dict(ctx.body)  # type: ignore[arg-type]
+        body["model"] = target.model
+        if ctx.stream:
+            body["stream_options"] = {**(body.get("stream_options") or {}), "include_usage": True}
+        return orjson.dumps(body)
+
+    def response(self, ctx: RequestContext, raw: bytes, scanner) -> bytes:
+        resp = orjson.loads(raw)
+        ctx.usage = openai_usage(resp.get("usage") or {})
+        if scanner is None:
+            return raw
+        for choice in resp.get("choices") or ():
+            msg = choice.get("message") or {}
+            idx = choice.get("index", 0)
+            if isinstance(msg.get("content"), str):
+                msg["content"] = scanner.scan_text(msg["content"], idx)
+            for call in msg.get("tool_calls") or ():
+                fn = call.get("function") or {}
+                if isinstance(fn.get("arguments"), str):
+                    fn["arguments"] = scanner.scan_text(fn["arguments"], idx)
+        return orjson.dumps(resp)
+
+    def stream(self, ctx: RequestContext, scanner) -> StreamAdapter:
+        return ChatStream(ctx, scanner)

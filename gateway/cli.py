@@ -1,0 +1,141 @@
+"""The `gateway` command: serve, check-config, and the operator tools (scan, audit, keys)."""
+
+from __future__ import annotations
+
+import argparse
+import ipaddress
+import logging
+import os
+import sys
+
+from gateway import __version__
+from gateway.config.loader import LoadedConfig, load_config
+from gateway.config.validate import ConfigError
+
+log = logging.getLogger("gateway")
+
+# Subcommands owned by other modules: `gateway NAME ...` runs `module.main(argv)`.
+DELEGATED = {
+    "scan": "gateway.guardrails.scan_cli",
+    "audit": "gateway.records.audit_cli",
+    "keys": "gateway.keys_cli",
+}
+
+
+def _setup_logging() -> None:
+    logging.basicConfig(level=os.environ.get("GATEWAY_LOG_LEVEL", "INFO"), stream=sys.stderr,
+                        format="%(asctime)s %(levelname)s %(name)s %(message)s")
+
+
+def _load(path: str) -> LoadedConfig | None:
+    try:
+        return load_config(path)
+    except ConfigError as exc:
+        print(f"config error: {exc.file}: {exc.key}: expected {exc.expected}", file=sys.stderr)
+        return None
+
+
+def _is_loopback(host: str) -> bool:
+    if host in ("localhost",):
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def preflight(loaded: LoadedConfig, host: str, workers: int) -> str | None:
+    """Refusals that are about how the gateway is started, not about the file."""
+    main = loaded.main
+    if workers > 1 and main.store.url.startswith("memory://"):
+        return ("--workers > 1 needs a shared store: the memory store is per process, so each worker would "
+                "enforce its own limits. Set [store] url = \"redis://...\" or run one worker.")
+    if not _is_loopback(host) and not main.admin.key_env and not main.admin.public:
+        return (f"refusing to serve admin endpoints (/stats, /metrics, /dashboard) without a key on {host}: set "
+                "[admin] key_env to an environment variable holding an admin key, or say [admin] public = true")
+    if main.admin.key_env and not os.environ.get(main.admin.key_env):
+        return f"[admin] key_env names {main.admin.key_env}, which is not set"
+    return None
+
+
+def cmd_check_config(args: argparse.Namespace) -> int:
+    loaded = _load(args.config)
+    if loaded is None:
+        return 1
+    from gateway import tokens
+    from gateway.runtime import Services, compile_runtime
+
+    try:
+        rt = compile_runtime(loaded, Services(tokens=tokens))
+    except ConfigError as exc:
+        print(f"config error: {exc.file}: {exc.key}: expected {exc.expected}", file=sys.stderr)
+        return 1
+    m = loaded.main
+    print(f"config: {loaded.path}")
+    print(f"server: {m.server.host}:{m.server.port} workers={m.server.workers} max_in_flight={m.server.max_in_flight} "
+          f"max_body_bytes={m.server.max_body_bytes}")
+    print(f"store: {m.store.url.split('@')[-1]} on_store_error={m.store.on_store_error}")
+    print(f"admin: key_env={m.admin.key_env or '-'} public={m.admin.public}")
+    print("providers:")
+    for name, p in rt.providers.items():
+        env = p.options.api_key_env
+        key = f"{env} ({'set' if env and os.environ.get(env) else 'unset'})" if env else "-"
+        print(f"  {name}: type={p.options.type} base_url={p.base_url or '-'} api_key_env={key} "
+              f"timeouts(connect={p.timeouts.connect:g}s first_byte={p.timeouts.first_byte:g}s idle={p.timeouts.idle:g}s)")
+    print("routes:")
+    for alias, route in rt.router.routes.items():
+        total = sum(route.weights)
+        targets = ", ".join(f"{t.provider}/{t.model} ({w / total:.0%})" for t, w in zip(route.targets, route.weights))
+        fb = f" fallbacks={','.join(route.fallbacks)}" if route.fallbacks else ""
+        print(f"  {alias} -> {targets}{fb} max_attempts={route.max_attempts}")
+    print(f"policy files: {', '.join(os.path.relpath(f, loaded.base_dir) for f in loaded.policy_files) or '-'}")
+    for table, rules in loaded.rules.items():
+        if rules:
+            print(f"  {table}: {len(rules)}")
+    return 0
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    loaded = _load(args.config)
+    if loaded is None:
+        return 1
+    server = loaded.main.server
+    host = args.host or server.host
+    port = args.port if args.port is not None else server.port
+    workers = args.workers or server.workers
+    problem = preflight(loaded, host, workers)
+    if problem:
+        print(f"error: {problem}", file=sys.stderr)
+        return 2
+    from gateway.http.server import run_supervisor, run_worker
+
+    if workers == 1:
+        return run_worker(loaded.path, host, port, reuse_port=False)
+    return run_supervisor(loaded.path, host, port, workers)
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv and argv[0] in DELEGATED:
+        import importlib
+
+        return int(importlib.import_module(DELEGATED[argv[0]]).main(argv[1:]) or 0)
+    parser = argparse.ArgumentParser(prog="gateway", description="Inline LLM gateway")
+    parser.add_argument("--version", action="version", version=f"gateway {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True)
+    p = sub.add_parser("serve", help="serve the gateway")
+    p.add_argument("--config", required=True)
+    p.add_argument("--host")
+    p.add_argument("--port", type=int)
+    p.add_argument("--workers", type=int)
+    p = sub.add_parser("check-config", help="validate a config and print the effective routes")
+    p.add_argument("--config", required=True)
+    for name in DELEGATED:
+        sub.add_parser(name, help=f"see `gateway {name} --help`", add_help=False)
+    args = parser.parse_args(argv)
+    _setup_logging()
+    if args.command == "serve":
+        return cmd_serve(args)
+    return cmd_check_config(args)
+
+

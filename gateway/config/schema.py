@@ -1,0 +1,77 @@
+"""The raw schema of the main config file (phase one of loading).
+
+Sections owned by other modules (`[audit]`, `[pricing.*]`, `[providers.*]` options, policy rules) are
+kept as raw tables here and validated strictly by their owners when the runtime is compiled (phase
+two), so each module owns its own schema and they cannot collide. The skeleton:
+
+    policies = ["policies/*.toml"]      # globs relative to this file
+    [server]  [admin]  [store]  [audit]
+    [providers.NAME]  type = "openai" | "anthropic" | "azure" | "mock" | ...
+    [models.ALIAS]    targets = [{provider, model, weight}], fallbacks = [...]
+    [pricing.MODEL]   input, output, cached_input (USD per million tokens)
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import Field
+
+from gateway.config.validate import Strict
+
+
+class ServerConfig(Strict):
+    host: str = "127.0.0.1"
+    port: int = Field(8080, ge=0, le=65535)
+    workers: int = Field(1, ge=1, le=256)
+    max_body_bytes: int = Field(4 * 1024 * 1024, ge=1024)
+    max_in_flight: int = Field(1024, ge=1)
+    connect_timeout_s: float = Field(5.0, gt=0)
+    first_byte_timeout_s: float = Field(120.0, gt=0)
+    idle_timeout_s: float = Field(60.0, gt=0)
+    total_timeout_s: float = Field(600.0, gt=0)
+    drain_timeout_s: float = Field(20.0, ge=0)
+    # Trust an incoming x-request-id (sanitised) instead of always minting one.
+    trust_request_id: bool = True
+
+
+class AdminConfig(Strict):
+    # Name of the environment variable holding the admin key. When set, /stats, /metrics and the
+    # admin pages require it (Authorization: Bearer or x-admin-key).
+    key_env: str | None = None
+    # Serving admin pages without a key on a non-loopback address needs this said explicitly.
+    public: bool = False
+
+
+class StoreConfig(Strict):
+    url: str = "memory://"
+    on_store_error: Literal["closed", "open"] = "closed"
+    socket_timeout_s: float = Field(0.25, gt=0)
+
+
+class TargetConfig(Strict):
+    provider: str
+    model: str
+    weight: float = Field(1.0, gt=0)
+
+
+class ModelConfig(Strict):
+    targets: list[TargetConfig] = Field(min_length=1)
+    fallbacks: list[str] = []
+    max_attempts: int = Field(3, ge=1, le=10)
+    # Per-alias override of the server's total timeout.
+    timeout_s: float | None = Field(None, gt=0)
+
+
+class MainConfig(Strict):
+    policies: list[str] = ["policies/*.toml"]
+    server: ServerConfig = ServerConfig()
+    admin: AdminConfig = AdminConfig()
+    store: StoreConfig = StoreConfig()
+    audit: dict[str, Any] = {}
+    providers: dict[str, dict[str, Any]] = {}
+    models: dict[str, ModelConfig] = {}
+    pricing: dict[str, dict[str, Any]] = {}
+
+
+POLICY_TABLES = ("keys", "rate_limits", "budgets", "guardrails", "alerts")

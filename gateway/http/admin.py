@@ -1,0 +1,86 @@
+"""Operator endpoints: /health, /health/ready, /stats, /metrics (and, later, the dashboard).
+
+With `[admin] key_env` set, everything but the health checks requires that key, as
+`Authorization: Bearer <key>` or `x-admin-key`, compared in constant time.
+"""
+
+from __future__ import annotations
+
+import hmac
+import os
+
+import orjson
+from aiohttp import web
+
+from gateway import __version__
+from gateway.http.state import STATE
+
+
+def admin_key(app: web.Application) -> str | None:
+    env = app[STATE].runtime.config.main.admin.key_env
+    return os.environ.get(env) if env else None
+
+
+def check_admin(request: web.Request) -> None:
+    key = admin_key(request.app)
+    if key is None:
+        return
+    auth = request.headers.get("Authorization", "")
+    given = auth[7:].strip() if auth[:7].lower() == "bearer " else request.headers.get("x-admin-key", "")
+    if not hmac.compare_digest(given.encode(), key.encode()):
+        body = {"error": {"message": "admin key required", "type": "authentication_error", "param": None,
+                          "code": "invalid_admin_key"}}
+        raise web.HTTPUnauthorized(body=orjson.dumps(body), content_type="application/json")
+
+
+def _json(data: object, status: int = 200) -> web.Response:
+    return web.Response(body=orjson.dumps(data, option=orjson.OPT_NON_STR_KEYS), status=status,
+                        content_type="application/json")
+
+
+async def health(request: web.Request) -> web.Response:
+    state = request.app[STATE]
+    return _json({"status": "draining" if state.draining else "ok", "version": __version__})
+
+
+async def ready(request: web.Request) -> web.Response:
+    state = request.app[STATE]
+    rt = state.runtime
+    checks: dict[str, object] = {"config": {"ok": True, "path": state.config_path, "generation": rt.generation}}
+    store = rt.services.store
+    ok = not state.draining
+    if store is not None:
+        try:
+            await store.ping()
+            checks["store"] = {"ok": True}
+        except Exception as exc:  # readiness reports the failure; it must not raise
+            checks["store"] = {"ok": False, "error": type(exc).__name__}
+            ok = False
+    checks["breakers"] = rt.router.breaker_states()
+    return _json({"status": "ready" if ok else "not_ready", "checks": checks}, 200 if ok else 503)
+
+
+async def stats(request: web.Request) -> web.Response:
+    check_admin(request)
+    state = request.app[STATE]
+    rt = state.runtime
+    recorder = rt.services.recorder
+    data: dict = recorder.stats() if recorder is not None else {}
+    data.setdefault("in_flight", state.in_flight)
+    data["breakers"] = {name: b.snapshot() for name, b in rt.router.breakers.items()}
+    data["config"] = {"generation": rt.generation, "reloads": state.reloads, "reload_errors": state.reload_errors}
+    return _json(data)
+
+
+async def metrics(request: web.Request) -> web.Response:
+    check_admin(request)
+    recorder = request.app[STATE].runtime.services.recorder
+    text = recorder.metrics_text() if recorder is not None else b""
+    return web.Response(body=text, headers={"Content-Type": "text/plain; version=0.0.4; charset=utf-8"})
+
+
+def add_routes(app: web.Application) -> None:
+    app.router.add_get("/health", health)
+    app.router.add_get("/health/ready", ready)
+    app.router.add_get("/stats", stats)
+    app.router.add_get("/metrics", metrics)

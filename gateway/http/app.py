@@ -1,0 +1,86 @@
+"""The aiohttp application: routes, and the services it owns for its lifetime (cleanup context).
+
+Stage order of a request is in `gateway.http.flow`. Start-up builds, once per process: the upstream
+HTTP session (keep-alive pool), the token counter, the store and the recorder. Shutdown drains them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator
+
+import aiohttp
+import orjson
+from aiohttp import web
+
+from gateway.config.loader import LoadedConfig
+from gateway.errors import GatewayError
+from gateway.http import admin
+from gateway.http.flow import new_context, serve
+from gateway.http.responses import error_response
+from gateway.http.state import STATE, GatewayState
+from gateway.runtime import Services, compile_runtime
+
+log = logging.getLogger("gateway.app")
+
+
+async def chat_completions(request: web.Request) -> web.StreamResponse:
+    return await serve(request, "chat")
+
+
+async def embeddings(request: web.Request) -> web.StreamResponse:
+    return await serve(request, "embeddings")
+
+
+async def messages(request: web.Request) -> web.StreamResponse:
+    return await serve(request, "messages")
+
+
+async def responses(request: web.Request) -> web.StreamResponse:
+    return await serve(request, "responses")
+
+
+async def list_models(request: web.Request) -> web.Response:
+    state = request.app[STATE]
+    ctx = new_context(request, "models", state)
+    try:
+        principal = state.runtime.keys.authenticate(request.headers)
+    except GatewayError as err:
+        return error_response(ctx, err)
+    data = [{"id": alias, "object": "model", "created": 0, "owned_by": "gateway"}
+            for alias in state.runtime.aliases_for(principal)]
+    return web.Response(body=orjson.dumps({"object": "list", "data": data}), content_type="application/json",
+                        headers={"x-request-id": ctx.request_id})
+
+
+async def _services(app: web.Application) -> AsyncIterator[None]:
+    state = app[STATE]
+    services = state.runtime.services
+    # Token encodings are big tables: build them before serving, off the event loop.
+    await asyncio.get_running_loop().run_in_executor(None, services.tokens.load_encodings)
+    connector = aiohttp.TCPConnector(limit=0, ttl_dns_cache=300, keepalive_timeout=60, enable_cleanup_closed=True)
+    services.session = aiohttp.ClientSession(connector=connector, auto_decompress=True, skip_auto_headers=("User-Agent",))
+    for p in state.runtime.providers.values():
+        p.session = services.session
+    try:
+        yield
+    finally:
+        await services.session.close()
+
+
+def build_app(loaded: LoadedConfig) -> web.Application:
+    from gateway import tokens
+
+    services = Services(tokens=tokens)
+    runtime = compile_runtime(loaded, services)
+    app = web.Application(client_max_size=runtime.server.max_body_bytes + 1)
+    app[STATE] = GatewayState(runtime=runtime, config_path=loaded.path)
+    app.cleanup_ctx.append(_services)
+    app.router.add_post("/v1/chat/completions", chat_completions)
+    app.router.add_post("/v1/embeddings", embeddings)
+    app.router.add_post("/v1/messages", messages)
+    app.router.add_post("/v1/responses", responses)
+    app.router.add_get("/v1/models", list_models)
+    admin.add_routes(app)
+    return app

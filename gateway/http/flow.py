@@ -1,0 +1,137 @@
+"""The hot path, in order:
+
+    ingress (ids, load shedding, body) -> auth -> route -> limits (reserve) -> input guardrails
+    -> router (attempts, retries, fallbacks) -> provider -> adapter / stream relay (output guardrails)
+    -> response
+
+Each stage takes the request context and returns, or raises a `GatewayError`. The `finally` settles
+limits and budgets and submits the one request record. Nothing here is called back from below.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from time import perf_counter
+
+from aiohttp import web
+
+from gateway import reasons
+from gateway.context import Decision, RequestContext
+from gateway.errors import Forbidden, GatewayError, Overloaded, UpstreamTimeout
+from gateway.http import ids
+from gateway.http.parse import check_body, max_output_tokens, read_json
+from gateway.http.relay import relay_stream
+from gateway.http.responses import common_headers, error_response
+from gateway.http.state import STATE, GatewayState
+
+log = logging.getLogger("gateway.flow")
+
+_SHAPE = {"messages": "anthropic"}
+
+
+def new_context(request: web.Request, api: str, state: GatewayState) -> RequestContext:
+    rt = state.runtime
+    trace_id, span_id, parent, _flags = ids.trace(request.headers.get("traceparent"))
+    ctx = RequestContext(
+        request_id=ids.request_id(request.headers.get("x-request-id"), rt.server.trust_request_id),
+        api=api, shape=_SHAPE.get(api, "openai"), runtime=rt, received_at=time.time(),
+        trace_id=trace_id, span_id=span_id, parent_span_id=parent,
+    )
+    ctx.timings.start = perf_counter()
+    return ctx
+
+
+def _tags(request: web.Request) -> tuple[str, ...]:
+    raw = request.headers.get("x-gateway-tags")
+    if not raw:
+        return ()
+    tags = [t.strip() for t in raw.split(",") if t.strip()]
+    return tuple(t[:64] for t in tags[:16])
+
+
+async def serve(request: web.Request, api: str) -> web.StreamResponse:
+    state = request.app[STATE]
+    ctx = new_context(request, api, state)
+    rt = ctx.runtime
+    if state.in_flight >= rt.server.max_in_flight:
+        resp = error_response(ctx, Overloaded("the gateway is at capacity; retry shortly", headers={"retry-after": "1"},
+                                              reason=reasons.OVERLOADED))
+        _finish(ctx, state)
+        return resp
+    state.in_flight += 1
+    opened = None
+    try:
+        ctx.principal = rt.keys.authenticate(request.headers)
+        body = ctx.body = await read_json(request, rt.server.max_body_bytes)
+        check_body(api, body)
+        ctx.alias = body["model"]
+        ctx.stream = bool(body.get("stream"))
+        if ctx.stream and api == "chat":
+            ctx.include_usage = bool((body.get("stream_options") or {}).get("include_usage"))
+        ctx.tags = _tags(request)
+        route = rt.router.route(ctx.alias)
+        if ctx.principal.models and ctx.alias not in ctx.principal.models:
+            ctx.decisions.append(Decision("keys", "auth", "refuse", reasons.AUTH_MODEL_NOT_ALLOWED))
+            raise Forbidden(f"this key may not use the model '{ctx.alias}'", code="model_not_allowed",
+                            param="model", reason=reasons.AUTH_MODEL_NOT_ALLOWED)
+        if rt.limits is not None:
+            ctx.prompt_tokens_estimate = rt.limits.estimate_prompt_tokens(ctx)
+            await rt.limits.admit(ctx, ctx.prompt_tokens_estimate, max_output_tokens(body) or 0)
+        guard = rt.guardrails.for_request(ctx.principal, ctx.alias) if rt.guardrails is not None else None
+        scanner = None
+        if guard is not None:
+            await guard.check_input(ctx)
+            scanner = guard.output_scanner(ctx)
+        trace_headers = {"traceparent": f"00-{ctx.trace_id}-{ctx.span_id}-01", "x-request-id": ctx.request_id}
+        timeout = rt.server.total_timeout_s
+        try:
+            async with asyncio.timeout(timeout):
+                opened = await rt.router.open(ctx, route, trace_headers)
+                if not ctx.stream:
+                    raw = await opened.reply.read()
+                    ctx.timings.upstream_wait += perf_counter() - ctx.timings.first_byte
+                    out = opened.adapter.response(ctx, raw, scanner)
+                    if scanner is not None:
+                        scanner.close()
+                    ctx.status = 200
+                    ctx.mark_first_token()
+                    return web.Response(body=out, headers=common_headers(ctx), content_type="application/json")
+        except TimeoutError:
+            raise UpstreamTimeout(f"the request did not complete within {timeout:g}s") from None
+        # Streams are bounded by the idle timeout between chunks rather than a total deadline.
+        return await relay_stream(request, ctx, opened.adapter, opened.reply, scanner)
+    except GatewayError as err:
+        return error_response(ctx, err)
+    except asyncio.CancelledError:
+        ctx.client_disconnected = True
+        ctx.decisions.append(Decision("client", "client", "abort", reasons.CLIENT_DISCONNECTED))
+        raise
+    except Exception:
+        log.exception("unhandled error in request %s", ctx.request_id)
+        return error_response(ctx, GatewayError(f"internal gateway error (request id {ctx.request_id})"))
+    finally:
+        state.in_flight -= 1
+        if opened is not None:
+            opened.reply.close()
+        await _settle(ctx)
+        _finish(ctx, state)
+
+
+async def _settle(ctx: RequestContext) -> None:
+    if ctx.admission is None:
+        return
+    try:
+        await ctx.runtime.limits.settle(ctx)
+    except Exception:
+        log.exception("settling limits failed for request %s", ctx.request_id)
+
+
+def _finish(ctx: RequestContext, state: GatewayState) -> None:
+    ctx.timings.end = perf_counter()
+    if not ctx.status:
+        ctx.status = 499 if ctx.client_disconnected else 200
+    recorder = ctx.runtime.services.recorder
+    if recorder is not None:
+        recorder.submit(ctx, ctx.runtime.cost_usd(ctx))

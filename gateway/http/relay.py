@@ -1,0 +1,74 @@
+"""The stream relay: upstream SSE bytes -> adapter (translation, usage, output guardrails) -> client.
+
+Events are relayed as they arrive: each upstream read is parsed, translated and written before the
+next read, and `write` waits while the client's socket buffer is full, so a slow client slows the
+upstream read (backpressure) instead of filling memory. A client that goes away raises on write (or
+cancels the handler); the `finally` of the flow then closes the upstream connection. An upstream that
+stalls past the idle timeout, breaks, or sends an error ends the stream with an error event in the
+caller's format; nothing is retried once bytes have gone to the client.
+"""
+
+from __future__ import annotations
+
+from time import perf_counter
+
+from aiohttp import web
+
+from gateway import reasons
+from gateway.adapters.base import Adapter
+from gateway.context import Decision, RequestContext
+from gateway.errors import GatewayError, UpstreamError
+from gateway.http.responses import common_headers
+from gateway.providers.base import UpstreamReply
+from gateway.translate.sse import SSEParser
+
+
+async def relay_stream(request: web.Request, ctx: RequestContext, adapter: Adapter, reply: UpstreamReply,
+                       scanner) -> web.StreamResponse:
+    resp = web.StreamResponse(status=200, headers=common_headers(ctx))
+    resp.content_type = "text/event-stream"
+    resp.headers["Cache-Control"] = "no-cache"
+    resp.headers["X-Accel-Buffering"] = "no"
+    await resp.prepare(request)
+    ctx.status = 200
+    stream = adapter.stream(ctx, scanner)
+    parser = SSEParser()
+    chunks = reply.iter_chunks().__aiter__()
+    timings = ctx.timings
+    try:
+        try:
+            while True:
+                t0 = perf_counter()
+                chunk = await anext(chunks, None)
+                t1 = perf_counter()
+                timings.upstream_wait += t1 - t0
+                if chunk is None:
+                    break
+                out: list[bytes] = []
+                for event in parser.feed(chunk):
+                    out += stream.feed(event)
+                if out:
+                    await resp.write(b"".join(out) if len(out) > 1 else out[0])
+                    timings.client_wait += perf_counter() - t1
+            out = []
+            for event in parser.close():
+                out += stream.feed(event)
+            out += stream.finish()
+            await resp.write(b"".join(out))
+            if ctx.upstream_stream_error is not None:
+                ctx.error = UpstreamError("the upstream reported an error mid-stream", code="upstream_stream_error")
+        except GatewayError as err:
+            ctx.error = err
+            if err.reason:
+                ctx.decisions.append(Decision("stream", "stream", "abort", err.reason, direction="output"))
+            await resp.write(stream.error_event(err.message, err.code))
+        await resp.write_eof()
+    except ConnectionError:
+        # The client went away mid-stream (aiohttp raises ClientConnectionResetError on write).
+        ctx.client_disconnected = True
+        ctx.decisions.append(Decision("client", "client", "abort", reasons.CLIENT_DISCONNECTED, direction="output"))
+    finally:
+        stream.close()
+        if scanner is not None:
+            scanner.close()
+    return resp

@@ -1,0 +1,130 @@
+"""Process model: one worker serves on uvloop; N workers share the port with SO_REUSEPORT.
+
+A worker drains on SIGTERM/SIGINT (stops accepting, lets in-flight requests finish within
+`drain_timeout_s`, flushes the recorder) and reloads its config on SIGHUP. The supervisor starts the
+workers, forwards SIGTERM/SIGINT/SIGHUP to them, and restarts a worker that dies unexpectedly.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import multiprocessing as mp
+import signal
+import sys
+import time
+
+from aiohttp import web
+
+from gateway.config.loader import load_config
+from gateway.config.validate import ConfigError
+from gateway.http.state import STATE
+
+log = logging.getLogger("gateway.server")
+
+
+def _install_uvloop() -> None:
+    try:
+        import uvloop
+    except ImportError:  # pragma: no cover - uvloop is a dependency on every supported platform
+        return
+    asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
+
+
+async def reload_config(app: web.Application) -> bool:
+    """Re-read and recompile the config off the loop; swap it in only when all of it is valid."""
+    from gateway.runtime import compile_runtime
+
+    state = app[STATE]
+    old = state.runtime
+
+    def build():
+        return compile_runtime(load_config(state.config_path), old.services, old.generation + 1)
+
+    try:
+        new = await asyncio.get_running_loop().run_in_executor(None, build)
+    except ConfigError as exc:
+        state.reload_errors += 1
+        state.last_reload_error = str(exc)
+        log.error("reload refused, keeping generation %d: %s", old.generation, exc)
+        return False
+    except Exception as exc:
+        state.reload_errors += 1
+        state.last_reload_error = f"{type(exc).__name__}: {exc}"
+        log.exception("reload failed, keeping generation %d", old.generation)
+        return False
+    state.runtime = new
+    state.reloads += 1
+    log.info("config reloaded: generation %d", new.generation)
+    return True
+
+
+async def _on_startup(app: web.Application) -> None:
+    loop = asyncio.get_running_loop()
+    loop.add_signal_handler(signal.SIGHUP, lambda: asyncio.ensure_future(reload_config(app)))
+
+
+async def _on_shutdown(app: web.Application) -> None:
+    app[STATE].draining = True
+
+
+def run_worker(config_path: str, host: str, port: int, reuse_port: bool) -> int:
+    from gateway.http.app import build_app
+
+    _install_uvloop()
+    logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    try:
+        loaded = load_config(config_path)
+        app = build_app(loaded)
+    except ConfigError as exc:
+        print(f"config error: {exc}", file=sys.stderr)
+        return 1
+    app.on_startup.append(_on_startup)
+    app.on_shutdown.append(_on_shutdown)
+    drain = loaded.main.server.drain_timeout_s
+    web.run_app(app, host=host, port=port, reuse_port=reuse_port or None, access_log=None,
+                shutdown_timeout=drain, handler_cancellation=True, print=lambda *_: None, backlog=2048)
+    return 0
+
+
+def _worker_main(config_path: str, host: str, port: int) -> None:
+    sys.exit(run_worker(config_path, host, port, reuse_port=True))
+
+
+def run_supervisor(config_path: str, host: str, port: int, workers: int) -> int:
+    ctx = mp.get_context("spawn")
+    procs: list[mp.Process] = []
+    stopping = False
+
+    def start() -> mp.Process:
+        p = ctx.Process(target=_worker_main, args=(config_path, host, port), daemon=False)
+        p.start()
+        return p
+
+    def forward(signum, _frame) -> None:
+        nonlocal stopping
+        if signum in (signal.SIGTERM, signal.SIGINT):
+            stopping = True
+        for p in procs:
+            if p.is_alive() and p.pid:
+                try:
+                    import os
+
+                    os.kill(p.pid, signum)
+                except ProcessLookupError:
+                    pass
+
+    for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+        signal.signal(sig, forward)
+    procs.extend(start() for _ in range(workers))
+    log.info("serving on %s:%d with %d workers", host, port, workers)
+    while True:
+        time.sleep(0.2)
+        if stopping:
+            for p in procs:
+                p.join()
+            return 0
+        for i, p in enumerate(procs):
+            if not p.is_alive():
+                log.warning("worker pid %s exited with %s; starting a new one", p.pid, p.exitcode)
+                procs[i] = start()

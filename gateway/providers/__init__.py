@@ -1,0 +1,1 @@
+"""Provider adapters: one file per vendor, registered in `registry.py`."""

@@ -1,0 +1,181 @@
+"""The provider adapter contract, and the HTTP transport shared by every HTTP provider.
+
+A provider knows one vendor's wire: where each API lives (`endpoint`), how to authenticate
+(`auth_headers`), and how to read its errors (`map_error`). Translating between the caller's API and
+the provider's wire is `gateway.adapters`; the provider only moves bytes. A new OpenAI-compatible
+provider is a small subclass (see `vllm.py`), registered with one line in `registry.py`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from collections.abc import AsyncIterator, Mapping
+from dataclasses import dataclass
+from typing import ClassVar
+
+import aiohttp
+from pydantic import Field
+
+from gateway.config.validate import ConfigError, Strict
+from gateway.errors import GatewayError, UpstreamError, UpstreamTimeout
+
+
+class ProviderOptions(Strict):
+    type: str
+    base_url: str | None = None
+    api_key_env: str | None = None
+    headers: dict[str, str] = {}
+    connect_timeout_s: float | None = Field(None, gt=0)
+    first_byte_timeout_s: float | None = Field(None, gt=0)
+    idle_timeout_s: float | None = Field(None, gt=0)
+    total_timeout_s: float | None = Field(None, gt=0)
+
+
+@dataclass(frozen=True, slots=True)
+class Timeouts:
+    connect: float
+    first_byte: float
+    idle: float
+    total: float
+
+
+@dataclass(slots=True)
+class UpstreamRequest:
+    url: str
+    headers: dict[str, str]
+    body: bytes
+
+
+class UpstreamReply:
+    """An upstream response whose headers have arrived; the body is read or iterated once."""
+
+    status: int
+    headers: Mapping[str, str]
+
+    async def read(self) -> bytes:
+        raise NotImplementedError
+
+    def iter_chunks(self) -> AsyncIterator[bytes]:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        """Release the connection; after an incomplete read this closes it (the upstream sees it)."""
+
+
+class HttpReply(UpstreamReply):
+    __slots__ = ("_resp", "status", "headers", "_idle")
+
+    def __init__(self, resp: aiohttp.ClientResponse, idle: float) -> None:
+        self._resp = resp
+        self.status = resp.status
+        self.headers = resp.headers
+        self._idle = idle
+
+    async def read(self) -> bytes:
+        try:
+            async with asyncio.timeout(self._idle):
+                return await self._resp.read()
+        except TimeoutError:
+            raise UpstreamTimeout("upstream stalled while sending the response") from None
+        except aiohttp.ClientError as exc:
+            raise UpstreamError(f"upstream connection failed: {type(exc).__name__}") from None
+
+    async def iter_chunks(self) -> AsyncIterator[bytes]:
+        content = self._resp.content
+        idle = self._idle
+        while True:
+            try:
+                async with asyncio.timeout(idle):
+                    chunk = await content.readany()
+            except TimeoutError:
+                raise UpstreamTimeout(f"upstream sent nothing for {idle:g}s") from None
+            except aiohttp.ClientError as exc:
+                raise UpstreamError(f"upstream connection broke: {type(exc).__name__}") from None
+            if not chunk:
+                return
+            yield chunk
+
+    def close(self) -> None:
+        # close() (not release()) when the body was not fully read: the connection is dropped so
+        # the upstream stops generating; a fully read body goes back to the keep-alive pool.
+        if self._resp.content.at_eof():
+            self._resp.release()
+        else:
+            self._resp.close()
+
+
+class Provider:
+    """Base of every provider. Subclasses set `wire`, `Options` and the hooks below."""
+
+    wire: ClassVar[str] = "openai"  # the API family the upstream speaks: "openai" or "anthropic"
+    Options: ClassVar[type[ProviderOptions]] = ProviderOptions
+    default_base_url: ClassVar[str | None] = None
+    apis: ClassVar[frozenset[str]] = frozenset({"chat", "embeddings", "responses"})
+
+    def __init__(self, name: str, options: ProviderOptions, *, file: str, server_timeouts: Timeouts) -> None:
+        self.name = name
+        self.options = options
+        base = options.base_url or self.default_base_url
+        if base is None and self.needs_http():
+            raise ConfigError(file, f"providers.{name}.base_url", "a base URL for this provider type")
+        self.base_url = (base or "").rstrip("/")
+        self.api_key = self._read_key(file)
+        o = options
+        self.timeouts = Timeouts(
+            connect=o.connect_timeout_s or server_timeouts.connect,
+            first_byte=o.first_byte_timeout_s or server_timeouts.first_byte,
+            idle=o.idle_timeout_s or server_timeouts.idle,
+            total=o.total_timeout_s or server_timeouts.total,
+        )
+        self._static_headers = {"content-type": "application/json", **o.headers, **self.auth_headers()}
+        self.session: aiohttp.ClientSession | None = None  # set by the app at start-up
+
+    def needs_http(self) -> bool:
+        return True
+
+    def _read_key(self, file: str) -> str | None:
+        env = self.options.api_key_env
+        if env is None:
+            return None
+        value = os.environ.get(env)
+        if not value:
+            raise ConfigError(file, f"providers.{self.name}.api_key_env", f"the environment variable {env} to be set")
+        return value
+
+    # -- hooks -----------------------------------------------------------------------------------
+    def endpoint(self, api: str, model: str, stream: bool) -> str:
+        raise NotImplementedError
+
+    def auth_headers(self) -> dict[str, str]:
+        return {}
+
+    def map_error(self, status: int, body: bytes) -> GatewayError:
+        """A safe gateway error for an upstream error response (the upstream status is kept)."""
+        from gateway.adapters.errors import upstream_error  # downward import kept lazy: no cycle
+
+        return upstream_error(self.wire, status, body)
+
+    # -- transport -------------------------------------------------------------------------------
+    def build(self, api: str, model: str, stream: bool, body: bytes, extra_headers: Mapping[str, str]) -> UpstreamRequest:
+        headers = dict(self._static_headers)
+        headers.update(extra_headers)
+        return UpstreamRequest(self.endpoint(api, model, stream), headers, body)
+
+    async def send(self, req: UpstreamRequest) -> UpstreamReply:
+        """Send the request and wait for the response headers (bounded by the first-byte timeout)."""
+        assert self.session is not None, "provider used before the app started"
+        t = self.timeouts
+        try:
+            async with asyncio.timeout(t.first_byte):
+                resp = await self.session.post(
+                    req.url,
+                    data=req.body,
+                    headers=req.headers,
+                    timeout=aiohttp.ClientTimeout(total=None, sock_connect=t.connect, sock_read=None),
+                )
+        except TimeoutError:
+            raise UpstreamTimeout(f"upstream did not answer within {t.first_byte:g}s") from None
+        except aiohttp.ClientError as exc:
+            raise UpstreamError(f"could not reach the upstream: {type(exc).__name__}", code="upstream_unreachable") from None
+        return HttpReply(resp, t.idle)

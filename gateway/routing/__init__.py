@@ -1,0 +1,1 @@
+"""Routing: model aliases to weighted targets, with retries, fallbacks and circuit breakers."""

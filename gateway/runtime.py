@@ -1,0 +1,87 @@
+"""Phase two of config loading: compile a `LoadedConfig` into the runtime objects the hot path uses.
+
+`Runtime` is an immutable snapshot: hot reload compiles a new one through the same path and swaps it
+in atomically; a request keeps the snapshot it started with. Long-lived things that must survive a
+reload (the HTTP session, the store, the recorder, circuit breakers) are `Services`, built once when
+the app starts.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from gateway.auth import KeyTable
+from gateway.config.loader import LoadedConfig
+from gateway.config.schema import ServerConfig
+from gateway.config.validate import ConfigError, validate
+from gateway.context import Principal
+from gateway.providers.base import Provider, Timeouts
+from gateway.providers.registry import PROVIDERS
+from gateway.routing.breaker import CircuitBreaker
+from gateway.routing.router import Router
+
+
+@dataclass(slots=True)
+class Services:
+    """Built once per process at start-up, shared by every runtime snapshot."""
+
+    session: Any = None  # aiohttp.ClientSession
+    store: Any = None
+    recorder: Any = None
+    tokens: Any = None
+    breakers: dict[str, CircuitBreaker] = field(default_factory=dict)
+
+
+@dataclass(slots=True)
+class Runtime:
+    config: LoadedConfig
+    server: ServerConfig
+    keys: KeyTable
+    providers: dict[str, Provider]
+    router: Router
+    services: Services
+    limits: Any = None  # gateway.limits.Limits, when any rate limit or budget is configured
+    guardrails: Any = None  # gateway.guardrails.engine.Guardrails, when any guardrail is configured
+    pricing: Any = None
+    generation: int = 0
+
+    @property
+    def tokens(self) -> Any:
+        return self.services.tokens
+
+    def cost_usd(self, ctx) -> float:
+        if self.pricing is None or ctx.target is None:
+            return 0.0
+        return self.pricing.cost_usd(ctx.target.model, ctx.usage)
+
+    def aliases_for(self, principal: Principal) -> list[str]:
+        if principal.models:
+            return [a for a in principal.models if a in self.router.routes]
+        return list(self.router.routes)
+
+
+def compile_providers(loaded: LoadedConfig) -> dict[str, Provider]:
+    server = loaded.main.server
+    timeouts = Timeouts(server.connect_timeout_s, server.first_byte_timeout_s, server.idle_timeout_s,
+                        server.total_timeout_s)
+    providers: dict[str, Provider] = {}
+    for name, raw in loaded.main.providers.items():
+        kind = raw.get("type")
+        cls = PROVIDERS.get(kind)  # type: ignore[arg-type]
+        if cls is None:
+            raise ConfigError(loaded.path, f"providers.{name}.type", f"one of {', '.join(sorted(PROVIDERS))}")
+        options = validate(cls.Options, raw, file=loaded.path, key=f"providers.{name}")
+        providers[name] = cls(name, options, file=loaded.path, server_timeouts=timeouts)
+    return providers
+
+
+def compile_runtime(loaded: LoadedConfig, services: Services, generation: int = 0) -> Runtime:
+    """Build every runtime object from the loaded config; raises ConfigError without side effects."""
+    providers = compile_providers(loaded)
+    for p in providers.values():
+        p.session = services.session
+    router = Router.compile(loaded.main.models, providers, services.breakers)
+    keys = KeyTable.compile(loaded.rules.get("keys", []), loaded.main.models)
+    return Runtime(config=loaded, server=loaded.main.server, keys=keys, providers=providers, router=router,
+                   services=services, generation=generation)
