@@ -27,6 +27,7 @@ INJECTION_DETECTED = "guardrail.injection"
 DENY_LIST_MATCH = "guardrail.deny_list"
 GUARDRAIL_ERROR = "guardrail.error"
 GUARDRAIL_UNSCANNED = "guardrail.unscanned"
+GUARDRAIL_HOLD_BACK_OVERFLOW = "guardrail.hold_back_overflow"  # stream text released by the hold-back bound
 
 # request shape and capacity
 BAD_REQUEST = "request.invalid"

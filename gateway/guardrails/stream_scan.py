@@ -1,0 +1,255 @@
+"""Span scanning shared by input rewriting and the streaming output scanner, with a bounded hold-back.
+
+`SpanPlan` applies a request's span rules (pii, secrets, deny_list) and pseudonym restoration together
+in one pass over a text: every rule detects on the same original text, overlapping edits are resolved
+once, and each kept span gets its own rule's action.
+
+`StreamScanner` runs a plan over streamed text, one independent channel per choice (and per tool-call
+argument stream). Each channel keeps the unreleased tail (`buf`) and a little already-released raw text
+(`ctx`) as left context for the detectors. On every feed it detects over `ctx + buf` and releases up to
+the first position where a span could still be completing (the detectors' `may_continue`, any span
+touching the end, any span crossing the cut). So an entity split over any chunk boundary is edited
+exactly as if unsplit, and the unreleased tail never exceeds the plan's bound: a candidate still
+growing past it is released as `<REDACTED>` (fail closed) when any rule edits text.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+import orjson
+
+from gateway.guardrails.actions import PLACEHOLDER, PLACEHOLDER_MAX_LEN, Pseudonyms
+from gateway.guardrails.pii import Finding
+from gateway.guardrails.policy import SpanGuard
+
+log = logging.getLogger(__name__)
+RESTORE = -1  # Hit.guard of a pseudonym placeholder to restore
+OVERFLOW_LABEL = "<REDACTED>"
+CONTEXT_CHARS = 64  # released raw text kept as left context (word boundaries, look-behinds)
+_PARTIAL_PLACEHOLDER = re.compile(r"<(?:[A-Z][A-Z_]*(?:_[0-9]{0,6})?)?\Z")
+
+
+class GuardFailed(Exception):
+    """A detector of a rule with on_error = "closed" raised; the request must not pass unscanned."""
+
+    def __init__(self, guard: SpanGuard) -> None:
+        super().__init__(guard.id)
+        self.guard = guard
+
+
+@dataclass(frozen=True, slots=True)
+class Hit:
+    start: int
+    end: int
+    entity_type: str
+    score: float
+    guard: int  # index into SpanPlan.guards, or RESTORE
+
+
+@dataclass(slots=True)
+class Found:
+    """One pass over one text: spans to rewrite (non-overlapping, sorted) and spans only noted."""
+
+    edits: list[Hit]
+    flags: list[Hit]
+    blocks: list[Hit]
+
+    def all(self) -> list[Hit]:
+        return sorted(self.edits + self.flags + self.blocks, key=lambda h: (h.start, h.end))
+
+
+class SpanPlan:
+    """The span rules acting on one direction of one request, applied together."""
+
+    def __init__(
+        self,
+        guards: Sequence[SpanGuard],
+        pseudonyms: Pseudonyms | None = None,
+        *,
+        restore: bool = False,
+        json_escape_restored: bool = False,
+    ) -> None:
+        self.guards = tuple(guards)
+        self.pseudonyms = pseudonyms  # input: filled by pseudonymize rules; output: read to restore
+        self.restore = restore
+        self.json_escape_restored = json_escape_restored
+        self.bound = max([g.hold_back for g in self.guards] + [PLACEHOLDER_MAX_LEN if restore else 0])
+        self.edits_text = any(g.action.changes_text for g in self.guards)
+        self.failed: set[int] = set()  # rules with on_error = "open" whose detector raised
+
+    def find(self, text: str, extra: dict[int, list[Finding]] | None = None) -> Found:
+        """Every rule's spans in `text`; `extra` adds spans found earlier by slow tiers, by rule index."""
+        restored: list[Hit] = []
+        if self.restore and self.pseudonyms and "<" in text:
+            for m in PLACEHOLDER.finditer(text):
+                if self.pseudonyms.original(m.group()) is not None:
+                    restored.append(Hit(m.start(), m.end(), m.group(1), 1.0, RESTORE))
+        edits: list[Hit] = []
+        flags: list[Hit] = []
+        blocks: list[Hit] = []
+        for i, guard in enumerate(self.guards):
+            kind = guard.action.kind
+            out = blocks if kind == "block" else flags if kind == "flag" else edits
+            try:
+                spans = guard.detect(text)
+            except Exception as exc:
+                if guard.rule.on_error == "closed":
+                    raise GuardFailed(guard) from exc
+                log.exception("guardrail %s failed; on_error = open lets the text pass", guard.id)
+                self.failed.add(i)
+                spans = []
+            if extra and i in extra:
+                spans = list(spans) + list(extra[i])
+            for f in spans:
+                if restored and any(f.start < r.end and r.start < f.end for r in restored):
+                    continue  # a placeholder of ours, not new PII
+                out.append(Hit(f.start, f.end, f.entity_type, f.score, i))
+        return Found(_non_overlapping(restored + edits), flags, blocks)
+
+    def may_continue(self, text: str) -> int:
+        cut = len(text)
+        for guard in self.guards:
+            cut = min(cut, guard.may_continue(text))
+        if self.restore and self.pseudonyms:
+            tail_start = max(0, len(text) - PLACEHOLDER_MAX_LEN)
+            lt = text.rfind("<", tail_start)
+            if lt >= 0 and _PARTIAL_PLACEHOLDER.match(text, lt):
+                cut = min(cut, lt)
+        return cut
+
+    def apply(self, text: str, edits: Sequence[Hit], lo: int = 0, hi: int | None = None) -> str:
+        """`text[lo:hi]` with every edit inside it replaced (edits are clipped to the range)."""
+        hi = len(text) if hi is None else hi
+        parts: list[str] = []
+        pos = lo
+        for h in edits:
+            start, end = max(h.start, lo), min(h.end, hi)
+            if start >= end:
+                continue
+            parts.append(text[pos:start])
+            value = text[start:end]
+            if h.guard == RESTORE:
+                original = self.pseudonyms.original(value) if self.pseudonyms else None
+                if original is None:
+                    original = value
+                elif self.json_escape_restored:
+                    original = orjson.dumps(original).decode()[1:-1]
+                parts.append(original)
+            else:
+                parts.append(self.guards[h.guard].action.replace(h.entity_type, value, self.pseudonyms))
+            pos = end
+        parts.append(text[pos:hi])
+        return "".join(parts)
+
+
+def _non_overlapping(hits: list[Hit]) -> list[Hit]:
+    """Earliest start wins, then the longer span, then placeholders and earlier rules."""
+    hits.sort(key=lambda h: (h.start, -(h.end - h.start), h.guard))
+    kept: list[Hit] = []
+    for h in hits:
+        if not kept or h.start >= kept[-1].end:
+            kept.append(h)
+    return kept
+
+
+@dataclass(slots=True)
+class _Channel:
+    ctx: str = ""  # raw released text, left context for detection
+    buf: str = ""  # raw unreleased text
+
+
+@dataclass(slots=True)
+class Tally:
+    """What a scanner saw, by rule index: entity counts (never the values)."""
+
+    counts: dict[int, Counter] = field(default_factory=dict)
+    restored: int = 0
+    overflow_chars: int = 0  # released by the bound before the detectors could decide
+
+    def add(self, hits: Sequence[Hit]) -> None:
+        for h in hits:
+            if h.guard == RESTORE:
+                self.restored += 1
+            else:
+                self.counts.setdefault(h.guard, Counter())[h.entity_type] += 1
+
+
+OnBlock = Callable[[SpanGuard, Hit], None]  # must raise
+
+
+class StreamScanner:
+    """Streams text through a SpanPlan; one channel per key (a choice, or a choice's tool call)."""
+
+    def __init__(self, plan: SpanPlan, on_block: OnBlock, tally: Tally | None = None) -> None:
+        self.plan = plan
+        self.on_block = on_block
+        self.tally = tally if tally is not None else Tally()
+        self._channels: dict[object, _Channel] = {}
+        self.max_held = 0  # the most characters any channel held back after a feed (for tests, metrics)
+
+    def held(self, key: object) -> int:
+        ch = self._channels.get(key)
+        return len(ch.buf) if ch else 0
+
+    def feed(self, key: object, text: str) -> str:
+        ch = self._channels.get(key)
+        if ch is None:
+            ch = self._channels[key] = _Channel()
+        if not text:
+            return ""
+        ch.buf += text
+        out = self._release(ch, final=False)
+        if len(ch.buf) > self.max_held:
+            self.max_held = len(ch.buf)
+        return out
+
+    def flush(self, key: object) -> str:
+        ch = self._channels.pop(key, None)
+        if ch is None or not ch.buf:
+            return ""
+        return self._release(ch, final=True)
+
+    def scan(self, text: str, extra: dict[int, list[Finding]] | None = None) -> str:
+        """A whole text at once: the reference the streamed result must equal."""
+        return self._release(_Channel(buf=text), final=True, extra=extra) if text else ""
+
+    def _release(self, ch: _Channel, *, final: bool, extra: dict[int, list[Finding]] | None = None) -> str:
+        plan = self.plan
+        window = ch.ctx + ch.buf
+        c, n = len(ch.ctx), len(window)
+        found = plan.find(window, extra)
+        if final:
+            cut = n
+        else:
+            cut = max(c, plan.may_continue(window))
+            # A span touching the end may still grow; a span crossing the cut must go out whole.
+            for h in sorted(found.all(), key=lambda h: h.start, reverse=True):
+                if h.end > c and h.start < cut and (h.end >= n or h.end > cut):
+                    cut = max(c, h.start)
+        overflow = n - cut > plan.bound
+        hi = n - plan.bound if overflow else cut
+        for h in found.blocks:
+            if h.end > c and h.start < hi:
+                self.on_block(plan.guards[h.guard], h)
+        done = [h for h in found.edits + found.flags if h.end > c and h.start < hi]
+        # Spans straddling an overflow cut are cut there; the bound wins over completeness.
+        self.tally.add(done)
+        edits = [h for h in found.edits if h.end > c and h.start < hi]
+        if overflow:
+            out = plan.apply(window, edits, c, cut) + self._overflow(window[cut:hi])
+        else:
+            out = plan.apply(window, edits, c, hi)
+        ch.ctx = window[max(0, hi - CONTEXT_CHARS) : hi]
+        ch.buf = window[hi:]
+        return out
+
+    def _overflow(self, text: str) -> str:
+        if not text:
+            return ""
+        self.tally.overflow_chars += len(text)
+        return OVERFLOW_LABEL if self.plan.edits_text else text
