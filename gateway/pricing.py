@@ -1,0 +1,135 @@
+"""Model prices in USD per million tokens, and the cost of one request's usage.
+
+Defaults cover common OpenAI and Anthropic models (list prices, standard tier); a `[pricing.MODEL]`
+table overrides or adds one (`input`, `output`, `cached_input`), and `[pricing."*"]` prices every
+model not otherwise known. A dated or suffixed name (`gpt-4o-2024-08-06`, `openai/gpt-4o`,
+`claude-sonnet-4-20250514`) uses the longest known name it starts with, at a `-`, `:` or `@`.
+A model with no price costs 0.0: USD budgets do not count it (`Pricing.known` tells).
+
+Usage follows OpenAI's convention: `cached_tokens` is the part of `input_tokens` read from the
+prompt cache, billed at `cached_input` instead of `input`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from gateway.config.validate import ConfigError, Strict, validate
+from gateway.context import Usage
+
+
+@dataclass(slots=True, frozen=True)
+class Price:
+    input: float
+    output: float
+    cached_input: float
+
+
+def _p(i: float, o: float, c: float | None = None) -> Price:
+    return Price(i, o, i if c is None else c)
+
+
+DEFAULT_PRICES: dict[str, Price] = {
+    # OpenAI
+    "gpt-5": _p(1.25, 10.0, 0.125),
+    "gpt-5-mini": _p(0.25, 2.0, 0.025),
+    "gpt-5-nano": _p(0.05, 0.40, 0.005),
+    "gpt-4.1": _p(2.0, 8.0, 0.50),
+    "gpt-4.1-mini": _p(0.40, 1.60, 0.10),
+    "gpt-4.1-nano": _p(0.10, 0.40, 0.025),
+    "gpt-4o": _p(2.50, 10.0, 1.25),
+    "gpt-4o-mini": _p(0.15, 0.60, 0.075),
+    "chatgpt-4o-latest": _p(5.0, 15.0),
+    "gpt-4-turbo": _p(10.0, 30.0),
+    "gpt-4": _p(30.0, 60.0),
+    "gpt-3.5-turbo": _p(0.50, 1.50),
+    "o1": _p(15.0, 60.0, 7.50),
+    "o1-mini": _p(1.10, 4.40, 0.55),
+    "o3": _p(2.0, 8.0, 0.50),
+    "o3-mini": _p(1.10, 4.40, 0.55),
+    "o4-mini": _p(1.10, 4.40, 0.275),
+    "text-embedding-3-small": _p(0.02, 0.0),
+    "text-embedding-3-large": _p(0.13, 0.0),
+    "text-embedding-ada-002": _p(0.10, 0.0),
+    # Anthropic (cached_input = prompt-cache read price)
+    "claude-opus-4-5": _p(5.0, 25.0, 0.50),
+    "claude-opus-4-1": _p(15.0, 75.0, 1.50),
+    "claude-opus-4": _p(15.0, 75.0, 1.50),
+    "claude-sonnet-4-5": _p(3.0, 15.0, 0.30),
+    "claude-sonnet-4": _p(3.0, 15.0, 0.30),
+    "claude-haiku-4-5": _p(1.0, 5.0, 0.10),
+    "claude-3-7-sonnet": _p(3.0, 15.0, 0.30),
+    "claude-3-5-sonnet": _p(3.0, 15.0, 0.30),
+    "claude-3-5-haiku": _p(0.80, 4.0, 0.08),
+    "claude-3-opus": _p(15.0, 75.0, 1.50),
+    "claude-3-haiku": _p(0.25, 1.25, 0.03),
+}
+
+_SEPARATORS = "-:@"
+
+
+class PriceTable(Strict):
+    input: float
+    output: float
+    cached_input: float | None = None
+
+
+class Pricing:
+    def __init__(self, prices: dict[str, Price]) -> None:
+        self._prices = dict(prices)
+        self._fallback = self._prices.pop("*", None)
+        # Longest first, so "gpt-4o-mini-2024" finds gpt-4o-mini before gpt-4o.
+        self._names = sorted(self._prices, key=len, reverse=True)
+        self._cache: dict[str, Price | None] = {}
+
+    @classmethod
+    def compile(cls, tables: dict | None = None, *, file: str = "<config>") -> Pricing:
+        """Defaults overlaid with `[pricing.MODEL]` tables; ConfigError names a bad one."""
+        prices = dict(DEFAULT_PRICES)
+        for model, table in (tables or {}).items():
+            t = validate(PriceTable, table, file=file, key=f"pricing.{model}")
+            if min(t.input, t.output, t.cached_input if t.cached_input is not None else 0.0) < 0:
+                raise ConfigError(file, f"pricing.{model}", "prices must be >= 0 (USD per million tokens)")
+            prices[model] = _p(t.input, t.output, t.cached_input)
+        return cls(prices)
+
+    def price(self, model: str | None) -> Price | None:
+        if not model:
+            return self._fallback
+        if model in self._cache:
+            return self._cache[model]
+        found = self._lookup(model)
+        if found is None and "/" in model:
+            found = self._lookup(model.rsplit("/", 1)[1])
+        if found is None:
+            found = self._fallback
+        if len(self._cache) < 10_000:
+            self._cache[model] = found
+        return found
+
+    def _lookup(self, model: str) -> Price | None:
+        hit = self._prices.get(model)
+        if hit is not None:
+            return hit
+        for name in self._names:
+            if model.startswith(name) and model[len(name)] in _SEPARATORS:
+                return self._prices[name]
+        return None
+
+    def known(self, model: str | None) -> bool:
+        return self.price(model) is not None
+
+    def cost_usd(self, model: str | None, usage: Usage) -> float:
+        p = self.price(model)
+        if p is None:
+            return 0.0
+        cached = min(max(usage.cached_tokens, 0), max(usage.input_tokens, 0))
+        fresh = max(usage.input_tokens, 0) - cached
+        return (fresh * p.input + cached * p.cached_input + max(usage.output_tokens, 0) * p.output) / 1e6
+
+    def estimate_usd(self, model: str | None, input_tokens: int, output_tokens: int) -> float:
+        """Upper estimate before the call: no cache discount."""
+        p = self.price(model)
+        if p is None:
+            return 0.0
+        return (input_tokens * p.input + output_tokens * p.output) / 1e6

@@ -1,0 +1,133 @@
+"""The Store protocol: shared counters for limits, budgets and key revocation.
+
+A store knows three kinds of counter and nothing about rules, principals or pricing (that is
+`gateway.limits`); both implementations (`MemoryStore`, `RedisStore`) run the same algorithms:
+
+- `RateOp`: GCRA (a leaky bucket of capacity `limit` that drains `limit` units per `period_ms`).
+  One number per key: the theoretical arrival time (TAT). Reserving `cost` units moves the TAT by
+  `cost * period_ms / limit`; it is refused when the TAT would be more than `period_ms` ahead.
+- `SlotOp`: a concurrency slot, one member per request with an expiry, so a crashed gateway's
+  slots free themselves after `ttl_ms`.
+- `BudgetOp`: spent + reserved against a limit, for one calendar window (the key names the window)
+  or a rolling window of `roll_ms` kept in 60 buckets. Reservations expire after `ttl_ms`.
+
+`reserve` is all-or-nothing: if any op is refused nothing is held. `settle` corrects reservations
+to actual usage and frees slots; it never refuses. Times are unix milliseconds from the caller's
+clock (gateways sharing a Redis need NTP-synced clocks; skew shifts a limit by the skew).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol, Union
+
+# A refusal that no amount of waiting fixes (cost above the limit, a zero budget).
+NEVER = -1.0
+ROLLING_BUCKETS = 60
+
+
+class StoreError(Exception):
+    """The store could not be reached or answered with an error."""
+
+
+@dataclass(slots=True, frozen=True)
+class RateOp:
+    key: str
+    limit: float
+    period_ms: float
+    cost: float
+
+
+@dataclass(slots=True, frozen=True)
+class SlotOp:
+    key: str
+    limit: float
+    ttl_ms: float
+    rid: str
+
+
+@dataclass(slots=True, frozen=True)
+class BudgetOp:
+    key: str
+    limit: float
+    amount: float
+    rid: str
+    ttl_ms: float  # reservation lifetime
+    expire_at_ms: float  # calendar window: end of the window (the key is dropped a day later)
+    roll_ms: float  # rolling window length; 0 for calendar windows
+
+
+@dataclass(slots=True, frozen=True)
+class RateAdjust:
+    key: str
+    limit: float
+    period_ms: float
+    delta: float  # actual - reserved; negative gives capacity back
+
+
+@dataclass(slots=True, frozen=True)
+class SlotRelease:
+    key: str
+    rid: str
+
+
+@dataclass(slots=True, frozen=True)
+class BudgetSettle:
+    key: str
+    rid: str
+    actual: float
+    expire_at_ms: float
+    roll_ms: float
+
+
+ReserveOp = Union[RateOp, SlotOp, BudgetOp]
+SettleOp = Union[RateAdjust, SlotRelease, BudgetSettle]
+
+
+@dataclass(slots=True, frozen=True)
+class OpResult:
+    ok: bool
+    remaining: float  # units left after this op (after the reservation when ok)
+    reset_ms: float  # until the counter is back to its full limit (rate), or the window ends
+    retry_ms: float  # when refused: wait before the same op would pass; NEVER if it cannot
+
+
+class Store(Protocol):
+    async def reserve(self, ops: list[ReserveOp], now_ms: float) -> list[OpResult]:
+        """Check and reserve all ops atomically; if any is refused, nothing is held."""
+
+    async def settle(self, ops: list[SettleOp], now_ms: float) -> None:
+        """Correct reservations to actual usage and free slots (one round trip)."""
+
+    async def revoke_key(self, key_id: str) -> None: ...
+
+    async def unrevoke_key(self, key_id: str) -> None: ...
+
+    async def is_revoked(self, key_id: str) -> bool: ...
+
+    async def ping(self) -> None: ...
+
+    async def close(self) -> None: ...
+
+
+def release_ops(ops: list[ReserveOp]) -> list[SettleOp]:
+    """Settle ops that undo a successful `reserve` of `ops` (used where a later group refuses)."""
+    out: list[SettleOp] = []
+    for op in ops:
+        if isinstance(op, RateOp):
+            out.append(RateAdjust(op.key, op.limit, op.period_ms, -op.cost))
+        elif isinstance(op, SlotOp):
+            out.append(SlotRelease(op.key, op.rid))
+        else:
+            out.append(BudgetSettle(op.key, op.rid, 0.0, op.expire_at_ms, op.roll_ms))
+    return out
+
+
+def hash_tag(key: str) -> str:
+    """The Redis Cluster hash tag of a key (the text inside the first `{...}`), or the key."""
+    start = key.find("{")
+    if start >= 0:
+        end = key.find("}", start + 1)
+        if end > start + 1:
+            return key[start + 1 : end]
+    return key

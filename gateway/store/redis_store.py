@@ -1,0 +1,248 @@
+"""RedisStore: the Store protocol shared by many gateway processes through Redis.
+
+Check-and-reserve and settle are each one Lua script call (`gateway.store.lua`), so one request
+costs one round trip before the upstream call and one after. On Redis Cluster (or with
+`split_by_slot=True`) the ops are grouped by hash tag, every key of a group shares one slot, and
+the groups run as separate atomic scripts in one pipeline; when a group refuses, the groups that
+reserved are released with a second round trip (only on refusal).
+
+Failures surface as `StoreError`. The client reconnects on its own (redis-py's pool replaces broken
+connections, with one quick retry on connection errors); socket timeouts are short so a hung Redis
+costs a request at most `socket_timeout`, not a hung event loop task.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+
+import redis.asyncio as aioredis
+from redis.asyncio.retry import Retry
+from redis.backoff import ExponentialBackoff
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import NoScriptError, RedisError
+
+from gateway.store import lua
+from gateway.store.base import (
+    BudgetOp,
+    OpResult,
+    RateAdjust,
+    RateOp,
+    ReserveOp,
+    SettleOp,
+    SlotOp,
+    SlotRelease,
+    StoreError,
+    hash_tag,
+    release_ops,
+)
+
+_RESERVE_SHA = hashlib.sha1(lua.RESERVE.encode()).hexdigest()
+_SETTLE_SHA = hashlib.sha1(lua.SETTLE.encode()).hexdigest()
+_SCRIPTS = {_RESERVE_SHA: lua.RESERVE, _SETTLE_SHA: lua.SETTLE}
+
+
+def _num(x: float) -> str:
+    return repr(float(x))
+
+
+def encode_reserve(ops: Sequence[ReserveOp], now_ms: float) -> tuple[list[str], list[str]]:
+    keys: list[str] = []
+    args = [_num(now_ms), str(len(ops))]
+    for op in ops:
+        if type(op) is RateOp:
+            keys.append(op.key)
+            args += ("r", _num(op.limit), _num(op.period_ms), _num(op.cost), "", "", "")
+        elif type(op) is SlotOp:
+            keys.append(op.key)
+            args += ("s", _num(op.limit), _num(op.ttl_ms), op.rid, "", "", "")
+        else:
+            assert type(op) is BudgetOp
+            keys += (op.key + ":h", op.key + ":z")
+            args += ("b", _num(op.limit), _num(op.amount), op.rid, _num(op.ttl_ms),
+                     _num(op.expire_at_ms), _num(op.roll_ms))  # fmt: skip
+    return keys, args
+
+
+def encode_settle(ops: Sequence[SettleOp], now_ms: float) -> tuple[list[str], list[str]]:
+    keys: list[str] = []
+    args = [_num(now_ms), str(len(ops))]
+    for op in ops:
+        if type(op) is RateAdjust:
+            keys.append(op.key)
+            args += ("r", _num(op.limit), _num(op.period_ms), _num(op.delta))
+        elif type(op) is SlotRelease:
+            keys.append(op.key)
+            args += ("s", op.rid, "", "")
+        else:
+            keys += (op.key + ":h", op.key + ":z")
+            args += ("b", op.rid, _num(op.actual), _num(op.expire_at_ms), _num(op.roll_ms))
+    return keys, args
+
+
+def _decode(raw: list) -> list[OpResult]:
+    out = []
+    for i in range(0, len(raw), 4):
+        out.append(OpResult(raw[i] in (b"1", "1"), float(raw[i + 1]), float(raw[i + 2]), float(raw[i + 3])))
+    return out
+
+
+def _groups(ops: Sequence) -> list[list[int]]:
+    by_tag: dict[str, list[int]] = {}
+    for i, op in enumerate(ops):
+        by_tag.setdefault(hash_tag(op.key), []).append(i)
+    return list(by_tag.values())
+
+
+class RedisStore:
+    REVOKED = "gw:revoked"
+
+    def __init__(self, client, *, split_by_slot: bool = False) -> None:
+        self._r = client
+        self._split = split_by_slot
+        self.round_trips = 0  # script calls and pipelines sent; the benchmark reads it
+
+    @classmethod
+    def from_url(
+        cls,
+        url: str,
+        *,
+        socket_timeout: float = 0.25,
+        connect_timeout: float = 0.25,
+        max_connections: int = 64,
+        cluster: bool = False,
+        split_by_slot: bool | None = None,
+    ) -> RedisStore:
+        # One quick retry on connection errors only: a timed-out script may have run, and running
+        # a settle twice would charge a budget twice.
+        opts = dict(
+            socket_timeout=socket_timeout,
+            socket_connect_timeout=connect_timeout,
+            retry=Retry(ExponentialBackoff(cap=0.05, base=0.005), 1),
+            retry_on_error=[RedisConnectionError],
+        )
+        if cluster:
+            client = aioredis.RedisCluster.from_url(url, **opts)
+        else:
+            client = aioredis.Redis.from_url(url, max_connections=max_connections, **opts)
+        return cls(client, split_by_slot=cluster if split_by_slot is None else split_by_slot)
+
+    async def _eval(self, sha: str, keys: list[str], args: list[str]):
+        self.round_trips += 1
+        try:
+            try:
+                return await self._r.evalsha(sha, len(keys), *keys, *args)
+            except NoScriptError:
+                await self._r.script_load(_SCRIPTS[sha])
+                self.round_trips += 1
+                return await self._r.evalsha(sha, len(keys), *keys, *args)
+        except RedisError as exc:
+            raise StoreError(f"redis: {exc.__class__.__name__}: {exc}") from None
+
+    async def _pipeline(self, calls: list[tuple[str, list[str], list[str]]]) -> list:
+        """Several scripts in one round trip. Groups are independent, so after a NOSCRIPT (a
+        restarted Redis) only the calls that did not run are sent again, once the scripts load."""
+        replies: list = [None] * len(calls)
+        todo = list(range(len(calls)))
+        for attempt in (0, 1):
+            self.round_trips += 1
+            try:
+                pipe = self._r.pipeline(transaction=False)
+                for i in todo:
+                    sha, keys, args = calls[i]
+                    pipe.evalsha(sha, len(keys), *keys, *args)
+                got = await pipe.execute(raise_on_error=False)
+                for i, reply in zip(todo, got):
+                    replies[i] = reply
+                todo = [i for i in todo if isinstance(replies[i], NoScriptError)]
+                if not todo or attempt:
+                    break
+                for sha in {calls[i][0] for i in todo}:
+                    await self._r.script_load(_SCRIPTS[sha])
+            except RedisError as exc:
+                raise StoreError(f"redis: {exc.__class__.__name__}: {exc}") from None
+        return replies
+
+    async def reserve(self, ops: list[ReserveOp], now_ms: float) -> list[OpResult]:
+        if not self._split:
+            keys, args = encode_reserve(ops, now_ms)
+            return _decode(await self._eval(_RESERVE_SHA, keys, args))
+        groups = _groups(ops)
+        calls = [(_RESERVE_SHA, *encode_reserve([ops[i] for i in g], now_ms)) for g in groups]
+        replies = await self._pipeline(calls)
+        results: list[OpResult | None] = [None] * len(ops)
+        reserved: list[ReserveOp] = []
+        refused = False
+        error: object = None
+        for g, reply in zip(groups, replies):
+            if isinstance(reply, Exception):
+                error = reply
+                continue
+            decoded = _decode(reply)
+            group_ok = all(r.ok for r in decoded)
+            refused = refused or not group_ok
+            for i, r in zip(g, decoded):
+                results[i] = r
+                if group_ok:
+                    reserved.append(ops[i])
+        if (refused or error is not None) and reserved:
+            await self._release(reserved, now_ms)
+        if error is not None:
+            raise StoreError(f"redis: {error}")
+        return results  # type: ignore[return-value]
+
+    async def _release(self, ops: list[ReserveOp], now_ms: float) -> None:
+        if ops:
+            await self.settle(release_ops(ops), now_ms)
+
+    async def settle(self, ops: list[SettleOp], now_ms: float) -> None:
+        if not ops:
+            return
+        if not self._split:
+            keys, args = encode_settle(ops, now_ms)
+            await self._eval(_SETTLE_SHA, keys, args)
+            return
+        calls = [(_SETTLE_SHA, *encode_settle([ops[i] for i in g], now_ms)) for g in _groups(ops)]
+        replies = await self._pipeline(calls)
+        for reply in replies:
+            if isinstance(reply, Exception):
+                raise StoreError(f"redis: {reply}")
+
+    async def budget_usage(self, key: str, roll_ms: float, now_ms: float) -> tuple[float, float]:
+        """(spent, reserved) of a budget key, for tests and the admin API (not the hot path)."""
+        try:
+            fields = await self._r.hgetall(key + ":h")
+        except RedisError as exc:
+            raise StoreError(str(exc)) from None
+        spent = reserved = 0.0
+        size = max(roll_ms / 60, 1000.0) if roll_ms else 0.0
+        for k, v in fields.items():
+            k = k.decode() if isinstance(k, bytes) else k
+            if k == "reserved":
+                reserved = float(v)
+            elif roll_ms and k.startswith("b:") and int(k[2:]) >= int(now_ms // size) - 60:
+                spent += float(v)
+            elif not roll_ms and k == "spent":
+                spent = float(v)
+        return spent, reserved
+
+    async def revoke_key(self, key_id: str) -> None:
+        await self._call(self._r.sadd, self.REVOKED, key_id)
+
+    async def unrevoke_key(self, key_id: str) -> None:
+        await self._call(self._r.srem, self.REVOKED, key_id)
+
+    async def is_revoked(self, key_id: str) -> bool:
+        return bool(await self._call(self._r.sismember, self.REVOKED, key_id))
+
+    async def ping(self) -> None:
+        await self._call(self._r.ping)
+
+    async def _call(self, fn, *args):
+        try:
+            return await fn(*args)
+        except RedisError as exc:
+            raise StoreError(f"redis: {exc.__class__.__name__}: {exc}") from None
+
+    async def close(self) -> None:
+        await self._r.aclose()

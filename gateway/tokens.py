@@ -1,0 +1,138 @@
+"""Token counting with tiktoken from the BPE files shipped in `gateway/data/tiktoken` (never downloaded).
+
+`load_encodings()` reads both files once at start-up (about 0.5 s); `count_text` and `count_messages`
+load them lazily if start-up did not, but importing this module does no I/O. Model names pick the
+encoding: o200k_base for gpt-4o, gpt-4.1, gpt-4.5, gpt-5, o1/o3/o4 and chatgpt-4o; cl100k_base for
+everything else, Anthropic and other providers included, where it is an estimate (their tokenizers
+are not public) used only to reserve rate-limit and budget capacity before the upstream call.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import re
+from importlib import resources
+from typing import Any
+
+import tiktoken
+
+# From tiktoken_ext.openai_public (tiktoken 0.7+): the split patterns and special tokens.
+_CL100K_PAT = (
+    r"""'(?i:[sdmt]|ll|ve|re)|[^\r\n\p{L}\p{N}]?+\p{L}++|\p{N}{1,3}+| ?[^\s\p{L}\p{N}]++[\r\n]*+|"""
+    r"""\s++$|\s*[\r\n]|\s+(?!\S)|\s"""
+)
+_O200K_PAT = "|".join(
+    [
+        r"""[^\r\n\p{L}\p{N}]?[\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}]*[\p{Ll}\p{Lm}\p{Lo}\p{M}]+(?i:'s|'t|'re|'ve|'m|'ll|'d)?""",
+        r"""[^\r\n\p{L}\p{N}]?[\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}]+[\p{Ll}\p{Lm}\p{Lo}\p{M}]*(?i:'s|'t|'re|'ve|'m|'ll|'d)?""",
+        r"""\p{N}{1,3}""",
+        r""" ?[^\s\p{L}\p{N}]+[\r\n/]*""",
+        r"""\s*[\r\n]+""",
+        r"""\s+(?!\S)""",
+        r"""\s+""",
+    ]
+)
+_SPEC = {
+    "cl100k_base": (
+        _CL100K_PAT,
+        {"<|endoftext|>": 100257, "<|fim_prefix|>": 100258, "<|fim_middle|>": 100259,
+         "<|fim_suffix|>": 100260, "<|endofprompt|>": 100276},  # fmt: skip
+        "223921b76ee99bde995b7ff738513eef100fb51d18c93597a113bcffe865b2a7",
+    ),
+    "o200k_base": (
+        _O200K_PAT,
+        {"<|endoftext|>": 199999, "<|endofprompt|>": 200018},
+        "446a9538cb6c348e3516120d7c08b09f57c36495e2acfffe59a5bf8b0cfb1a2d",
+    ),
+}
+_O200K_MODELS = re.compile(r"^(?:.*/)?(?:gpt-4o|gpt-4\.1|gpt-4\.5|gpt-5|chatgpt-4o|o1|o3|o4|gpt-oss)(?:$|[-.:@])")
+
+# OpenAI chat format overhead (the cookbook's count for gpt-3.5-turbo-0613 and later models).
+TOKENS_PER_MESSAGE = 3
+TOKENS_PER_NAME = 1
+REPLY_PRIMING = 3
+IMAGE_TOKENS = 765  # a 1024x1024 "high" detail image; a fixed estimate, images are not downloaded
+
+_encodings: dict[str, tiktoken.Encoding] = {}
+
+
+def _load(name: str) -> tiktoken.Encoding:
+    pat, special, sha256 = _SPEC[name]
+    data = resources.files("gateway").joinpath(f"data/tiktoken/{name}.tiktoken").read_bytes()
+    if hashlib.sha256(data).hexdigest() != sha256:
+        raise RuntimeError(f"gateway/data/tiktoken/{name}.tiktoken does not match its expected hash")
+    ranks = {base64.b64decode(tok): int(rank) for tok, rank in (line.split() for line in data.splitlines() if line)}
+    return tiktoken.Encoding(name, pat_str=pat, mergeable_ranks=ranks, special_tokens=special)
+
+
+def load_encodings() -> None:
+    """Build both encodings (start-up; idempotent)."""
+    for name in _SPEC:
+        if name not in _encodings:
+            _encodings[name] = _load(name)
+
+
+def encoding_name(model: str | None) -> str:
+    return "o200k_base" if model and _O200K_MODELS.match(model.lower()) else "cl100k_base"
+
+
+def encoding_for(model: str | None) -> tiktoken.Encoding:
+    name = encoding_name(model)
+    enc = _encodings.get(name)
+    if enc is None:
+        enc = _encodings[name] = _load(name)
+    return enc
+
+
+def count_text(text: str, model: str | None) -> int:
+    """Tokens in `text`; special-token text is counted as ordinary text, never rejected."""
+    if not text:
+        return 0
+    return len(encoding_for(model).encode_ordinary(text))
+
+
+def _content_tokens(enc: tiktoken.Encoding, content: Any) -> int:
+    if content is None:
+        return 0
+    if isinstance(content, str):
+        return len(enc.encode_ordinary(content))
+    if isinstance(content, list):  # OpenAI content parts or Anthropic content blocks
+        n = 0
+        for part in content:
+            if isinstance(part, str):
+                n += len(enc.encode_ordinary(part))
+            elif isinstance(part, dict):
+                kind = part.get("type")
+                if kind in ("image_url", "image", "input_image"):
+                    n += IMAGE_TOKENS
+                elif isinstance(part.get("text"), str):
+                    n += len(enc.encode_ordinary(part["text"]))
+                elif kind == "tool_use":
+                    n += len(enc.encode_ordinary(str(part.get("name", "")) + str(part.get("input", ""))))
+                elif kind == "tool_result":
+                    n += _content_tokens(enc, part.get("content"))
+        return n
+    return len(enc.encode_ordinary(str(content)))
+
+
+def count_messages(messages: list[dict], model: str | None) -> int:
+    """Prompt tokens of a chat request: per-message overhead, role, name, content, tool calls."""
+    enc = encoding_for(model)
+    n = REPLY_PRIMING
+    for msg in messages:
+        if not isinstance(msg, dict):
+            continue
+        n += TOKENS_PER_MESSAGE
+        role = msg.get("role")
+        if isinstance(role, str):
+            n += len(enc.encode_ordinary(role))
+        name = msg.get("name")
+        if isinstance(name, str):
+            n += TOKENS_PER_NAME + len(enc.encode_ordinary(name))
+        n += _content_tokens(enc, msg.get("content"))
+        for call in msg.get("tool_calls") or ():
+            fn = call.get("function") if isinstance(call, dict) else None
+            if isinstance(fn, dict):
+                n += len(enc.encode_ordinary(str(fn.get("name", "")) + str(fn.get("arguments", ""))))
+    return n
