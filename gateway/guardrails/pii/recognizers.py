@@ -226,7 +226,7 @@ _PHONE = re.compile(
     r"(?:[ ]?(?:x|ext\.?|#)[ ]?\d{1,6})?(?![\w@:]|[.,/:-]\d)",
     re.IGNORECASE,
 )
-_DATE_LIKE = re.compile(r"(?:19|20)\d\d[-./](?:0?[1-9]|1[0-2])[-./](?:0?[1-9]|[12]\d|3[01])$")
+_DATE_LIKE = re.compile(r"(?:19|20)\d\d[-./](?:0?[1-9]|1[0-2])[-./](?:0?[1-9]|[12]\d|3[01])$|\d{3}-\d{2}-\d{4}$")  # or SSN-shaped
 _EXTENSION = re.compile(r"[ ]?(?:x|ext\.?|#)[ ]?\d+$", re.IGNORECASE)
 _PHONE_REGIONS = ("US", "GB", "DE", "FR", "CH")
 _PHONE_CONTEXT = ("phone", "call", "tel", "mobile", "cell", "fax", "number", "reach", "text", "contact", "desk")
