@@ -1,0 +1,1 @@
+"""Test harness: a fake upstream speaking real wire formats, and servers run on loopback."""

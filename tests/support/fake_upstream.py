@@ -1,0 +1,120 @@
+"""A fake provider upstream that replays recorded wire transcripts over a real socket.
+
+Tests queue behaviours (`push`); with none queued it answers like OpenAI with the recorded text
+transcript. It records every request it saw and every response the client (the gateway) abandoned,
+so tests can assert that a disconnect reached the upstream.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import deque
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import orjson
+from aiohttp import web
+from multidict import CIMultiDict
+
+TRANSCRIPTS = Path(__file__).resolve().parent.parent / "fixtures" / "transcripts"
+
+
+def transcript(name: str) -> bytes:
+    return (TRANSCRIPTS / name).read_bytes()
+
+
+def sse_events(raw: bytes) -> list[bytes]:
+    """The transcript's events, each with its blank-line terminator."""
+    text = raw.replace(b"\r\n", b"\n")
+    return [e + b"\n\n" for e in text.split(b"\n\n") if e.strip()]
+
+
+@dataclass
+class Reply:
+    """One upstream answer. `sse` replays events; `body` answers whole; the rest inject faults."""
+
+    status: int = 200
+    body: bytes | None = None
+    sse: bytes | None = None
+    headers: dict[str, str] = field(default_factory=dict)
+    event_delay: float = 0.0
+    stall_after: int | None = None  # send this many events, then go silent (until the client leaves)
+    reset_after: int | None = None  # send this many events, then drop the connection
+    hang: bool = False  # never send headers
+    header_delay: float = 0.0
+
+
+@dataclass
+class Seen:
+    path: str
+    headers: CIMultiDict
+    body: dict
+
+
+class FakeUpstream:
+    def __init__(self) -> None:
+        self.script: deque[Reply] = deque()
+        self.requests: list[Seen] = []
+        self.abandoned = 0  # responses the client stopped reading (connection closed on us)
+        self.abandoned_event = asyncio.Event()
+        self.completed = 0
+        self.url = ""
+
+    def push(self, *replies: Reply) -> None:
+        self.script.extend(replies)
+
+    def app(self) -> web.Application:
+        app = web.Application()
+        app.router.add_route("POST", "/{tail:.*}", self._handle)
+        return app
+
+    def _default(self, path: str, body: dict) -> Reply:
+        if path.endswith("/embeddings"):
+            inputs = body.get("input")
+            items = [inputs] if isinstance(inputs, str) else inputs
+            data = [{"object": "embedding", "index": i, "embedding": [0.1, 0.2, 0.3]} for i in range(len(items))]
+            return Reply(body=orjson.dumps({"object": "list", "data": data, "model": body.get("model"),
+                                            "usage": {"prompt_tokens": 5, "total_tokens": 5}}))
+        if path.endswith("/messages"):
+            if body.get("stream"):
+                return Reply(sse=transcript("anthropic_stream_text.sse"))
+            return Reply(body=transcript("anthropic_message_text.json"))
+        if body.get("stream"):
+            return Reply(sse=transcript("openai_stream_text.sse"))
+        return Reply(body=transcript("openai_chat_text.json"))
+
+    async def _handle(self, request: web.Request) -> web.StreamResponse:
+        raw = await request.read()
+        body = orjson.loads(raw) if raw else {}
+        self.requests.append(Seen(request.path, CIMultiDict(request.headers), body))
+        reply = self.script.popleft() if self.script else self._default(request.path, body)
+        try:
+            if reply.hang:
+                await asyncio.sleep(3600)
+            if reply.header_delay:
+                await asyncio.sleep(reply.header_delay)
+            if reply.sse is None:
+                resp = web.Response(status=reply.status, body=reply.body or b"", headers=reply.headers,
+                                    content_type="application/json")
+                self.completed += 1
+                return resp
+            resp = web.StreamResponse(status=reply.status, headers=reply.headers)
+            resp.content_type = "text/event-stream"
+            await resp.prepare(request)
+            for i, event in enumerate(sse_events(reply.sse)):
+                if reply.stall_after is not None and i >= reply.stall_after:
+                    await asyncio.sleep(3600)
+                if reply.reset_after is not None and i >= reply.reset_after:
+                    assert request.transport is not None
+                    request.transport.abort()
+                    return resp
+                if reply.event_delay and i:
+                    await asyncio.sleep(reply.event_delay)
+                await resp.write(event)
+            await resp.write_eof()
+            self.completed += 1
+            return resp
+        except (asyncio.CancelledError, ConnectionError):
+            self.abandoned += 1
+            self.abandoned_event.set()
+            raise
