@@ -157,10 +157,11 @@ def _assistant(content: object, i: int) -> dict:
         if kind == "text":
             texts.append(block.get("text") or "")
         elif kind == "tool_use":
+            arguments = orjson.dumps(block.get("input") or {}).decode()
             calls.append({
                 "id": block.get("id") or "",
                 "type": "function",
-                "function": {"name": block.get("name") or "", "arguments": orjson.dumps(block.get("input") or {}).decode()},
+                "function": {"name": block.get("name") or "", "arguments": arguments},
             })
         elif kind in ("thinking", "redacted_thinking"):
             continue  # signed reasoning means nothing to another vendor's model
@@ -324,8 +325,8 @@ class ChatStreamToMessages:
                                          "name": fn.get("name") or "", "input": {}})
             block = self._tools[index] = self._block
         if fn.get("arguments"):
-            events.append(("content_block_delta", {"type": "content_block_delta", "index": block,
-                                                    "delta": {"type": "input_json_delta", "partial_json": fn["arguments"]}}))
+            delta = {"type": "input_json_delta", "partial_json": fn["arguments"]}
+            events.append(("content_block_delta", {"type": "content_block_delta", "index": block, "delta": delta}))
 
     def _start(self, events: list[tuple[str, dict]], kind: str, block: dict) -> None:
         self._stop(events)

@@ -23,32 +23,39 @@ class SSEEvent:
 
 
 class SSEParser:
-    __slots__ = ("_buf", "_event", "_data", "_started")
+    __slots__ = ("_buf", "_scanned", "_event", "_data", "_started")
 
     def __init__(self) -> None:
-        self._buf = b""
+        # A bytearray and a scan position, so a long line arriving in many reads is copied and
+        # searched once, not once per read.
+        self._buf = bytearray()
+        self._scanned = 0  # bytes of _buf already known to hold no line end
         self._event: str | None = None
         self._data: list[bytes] | None = None  # None: no data line yet in this event
         self._started = False  # a leading byte-order mark has been dealt with
 
     def feed(self, chunk: bytes) -> list[SSEEvent]:
-        buf = self._buf + chunk if self._buf else chunk
+        buf = self._buf
+        buf += chunk
         if not self._started:
             if len(buf) < len(_BOM) and _BOM.startswith(buf):
-                self._buf = buf  # could still be a split byte-order mark
-                return []
+                return []  # could still be a split byte-order mark
             self._started = True
             if buf.startswith(_BOM):
-                buf = buf[len(_BOM) :]
+                del buf[: len(_BOM)]
         events: list[SSEEvent] = []
         start = 0
         end = len(buf)
-        for m in _LINE_END.finditer(buf):
-            if m.end() == end and buf[m.start()] == 0x0D and m.end() - m.start() == 1:
-                break  # a CR at the end may be the first half of a CRLF split across feeds
-            self._line(buf[start : m.start()], events)
+        held = -1
+        for m in _LINE_END.finditer(buf, self._scanned):
+            if m.end() == end and m.end() - m.start() == 1 and buf[m.start()] == 0x0D:
+                held = m.start()  # a CR at the end may be the first half of a CRLF split across feeds
+                break
+            self._line(bytes(buf[start : m.start()]), events)
             start = m.end()
-        self._buf = buf[start:]
+        if start:
+            del buf[:start]
+        self._scanned = held - start if held >= 0 else len(buf)
         return events
 
     def close(self) -> list[SSEEvent]:
@@ -59,8 +66,9 @@ class SSEParser:
         """
         events: list[SSEEvent] = []
         if self._buf:
-            line = self._buf[:-1] if self._buf.endswith(b"\r") else self._buf
-            self._buf = b""
+            line = bytes(self._buf[:-1] if self._buf.endswith(b"\r") else self._buf)
+            self._buf.clear()
+            self._scanned = 0
             if line:
                 self._line(line, events)
         self._line(b"", events)

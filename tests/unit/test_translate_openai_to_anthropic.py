@@ -6,7 +6,15 @@ import orjson
 import pytest
 
 from gateway.context import Usage
-from gateway.errors import BadRequest, NotFound, Overloaded, PayloadTooLarge, RateLimited, UpstreamError, UpstreamTimeout
+from gateway.errors import (
+    BadRequest,
+    NotFound,
+    Overloaded,
+    PayloadTooLarge,
+    RateLimited,
+    UpstreamError,
+    UpstreamTimeout,
+)
 from gateway.translate.openai_to_anthropic import (
     MessagesStreamToChat,
     anthropic_error_to_gateway,
