@@ -360,7 +360,13 @@ def build_vocab(docs_windows: list[list[list[str]]], min_docs: int = 2) -> dict[
     return {f: i for i, f in enumerate(sorted(f for f, c in df.items() if c >= min_docs))}
 
 
-def train(docs_windows, labels, sample_weight, epochs=400, lr=0.05, l2=3e-4, seed=0):
+# Chosen by grouped CV: l2 1e-3 let generic words ("this", "your", "prompt") add up to false positives on
+# long documents; 1e-2 cost a fifth of the long-document recall.
+NEG_POWER = 1.0
+L2 = 3e-3
+
+
+def train(docs_windows, labels, sample_weight, epochs=400, lr=0.05, l2=L2, neg_share=1.0):
     vocab = build_vocab(docs_windows)
     enc = Encoded(docs_windows, vocab)
     y = np.asarray(labels, dtype=np.float64)
@@ -368,6 +374,10 @@ def train(docs_windows, labels, sample_weight, epochs=400, lr=0.05, l2=3e-4, see
     # Balance classes so the bias does not just track the attack share.
     for cls in (0, 1):
         sw[y == cls] *= len(y) / (2 * max(1.0, sw[y == cls].sum()))
+    # Per-window weight of the all-windows-negative term: each benign document spreads its sample weight
+    # over its windows; attack documents contribute nothing here.
+    n_win = np.bincount(enc.win_doc, minlength=enc.n_docs)
+    win_scale = ((1.0 - y) * sw / n_win ** NEG_POWER / len(y))[enc.win_doc]
     w = np.zeros(len(vocab))
     b = -1.0
     m_w, v_w = np.zeros_like(w), np.zeros_like(w)
@@ -380,8 +390,12 @@ def train(docs_windows, labels, sample_weight, epochs=400, lr=0.05, l2=3e-4, see
         g_doc = (p - y) * sw / len(y)
         g_win = np.zeros(len(enc.win_len))
         g_win[arg] = g_doc
+        # Every window of a benign document is a negative instance (the MIL assumption), so text that
+        # benign and attack documents share, such as the request templates, is pushed to neutral.
+        neg = neg_share * (1.0 / (1.0 + np.exp(-logits))) * win_scale
+        g_win += neg
         g_w = np.bincount(enc.feat, weights=g_win[enc.feat_win], minlength=len(w)) + l2 * w
-        g_b = g_doc.sum()
+        g_b = g_win.sum()
         m_w = beta1 * m_w + (1 - beta1) * g_w
         v_w = beta2 * v_w + (1 - beta2) * g_w * g_w
         m_b = beta1 * m_b + (1 - beta1) * g_b
@@ -449,11 +463,11 @@ def cross_validate(k: int) -> None:
               file=sys.stderr)
     prob = 1 / (1 + np.exp(-oof))
     print("== model only (out-of-fold)")
-    for th in (0.5, 0.7, 0.8, 0.9):
+    for th in (0.5, 0.6, 0.7, 0.8):
         report(rows, prob, th)
     print("== hybrid: max(rules, model) (out-of-fold model; rules hand-written while reading the dev set)")
     hybrid = np.maximum(prob, rules)
-    for th in (0.5, 0.7, 0.8, 0.9):
+    for th in (0.5, 0.6, 0.7, 0.8):
         report(rows, hybrid, th)
     np.save("/tmp/injection_oof.npy", hybrid)
 
