@@ -7,6 +7,7 @@ Fixtures: `redis_server` (one per session), `redis_url` (that server, flushed be
 
 from __future__ import annotations
 
+import asyncio
 import shutil
 import socket
 import subprocess
@@ -84,9 +85,8 @@ async def store(request):
     """The same test body against both stores."""
     from gateway.store import open_store
 
-    if request.param == "memory":
-        s = open_store("memory://")
-    else:
-        s = open_store(request.getfixturevalue("redis_url"))
+    url = "memory://" if request.param == "memory" else request.getfixturevalue("redis_url")
+    # open_store does start-up file I/O (redis-py reads its own version): off the loop, as at start-up.
+    s = await asyncio.to_thread(open_store, url)
     yield s
     await s.close()

@@ -66,8 +66,10 @@ local function budget_expire(h, z, expire_at, roll, floor_at)
   local at
   if roll > 0 then at = now + roll + 2 * math.max(roll / NB, 1000) else at = expire_at + DAY end
   if floor_at > at then at = floor_at end
-  redis.call('PEXPIREAT', h, math.ceil(at))
-  redis.call('PEXPIREAT', z, math.ceil(at))
+  -- Relative to the caller's clock (the same clock the counters use), not Redis's.
+  local ttl = math.max(math.ceil(at - now), 1000)
+  redis.call('PEXPIRE', h, ttl)
+  redis.call('PEXPIRE', z, ttl)
 end
 """
 

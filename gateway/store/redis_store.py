@@ -115,12 +115,19 @@ class RedisStore:
     ) -> RedisStore:
         # One quick retry on connection errors only: a timed-out script may have run, and running
         # a settle twice would charge a budget twice.
-        opts = dict(
+        opts: dict = dict(
             socket_timeout=socket_timeout,
             socket_connect_timeout=connect_timeout,
             retry=Retry(ExponentialBackoff(cap=0.05, base=0.005), 1),
             retry_on_error=[RedisConnectionError],
         )
+        try:  # redis-py >= 8 looks its own version up (file I/O) per new connection unless given it
+            from redis.driver_info import DriverInfo
+            from redis.utils import get_lib_version
+
+            opts["driver_info"] = DriverInfo(name="redis-py", lib_version=get_lib_version())
+        except ImportError:
+            pass
         if cluster:
             client = aioredis.RedisCluster.from_url(url, **opts)
         else:
