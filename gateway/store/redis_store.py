@@ -110,6 +110,7 @@ class RedisStore:
         socket_timeout: float = 0.25,
         connect_timeout: float = 0.25,
         max_connections: int = 64,
+        pool_timeout: float = 1.0,
         cluster: bool = False,
         split_by_slot: bool | None = None,
     ) -> RedisStore:
@@ -131,7 +132,12 @@ class RedisStore:
         if cluster:
             client = aioredis.RedisCluster.from_url(url, **opts)
         else:
-            client = aioredis.Redis.from_url(url, max_connections=max_connections, **opts)
+            # A blocking pool: a burst above max_connections waits (up to pool_timeout) for a free
+            # connection instead of failing requests with "Too many connections".
+            pool = aioredis.BlockingConnectionPool.from_url(
+                url, max_connections=max_connections, timeout=pool_timeout, **opts
+            )
+            client = aioredis.Redis(connection_pool=pool)
         return cls(client, split_by_slot=cluster if split_by_slot is None else split_by_slot)
 
     async def _eval(self, sha: str, keys: list[str], args: list[str]):
