@@ -19,6 +19,8 @@ from pydantic import Field
 
 from gateway.config.validate import ConfigError, Strict
 from gateway.errors import GatewayError, UpstreamError, UpstreamTimeout
+from gateway.translate.anthropic_to_openai import openai_error_to_gateway
+from gateway.translate.openai_to_anthropic import anthropic_error_to_gateway
 
 
 class ProviderOptions(Strict):
@@ -152,9 +154,9 @@ class Provider:
 
     def map_error(self, status: int, body: bytes) -> GatewayError:
         """A safe gateway error for an upstream error response (the upstream status is kept)."""
-        from gateway.adapters.errors import upstream_error  # downward import kept lazy: no cycle
-
-        return upstream_error(self.wire, status, body)
+        if self.wire == "anthropic":
+            return anthropic_error_to_gateway(status, body)
+        return openai_error_to_gateway(status, body)
 
     # -- transport -------------------------------------------------------------------------------
     def build(self, api: str, model: str, stream: bool, body: bytes, extra_headers: Mapping[str, str]) -> UpstreamRequest:

@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# Install the gateway into .venv and serve config.example.toml (mock provider, memory store):
+#   bash scripts/serve-demo.sh
+set -euo pipefail
+cd "$(dirname "$0")/.."
+if ! python3 -c 'import ensurepip, venv' >/dev/null 2>&1; then
+  sudo=""; [ "$(id -u)" = 0 ] || sudo="sudo"
+  $sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq python3-venv >/dev/null
+fi
+[ -x .venv/bin/python ] || python3 -m venv .venv
+.venv/bin/python -m pip install -q --upgrade pip
+.venv/bin/python -m pip install -q .
+exec .venv/bin/gateway serve --config config.example.toml "$@"

