@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import math
 from importlib import resources
+from itertools import repeat
 
 from .features import segment_features, segment_tokens
 from .normalize import normalize
@@ -52,7 +53,8 @@ class InjectionDetector:
 
     def _model_score(self, normalized: str) -> float:
         get = self._weights.get
-        sums = [sum(get(f, 0.0) for f in segment_features(tokens)) for tokens in segment_tokens(normalized)]
+        zero = repeat(0.0)
+        sums = [sum(map(get, segment_features(tokens), zero)) for tokens in segment_tokens(normalized)]
         if not sums:
             return 0.0
         best = max(sums)

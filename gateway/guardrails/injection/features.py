@@ -34,4 +34,4 @@ def segment_tokens(normalized: str) -> list[list[str]]:
 
 def segment_features(tokens: list[str]) -> list[str]:
     """Unigrams and space-joined bigrams (tokens never contain spaces, so the two cannot collide)."""
-    return tokens + [a + " " + b for a, b in zip(tokens, tokens[1:])]
+    return tokens + list(map(" ".join, zip(tokens, tokens[1:])))

@@ -40,11 +40,13 @@ _NON_LATIN_LETTER = re.compile(r"[^\W\d_A-Za-z%s]" % re.escape(_HOMOGLYPH_CHARS)
 
 # Leetspeak: only inside tokens that mix letters with digit/symbol stand-ins, so "2024" or "sha256" in
 # ordinary prose stay mostly readable and plain numbers are untouched.
-# "@" and "|" are left alone so e-mail addresses and table cells survive.
-_LEET_WORD = re.compile(r"(?=[a-z0-9$]*[a-z])(?=[a-z0-9$]*[0-9$])[a-z0-9$]{3,}")
-_LEET = str.maketrans({"0": "o", "1": "i", "3": "e", "4": "a", "5": "s", "7": "t", "$": "s"})
+# Leetspeak: only words that mix letters with digit stand-ins, so "2024" stays as it is. The leading \b
+# keeps the scan linear: mid-word positions fail at once.
+_LEET_WORD = re.compile(r"\b(?:[a-z]+[013457]|[013457]+[a-z])[a-z0-9]*")
+_LEET = str.maketrans({"0": "o", "1": "i", "3": "e", "4": "a", "5": "s", "7": "t"})
 
-_B64_RUN = re.compile(r"[A-Za-z0-9+/]{24,}={0,2}|[A-Za-z0-9_-]{24,}={0,2}")
+# The look-behind makes mid-word positions fail at once, so the scan stays linear in the text length.
+_B64_RUN = re.compile(r"(?<![A-Za-z0-9+/_-])[A-Za-z0-9+/_-]{24,}={0,2}")
 _PRINTABLE_TEXT = re.compile(rb"[\t\n\r\x20-\x7e]*")
 _MAX_DECODED = 8
 
@@ -59,10 +61,7 @@ def _fix_confusable_word(match: re.Match[str]) -> str:
 
 
 def _deleet_word(match: re.Match[str]) -> str:
-    word = match.group(0)
-    if word.isdigit():
-        return word
-    return word.translate(_LEET)
+    return match.group(0).translate(_LEET)
 
 
 def decode_base64_runs(text: str) -> list[str]:
@@ -76,7 +75,10 @@ def decode_base64_runs(text: str) -> list[str]:
         if core.isalpha() and (core.islower() or core.isupper()):
             continue
         try:
-            raw = base64.b64decode(run + "=" * (-len(run) % 4), altchars=b"-_" if "-" in run or "_" in run else None)
+            altchars = b"-_" if "-" in run or "_" in run else None
+            if altchars and ("+" in run or "/" in run):
+                continue
+            raw = base64.b64decode(run + "=" * (-len(run) % 4), altchars=altchars, validate=True)
         except (binascii.Error, ValueError):
             continue
         if len(raw) < 12:

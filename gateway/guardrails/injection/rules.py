@@ -18,7 +18,7 @@ _SECRET_PROMPT = (r"(?:(?:system|initial|original|starting|hidden|secret|develop
                   r"(?:prompt|message|instructions?|rules|configuration)|"
                   r"instructions? (?:you (?:were|have been) given|you received|above)|pre-?prompt)")
 
-RULES: tuple[tuple[re.Pattern[str], float], ...] = tuple((re.compile(p), w) for p, w in (
+_RAW_RULES: tuple[tuple[str, float], ...] = (
     # Instruction override (English).
     (rf"\b{_VERB_IGNORE}\b{_GAP}\b{_PRIOR}\b{_GAP}\b{_INSTR}\b", 0.97),
     (r"\b(?:ignore|disregard|forget) (?:everything|all|anything) (?:above|before|previously|prior|you (?:were|have been) told)", 0.95),
@@ -57,13 +57,48 @@ RULES: tuple[tuple[re.Pattern[str], float], ...] = tuple((re.compile(p), w) for 
     (r"(?:игнорируй|забудь|проигнорируй)[^\n.]{0,40}(?:инструкци|указани|правил)|системн\w* (?:промпт|сообщени|инструкци)", 0.95),
     (r"忽略[^\n。]{0,12}(?:指令|指示|说明|提示)|系统提示|(?:指示|命令)を(?:無視|忘れ)|システムプロンプト|"
      r"(?:지시|명령|지침)[^\n.]{0,8}무시|시스템 프롬프트", 0.95),
-))
+)
+RULES: tuple[tuple[re.Pattern[str], float], ...] = tuple((re.compile(p), w) for p, w in _RAW_RULES)
+
+# Literal substrings at least one of which each rule needs, in RULES order. `in` is a fast C substring
+# search, so text lacking them (most benign text) skips that rule's regex scan: this keeps the per-character
+# cost of long documents low.
+_ANCHORS: tuple[tuple[str, ...], ...] = (
+    ("ignor", "disregard", "forget", "bypass", "overr", "overwrit", "skip", "discard", "abandon", "drop",
+     "follow"),
+    ("ignor", "disregard", "forget"),
+    ("new ",),
+    ("your ",),
+    ("stop ",),
+    ("forget",),
+    ("no longer",),
+    ("from now on",),
+    ("anything now", "dan mode", "jailbr", "developer mode"),
+    ("restriction", "filter", "guideline", "censor", "limitation"),
+    ("unrestricted", "uncensored", "unfiltered", "unaligned"),
+    ("prompt", "message", "instruction", "rules", "configuration"),
+    ("were ", "are "),
+    ("told before", "text above", "words above"),
+    ("console.log", "print("),
+    ("<|", "[inst", "[/inst", "<<sys", "[system"),
+    ("<tool_call>", "function_call"),
+    ("instrucciones", "prompt del"),
+    ("anweisung", "instruktion", "regeln", "frage", "prompt"),
+    ("instructions", "consignes", "système"),
+    ("instruç", "instruc", "istruzioni", "prompt d"),
+    ("instructies", "instrukcj", "polece"),
+    ("talimat", "sistem "),
+    ("инструкци", "указани", "правил", "системн"),
+    ("忽略", "系统提示", "無視", "忘れ", "システムプロンプト", "무시", "시스템 프롬프트"),
+)
+assert len(_ANCHORS) == len(RULES)
+_GATED = tuple(zip(_ANCHORS, RULES))
 
 
 def rule_score(normalized: str) -> float:
     """Highest probability among the patterns that match, 0.0 when none does."""
     best = 0.0
-    for pattern, weight in RULES:
-        if weight > best and pattern.search(normalized):
+    for anchors, (pattern, weight) in _GATED:
+        if weight > best and any(a in normalized for a in anchors) and pattern.search(normalized):
             best = weight
     return best
