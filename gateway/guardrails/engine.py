@@ -87,7 +87,8 @@ class Guardrails:
         selection = _Selection(
             input_spans=tuple(g for g in spans if g.rule.scans_input),
             injection=tuple(g for g in chosen if isinstance(g, InjectionGuard)),
-            output_spans=tuple(g for g in spans if g.rule.scans_output),
+            # A pseudonymize rule's output side is restoring its own placeholders, not new ones.
+            output_spans=tuple(g for g in spans if g.rule.scans_output and g.action.kind != "pseudonymize"),
         )
         if not (selection.input_spans or selection.injection or selection.output_spans):
             return None
@@ -216,6 +217,10 @@ class OutputScanner:
 
     def flush_tool_args(self, choice: int, call_index: int) -> str:
         return self._run(self._args.flush, (choice, call_index))
+
+    def open_tool_calls(self, choice: int) -> list[int]:
+        """Tool calls of a choice with argument text still held back: flush each at the choice's end."""
+        return sorted(k[1] for k in self._args.open_keys() if k[0] == choice)
 
     def scan_text(self, text: str, choice: int = 0) -> str:
         return self._run(self._text.scan, text)

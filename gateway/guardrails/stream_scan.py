@@ -196,6 +196,9 @@ class StreamScanner:
         ch = self._channels.get(key)
         return len(ch.buf) if ch else 0
 
+    def open_keys(self) -> list:
+        return [k for k, ch in self._channels.items() if ch.buf]
+
     def feed(self, key: object, text: str) -> str:
         ch = self._channels.get(key)
         if ch is None:
