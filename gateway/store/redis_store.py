@@ -70,10 +70,10 @@ def encode_settle(ops: Sequence[SettleOp], now_ms: float) -> tuple[list[str], li
     for op in ops:
         if type(op) is RateAdjust:
             keys.append(op.key)
-            args += ("r", _num(op.limit), _num(op.period_ms), _num(op.delta))
+            args += ("r", _num(op.limit), _num(op.period_ms), _num(op.delta), "")
         elif type(op) is SlotRelease:
             keys.append(op.key)
-            args += ("s", op.rid, "", "")
+            args += ("s", op.rid, "", "", "")
         else:
             keys += (op.key + ":h", op.key + ":z")
             args += ("b", op.rid, _num(op.actual), _num(op.expire_at_ms), _num(op.roll_ms))

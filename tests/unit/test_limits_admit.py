@@ -197,6 +197,27 @@ async def test_budget_worst_case_overshoot_is_in_flight_excess_only(store, overr
         assert spent <= limit
 
 
+async def test_one_settle_corrects_every_kind_of_counter(store):
+    lim = await make_limits(
+        store,
+        [{"scope": "key", "rpm": 100, "tpm": 1000, "concurrency": 1}, {"scope": "global", "rps": 100}],
+        budgets=[{"scope": "team", "tokens": 1000}, {"scope": "key", "usd": 1, "window": "rolling", "period": "1d"}],
+    )
+    ctx = make_ctx()
+    await lim.admit(ctx, 400, 400)
+    assert len(ctx.admission.ops) == 6
+    ctx.target = Target("gpt-4o", "openai", "gpt-4o")
+    ctx.usage = Usage(100, 100)
+    await lim.settle(ctx)
+    budgets = [op for op in ctx.admission.ops if "{bg:" in op.key]
+    assert await store.budget_usage(budgets[0].key, 0, 0) == (pytest.approx(200), pytest.approx(0))
+    now = lim._clock() * 1000
+    assert await store.budget_usage(budgets[1].key, 86_400_000, now) == (pytest.approx(0.00125), pytest.approx(0))
+    nxt = make_ctx()
+    await lim.admit(nxt, 400, 400)  # slot freed, 600 tokens back
+    assert nxt.response_headers["x-ratelimit-remaining-tokens"] == "0"
+
+
 def test_bad_rules_fail_with_file_and_key():
     with pytest.raises(ConfigError) as exc:
         Limits.compile(rules("rate_limits", {"scope": "key", "rpm": 5, "burst": 3}), [], Pricing.compile({}))
