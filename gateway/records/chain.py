@@ -72,9 +72,15 @@ def checkpoint_covers(lines, covers: dict[str, tuple[int, str]] | None = None) -
             continue  # a damaged record cannot be vouched for; verify reports it if it stays
         if rec.get("type") == "checkpoint":
             for w, s, hh in rec.get("covers", ()):
-                covers[w] = (s, hh)
-        covers[writer] = (seq, h)
+                _keep_latest(covers, w, s, hh)
+        _keep_latest(covers, writer, seq, h)
     return covers
+
+
+def _keep_latest(covers: dict[str, tuple[int, str]], writer: str, seq: int, h: str) -> None:
+    # A checkpoint stored after newer records of a chain must not pull its claim back.
+    if writer not in covers or covers[writer][0] < seq:
+        covers[writer] = (seq, h)
 
 
 def checkpoint_record(covers: dict[str, tuple[int, str]], reason: str = "retention") -> dict:

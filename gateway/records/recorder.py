@@ -1,10 +1,11 @@
 """The background recording pipeline: request path -> memory queue -> spool -> sinks.
 
 `submit` (on the request path) builds and seals the record, counts it in metrics and /stats, and
-appends the line to a memory queue. A flusher task moves the queue to the spool every
-`flush_interval_ms` (fsync in a thread) and echoes it to stdout; a shipper task feeds the durable sinks
-(Redis stream, JSON-lines file) from the spool with persisted cursors, retrying with backoff while a
-sink is down. A full queue is written to the spool by `submit` itself: records are never dropped.
+appends the line to a memory queue. A flusher task hands the queue to the spool's writer thread every
+`flush_interval_ms` (write + fsync there) and echoes it to stdout; a shipper task feeds the durable
+sinks (Redis stream, JSON-lines file) from the spool with persisted cursors, retrying with backoff
+while a sink is down. A full queue is handed to the spool's writer thread by `submit` itself without
+waiting (the single writer keeps the order): records are never dropped and the loop never blocks.
 """
 
 from __future__ import annotations
@@ -56,6 +57,7 @@ class Recorder:
         self._tasks: list[asyncio.Task] = []
         self._flushed = asyncio.Event()
         self._closing = False
+        self._ship_final = False
         self._metrics.queue_depth.set_function(lambda: len(self._pending))
 
     @classmethod
@@ -94,12 +96,12 @@ class Recorder:
             self._durable.append(FileSink(fs.path, max_bytes=fs.max_bytes, max_files=fs.max_files,
                                           chain_key=self._chain_key))
         self._spool = Spool(cfg.spool_dir, self.writer, tuple(s.name for s in self._durable), cfg.spool_segment_bytes)
-        await asyncio.to_thread(self._spool.open)
+        await asyncio.get_running_loop().run_in_executor(self._spool.executor, self._spool.open)
         if not self._user_key:
             self._user_key = await asyncio.to_thread(_spool_user_key, cfg.spool_dir)
         for sink in self._durable:
             await sink.open()
-            self._metrics.backlog.labels(sink.name).set_function(lambda n=sink.name: self._spool.backlog(n))
+            self._metrics.backlog.labels(sink.name).set_function(lambda n=sink.name: self._spool.backlog(n) if self._spool else 0)
         self._tasks = [asyncio.create_task(self._flusher(), name="audit-flusher"),
                        asyncio.create_task(self._shipper(), name="audit-shipper")]
 
@@ -118,37 +120,34 @@ class Recorder:
             return
         self._metrics.recorded.inc()
         if len(self._pending) >= self.cfg.queue_size and self._spool is not None:
-            # Write to the page cache now (buffered, no fsync); the flusher fsyncs it with the rest.
             n = len(self._pending)
-            try:
-                self._write_pending()
-            except OSError:
-                log.exception("audit spool write failed; %d records stay queued", n)
-                return
+            data = b"".join(self._pending)
+            self._pending.clear()
+            fut = self._spool.executor.submit(self._spool.append, data)
+            fut.add_done_callback(_log_spool_failure)
             self._metrics.spooled.inc(n)
-
-    def _write_pending(self) -> bytes:
-        if not self._pending:
-            return b""
-        data = b"".join(self._pending)
-        self._spool.append(data)  # on OSError the records stay queued for the next try
-        self._pending.clear()
-        return data
 
     async def _flusher(self) -> None:
         interval = self.cfg.flush_interval_ms / 1000.0
+        loop = asyncio.get_running_loop()
+        spool = self._spool
         while True:
             closing = self._closing
+            data = b"".join(self._pending)
+            self._pending.clear()
             try:
-                data = self._write_pending()
-                todo = self._spool.unsynced()
-                if todo:
-                    await asyncio.to_thread(Spool.sync, todo)
-                    self._flushed.set()
-                if data and self._stdout is not None:
-                    await asyncio.to_thread(self._stdout.write, data)
+                await loop.run_in_executor(spool.executor, spool.append_and_sync, data)
             except OSError:
-                log.exception("audit spool flush failed; retrying")
+                log.exception("audit spool write failed (%d bytes); retrying", len(data))
+                self._pending.insert(0, data)
+                data = b""
+            if data:
+                self._flushed.set()
+            if data and self._stdout is not None:
+                try:
+                    await asyncio.to_thread(self._stdout.write, data)
+                except OSError:
+                    log.exception("audit stdout sink failed")
             if closing:
                 return
             await asyncio.sleep(interval)
@@ -181,18 +180,24 @@ class Recorder:
         retry_at: dict[str, float] = {}
         loop = asyncio.get_running_loop()
         while True:
+            final = self._ship_final
+            if not final:
+                try:
+                    await asyncio.wait_for(self._flushed.wait(), backoff)
+                except TimeoutError:
+                    pass
+                self._flushed.clear()
             try:
-                await asyncio.wait_for(self._flushed.wait(), backoff)
-            except TimeoutError:
-                pass
-            self._flushed.clear()
-            for sink in self._durable:
-                if loop.time() >= retry_at.get(sink.name, 0.0):
-                    if not await self._ship_once(sink):
-                        retry_at[sink.name] = loop.time() + backoff
-            done = self._spool.collect()
-            if done:
-                await asyncio.to_thread(Spool.delete, done)
+                for sink in self._durable:
+                    if final or loop.time() >= retry_at.get(sink.name, 0.0):
+                        if not await self._ship_once(sink):
+                            retry_at[sink.name] = loop.time() + backoff
+                if any(not seg.active for seg in self._spool.segments):
+                    await loop.run_in_executor(self._spool.executor, self._spool.collect)
+            except OSError:
+                log.exception("audit shipper: spool I/O failed; retrying")
+            if final:
+                return
 
     async def close(self) -> None:
         """Drain the queue into the spool, fsync it, and ship what the sinks accept within
@@ -202,22 +207,21 @@ class Recorder:
         self._closing = True
         flusher, shipper = self._tasks
         await flusher
-        shipper.cancel()
-        try:
-            await shipper
-        except asyncio.CancelledError:
-            pass
-        try:
-            async with asyncio.timeout(self.cfg.close_timeout_s):
-                for sink in self._durable:
-                    await self._ship_once(sink)
-        except TimeoutError:
+        # The shipper finishes its pass, then makes one last pass over everything flushed.
+        self._ship_final = True
+        self._flushed.set()
+        done, _ = await asyncio.wait({shipper}, timeout=self.cfg.close_timeout_s)
+        if not done:
             log.warning("audit close: sinks did not take everything in time; the rest stays spooled")
-        done = self._spool.collect()
-        await asyncio.to_thread(Spool.delete, done)
+            shipper.cancel()
+            await asyncio.gather(shipper, return_exceptions=True)
+        spool, loop = self._spool, asyncio.get_running_loop()
+        spool.active.active = False  # nothing more is written: a fully shipped last segment can go too
+        await loop.run_in_executor(spool.executor, spool.collect)
         for sink in self._durable:
             await sink.close()
-        await asyncio.to_thread(self._spool.close)
+        await loop.run_in_executor(spool.executor, spool.close)
+        await asyncio.to_thread(spool.shutdown)
         self._spool = None
 
     # -- read side --
@@ -233,6 +237,12 @@ class Recorder:
 
     def metrics_text(self) -> bytes:
         return self._metrics.text()
+
+
+def _log_spool_failure(fut) -> None:
+    exc = fut.exception()
+    if exc is not None:
+        log.error("audit spool write from submit failed", exc_info=exc)
 
 
 def _spool_user_key(directory: str) -> bytes:

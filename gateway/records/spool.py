@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import fcntl
 import glob
+from concurrent.futures import ThreadPoolExecutor
 import os
 import re
 
@@ -53,8 +54,9 @@ class Spool:
         self._n = 0
         self.segments: list[Segment] = []
         self.active: Segment | None = None
+        self.executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="audit-spool")
 
-    # -- start-up (blocking: call from a thread) --
+    # -- everything below that writes runs on `executor` --
     def open(self) -> None:
         os.makedirs(self.directory, exist_ok=True)
         for path in sorted(glob.glob(os.path.join(self.directory, "*.spool"))):
@@ -78,7 +80,6 @@ class Spool:
         self.active = Segment(path, fd, 0, {}, active=True)
         self.segments.append(self.active)
 
-    # -- the event loop side --
     def append(self, data: bytes) -> None:
         """Write to the page cache (no fsync). Rotates when the active segment is full."""
         seg = self.active
@@ -91,18 +92,17 @@ class Spool:
             view = view[n:]
         seg.size += len(data)
 
-    def unsynced(self) -> list[tuple[Segment, int]]:
-        return [(s, s.size) for s in self.segments if s.synced < s.size]
+    def append_and_sync(self, data: bytes) -> None:
+        if data:
+            self.append(data)
+        for seg in list(self.segments):
+            if seg.synced < seg.size:
+                size = seg.size
+                os.fsync(seg.fd)
+                seg.synced = size
 
     def backlog(self, sink: str) -> int:
         return sum(s.size - s.cursors.get(sink, 0) for s in self.segments)
-
-    # -- thread side --
-    @staticmethod
-    def sync(todo: list[tuple[Segment, int]]) -> None:
-        for seg, size in todo:
-            os.fsync(seg.fd)
-            seg.synced = max(seg.synced, size)
 
     @staticmethod
     def read(seg: Segment, sink: str, max_bytes: int) -> tuple[list[bytes], int]:
@@ -125,29 +125,28 @@ class Spool:
             fh.write(orjson.dumps(seg.cursors))
         os.replace(tmp, seg.path + ".cursor")
 
-    def collect(self) -> list[Segment]:
-        """Take out the segments every durable sink has shipped (not the active one); the caller
-        deletes them with `delete` in a thread."""
+    def collect(self) -> int:
+        """Delete the segments every durable sink has shipped, except the active one."""
         done, keep = [], []
         for seg in self.segments:
             shipped = not seg.active and seg.synced == seg.size and all(
                 seg.cursors.get(s, 0) >= seg.size for s in self.sinks)
             (done if shipped else keep).append(seg)
         self.segments = keep
-        return done
-
-    @staticmethod
-    def delete(segments: list[Segment]) -> None:
-        for seg in segments:
+        for seg in done:
             for p in (seg.path, seg.path + ".cursor"):
                 try:
                     os.unlink(p)
                 except FileNotFoundError:
                     pass
             os.close(seg.fd)
+        return len(done)
 
     def close(self) -> None:
         for seg in self.segments:
             os.close(seg.fd)
         self.segments = []
         self.active = None
+
+    def shutdown(self) -> None:
+        self.executor.shutdown(wait=True)
