@@ -78,21 +78,50 @@ _OBFUSCATED_EMAIL = re.compile(
 )
 
 
+_OBFUSCATION_CUES = ("at)", "at]", "at}", "at>", " dot ")
+_OBFUSCATION_WINDOW = 320  # an address is at most 254 characters; matches touching a cut are dropped
+
+
 class ObfuscatedEmailDetector:
+    """'jdoe at gmail dot com' and bracketed forms: the regex runs only in windows around the cues."""
+
     entity_type = "EMAIL_ADDRESS"
     max_len = 254
 
     def detect(self, text: str) -> Iterator[tuple[int, int, float]]:
         lower = text.lower()
-        if "at)" not in lower and "at]" not in lower and "at}" not in lower and "at>" not in lower and " dot " not in lower:
+        cues = sorted(i for cue in _OBFUSCATION_CUES for i in _find_all(lower, cue))
+        if not cues or len(lower) != len(text):
+            if cues:  # lower() changed the length (a few non-ASCII letters): offsets differ, scan it all
+                yield from self._scan(text, 0, len(text))
             return
-        for m in _OBFUSCATED_EMAIL.finditer(text):
+        n = len(text)
+        lo, hi = max(0, cues[0] - _OBFUSCATION_WINDOW), min(n, cues[0] + _OBFUSCATION_WINDOW)
+        for i in cues[1:]:
+            if i - _OBFUSCATION_WINDOW > hi:
+                yield from self._scan(text, lo, hi)
+                lo = i - _OBFUSCATION_WINDOW
+            hi = min(n, i + _OBFUSCATION_WINDOW)
+        yield from self._scan(text, lo, hi)
+
+    @staticmethod
+    def _scan(text: str, lo: int, hi: int) -> Iterator[tuple[int, int, float]]:
+        for m in _OBFUSCATED_EMAIL.finditer(text, lo, hi):
+            if m.end() == hi < len(text):
+                continue
             value = m.group()
             tld = re.split(r"\W+", value)[-1].lower()
             # "meet at noon dot com" is rare; require a real public suffix for the plain " at " form.
             if _OFFLINE_TLD(f"x.{tld}").suffix == "":
                 continue
             yield m.start(), m.end(), 0.85
+
+
+def _find_all(text: str, needle: str) -> Iterator[int]:
+    i = text.find(needle)
+    while i != -1:
+        yield i
+        i = text.find(needle, i + 1)
 
 
 _SSN = re.compile(r"(?<![\d.-])(\d{3})([- .])(\d{2})\2(\d{4})(?![\d-]|[.:]\d)|(?<![\w.-])(\d{9})(?![\w-]|[.:]\d)")
@@ -123,6 +152,8 @@ class SsnDetector:
 
 
 _IPV4 = re.compile(r"(?<![\w.])\d{1,3}(?:\.\d{1,3}){3}(?:/\d{1,2})?(?!\w|\.\d)")
+_IPV6_HINT = re.compile(r":[0-9A-Fa-f]{0,4}:")
+_HEX_COLON = frozenset("0123456789abcdefABCDEF:")
 _IPV6 = re.compile(r"(?<![\w:])(?:[0-9A-Fa-f]{0,4}:){2,7}[0-9A-Fa-f]{0,4}(?:%\w+)?(?:/\d{1,3})?(?![\w:])")
 
 
@@ -141,13 +172,28 @@ class IpDetector:
                     yield m.start(), m.end(), 0.9
 
     def detect(self, text: str) -> Iterator[tuple[int, int, float]]:
-        """IPv6 only (IPv4 comes through the numeric scan); runs when there are enough colons."""
-        if "::" not in text and text.count(":") < 7:
-            return
-        for m in _IPV6.finditer(text):
-            value = m.group()
-            if value.count(":") >= 2 and value.strip(":") and not self._invalidate(value):
-                yield m.start(), m.end(), 0.9
+        """IPv6 only (IPv4 comes through the numeric scan).
+
+        Every candidate holds a ':h{0,4}:' (its literal ':' makes that search fast), so the address
+        regex only runs from the start of the hex-and-colon run around each such spot.
+        """
+        hint = _IPV6_HINT.search(text)
+        done = 0
+        while hint is not None:
+            start = hint.start()
+            while start > done and text[start - 1] in _HEX_COLON:
+                start -= 1
+            m = _IPV6.match(text, start)
+            if m is not None:
+                value = m.group()
+                if value.count(":") >= 2 and value.strip(":") and not self._invalidate(value):
+                    yield m.start(), m.end(), 0.9
+                done = m.end()
+            else:
+                done = hint.end() - 1
+                while done < len(text) and text[done] in _HEX_COLON:
+                    done += 1  # the rest of this run can't start a match either (the lookbehind)
+            hint = _IPV6_HINT.search(text, max(done, hint.start() + 1))
 
 
 _IBAN = re.compile(r"[A-Z]{2}\d{2}(?: ?[A-Z0-9]{4}){2,7}(?: ?[A-Z0-9]{1,3})?(?!\w)")
@@ -177,27 +223,50 @@ class IbanDetector:
                 return
 
 
-_URL = re.compile(r"(?:https?|ftp)://[^\s<>\"'`]+|(?<![\w@.])www\.[^\s<>\"'`]+", re.IGNORECASE)
+_URL_BODY = re.compile(r"[^\s<>\"'`]+")
 _URL_TRAILING = ".,;:!?)]}*_'\""
+_URL_SCHEMES = ("https", "http", "ftp")
+_WWW = ("www.", "WWW.", "Www.")
+_WWW_BEFORE = frozenset("_@.")
 
 
 class UrlDetector:
+    """'scheme://...' (http, https, ftp) or 'www....': found from the '://' and 'www.' literals."""
+
     entity_type = "URL"
     max_len = 512  # longer URLs get split by the stream hold-back; a cap keeps the hold bounded
 
     def detect(self, text: str) -> Iterator[tuple[int, int, float]]:
-        if "://" not in text and "www." not in text:
-            return
-        for m in _URL.finditer(text):
+        starts: list[int] = []
+        i = text.find("://")
+        while i != -1:
+            for scheme in _URL_SCHEMES:
+                if text[max(0, i - len(scheme)) : i].lower() == scheme:
+                    starts.append(i - len(scheme))
+                    break
+            i = text.find("://", i + 3)
+        for www in _WWW:
+            i = text.find(www)
+            while i != -1:
+                if not i or not (text[i - 1].isalnum() or text[i - 1] in _WWW_BEFORE):
+                    starts.append(i)
+                i = text.find(www, i + 4)
+        if len(starts) > 1:
+            starts.sort()
+        covered = 0
+        for start in starts:
+            if start < covered:
+                continue  # the 'www.' inside 'https://www.'
+            m = _URL_BODY.match(text, start)
             value = m.group()
-            end = m.end()
+            end = covered = m.end()
             while value and value[-1] in _URL_TRAILING:
                 if value[-1] == ")" and value.count("(") >= value.count(")"):
                     break
                 value = value[:-1]
                 end -= 1
             if "." in value.split("//", 1)[-1]:
-                yield m.start(), end, 0.9
+                yield start, end, 0.9
 
 
 _PASSPORT = re.compile(r"(?<![\w-])(?:[A-Z]\d{8}|\d{9})(?![\w-])")
@@ -237,6 +306,10 @@ class PhoneDetector:
     max_len = 32
     min_digits = 7
 
+    def __init__(self, ip_invalidate=None) -> None:
+        # With IP_ADDRESS enabled, dotted quads that are valid addresses skip the phone validation.
+        self._ip_invalidate = ip_invalidate
+
     def detect_window(self, text: str, lo: int, hi: int, lower: str) -> Iterator[tuple[int, int, float]]:
         for m in _PHONE.finditer(text, lo, hi):
             value = m.group()
@@ -256,11 +329,21 @@ class PhoneDetector:
             # Uncued national numbers: a trunk '0', an (area code) or 10+ digits; else it's likely an id.
             if not international and not cued and (digits < 9 or (digits < 10 and core[0] not in "0(")):
                 continue
+            if self._ip_invalidate is not None and _IPV4_SHAPE.match(core) and not self._ip_invalidate(core):
+                continue  # the IP reading (0.9) outscores any phone reading of the same span
             if _is_possible_phone(core, international):
                 yield m.start(), m.end(), 0.85 if cued else 0.7
 
 
+_IPV4_SHAPE = re.compile(r"\d{1,3}(?:\.\d{1,3}){3}$")
+_NANP = re.compile(r"(?:\+1[ .-]?)?(?:\([2-9]\d\d\)|[2-9]\d\d)[ .-]?\d{3}[ .-]?\d{4}$|[2-9]\d\d[ .-]?\d{4}$")
+
+
 def _is_possible_phone(value: str, international: bool) -> bool:
+    # `phonenumbers.parse` costs tens of microseconds; North American layouts (10 digits, or 7, not
+    # starting 0 or 1, optionally after +1) are always possible US numbers, so skip it for them.
+    if _NANP.match(value):
+        return True
     for region in (None,) if international else _PHONE_REGIONS:
         try:
             number = phonenumbers.parse(value, region)
@@ -308,14 +391,14 @@ def build_fast_detectors(entities: frozenset[str]) -> list:
     from gateway.guardrails.pii.secrets import SecretDetector
 
     classes = load_recognizer_classes()
+    ip = IpDetector(classes)
     numeric = {
         "CREDIT_CARD": CardDetector(classes),
         "US_SSN": SsnDetector(classes),
         "IBAN_CODE": IbanDetector(classes),
         "US_PASSPORT": PassportDetector(),
-        "PHONE_NUMBER": PhoneDetector(),
+        "PHONE_NUMBER": PhoneDetector(ip._invalidate if "IP_ADDRESS" in entities else None),
     }
-    ip = IpDetector(classes)
     scanned = [d for e, d in numeric.items() if e in entities]
     if "IP_ADDRESS" in entities:
         scanned.append(ip)
