@@ -1,0 +1,76 @@
+"""/stats rolling windows: percentiles over a known set, windows expire, memory stays bounded."""
+
+from gateway.records.stats import MINUTE_SAMPLES, SECOND_SAMPLES, RollingStats, percentile
+
+
+def rec(lat, status=200, ttft=None, block=None, key="k1", team="t1", model="m1", tokens=(10, 5), cost=0.01):
+    return {"status": status, "latency_ms": lat, "ttft_ms": ttft, "block_reason": block, "key_id": key,
+            "team": team, "model": model, "input_tokens": tokens[0], "output_tokens": tokens[1], "cost_usd": cost}
+
+
+def test_percentiles_match_a_known_set():
+    st = RollingStats(clock=lambda: 1000.0)
+    st.started = 0.0
+    lats = list(range(1, 51))  # 50 requests, 1..50 ms, spread over 5 seconds (10 a second)
+    for i, lat in enumerate(lats):
+        st.observe(rec(float(lat), ttft=float(lat) / 2), now=995.0 + i // 10)
+    w = st.snapshot(now=999.5)["windows"]["1m"]
+    assert w["requests"] == 50 and w["rps"] == round(50 / 60, 3)
+    assert w["latency_ms"] == {"p50": 25.0, "p95": 48.0, "p99": 50.0}
+    assert w["ttft_ms"] == {"p50": 12.5, "p95": 24.0, "p99": 25.0}
+    assert st.snapshot(now=999.5)["windows"]["1h"]["latency_ms"] == w["latency_ms"]
+
+
+def test_nearest_rank():
+    assert percentile([], 0.5) is None
+    assert percentile([7.0], 0.99) == 7.0
+    assert percentile([1.0, 2.0, 3.0, 4.0], 0.5) == 2.0
+
+
+def test_error_rates_block_reasons_and_usage():
+    st = RollingStats()
+    now = 5000.0
+    st.started = 0.0
+    for _ in range(6):
+        st.observe(rec(10.0), now=now)
+    st.observe(rec(10.0, status=502), now=now)
+    st.observe(rec(1.0, status=429, block="rate_limit.requests", key="k2", tokens=(0, 0), cost=0.0), now=now)
+    st.observe(rec(1.0, status=429, block="rate_limit.requests", key="k2", tokens=(0, 0), cost=0.0), now=now)
+    st.observe(rec(1.0, status=400, block="guardrail.pii", model=None), now=now)
+    snap = st.snapshot(now=now)
+    w = snap["windows"]["5m"]
+    assert w["requests"] == 10 and w["error_rate"] == 0.1 and w["rejected_rate"] == 0.3
+    assert w["top_block_reasons"] == [{"reason": "rate_limit.requests", "count": 2}, {"reason": "guardrail.pii", "count": 1}]
+    assert snap["usage_1h"]["by_key"]["k1"] == {"requests": 8, "input_tokens": 80, "output_tokens": 40, "cost_usd": 0.08}
+    assert snap["usage_1h"]["by_key"]["k2"]["requests"] == 2
+    assert snap["usage_1h"]["by_model"]["m1"]["requests"] == 9
+
+
+def test_windows_expire():
+    st = RollingStats()
+    st.started = 0.0
+    st.observe(rec(5.0), now=10_000.0)
+    assert st.snapshot(now=10_030.0)["windows"]["1m"]["requests"] == 1
+    assert st.snapshot(now=10_061.0)["windows"]["1m"]["requests"] == 0
+    assert st.snapshot(now=10_200.0)["windows"]["5m"]["requests"] == 1
+    assert st.snapshot(now=10_301.0)["windows"]["5m"]["requests"] == 0
+    assert st.snapshot(now=10_000.0 + 3000)["windows"]["1h"]["requests"] == 1
+    assert st.snapshot(now=10_000.0 + 3700)["windows"]["1h"]["requests"] == 0
+
+
+def test_memory_is_bounded_under_load():
+    st = RollingStats()
+    for i in range(20_000):
+        st.observe(rec(float(i % 997)), now=777.0)
+    assert all(len(b.lat) <= SECOND_SAMPLES for b in st._sec)
+    assert all(len(b.lat) <= MINUTE_SAMPLES for b in st._min)
+    assert st.snapshot(now=777.0)["windows"]["1m"]["requests"] == 20_000
+
+
+def test_registered_sources_fill_slots_and_failures_are_contained():
+    st = RollingStats()
+    st.register("budgets", lambda: {"team-x": {"used_usd": 1.5, "limit_usd": 10}})
+    st.register("breakers", lambda: 1 / 0)
+    snap = st.snapshot()
+    assert snap["budgets"]["team-x"]["used_usd"] == 1.5
+    assert snap["breakers"]["error"].startswith("ZeroDivisionError")
