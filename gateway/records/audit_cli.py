@@ -197,7 +197,7 @@ def trim_stream(client, stream: str, cut_id: str, key: bytes | None) -> int:
         return 0
     line = Chain(new_writer_id("checkpoint"), key).seal(checkpoint_record(covers))
     client.xadd(stream, {"r": line.rstrip(b"\n")})
-    return client.xtrim(stream, minid=cut_id)
+    return client.xtrim(stream, minid=cut_id, approximate=False)
 
 
 def _cmd_trim(cfg, store_url, args) -> int:
