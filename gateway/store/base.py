@@ -30,7 +30,7 @@ class StoreError(Exception):
     """The store could not be reached or answered with an error."""
 
 
-@dataclass(slots=True, frozen=True)
+@dataclass(slots=True)
 class RateOp:
     key: str
     limit: float
@@ -38,7 +38,7 @@ class RateOp:
     cost: float
 
 
-@dataclass(slots=True, frozen=True)
+@dataclass(slots=True)
 class SlotOp:
     key: str
     limit: float
@@ -46,7 +46,7 @@ class SlotOp:
     rid: str
 
 
-@dataclass(slots=True, frozen=True)
+@dataclass(slots=True)
 class BudgetOp:
     key: str
     limit: float
@@ -57,7 +57,7 @@ class BudgetOp:
     roll_ms: float  # rolling window length; 0 for calendar windows
 
 
-@dataclass(slots=True, frozen=True)
+@dataclass(slots=True)
 class RateAdjust:
     key: str
     limit: float
@@ -65,13 +65,13 @@ class RateAdjust:
     delta: float  # actual - reserved; negative gives capacity back
 
 
-@dataclass(slots=True, frozen=True)
+@dataclass(slots=True)
 class SlotRelease:
     key: str
     rid: str
 
 
-@dataclass(slots=True, frozen=True)
+@dataclass(slots=True)
 class BudgetSettle:
     key: str
     rid: str
@@ -84,7 +84,7 @@ ReserveOp = Union[RateOp, SlotOp, BudgetOp]
 SettleOp = Union[RateAdjust, SlotRelease, BudgetSettle]
 
 
-@dataclass(slots=True, frozen=True)
+@dataclass(slots=True)
 class OpResult:
     ok: bool
     remaining: float  # units left after this op (after the reservation when ok)
