@@ -66,17 +66,18 @@ class UpstreamReply:
 
 
 class HttpReply(UpstreamReply):
-    __slots__ = ("_resp", "status", "headers", "_idle")
+    __slots__ = ("_resp", "status", "headers", "_idle", "_deadline")
 
-    def __init__(self, resp: aiohttp.ClientResponse, idle: float) -> None:
+    def __init__(self, resp: aiohttp.ClientResponse, idle: float, deadline: float) -> None:
         self._resp = resp
         self.status = resp.status
         self.headers = resp.headers
         self._idle = idle
+        self._deadline = deadline  # loop time by which a whole (non-streamed) response must be read
 
     async def read(self) -> bytes:
         try:
-            async with asyncio.timeout(self._idle):
+            async with asyncio.timeout(min(self._idle, self._deadline - asyncio.get_running_loop().time())):
                 return await self._resp.read()
         except TimeoutError:
             raise UpstreamTimeout("upstream stalled while sending the response") from None
@@ -168,8 +169,10 @@ class Provider:
         """Send the request and wait for the response headers (bounded by the first-byte timeout)."""
         assert self.session is not None, "provider used before the app started"
         t = self.timeouts
+        started = asyncio.get_running_loop().time()
+        limit = min(t.first_byte, t.total)
         try:
-            async with asyncio.timeout(t.first_byte):
+            async with asyncio.timeout(limit):
                 resp = await self.session.post(
                     req.url,
                     data=req.body,
@@ -177,7 +180,8 @@ class Provider:
                     timeout=aiohttp.ClientTimeout(total=None, sock_connect=t.connect, sock_read=None),
                 )
         except TimeoutError:
-            raise UpstreamTimeout(f"upstream did not answer within {t.first_byte:g}s") from None
+            raise UpstreamTimeout(f"upstream did not answer within {limit:g}s") from None
         except aiohttp.ClientError as exc:
             raise UpstreamError(f"could not reach the upstream: {type(exc).__name__}", code="upstream_unreachable") from None
-        return HttpReply(resp, t.idle)
+        # `total` bounds a whole response; a stream is bounded by `idle` between chunks instead.
+        return HttpReply(resp, t.idle, started + t.total)

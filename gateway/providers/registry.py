@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+from gateway.providers.anthropic import AnthropicProvider
+from gateway.providers.azure import AzureOpenAIProvider
 from gateway.providers.base import Provider
 from gateway.providers.mock import MockProvider
 from gateway.providers.openai import OpenAIProvider
+from gateway.providers.vllm import VLLMProvider
 
 PROVIDERS: dict[str, type[Provider]] = {
     "openai": OpenAIProvider,
     "mock": MockProvider,
+    "anthropic": AnthropicProvider,
+    "azure": AzureOpenAIProvider,
+    "vllm": VLLMProvider,
 }
