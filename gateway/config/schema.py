@@ -7,7 +7,7 @@ two), so each module owns its own schema and they cannot collide. The skeleton:
     policies = ["policies/*.toml"]      # globs relative to this file
     [server]  [admin]  [store]  [audit]
     [providers.NAME]  type = "openai" | "anthropic" | "azure" | "mock" | ...
-    [models.ALIAS]    targets = [{provider, model, weight}], fallbacks = [...]
+    [models.ALIAS]    targets = [{provider, model, weight}], fallbacks = [...], retry_*, breaker_*
     [pricing.MODEL]   input, output, cached_input (USD per million tokens)
 """
 
@@ -61,6 +61,15 @@ class ModelConfig(Strict):
     max_attempts: int = Field(3, ge=1, le=10)
     # Per-alias override of the server's total timeout.
     timeout_s: float | None = Field(None, gt=0)
+    # Retrying the same target: exponential backoff with full jitter from retry_base_s, each wait
+    # (a Retry-After too) capped at retry_max_s, all of one request's retries within retry_budget_s.
+    retry_base_s: float = Field(0.1, ge=0)
+    retry_max_s: float = Field(5.0, ge=0)
+    retry_budget_s: float = Field(10.0, gt=0)
+    # The circuit breaker of each of its targets: open after this many consecutive failures, for
+    # this long. A target shared by aliases that disagree takes the most cautious values.
+    breaker_failures: int = Field(5, ge=1)
+    breaker_cooldown_s: float = Field(30.0, ge=0)
 
 
 class MainConfig(Strict):

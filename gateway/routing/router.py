@@ -1,11 +1,16 @@
 """Model aliases to provider targets, and the attempt loop that opens an upstream response.
 
-An alias lists weighted targets. Each request draws its order of targets by weight (without
-replacement), then tries the aliases named in `fallbacks`, in order. An attempt that fails with a
-connect error, a timeout before the first byte, 429 or 5xx moves on to the next target (after a
-backoff that honours Retry-After) until the alias's `max_attempts` or the per-request retry budget
-is spent. Once an upstream has answered 2xx, the request is committed to it: nothing is retried after
-the first byte of a stream has gone to the client.
+An alias lists weighted targets. Each request draws an order of the alias's targets by weight
+(without replacement) and makes up to the alias's `max_attempts` attempts, going round that order:
+a failed attempt moves to the next target at once, and comes back to a target that already failed
+only after a backoff (exponential with full jitter, or the upstream's Retry-After) that must fit in
+the alias's retry budget. A target whose circuit breaker is open is skipped. When the alias is
+spent, the aliases named in `fallbacks` are tried the same way, in order.
+
+An attempt fails, and is retried, on a connect error, a timeout before the response headers, 429
+or 5xx; any other upstream status is the request's own fault and is returned at once. Once an
+upstream has answered 2xx the request is committed to it: nothing is retried after that, and so
+never after the first byte of a stream has gone to the client.
 """
 
 from __future__ import annotations
@@ -20,7 +25,7 @@ from gateway.adapters.base import Adapter
 from gateway.adapters.registry import ADAPTERS
 from gateway.config.schema import ModelConfig
 from gateway.context import RequestContext, Target
-from gateway.errors import BadRequest, GatewayError, NotFound, UpstreamError
+from gateway.errors import BadRequest, GatewayError, NotFound, Overloaded, UpstreamError
 from gateway.providers.base import Provider, UpstreamReply
 from gateway.routing.backoff import RetryPolicy, retryable_status
 from gateway.routing.breaker import CircuitBreaker
@@ -33,6 +38,7 @@ class Route:
     weights: tuple[float, ...]
     fallbacks: tuple[str, ...]
     max_attempts: int
+    retry: RetryPolicy
 
 
 @dataclass(slots=True)
@@ -42,25 +48,40 @@ class Opened:
     reply: UpstreamReply
 
 
+def breaker_key(target: Target) -> str:
+    return f"{target.provider}/{target.model}"
+
+
 class Router:
     def __init__(self, routes: dict[str, Route], providers: Mapping[str, Provider],
-                 breakers: dict[str, CircuitBreaker], retry: RetryPolicy) -> None:
+                 breakers: dict[str, CircuitBreaker], rng: random.Random | None = None) -> None:
         self.routes = routes
         self.providers = providers
         self.breakers = breakers  # by "provider/model", shared across reloads by the caller
-        self.retry = retry
+        self.rng = rng or random.Random()
 
     @classmethod
     def compile(cls, models: Mapping[str, ModelConfig], providers: Mapping[str, Provider],
-                breakers: dict[str, CircuitBreaker] | None = None, retry: RetryPolicy | None = None) -> "Router":
+                breakers: dict[str, CircuitBreaker] | None = None) -> Router:
         routes = {}
         breakers = breakers if breakers is not None else {}
+        settings: dict[str, tuple[int, float]] = {}  # breaker key -> (failures, cooldown), most cautious
         for alias, m in models.items():
             targets = tuple(Target(alias, t.provider, t.model) for t in m.targets)
-            routes[alias] = Route(alias, targets, tuple(t.weight for t in m.targets), tuple(m.fallbacks), m.max_attempts)
+            retry = RetryPolicy(max_attempts=m.max_attempts, base_s=m.retry_base_s, max_s=m.retry_max_s,
+                                retry_budget_s=m.retry_budget_s)
+            routes[alias] = Route(alias, targets, tuple(t.weight for t in m.targets), tuple(m.fallbacks),
+                                  m.max_attempts, retry)
             for t in targets:
-                breakers.setdefault(f"{t.provider}/{t.model}", CircuitBreaker())
-        return cls(routes, providers, breakers, retry or RetryPolicy())
+                failures, cooldown = settings.get(breaker_key(t), (m.breaker_failures, m.breaker_cooldown_s))
+                settings[breaker_key(t)] = (min(failures, m.breaker_failures), max(cooldown, m.breaker_cooldown_s))
+        for key, (failures, cooldown) in settings.items():
+            breaker = breakers.get(key)
+            if breaker is None:
+                breakers[key] = CircuitBreaker(failure_threshold=failures, cooldown_s=cooldown)
+            else:  # kept across a reload, with its state; the new thresholds apply from now on
+                breaker.failure_threshold, breaker.cooldown_s = failures, cooldown
+        return cls(routes, providers, breakers)
 
     def route(self, alias: str | None) -> Route:
         route = self.routes.get(alias or "")
@@ -68,30 +89,30 @@ class Router:
             raise NotFound(f"the model '{alias}' does not exist or you do not have access to it", param="model")
         return route
 
-    def _order(self, route: Route) -> list[Target]:
+    def order(self, route: Route) -> list[Target]:
+        """The alias's targets in a random order drawn by weight, without replacement."""
         if len(route.targets) == 1:
             return list(route.targets)
         pool = list(zip(route.targets, route.weights))
         order: list[Target] = []
         while pool:
-            pick = random.random() * sum(w for _, w in pool)
+            pick = self.rng.random() * sum(w for _, w in pool)
             for i, (t, w) in enumerate(pool):
                 pick -= w
-                if pick <= 0 or i == len(pool) - 1:
+                if pick < 0 or i == len(pool) - 1:
                     order.append(t)
                     pool.pop(i)
                     break
         return order
 
-    def plan(self, route: Route) -> Iterator[tuple[Route, Target]]:
+    def chain(self, route: Route) -> Iterator[Route]:
+        """The alias, then its fallbacks in order (each once)."""
+        yield route
         seen = {route.alias}
-        yield from ((route, t) for t in self._order(route))
         for fb in route.fallbacks:
-            if fb in seen:
-                continue
-            seen.add(fb)
-            fb_route = self.routes[fb]
-            yield from ((fb_route, t) for t in self._order(fb_route))
+            if fb not in seen:
+                seen.add(fb)
+                yield self.routes[fb]
 
     def breaker_states(self) -> dict[str, str]:
         return {name: b.state for name, b in self.breakers.items()}
@@ -99,56 +120,82 @@ class Router:
     async def open(self, ctx: RequestContext, route: Route, trace_headers: Mapping[str, str]) -> Opened:
         """Try targets until one answers 2xx; raise the last error when none does."""
         last: GatewayError | None = None
-        deadline = perf_counter() + self.retry.retry_budget_s
-        tried_in_route: dict[str, int] = {}
-        for r, target in self.plan(route):
-            n = tried_in_route.get(r.alias, 0)
-            if n >= r.max_attempts:
-                continue
-            provider = self.providers[target.provider]
-            adapter = ADAPTERS.get((ctx.api, provider.wire))
-            if adapter is None:
-                last = BadRequest(f"the model '{r.alias}' cannot serve this API", code="unsupported_api")
-                continue
-            breaker = self.breakers[f"{target.provider}/{target.model}"]
-            if not breaker.allow():
-                last = last or UpstreamError("every target of this model is unavailable (circuit open)",
-                                             code="circuit_open")
-                continue
-            if ctx.attempts:
-                delay = self.retry.delay(ctx.attempts, getattr(last, "retry_after", None))
-                if perf_counter() + delay > deadline:
-                    break
+        started = perf_counter()
+        failed: Target | None = None  # the target of the last failed attempt
+        for r in self.chain(route):
+            order = self.order(r)
+            skipped: set[int] = set()  # positions in `order` this request gives up on
+            tries = 0
+            i = -1
+            while tries < r.max_attempts and len(skipped) < len(order):
+                i += 1
+                if i % len(order) in skipped:
+                    continue
+                target = order[i % len(order)]
+                provider = self.providers[target.provider]
+                adapter = ADAPTERS.get((ctx.api, provider.wire))
+                if adapter is None or adapter.upstream_api not in provider.apis:
+                    skipped.add(i % len(order))
+                    last = last or BadRequest(f"the model '{r.alias}' cannot serve this API", code="unsupported_api")
+                    continue
+                delay = 0.0
+                if target == failed:  # coming back to a target that just failed: back off first
+                    delay = r.retry.delay(ctx.attempts, getattr(last, "retry_after", None))
+                    if perf_counter() - started + delay > route.retry.retry_budget_s:
+                        skipped.add(i % len(order))
+                        continue
+                breaker = self.breakers[breaker_key(target)]
+                if not breaker.allow():
+                    skipped.add(i % len(order))
+                    last = last or Overloaded("every target of this model is unavailable (circuit open)",
+                                              code="circuit_open")
+                    continue
                 if delay:
                     await asyncio.sleep(delay)
-            tried_in_route[r.alias] = n + 1
-            ctx.attempts += 1
-            ctx.target = target
-            req = provider.build(adapter.upstream_api, target.model, ctx.stream,
-                                 adapter.upstream_body(ctx, target), trace_headers)
-            t0 = perf_counter()
-            if not ctx.timings.upstream_start:
-                ctx.timings.upstream_start = t0
-            try:
-                reply = await provider.send(req)
-            except GatewayError as err:
-                ctx.timings.upstream_wait += perf_counter() - t0
+                tries += 1
+                reply, err = await self._attempt(ctx, target, provider, adapter, trace_headers)
+                if reply is not None:
+                    breaker.record_success()
+                    return Opened(adapter, provider, reply)
+                assert err is not None
+                if err.upstream_status is not None and not retryable_status(err.upstream_status):
+                    breaker.record_success()  # the upstream is healthy; the request was not
+                    raise err
                 breaker.record_failure()
-                last = err
-                continue
-            if reply.status < 300:
-                ctx.timings.first_byte = perf_counter()
-                ctx.timings.upstream_wait += ctx.timings.first_byte - t0
-                breaker.record_success()
-                return Opened(adapter, provider, reply)
+                last, failed = err, target
+        err = last or UpstreamError("no target could serve this request")
+        retry_after = getattr(err, "retry_after", None)
+        if retry_after and err.status in (429, 503):
+            err.headers = {**err.headers, "retry-after": retry_after}
+        raise err
+
+    async def _attempt(self, ctx: RequestContext, target: Target, provider: Provider, adapter: Adapter,
+                       trace_headers: Mapping[str, str]) -> tuple[UpstreamReply | None, GatewayError | None]:
+        """One upstream attempt: the reply when it answered 2xx, else the error it failed with."""
+        ctx.attempts += 1
+        ctx.target = target
+        req = provider.build(adapter.upstream_api, target.model, ctx.stream, adapter.upstream_body(ctx, target),
+                             trace_headers)
+        t0 = perf_counter()
+        if not ctx.timings.upstream_start:
+            ctx.timings.upstream_start = t0
+        try:
+            reply = await provider.send(req)
+        except GatewayError as err:
+            ctx.timings.upstream_wait += perf_counter() - t0
+            return None, err
+        if reply.status < 300:
+            ctx.timings.first_byte = perf_counter()
+            ctx.timings.upstream_wait += ctx.timings.first_byte - t0
+            return reply, None
+        try:
             body = await reply.read()
+        except GatewayError as err:
+            return None, err
+        finally:
             reply.close()
             ctx.timings.upstream_wait += perf_counter() - t0
-            err = provider.map_error(reply.status, body)
-            err.retry_after = reply.headers.get("retry-after")  # type: ignore[attr-defined]
-            if not retryable_status(reply.status):
-                breaker.record_success()  # the upstream is healthy; the request was not
-                raise err
-            breaker.record_failure()
-            last = err
-        raise last or UpstreamError("no target could serve this request")
+        err = provider.map_error(reply.status, body)
+        err.upstream_status = reply.status
+        err.retry_after = reply.headers.get("retry-after")  # type: ignore[attr-defined]
+        return None, err
