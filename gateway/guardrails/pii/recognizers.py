@@ -355,9 +355,14 @@ def _is_possible_phone(value: str, international: bool) -> bool:
 
 
 # Runs of digit groups joined by short separators: every numeric entity lies inside one. One scan of
-# the text finds them; the numeric detectors then run only on these windows.
-_CLUSTER = re.compile(r"\d+(?:(?:[ \-./:()+]{1,3}|\r?\n|[ ]?(?:x|ext\.?)[ ]?)\d+)*\)?", re.IGNORECASE)
+# the text finds them; the numeric detectors then run only on these windows. A lone digit (a list
+# number, a count) has too few digits for any detector, so the scan doesn't return it; the pattern
+# opens with a bare \d so the regex engine's first-character skip still applies (an alternation at the
+# top level, or a lookbehind, would disable it and triple the cost of the scan).
+_SEP = r"(?:[ \-./:()+]{1,3}|\r?\n|[ ]?(?:x|ext\.?)[ ]?)"
+_CLUSTER = re.compile(rf"\d(?:\d+(?:{_SEP}\d+)*|{_SEP}\d+(?:{_SEP}\d+)*)\)?", re.IGNORECASE)
 _NOT_DIGITS = str.maketrans("", "", " -./:()+\r\nxXext")
+_CONTEXT_DIGITS = 7  # the fewest digits of a detector that reads the lower-cased context (phone)
 
 
 class NumericScan:
@@ -370,7 +375,7 @@ class NumericScan:
         self.max_len = max((d.max_len for d in detectors), default=0)
 
     def detect(self, text: str) -> Iterator[tuple[str, int, int, float]]:
-        lower = text.lower()
+        lower = ""
         n = len(text)
         detectors = self.detectors
         for m in _CLUSTER.finditer(text):
@@ -378,6 +383,8 @@ class NumericScan:
             if lo and text[lo - 1] in "+(":
                 lo -= 1
             digits = len(m.group().translate(_NOT_DIGITS))
+            if digits >= _CONTEXT_DIGITS and not lower:
+                lower = text.lower()
             window_hi = min(n, hi + 2)  # let trailing lookaheads see what follows
             for d in detectors:
                 if digits >= d.min_digits:
