@@ -148,12 +148,15 @@ class SpanPlan:
 
 
 def _non_overlapping(hits: list[Hit]) -> list[Hit]:
-    """Earliest start wins, then the longer span, then placeholders and earlier rules."""
-    hits.sort(key=lambda h: (h.start, -(h.end - h.start), h.guard))
+    """Placeholders first, then the higher score, the longer span, the earlier rule (as PiiDetector does)."""
+    if len(hits) < 2:
+        return hits
+    hits.sort(key=lambda h: (h.guard != RESTORE, -h.score, -(h.end - h.start), h.guard, h.start))
     kept: list[Hit] = []
     for h in hits:
-        if not kept or h.start >= kept[-1].end:
+        if all(h.end <= k.start or h.start >= k.end for k in kept):
             kept.append(h)
+    kept.sort(key=lambda h: h.start)
     return kept
 
 
