@@ -101,6 +101,9 @@ class PiiDetector:
 def _resolve_overlaps(found: list[Finding]) -> list[Finding]:
     if len(found) < 2:
         return found
+    found.sort(key=lambda f: f.start)
+    if all(a.end <= b.start for a, b in zip(found, found[1:])):
+        return found  # the usual case: nothing overlaps
     kept: list[Finding] = []
     for f in sorted(found, key=lambda f: (-f.score, -(f.end - f.start), f.start)):
         if all(f.end <= k.start or f.start >= k.end for k in kept):
