@@ -3,8 +3,10 @@
     .venv/bin/python tests/quality/pii_eval.py [--ner] [--errors TYPE]
 
 Prints per-type precision/recall/F1 (a finding hits a labelled span when they overlap and share the
-type; predictions overlapping only "don't care" spans are ignored) and latency: per dev record and per
-~300-word text built by joining random dev records.
+type; predictions overlapping only "don't care" spans are ignored) and CPU time per detect(): per dev
+record, per ~300-word PII-dense text (random dev records joined) and per 300-word cut of the benign
+long documents in the injection dev set. Targets for the fast tier on ~300 words: p50 < 0.25 ms,
+p99 < 1 ms. CPU time (process_time), not wall time, so other work on a shared machine doesn't count.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from __future__ import annotations
 import argparse
 import json
 import random
+import re
 import statistics
 import time
 from collections import Counter
@@ -20,6 +23,7 @@ from pathlib import Path
 from gateway.guardrails.pii import FAST_TIER_ENTITIES, NER_ENTITIES, PiiDetector
 
 DATA = Path("/work/shared/data/eval/pii_dev.jsonl")
+BENIGN_DOCS = Path("/work/shared/data/eval/injection_dev.jsonl")
 DONT_CARE = {"ORGANIZATION", "TITLE", "AGE", "NRP", "ZIP_CODE", "US_DRIVER_LICENSE"}
 
 
@@ -64,11 +68,31 @@ def latency(texts, detector, repeat: int):
     times = []
     for _ in range(repeat):
         for text in texts:
-            t0 = time.perf_counter()
+            t0 = time.process_time()
             detector.detect(text)
-            times.append(time.perf_counter() - t0)
+            times.append(time.process_time() - t0)
     times.sort()
     return statistics.median(times) * 1e3, times[int(len(times) * 0.99)] * 1e3
+
+
+def dense_texts(records, n: int = 300, words: int = 300) -> list[str]:
+    """~300-word texts made by joining random dev records: PII-dense."""
+    rng = random.Random(7)
+    texts = []
+    for _ in range(n):
+        parts: list[str] = []
+        while sum(len(p.split()) for p in parts) < words:
+            parts.append(rng.choice(records)["text"])
+        texts.append("\n".join(parts))
+    return texts
+
+
+def benign_cuts(words: int = 300, stride: int = 150) -> list[str]:
+    """300-word cuts (whitespace kept) of the benign long documents, joined end to end."""
+    docs = [json.loads(line) for line in BENIGN_DOCS.open()]
+    stream = "\n\n".join(d["text"] for d in docs if d.get("category", "").startswith("benign_long_document"))
+    spans = [m.span() for m in re.finditer(r"\S+", stream)]
+    return [stream[spans[i][0] : spans[i + words - 1][1]] for i in range(0, len(spans) - words, stride)]
 
 
 def main() -> None:
@@ -83,18 +107,13 @@ def main() -> None:
     print(f"{'type':14} {'P':>6} {'R':>6} {'F1':>6} {'gold':>5} {'FP':>4}")
     for etype, p, r, f1, n, nfp in score(records, detector, args.errors):
         print(f"{etype:14} {p:6.3f} {r:6.3f} {f1:6.3f} {n:5d} {nfp:4d}")
-    rng = random.Random(7)
-    long_texts = []
-    for _ in range(200):
-        parts: list[str] = []
-        while sum(len(p.split()) for p in parts) < 300:
-            parts.append(rng.choice(records)["text"])
-        long_texts.append("\n".join(parts))
     repeat = 1 if args.ner else 5
     p50, p99 = latency([r["text"] for r in records], detector, repeat)
     print(f"per dev record  (median {statistics.median(len(r['text'].split()) for r in records):.0f} words): p50 {p50:.3f} ms  p99 {p99:.3f} ms")
-    p50, p99 = latency(long_texts, detector, repeat)
-    print(f"per ~300 words ({statistics.mean(len(t) for t in long_texts):.0f} chars): p50 {p50:.3f} ms  p99 {p99:.3f} ms")
+    for name, texts in (("PII-dense", dense_texts(records)), ("benign docs", benign_cuts())):
+        p50, p99 = latency(texts, detector, repeat)
+        chars = statistics.mean(len(t) for t in texts)
+        print(f"per ~300 words, {name:11} ({len(texts)} texts, {chars:.0f} chars): p50 {p50:.3f} ms  p99 {p99:.3f} ms")
 
 
 if __name__ == "__main__":

@@ -5,6 +5,7 @@ from __future__ import annotations
 import socket
 import subprocess
 import sys
+import time
 
 import pytest
 
@@ -144,3 +145,23 @@ def test_no_network_and_no_spacy(monkeypatch: pytest.MonkeyPatch) -> None:
     code = "import sys; from gateway.guardrails.pii import PiiDetector; PiiDetector().detect('x@y.com'); print('spacy' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+@pytest.mark.parametrize(
+    "unit",
+    [
+        "1 2-3.4 ",  # digit groups that never become an entity
+        "a.b-c+d_e ",  # e-mail local-part characters with no '@'
+        "x at y dot ",  # obfuscated-e-mail cues with no top-level domain
+        "::a:b:c:d:e:f:",  # IPv6-ish colon runs
+        "Ab1" * 20 + "-",  # long opaque-token runs cut by '-'
+        "http://" + "a" * 40 + " www.",  # URL starts
+        "sk-" + "A" * 15 + " ",  # secret prefixes with too-short bodies
+    ],
+)
+def test_near_matches_do_not_blow_up(detector: PiiDetector, unit: str) -> None:
+    # A pathological-input guard, not a benchmark: a backtracking regex takes seconds to minutes here.
+    text = (unit * (50_000 // len(unit) + 1))[:50_000]
+    t0 = time.process_time()
+    detector.detect(text)
+    assert time.process_time() - t0 < 1.0
