@@ -43,6 +43,16 @@ return added
 """
 
 
+def _driver_info():
+    """redis-py >= 8 looks its own version up (file I/O) for every new connection unless given it."""
+    try:
+        from redis.driver_info import DriverInfo
+        from redis.utils import get_lib_version
+    except ImportError:
+        return None
+    return DriverInfo(name="redis-py", lib_version=get_lib_version())
+
+
 def hwm_key(stream: str) -> str:
     return stream + ":hwm"
 
@@ -77,8 +87,11 @@ class RedisStreamSink:
     async def open(self) -> None:
         import redis.asyncio as aioredis  # deferred: importing the package does no I/O or heavy imports
 
-        self._client = aioredis.Redis.from_url(
-            self.url, socket_timeout=self._timeout, socket_connect_timeout=self._timeout)
+        opts: dict = {"socket_timeout": self._timeout, "socket_connect_timeout": self._timeout}
+        info = await asyncio.to_thread(_driver_info)
+        if info is not None:
+            opts["driver_info"] = info
+        self._client = aioredis.Redis.from_url(self.url, **opts)
         self._script = self._client.register_script(_XADD_ONCE)
 
     async def ship(self, entries: list[Entry]) -> int:

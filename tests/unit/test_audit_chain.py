@@ -1,6 +1,8 @@
 """Hash chain verification: intact logs pass; an altered byte, a removed record, a reorder fail
 naming the record; a trim with a checkpoint passes, the same trim without one fails."""
 
+import asyncio
+
 import orjson
 
 from gateway.records.audit_cli import iter_file, verify
@@ -111,7 +113,7 @@ async def test_file_sink_rotation_writes_checkpoints_and_verifies(tmp_path):
     # Replaying the whole batch adds nothing (idempotent).
     assert await sink.ship([("w1", i, x) for i, x in enumerate(lines)]) == 0
     await sink.close()
-    entries = list(iter_file(path))
+    entries = await asyncio.to_thread(lambda: list(iter_file(path)))
     assert len(entries) < 300  # old files were removed
     n, broken = verify(iter(entries), None)
     assert broken is None, broken

@@ -1,5 +1,7 @@
-"""`gateway audit verify|tail|query|trim` against a real config, file sink and Redis stream."""
+"""`gateway audit verify|tail|query|trim` against a real config, file sink and Redis stream. The CLI
+is synchronous, so these tests run it outside any event loop."""
 
+import asyncio
 import os
 import sys
 import time
@@ -49,9 +51,9 @@ async def fill(tmp_path, url, n=40):
     return rec
 
 
-async def test_verify_ok_then_tampered_file_and_stream(tmp_path, redis_proc, capsys):
+def test_verify_ok_then_tampered_file_and_stream(tmp_path, redis_proc, capsys):
     conf = write_config(tmp_path, redis_proc.url)
-    rec = await fill(tmp_path, redis_proc.url)
+    rec = asyncio.run(fill(tmp_path, redis_proc.url))
     assert main(["verify", "--config", conf]) == 0
     assert "ok redis stream test:audit: 40 records" in capsys.readouterr().out
 
@@ -70,9 +72,9 @@ async def test_verify_ok_then_tampered_file_and_stream(tmp_path, redis_proc, cap
     assert "seq=21: gap: seq 20..20 missing" in capsys.readouterr().out
 
 
-async def test_trim_with_checkpoint_then_verify(tmp_path, redis_proc, capsys):
+def test_trim_with_checkpoint_then_verify(tmp_path, redis_proc, capsys):
     conf = write_config(tmp_path, redis_proc.url)
-    await fill(tmp_path, redis_proc.url, n=50)
+    asyncio.run(fill(tmp_path, redis_proc.url, n=50))
     os.unlink(tmp_path / "audit.jsonl")
     assert main(["trim", "--config", conf, "--keep", "20"]) == 0
     assert "trimmed 30 entries" in capsys.readouterr().out
@@ -83,9 +85,9 @@ async def test_trim_with_checkpoint_then_verify(tmp_path, redis_proc, capsys):
     assert main(["verify", "--config", conf]) == 0
 
 
-async def test_tail_and_query(tmp_path, redis_proc, capsys):
+def test_tail_and_query(tmp_path, redis_proc, capsys):
     conf = write_config(tmp_path, redis_proc.url)
-    await fill(tmp_path, redis_proc.url)
+    asyncio.run(fill(tmp_path, redis_proc.url))
     capsys.readouterr()
     assert main(["tail", "-n", "3", "--config", conf]) == 0
     got = [orjson.loads(x)["seq"] for x in capsys.readouterr().out.splitlines()]

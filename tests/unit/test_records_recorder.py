@@ -82,7 +82,11 @@ def audit_section(tmp_path, *, redis_on=True, file_on=True, **extra) -> dict:
             "sinks": sinks, **extra}
 
 
-def stream_ids(r: RedisProc) -> list[tuple[str, int]]:
+async def stream_ids(r: RedisProc) -> list[tuple[str, int]]:
+    return await asyncio.to_thread(_stream_ids, r)
+
+
+def _stream_ids(r: RedisProc) -> list[tuple[str, int]]:
     client = redis.Redis(port=r.port)
     return [(orjson.loads(line)["writer"], orjson.loads(line)["seq"]) for _, line in iter_stream(client, STREAM)]
 
@@ -103,9 +107,9 @@ async def test_close_drains_everything_to_file_and_redis(tmp_path, redis_proc):
     for i in range(1000):
         rec.submit(make_ctx(i), 0.001)
     await rec.close()
-    ids = stream_ids(redis_proc)
+    ids = await stream_ids(redis_proc)
     assert ids == [(rec.writer, i) for i in range(1000)]
-    file_lines = list(iter_file(str(tmp_path / "audit.jsonl")))
+    file_lines = await asyncio.to_thread(lambda: list(iter_file(str(tmp_path / "audit.jsonl"))))
     assert len(file_lines) == 1000
     assert verify(iter(file_lines), None) == (1000, None)
     assert not [p for p in os.listdir(tmp_path / "spool") if p.endswith(".spool")]  # all shipped, collected
@@ -117,20 +121,20 @@ async def test_redis_outage_loses_nothing_and_duplicates_nothing(tmp_path, redis
     for i in range(100):
         rec.submit(make_ctx(i), 0.0)
     await wait_shipped(rec)
-    redis_proc.stop()
+    await asyncio.to_thread(redis_proc.stop)
     for i in range(100, 400):
         rec.submit(make_ctx(i), 0.0)
         if i % 50 == 0:
             await asyncio.sleep(0.03)  # let the shipper try and fail
     await asyncio.sleep(0.2)
     assert rec.stats()["audit"]["backlog_bytes"]["redis"] > 0
-    redis_proc.start()
+    await asyncio.to_thread(redis_proc.start)
     await wait_shipped(rec)
     await rec.close()
-    ids = stream_ids(redis_proc)
+    ids = await stream_ids(redis_proc)
     assert ids == [(rec.writer, i) for i in range(400)]
     client = redis.Redis(port=redis_proc.port)
-    assert verify(iter_stream(client, STREAM), None) == (400, None)
+    assert await asyncio.to_thread(lambda: verify(iter_stream(client, STREAM), None)) == (400, None)
 
 
 async def test_replay_after_crash_between_xadd_and_cursor_does_not_duplicate(tmp_path, redis_proc):
@@ -152,7 +156,7 @@ async def test_replay_after_crash_between_xadd_and_cursor_does_not_duplicate(tmp
     b.submit(make_ctx(999), 0.0)
     await wait_shipped(b)
     await b.close()
-    ids = stream_ids(redis_proc)
+    ids = await stream_ids(redis_proc)
     assert ids == [(a.writer, i) for i in range(200)] + [(b.writer, 0)]
     assert not [p for p in os.listdir(tmp_path / "spool") if p.endswith(".spool")]
 
@@ -164,7 +168,7 @@ async def test_full_queue_spools_from_submit_and_keeps_order(tmp_path):
         rec.submit(make_ctx(i), 0.0)
     assert rec.stats()["audit"]["queue_depth"] < 10
     await rec.close()
-    lines = list(iter_file(str(tmp_path / "audit.jsonl")))
+    lines = await asyncio.to_thread(lambda: list(iter_file(str(tmp_path / "audit.jsonl"))))
     assert [orjson.loads(x)["seq"] for _, x in lines] == list(range(500))
     assert verify(iter(lines), None) == (500, None)
     assert b"gateway_audit_overflow_spooled_total 500.0" in rec.metrics_text()
@@ -174,17 +178,17 @@ async def test_redis_down_at_close_leaves_records_spooled_for_next_start(tmp_pat
     section = audit_section(tmp_path, file_on=False, close_timeout_s=1)
     a = Recorder.compile(section, file="t.toml")
     await a.start(redis_proc.url)
-    redis_proc.stop()
+    await asyncio.to_thread(redis_proc.stop)
     for i in range(50):
         a.submit(make_ctx(i), 0.0)
     await a.close()
     assert [p for p in os.listdir(tmp_path / "spool") if p.endswith(".spool")]
-    redis_proc.start()
+    await asyncio.to_thread(redis_proc.start)
     b = Recorder.compile(section, file="t.toml")
     await b.start(redis_proc.url)
     await wait_shipped(b)
     await b.close()
-    assert stream_ids(redis_proc) == [(a.writer, i) for i in range(50)]
+    assert await stream_ids(redis_proc) == [(a.writer, i) for i in range(50)]
 
 
 def test_spool_cursor_file_roundtrip(tmp_path):
