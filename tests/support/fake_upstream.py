@@ -49,6 +49,7 @@ class Seen:
     path: str
     headers: CIMultiDict
     body: dict
+    query: str = ""
 
 
 class FakeUpstream:
@@ -75,6 +76,10 @@ class FakeUpstream:
             data = [{"object": "embedding", "index": i, "embedding": [0.1, 0.2, 0.3]} for i in range(len(items))]
             return Reply(body=orjson.dumps({"object": "list", "data": data, "model": body.get("model"),
                                             "usage": {"prompt_tokens": 5, "total_tokens": 5}}))
+        if path.endswith("/responses"):
+            if body.get("stream"):
+                return Reply(sse=transcript("openai_responses_stream_text.sse"))
+            return Reply(body=transcript("openai_responses_text.json"))
         if path.endswith("/messages"):
             if body.get("stream"):
                 return Reply(sse=transcript("anthropic_stream_text.sse"))
@@ -86,7 +91,7 @@ class FakeUpstream:
     async def _handle(self, request: web.Request) -> web.StreamResponse:
         raw = await request.read()
         body = orjson.loads(raw) if raw else {}
-        self.requests.append(Seen(request.path, CIMultiDict(request.headers), body))
+        self.requests.append(Seen(request.path, CIMultiDict(request.headers), body, request.query_string))
         reply = self.script.popleft() if self.script else self._default(request.path, body)
         try:
             if reply.hang:
