@@ -32,10 +32,9 @@ _CACHE_LIMIT = 4096  # (key, team, alias) selections kept; aliases come from req
 
 
 def blocked(reason: str, message: str = "", *, status: int | None = None, code: str | None = None) -> PolicyBlocked:
-    """A PolicyBlocked carrying its reason code (as `.reason`) with a message safe to show."""
-    err = PolicyBlocked(message or f"Blocked by the gateway's content policy ({reason}).", status=status, code=code)
-    err.reason = reason  # type: ignore[attr-defined]
-    return err
+    """A PolicyBlocked carrying its reason code, with a message safe to show (never the matched text)."""
+    return PolicyBlocked(message or f"Blocked by the gateway's content policy ({reason}).", status=status, code=code,
+                         reason=reason)
 
 
 @dataclass(frozen=True, slots=True)
@@ -185,7 +184,12 @@ class RequestGuard:
 
 
 class OutputScanner:
-    """Scans one response: per-choice text streams, per-tool-call argument streams, or a whole answer."""
+    """Scans one response: per-choice text streams, per-tool-call argument streams, or a whole answer.
+
+    Every `feed*` returns the text safe to send now; at a choice's end call `flush(choice)` and
+    `flush_tool_args(choice, i)` for each of `open_tool_calls(choice)`. Call `close()` in the request's
+    finally (also after a PolicyBlocked) to record the output decisions.
+    """
 
     def __init__(self, guard: RequestGuard, ctx: RequestContext) -> None:
         self._guard = guard
@@ -226,6 +230,7 @@ class OutputScanner:
         return self._run(self._text.scan, text)
 
     def scan_tool_args(self, text: str) -> str:
+        """A whole tool-call arguments string (JSON): restored values are JSON-escaped."""
         return self._run(self._args.scan, text)
 
     def close(self) -> None:
