@@ -16,6 +16,9 @@ from gateway.config.loader import LoadedConfig
 from gateway.config.schema import ServerConfig
 from gateway.config.validate import ConfigError, validate
 from gateway.context import Principal
+from gateway.guardrails.engine import Guardrails
+from gateway.limits import Limits
+from gateway.pricing import Pricing
 from gateway.providers.base import Provider, Timeouts
 from gateway.providers.registry import PROVIDERS
 from gateway.routing.breaker import CircuitBreaker
@@ -27,7 +30,8 @@ class Services:
     """Built once per process at start-up, shared by every runtime snapshot."""
 
     session: Any = None  # aiohttp.ClientSession
-    store: Any = None
+    store: Any = None  # gateway.store: memory or Redis, opened at start-up
+    revocations: Any = None  # gateway.store.revocation.RevocationCache over the store
     recorder: Any = None
     tokens: Any = None
     breakers: dict[str, CircuitBreaker] = field(default_factory=dict)
@@ -83,5 +87,18 @@ def compile_runtime(loaded: LoadedConfig, services: Services, generation: int = 
         p.session = services.session
     router = Router.compile(loaded.main.models, providers, services.breakers)
     keys = KeyTable.compile(loaded.rules.get("keys", []), loaded.main.models)
+    pricing = Pricing.compile(loaded.main.pricing, file=loaded.path)
+    limits = None
+    rate_rules, budget_rules = loaded.rules.get("rate_limits", []), loaded.rules.get("budgets", [])
+    if rate_rules or budget_rules:
+        limits = Limits.compile(rate_rules, budget_rules, pricing, on_store_error=loaded.main.store.on_store_error)
+    guard_rules = loaded.rules.get("guardrails", [])
+    guardrails = Guardrails.compile(guard_rules) if guard_rules else None
     return Runtime(config=loaded, server=loaded.main.server, keys=keys, providers=providers, router=router,
-                   services=services, generation=generation)
+                   services=services, limits=limits, guardrails=guardrails, pricing=pricing, generation=generation)
+
+
+async def start_runtime(rt: Runtime) -> None:
+    """Bind a compiled runtime to the running services (at start-up and after each reload)."""
+    if rt.limits is not None:
+        await rt.limits.start(rt.services.store)

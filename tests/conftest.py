@@ -62,3 +62,12 @@ def make_gateway(servers, upstream, tmp_path):
     yield make
     for gw in started:
         servers.stop_app(gw.url)
+
+
+from tests.conftest_redis import redis_server, redis_url  # noqa: E402,F401  (shared fixtures)
+
+
+@pytest.fixture(params=["memory", "redis"])
+def store_url(request):
+    """The same integration test body against both stores."""
+    return "memory://" if request.param == "memory" else request.getfixturevalue("redis_url")

@@ -79,7 +79,18 @@ async def metrics(request: web.Request) -> web.Response:
     return web.Response(body=text, headers={"Content-Type": "text/plain; version=0.0.4; charset=utf-8"})
 
 
+async def revoke_key(request: web.Request) -> web.Response:
+    """Record a key's revocation in the store: every gateway sharing it refuses the key within a second."""
+    check_admin(request)
+    key_id = request.match_info["key_id"]
+    services = request.app[STATE].runtime.services
+    await services.store.revoke_key(key_id)
+    services.revocations.forget(key_id)
+    return _json({"revoked": key_id})
+
+
 def add_routes(app: web.Application) -> None:
+    app.router.add_post("/admin/keys/{key_id}/revoke", revoke_key)
     app.router.add_get("/health", health)
     app.router.add_get("/health/ready", ready)
     app.router.add_get("/stats", stats)

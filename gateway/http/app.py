@@ -15,12 +15,14 @@ import orjson
 from aiohttp import web
 
 from gateway.config.loader import LoadedConfig
-from gateway.errors import GatewayError
+from gateway.errors import GatewayError, Unauthorized
 from gateway.http import admin
 from gateway.http.flow import new_context, serve
 from gateway.http.responses import error_response
 from gateway.http.state import STATE, GatewayState
-from gateway.runtime import Services, compile_runtime
+from gateway.runtime import Services, compile_runtime, start_runtime
+from gateway.store import open_store
+from gateway.store.revocation import RevocationCache
 
 log = logging.getLogger("gateway.app")
 
@@ -46,6 +48,8 @@ async def list_models(request: web.Request) -> web.Response:
     ctx = new_context(request, "models", state)
     try:
         principal = state.runtime.keys.authenticate(request.headers)
+        if await state.runtime.services.revocations.is_revoked(principal.key_id):
+            raise Unauthorized("this API key has been revoked", code="revoked_api_key")
     except GatewayError as err:
         return error_response(ctx, err)
     data = [{"id": alias, "object": "model", "created": 0, "owned_by": "gateway"}
@@ -63,10 +67,16 @@ async def _services(app: web.Application) -> AsyncIterator[None]:
     services.session = aiohttp.ClientSession(connector=connector, auto_decompress=True, skip_auto_headers=("User-Agent",))
     for p in state.runtime.providers.values():
         p.session = services.session
+    store_cfg = state.runtime.config.main.store
+    # Opening a Redis client reads files (redis-py's version): do it off the loop.
+    services.store = await asyncio.to_thread(open_store, store_cfg.url, socket_timeout=store_cfg.socket_timeout_s)
+    services.revocations = RevocationCache(services.store, on_store_error=store_cfg.on_store_error)
+    await start_runtime(state.runtime)
     try:
         yield
     finally:
         await services.session.close()
+        await services.store.close()
 
 
 def build_app(loaded: LoadedConfig) -> web.Application:

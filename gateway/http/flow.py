@@ -19,7 +19,7 @@ from aiohttp import web
 
 from gateway import reasons
 from gateway.context import Decision, RequestContext
-from gateway.errors import Forbidden, GatewayError, Overloaded, UpstreamTimeout
+from gateway.errors import Forbidden, GatewayError, Overloaded, Unauthorized, UpstreamTimeout
 from gateway.http import ids
 from gateway.http.parse import check_body, max_output_tokens, read_json
 from gateway.http.relay import relay_stream
@@ -64,6 +64,8 @@ async def serve(request: web.Request, api: str) -> web.StreamResponse:
     opened = None
     try:
         ctx.principal = rt.keys.authenticate(request.headers)
+        if await rt.services.revocations.is_revoked(ctx.principal.key_id):
+            raise Unauthorized("this API key has been revoked", code="revoked_api_key", reason=reasons.AUTH_REVOKED_KEY)
         body = ctx.body = await read_json(request, rt.server.max_body_bytes)
         check_body(api, body)
         ctx.alias = body["model"]

@@ -33,7 +33,7 @@ def _install_uvloop() -> None:
 
 async def reload_config(app: web.Application) -> bool:
     """Re-read and recompile the config off the loop; swap it in only when all of it is valid."""
-    from gateway.runtime import compile_runtime
+    from gateway.runtime import compile_runtime, start_runtime
 
     state = app[STATE]
     old = state.runtime
@@ -53,6 +53,7 @@ async def reload_config(app: web.Application) -> bool:
         state.last_reload_error = f"{type(exc).__name__}: {exc}"
         log.exception("reload failed, keeping generation %d", old.generation)
         return False
+    await start_runtime(new)
     state.runtime = new
     state.reloads += 1
     log.info("config reloaded: generation %d", new.generation)
