@@ -13,7 +13,7 @@ import math
 from importlib import resources
 from itertools import repeat
 
-from .features import segment_features, segment_tokens
+from .features import segment_tokens
 from .normalize import normalize
 from .rules import rule_score
 
@@ -37,7 +37,11 @@ class InjectionDetector:
         model = json.loads(raw)
         if model.get("format") != 1:
             raise ValueError(f"unsupported injection model format {model.get('format')!r}")
-        self._weights: dict[str, float] = model["weights"]
+        # Bigrams are stored as "a b"; keyed here as (a, b) tuples, which the scorer gets from zip() without
+        # building a joined string per token pair. Tokens never contain spaces, so the split is exact.
+        self._weights: dict[str | tuple[str, ...], float] = {
+            (tuple(name.split(" ")) if " " in name else name): weight for name, weight in model["weights"].items()
+        }
         self._bias: float = float(model["bias"])
 
     def score(self, text: str) -> float:
@@ -45,16 +49,18 @@ class InjectionDetector:
         if not text:
             return 0.0
         normalized = normalize(text)
-        rules = rule_score(normalized)
-        return max(rules, self._model_score(normalized))
+        segments = segment_tokens(normalized)
+        # Tokenised once: the rules use the token set to skip patterns whose trigger words are absent.
+        rules = rule_score(normalized, set().union(*segments))
+        return max(rules, self._model_score(segments))
 
     def flagged(self, text: str) -> bool:
         return self.score(text) >= self.threshold
 
-    def _model_score(self, normalized: str) -> float:
+    def _model_score(self, segments: list[list[str]]) -> float:
         get = self._weights.get
         zero = repeat(0.0)
-        sums = [sum(map(get, segment_features(tokens), zero)) for tokens in segment_tokens(normalized)]
+        sums = [sum(map(get, tokens, zero)) + sum(map(get, zip(tokens, tokens[1:]), zero)) for tokens in segments]
         if not sums:
             return 0.0
         best = max(sums)

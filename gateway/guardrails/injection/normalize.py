@@ -34,15 +34,19 @@ _HOMOGLYPHS = str.maketrans({
     "Ρ": "P", "Τ": "T", "Υ": "Y", "Χ": "X",
 })
 _HOMOGLYPH_CHARS = "".join(chr(k) for k in _HOMOGLYPHS)
-_CONFUSABLE_WORD = re.compile(r"\w*[%s]\w*" % re.escape(_HOMOGLYPH_CHARS))
+_HOMOGLYPH_ANY = re.compile("[%s]" % re.escape(_HOMOGLYPH_CHARS))
+# The look-behind starts matches at word starts only; a bare `\w*[...]` retried every position of every
+# word (quadratic in word length) and was the slowest step on non-ASCII text.
+_CONFUSABLE_WORD = re.compile(r"(?<!\w)\w*?[%s]\w*" % re.escape(_HOMOGLYPH_CHARS))
 _LATIN = re.compile(r"[A-Za-z]")
 _NON_LATIN_LETTER = re.compile(r"[^\W\d_A-Za-z%s]" % re.escape(_HOMOGLYPH_CHARS))
 
-# Leetspeak: only inside tokens that mix letters with digit/symbol stand-ins, so "2024" or "sha256" in
-# ordinary prose stay mostly readable and plain numbers are untouched.
 # Leetspeak: only words that mix letters with digit stand-ins, so "2024" stays as it is. The leading \b
 # keeps the scan linear: mid-word positions fail at once.
 _LEET_WORD = re.compile(r"\b(?:[a-z]+[013457]|[013457]+[a-z])[a-z0-9]*")
+# Every leet word has a stand-in digit next to a letter; this search starts with a character class, so
+# the regex engine skips straight to the digits and most texts never run the word scan.
+_LEET_HINT = re.compile(r"[013457](?:(?<=[a-z][013457])|(?=[a-z]))")
 _LEET = str.maketrans({"0": "o", "1": "i", "3": "e", "4": "a", "5": "s", "7": "t"})
 
 # The look-behind makes mid-word positions fail at once, so the scan stays linear in the text length.
@@ -67,7 +71,12 @@ def _deleet_word(match: re.Match[str]) -> str:
 def decode_base64_runs(text: str) -> list[str]:
     """Decode base64 runs that turn out to be readable text; binary blobs and hashes are skipped."""
     found: list[str] = []
-    for match in _B64_RUN.finditer(text):
+    # A run never contains whitespace, so only whitespace-separated words of 24+ characters can hold
+    # one; len() over split() words is several times cheaper than the regex scan over the whole text.
+    words = text.split()
+    if not words or max(map(len, words)) < 24:
+        return found
+    for match in (m for word in words if len(word) >= 24 for m in _B64_RUN.finditer(word)):
         run = match.group(0)
         core = run.rstrip("=")
         # Hex digests, identifiers and paths are long alnum runs too; real base64 of prose mixes cases
@@ -109,9 +118,12 @@ def normalize(text: str) -> str:
             text = _TAGS.sub(lambda m: "\n" + m.group(0).translate(_TAG_TABLE) + "\n", text)
         text = _INVISIBLE.sub("", text)
         text = unicodedata.normalize("NFKC", text)
-        text = _CONFUSABLE_WORD.sub(_fix_confusable_word, text)
+        if _HOMOGLYPH_ANY.search(text):
+            text = _CONFUSABLE_WORD.sub(_fix_confusable_word, text)
     decoded = decode_base64_runs(text)
     if decoded:
         text = text + "\n" + "\n".join(normalize(d) for d in decoded)
     text = text.lower()
-    return _LEET_WORD.sub(_deleet_word, text)
+    if _LEET_HINT.search(text):
+        text = _LEET_WORD.sub(_deleet_word, text)
+    return text

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import re
 
+from .features import TOKEN
+
 _GAP = r"[^\n.]{0,40}?"
 _VERB_IGNORE = (r"(?:ignore|disregard|forget|bypass|override|overwrite|skip|discard|abandon|drop|"
                 r"do not follow|don't follow|stop following)")
@@ -60,45 +62,83 @@ _RAW_RULES: tuple[tuple[str, float], ...] = (
 )
 RULES: tuple[tuple[re.Pattern[str], float], ...] = tuple((re.compile(p), w) for p, w in _RAW_RULES)
 
-# Literal substrings at least one of which each rule needs, in RULES order. `in` is a fast C substring
-# search, so text lacking them (most benign text) skips that rule's regex scan: this keeps the per-character
-# cost of long documents low.
-_ANCHORS: tuple[tuple[str, ...], ...] = (
-    ("ignor", "disregard", "forget", "bypass", "overr", "overwrit", "skip", "discard", "abandon", "drop",
-     "follow"),
-    ("ignor", "disregard", "forget"),
-    ("new ",),
-    ("your ",),
-    ("stop ",),
-    ("forget",),
-    ("no longer",),
-    ("from now on",),
-    ("anything now", "dan mode", "jailbr", "developer mode"),
-    ("restriction", "filter", "guideline", "censor", "limitation"),
-    ("unrestricted", "uncensored", "unfiltered", "unaligned"),
-    ("prompt", "message", "instruction", "rules", "configuration"),
-    ("were ", "are "),
-    ("told before", "text above", "words above"),
-    ("console.log", "print("),
-    ("<|", "[inst", "[/inst", "<<sys", "[system"),
-    ("<tool_call>", "function_call"),
-    ("instrucciones", "prompt del"),
-    ("anweisung", "instruktion", "regeln", "frage", "prompt"),
-    ("instructions", "consignes", "système"),
-    ("instruç", "instruc", "istruzioni", "prompt d"),
-    ("instructies", "instrukcj", "polece"),
-    ("talimat", "sistem "),
-    ("инструкци", "указани", "правил", "системн"),
-    ("忽略", "系统提示", "無視", "忘れ", "システムプロンプト", "무시", "시스템 프롬프트"),
+# What each rule needs before its regex can match, in RULES order. A rule is tried only when one of its
+# alternatives holds; an alternative is a tuple of conditions that must all hold, each either a frozenset
+# of whole tokens (one must be among the text's tokens: a `\bword\b` in the pattern is always one whole
+# token of features.TOKEN) or a tuple of substrings (one must occur: for words the pattern does not bound
+# with `\b`). Most text lacks the trigger words, so most rules cost a few set look-ups instead of a regex
+# scan of the whole document. tests/unit/test_injection.py checks that no gate hides a match.
+def _words(text: str) -> frozenset[str]:
+    return frozenset(text.split())
+
+
+_Gate = tuple[tuple[frozenset[str] | tuple[str, ...], ...], ...]
+_VERB_WORDS = _words("ignore disregard forget bypass override overwrite skip discard abandon drop follow following")
+_PRIOR_WORDS = _words("all any every the your my previous prior above earlier preceding former initial original "
+                      "system following foregoing other")
+_INSTR_WORDS = _words("instruction instructions direction directions prompt prompts rules guidelines command "
+                      "commands directive directives guardrails restrictions constraints programming policies "
+                      "safeguards")
+_SECRET_ANCHORS = ("prompt", "message", "instruction", "rules", "configuration")
+_GATES: tuple[_Gate, ...] = (
+    ((_VERB_WORDS, _PRIOR_WORDS, _INSTR_WORDS),),
+    ((_words("ignore disregard forget"), _words("everything all anything")),),
+    ((_words("new"), _words("instructions task objective rules"), _words(":")),),
+    ((_words("your"), _words("new real actual true"), _words("task objective goal instruction instructions purpose job"),
+      _words("is are")),),
+    ((_words("stop"), _words("everything summarizing summarising translating what")),),
+    ((_words("forget"), _words("you"), _words("are")),),
+    ((_words("you"), _words("are"), _words("no"), _words("longer")),),
+    ((_words("from"), _words("now"), _words("on"), _words("you"), _words("are will must shall")),),
+    ((_words("anything mode"),),),
+    ((_words("no without"), _words("restrictions filters guidelines censorship limitations"),
+      _words("answer respond reply do say")),),
+    ((_words("unrestricted uncensored unfiltered unaligned"), _words("ai model assistant mode chatbot version")),),
+    ((_words("reveal print show output repeat display tell give write paste dump leak disclose share translate "
+             "encode spell recite return list"), _words("your the my all every"), _SECRET_ANCHORS),),
+    ((_words("what which"), _words("were are"), _words("your the"), _words("initial original hidden system secret first")),),
+    ((_words("what output repeat"), _words("before above")),),
+    ((("(system",),),),
+    ((("<|", "[inst", "[/inst", "<<sys", "[system"),),),
+    ((("<tool_call>", "function_call"),),),
+    ((_words("ignora olvida omite ignore olvide"), _words("instrucciones")), (_words("prompt"), _words("del"), _words("sistema"))),
+    ((_words("ignoriere vergiss missachte ignorieren vergessen"), _words("anweisungen instruktionen regeln frage")),
+     (_words("systemprompt prompt"),)),
+    ((_words("ignorez ignore oubliez oublie"), _words("les tes vos"), _words("instructions consignes")),
+     (_words("message prompt"), _words("système"))),
+    ((_words("ignore esqueça esqueca desconsidere ignora dimentica"), _words("instruções instrucoes istruzioni")),
+     (_words("prompt"), _words("sistema"))),
+    ((_words("negeer vergeet"), _words("instructies")), (_words("zignoruj ignoruj zapomnij"), ("instrukcj", "polece"))),
+    ((_words("talimatları talimatlari"),), (_words("sistem"), ("istemini", "mesajını"))),
+    ((("инструкци", "указани", "правил", "системн"),),),
+    ((("忽略", "系统提示", "無視", "忘れ", "システムプロンプト", "무시", "시스템 프롬프트"),),),
 )
-assert len(_ANCHORS) == len(RULES)
-_GATED = tuple(zip(_ANCHORS, RULES))
+assert len(_GATES) == len(RULES)
+_GATED = tuple(zip(_GATES, RULES))
 
 
-def rule_score(normalized: str) -> float:
-    """Highest probability among the patterns that match, 0.0 when none does."""
+def _gate_open(gate: _Gate, normalized: str, tokens: set[str] | frozenset[str]) -> bool:
+    for conditions in gate:
+        for condition in conditions:
+            if type(condition) is frozenset:
+                if condition.isdisjoint(tokens):
+                    break
+            elif not any(needle in normalized for needle in condition):
+                break
+        else:
+            return True
+    return False
+
+
+def rule_score(normalized: str, tokens: set[str] | frozenset[str] | None = None) -> float:
+    """Highest probability among the patterns that match, 0.0 when none does.
+
+    `tokens` is the set of features.TOKEN tokens of `normalized`, when the caller already has it.
+    """
+    if tokens is None:
+        tokens = set(TOKEN.findall(normalized))
     best = 0.0
-    for anchors, (pattern, weight) in _GATED:
-        if weight > best and any(a in normalized for a in anchors) and pattern.search(normalized):
+    for gate, (pattern, weight) in _GATED:
+        if weight > best and _gate_open(gate, normalized, tokens) and pattern.search(normalized):
             best = weight
     return best
