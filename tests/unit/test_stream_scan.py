@@ -67,6 +67,24 @@ def test_every_split_point_matches_unsplit(record: dict) -> None:
     assert _stream(OUTPUT_PII, list(text))[0] == expected  # one character per chunk
 
 
+SUBSET = _guardrails({"id": "cards", "type": "pii", "entities": ["CREDIT_CARD", "PHONE_NUMBER", "US_SSN"],
+                      "action": "mask", "direction": "output"})
+
+
+@needs_data
+@pytest.mark.xfail(strict=True, reason="pii holdback.growing_suffix_start adds the floor twice when the text is "
+                   "longer than max_entity_len, so rules with short entity types release too much")
+def test_every_split_point_with_a_subset_of_entities() -> None:
+    bad = []
+    for record in STREAMED:
+        text = record["text"]
+        expected = _reference(SUBSET, text)
+        for i in range(1, len(text)):
+            if _stream(SUBSET, [text[:i], text[i:]])[0] != expected:
+                bad.append((record["id"], i))
+    assert not bad, f"{len(bad)} splits differ, first {bad[:5]}"
+
+
 @needs_data
 @settings(max_examples=150, deadline=None)
 @given(data=st.data())
