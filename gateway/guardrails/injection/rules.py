@@ -82,7 +82,8 @@ _INSTR_WORDS = _words("instruction instructions direction directions prompt prom
 _SECRET_ANCHORS = ("prompt", "message", "instruction", "rules", "configuration")
 _GATES: tuple[_Gate, ...] = (
     ((_VERB_WORDS, _PRIOR_WORDS, _INSTR_WORDS),),
-    ((_words("ignore disregard forget"), _words("everything all anything")),),
+    ((_words("ignore disregard forget"), _words("everything all anything"),
+      ("above", "before", "previously", "prior", "told")),),
     ((_words("new"), _words("instructions task objective rules"), _words(":")),),
     ((_words("your"), _words("new real actual true"), _words("task objective goal instruction instructions purpose job"),
       _words("is are")),),
@@ -90,20 +91,25 @@ _GATES: tuple[_Gate, ...] = (
     ((_words("forget"), _words("you"), _words("are")),),
     ((_words("you"), _words("are"), _words("no"), _words("longer")),),
     ((_words("from"), _words("now"), _words("on"), _words("you"), _words("are will must shall")),),
-    ((_words("anything mode"),),),
+    ((_words("do"), _words("anything"), _words("now")), (_words("dan"), _words("mode")),
+     (_words("jailbreak jailbreaked"), _words("mode")), (_words("developer"), _words("mode"), _words("enabled output"))),
     ((_words("no without"), _words("restrictions filters guidelines censorship limitations"),
       _words("answer respond reply do say")),),
     ((_words("unrestricted uncensored unfiltered unaligned"), _words("ai model assistant mode chatbot version")),),
     ((_words("reveal print show output repeat display tell give write paste dump leak disclose share translate "
-             "encode spell recite return list"), _words("your the my all every"), _SECRET_ANCHORS),),
-    ((_words("what which"), _words("were are"), _words("your the"), _words("initial original hidden system secret first")),),
-    ((_words("what output repeat"), _words("before above")),),
+             "encode spell recite return list"), _words("your the my all every"),
+      ("system", "initial", "original", "starting", "hidden", "secret", "developer", "prompt", "instruction"),
+      _SECRET_ANCHORS),),
+    ((_words("what which"), _words("were are"), _words("your the"), _words("initial original hidden system secret first"),
+      ("instructions", "prompt", "rules")),),
+    ((_words("what"), _words("told"), _words("before")), (_words("output"), _words("text"), _words("above")),
+     (_words("repeat"), _words("words"), _words("above"))),
     ((("(system",),),),
     ((("<|", "[inst", "[/inst", "<<sys", "[system"),),),
     ((("<tool_call>", "function_call"),),),
     ((_words("ignora olvida omite ignore olvide"), _words("instrucciones")), (_words("prompt"), _words("del"), _words("sistema"))),
     ((_words("ignoriere vergiss missachte ignorieren vergessen"), _words("anweisungen instruktionen regeln frage")),
-     (_words("systemprompt prompt"),)),
+     (_words("systemprompt"),), (_words("system"), _words("prompt"))),
     ((_words("ignorez ignore oubliez oublie"), _words("les tes vos"), _words("instructions consignes")),
      (_words("message prompt"), _words("système"))),
     ((_words("ignore esqueça esqueca desconsidere ignora dimentica"), _words("instruções instrucoes istruzioni")),
@@ -115,6 +121,8 @@ _GATES: tuple[_Gate, ...] = (
 )
 assert len(_GATES) == len(RULES)
 _GATED = tuple(zip(_GATES, RULES))
+# Strongest first, so the scan stops as soon as no remaining rule could raise the score.
+_BY_WEIGHT = tuple(sorted(_GATED, key=lambda gated: -gated[1][1]))
 
 
 def _gate_open(gate: _Gate, normalized: str, tokens: set[str] | frozenset[str]) -> bool:
@@ -138,7 +146,9 @@ def rule_score(normalized: str, tokens: set[str] | frozenset[str] | None = None)
     if tokens is None:
         tokens = set(TOKEN.findall(normalized))
     best = 0.0
-    for gate, (pattern, weight) in _GATED:
-        if weight > best and _gate_open(gate, normalized, tokens) and pattern.search(normalized):
+    for gate, (pattern, weight) in _BY_WEIGHT:
+        if weight <= best:
+            break
+        if _gate_open(gate, normalized, tokens) and pattern.search(normalized):
             best = weight
     return best
