@@ -72,8 +72,6 @@ SUBSET = _guardrails({"id": "cards", "type": "pii", "entities": ["CREDIT_CARD", 
 
 
 @needs_data
-@pytest.mark.xfail(strict=True, reason="pii holdback.growing_suffix_start adds the floor twice when the text is "
-                   "longer than max_entity_len, so rules with short entity types release too much")
 def test_every_split_point_with_a_subset_of_entities() -> None:
     bad = []
     for record in STREAMED:
@@ -98,7 +96,6 @@ def test_random_chunkings_match_unsplit(data: st.DataObject) -> None:
     assert held <= bound
 
 
-@pytest.mark.xfail(strict=True, reason="pii may_continue releases 'name ' before a following '[at]' (pii/holdback.py)")
 def test_obfuscated_email_split_after_the_local_part() -> None:
     text = "reach me at ojohnson [at] hotmail [dot] com now"
     assert _stream(OUTPUT_PII, [text[:21], text[21:]])[0] == _reference(OUTPUT_PII, text)

@@ -95,7 +95,8 @@ class PiiDetector:
 
     def may_continue(self, text: str) -> int:
         """Smallest index from which an entity could still grow if text were appended; len(text) if none."""
-        return growing_suffix_start(text, self.max_entity_len, names=self._ner is not None)
+        return growing_suffix_start(text, self.max_entity_len, names=self._ner is not None,
+                                    emails="EMAIL_ADDRESS" in self.entities)
 
 
 def _resolve_overlaps(found: list[Finding]) -> list[Finding]:

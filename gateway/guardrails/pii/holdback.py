@@ -13,11 +13,16 @@ import re
 _TOKEN = re.compile(r"\S+")
 _OBFUSCATION_WORDS = frozenset({"at", "dot", "(at)", "[at]", "{at}", "(dot)", "[dot]", "{dot}"})
 _NUMERIC_END = frozenset("0123456789()+")
+# Every prefix of an obfuscation word: "[a" at the very end may be the start of "[at]".
+_OBFUSCATION_PREFIXES = frozenset(w[:i] for w in _OBFUSCATION_WORDS for i in range(1, len(w) + 1))
+_LOCAL_PART = re.compile(r"[\w.+-]*\w")
 
 
-def _joins(left: str, right: str, gap: str, names: bool) -> bool:
+def _joins(left: str, right: str, gap: str, names: bool, emails: bool = False) -> bool:
     if len(gap) > 3 or gap.count("\n") > 1:
         return False
+    if emails and right.lower() in _OBFUSCATION_PREFIXES and _LOCAL_PART.fullmatch(left):
+        return True
     if left[-1] in _NUMERIC_END and (right[0] in _NUMERIC_END or right[0] in "xX"):
         return True
     if left.lower() in _OBFUSCATION_WORDS or right.lower() in _OBFUSCATION_WORDS:
@@ -25,12 +30,14 @@ def _joins(left: str, right: str, gap: str, names: bool) -> bool:
     return names and gap == " " and left[0].isupper() and right[0].isupper()
 
 
-def growing_suffix_start(text: str, max_len: int, names: bool = False) -> int:
+def growing_suffix_start(text: str, max_len: int, names: bool = False, emails: bool = False) -> int:
+    """`emails`: obfuscated e-mails are detected, so a finished word may still be the local part of
+    "jdoe at gmail dot com": it is held until the next word shows it is not."""
     n = len(text)
     if n == 0 or max_len <= 0:
         return n
     floor = max(0, n - max_len)
-    tokens = [(m.start() + floor, m.group()) for m in _TOKEN.finditer(text, floor)]
+    tokens = [(m.start(), m.group()) for m in _TOKEN.finditer(text, floor)]
     if not tokens:
         return n
     start, token = tokens[-1]
@@ -40,13 +47,14 @@ def growing_suffix_start(text: str, max_len: int, names: bool = False) -> int:
         if len(gap) > 3 or gap.count("\n") > 1:
             return n
         numeric = token[-1] in _NUMERIC_END
-        if not (numeric or token.lower() in _OBFUSCATION_WORDS or (names and gap == " " and token[0].isupper())):
+        if not (numeric or token.lower() in _OBFUSCATION_WORDS or (names and gap == " " and token[0].isupper())
+                or (emails and _LOCAL_PART.fullmatch(token))):
             return n
     i = len(tokens) - 1
     while i > 0:
         prev_start, prev = tokens[i - 1]
         gap = text[prev_start + len(prev) : tokens[i][0]]
-        if not _joins(prev, tokens[i][1], gap, names):
+        if not _joins(prev, tokens[i][1], gap, names, emails):
             break
         i -= 1
     return max(tokens[i][0], floor)
