@@ -67,7 +67,7 @@ async def stats(request: web.Request) -> web.Response:
     recorder = rt.services.recorder
     data: dict = recorder.stats() if recorder is not None else {}
     data.setdefault("in_flight", state.in_flight)
-    data["breakers"] = {name: b.snapshot() for name, b in rt.router.breakers.items()}
+    data["breaker_detail"] = {name: b.snapshot() for name, b in rt.router.breakers.items()}
     data["config"] = {"generation": rt.generation, "reloads": state.reloads, "reload_errors": state.reload_errors}
     return _json(data)
 
@@ -75,8 +75,7 @@ async def stats(request: web.Request) -> web.Response:
 async def metrics(request: web.Request) -> web.Response:
     check_admin(request)
     recorder = request.app[STATE].runtime.services.recorder
-    text = recorder.metrics_text() if recorder is not None else b""
-    return web.Response(body=text, headers={"Content-Type": "text/plain; version=0.0.4; charset=utf-8"})
+    return web.Response(body=recorder.metrics_text(), headers={"Content-Type": recorder.metrics_content_type})
 
 
 async def revoke_key(request: web.Request) -> web.Response:

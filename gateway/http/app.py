@@ -20,6 +20,7 @@ from gateway.http import admin
 from gateway.http.flow import new_context, serve
 from gateway.http.responses import error_response
 from gateway.http.state import STATE, GatewayState
+from gateway.records.recorder import Recorder
 from gateway.runtime import Services, compile_runtime, start_runtime
 from gateway.store import open_store
 from gateway.store.revocation import RevocationCache
@@ -72,9 +73,16 @@ async def _services(app: web.Application) -> AsyncIterator[None]:
     services.store = await asyncio.to_thread(open_store, store_cfg.url, socket_timeout=store_cfg.socket_timeout_s)
     services.revocations = RevocationCache(services.store, on_store_error=store_cfg.on_store_error)
     await start_runtime(state.runtime)
+    recorder = services.recorder
+    recorder.set_in_flight_source(lambda: state.in_flight)
+    recorder.set_breaker_source(lambda: state.runtime.router.breaker_states())
+    redis_url = store_cfg.url if store_cfg.url.startswith(("redis://", "rediss://")) else None
+    await recorder.start(redis_url)
     try:
         yield
     finally:
+        # Drain order: no new requests reach here; records of finished requests are flushed and shipped.
+        await recorder.close()
         await services.session.close()
         await services.store.close()
 
@@ -82,7 +90,8 @@ async def _services(app: web.Application) -> AsyncIterator[None]:
 def build_app(loaded: LoadedConfig) -> web.Application:
     from gateway import tokens
 
-    services = Services(tokens=tokens)
+    services = Services(tokens=tokens,
+                        recorder=Recorder.compile(loaded.main.audit, file=loaded.path, base_dir=loaded.base_dir))
     runtime = compile_runtime(loaded, services)
     app = web.Application(client_max_size=runtime.server.max_body_bytes + 1)
     app[STATE] = GatewayState(runtime=runtime, config_path=loaded.path)

@@ -5,6 +5,7 @@ Sinks are a tagged array (`[[audit.sinks]] type = "stdout" | "redis" | "file"`),
 
 from __future__ import annotations
 
+import os
 from typing import Annotated, Literal, Union
 
 from pydantic import Field
@@ -56,8 +57,14 @@ class AuditConfig(Strict):
     sinks: list[Sink] = []
 
 
-def parse_audit(section: dict | None, *, file: str) -> AuditConfig:
+def parse_audit(section: dict | None, *, file: str, base_dir: str | None = None) -> AuditConfig:
+    """Validate `[audit]`; relative paths (spool, file sink) are taken relative to `base_dir`, the
+    config file's folder, so a gateway finds its spool wherever it is started from."""
     cfg = validate(AuditConfig, section or {}, file=file, key="audit")
+    if base_dir is not None:
+        sinks = [s.model_copy(update={"path": os.path.join(base_dir, s.path)}) if s.type == "file" else s
+                 for s in cfg.sinks]
+        cfg = cfg.model_copy(update={"spool_dir": os.path.join(base_dir, cfg.spool_dir), "sinks": sinks})
     kinds = [s.type for s in cfg.sinks]
     for k in set(kinds):
         if kinds.count(k) > 1:

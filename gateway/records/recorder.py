@@ -61,15 +61,13 @@ class Recorder:
         self._metrics.queue_depth.set_function(lambda: len(self._pending))
 
     @classmethod
-    def compile(cls, audit_section: dict | None, *, file: str) -> Recorder:
-        return cls(parse_audit(audit_section, file=file))
+    def compile(cls, audit_section: dict | None, *, file: str, base_dir: str | None = None) -> Recorder:
+        return cls(parse_audit(audit_section, file=file, base_dir=base_dir))
 
     # -- hooks for other modules --
-    def inflight_inc(self) -> None:
-        self._metrics.in_flight.inc()
-
-    def inflight_dec(self) -> None:
-        self._metrics.in_flight.dec()
+    def set_in_flight_source(self, source: Callable[[], int]) -> None:
+        """The in-flight gauge reads the HTTP layer's own counter when scraped (no per-request call)."""
+        self._metrics.in_flight.set_function(source)
 
     def set_breaker_source(self, source: Callable[[], dict[str, str]]) -> None:
         self._metrics.callbacks.breakers = source

@@ -37,7 +37,7 @@ def test_metrics_parse_and_count():
     r.submit(ctx(9, status=0, error=RateLimited("x"), target=None, alias="no-such-model-" + "x" * 50,
                  decisions=[Decision("rl", "rate_limit", "block", reasons.RATE_LIMIT_TOKENS)]), 0.0)
     r.submit(ctx(10, status=404, error=NotFound("x"), target=None, alias="free text alias", decisions=[]), 0.0)
-    r.inflight_inc()
+    r.set_in_flight_source(lambda: 1)
     r.set_breaker_source(lambda: {"openai/gpt-4o-mini": "open"})
     s = samples(r.metrics_text())
     assert s[("gateway_requests_total", (("alias", "fast"), ("provider", "openai"), ("route", "chat"), ("status", "200")))] == 3
