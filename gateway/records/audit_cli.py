@@ -27,15 +27,10 @@ PAGE = 1000
 
 
 def _load(path: str) -> tuple[AuditConfig, str | None]:
-    try:
-        from gateway.config.loader import load_config
-    except ImportError:  # the loader is optional for this tool: fall back to reading the TOML
-        import tomllib
-        with open(path, "rb") as fh:
-            raw = tomllib.load(fh)
-        return parse_audit(raw.get("audit"), file=path), raw.get("store", {}).get("url")
+    from gateway.config.loader import load_config
+
     loaded = load_config(path)
-    return parse_audit(loaded.main.audit, file=path), loaded.main.store.url
+    return parse_audit(loaded.main.audit, file=loaded.path, base_dir=loaded.base_dir), loaded.main.store.url
 
 
 def _redis(cfg: AuditConfig, store_url: str | None):
