@@ -39,6 +39,7 @@ class Route:
     fallbacks: tuple[str, ...]
     max_attempts: int
     retry: RetryPolicy
+    timeout_s: float | None = None  # the alias's total timeout, overriding the server's
 
 
 @dataclass(slots=True)
@@ -71,7 +72,7 @@ class Router:
             retry = RetryPolicy(max_attempts=m.max_attempts, base_s=m.retry_base_s, max_s=m.retry_max_s,
                                 retry_budget_s=m.retry_budget_s)
             routes[alias] = Route(alias, targets, tuple(t.weight for t in m.targets), tuple(m.fallbacks),
-                                  m.max_attempts, retry)
+                                  m.max_attempts, retry, m.timeout_s)
             for t in targets:
                 failures, cooldown = settings.get(breaker_key(t), (m.breaker_failures, m.breaker_cooldown_s))
                 settings[breaker_key(t)] = (min(failures, m.breaker_failures), max(cooldown, m.breaker_cooldown_s))
