@@ -79,12 +79,11 @@ class ChatStream(StreamAdapter):
             for call in delta.get("tool_calls") or ():
                 fn = call.get("function") or {}
                 if fn.get("arguments"):
+                    self._open_choices.add(idx)
                     fn["arguments"] = scanner.feed_tool_args(idx, call.get("index", 0), fn["arguments"])
             if choice.get("finish_reason") is not None:
                 self._open_choices.discard(idx)
-                rest = scanner.flush(idx)
-                if rest:
-                    out.append(self._text_chunk(idx, rest))
+                out += self._flush_choice(idx)
             elif content is not None and not delta["content"] and len(delta) == 1 and "tool_calls" not in delta:
                 choice["_drop"] = True  # everything in this delta is held back for now
         kept = [c for c in chunk["choices"] if not c.pop("_drop", False)]
@@ -97,18 +96,28 @@ class ChatStream(StreamAdapter):
             out.append(b"data: " + orjson.dumps(chunk) + b"\n\n")
         return out  # flushed text precedes the chunk that finishes its choice
 
-    def _text_chunk(self, idx: int, text: str) -> bytes:
+    def _flush_choice(self, idx: int) -> list[bytes]:
+        """Release what the scanner still holds for a finishing choice: text, then tool arguments."""
+        out: list[bytes] = []
+        rest = self.scanner.flush(idx)
+        if rest:
+            out.append(self._delta_chunk(idx, {"content": rest}))
+        for call in self.scanner.open_tool_calls(idx):
+            args = self.scanner.flush_tool_args(idx, call)
+            if args:
+                out.append(self._delta_chunk(idx, {"tool_calls": [{"index": call, "function": {"arguments": args}}]}))
+        return out
+
+    def _delta_chunk(self, idx: int, delta: dict) -> bytes:
         self.ctx.mark_first_token()
-        chunk = dict(self._template or {}, choices=[{"index": idx, "delta": {"content": text}, "finish_reason": None}])
+        chunk = dict(self._template or {}, choices=[{"index": idx, "delta": delta, "finish_reason": None}])
         return b"data: " + orjson.dumps(chunk) + b"\n\n"
 
     def finish(self) -> list[bytes]:
         out: list[bytes] = []
         if self.scanner is not None:
             for idx in sorted(self._open_choices):
-                rest = self.scanner.flush(idx)
-                if rest:
-                    out.append(self._text_chunk(idx, rest))
+                out += self._flush_choice(idx)
         out.append(_DONE)
         return out
 
@@ -166,7 +175,7 @@ class OpenAIChatAdapter(Adapter):
             for call in msg.get("tool_calls") or ():
                 fn = call.get("function") or {}
                 if isinstance(fn.get("arguments"), str):
-                    fn["arguments"] = scanner.scan_text(fn["arguments"], idx)
+                    fn["arguments"] = scanner.scan_tool_args(fn["arguments"])
         return orjson.dumps(resp)
 
     def stream(self, ctx: RequestContext, scanner) -> StreamAdapter:

@@ -62,6 +62,7 @@ async def serve(request: web.Request, api: str) -> web.StreamResponse:
         return resp
     state.in_flight += 1
     opened = None
+    scanner = None
     try:
         ctx.principal = rt.keys.authenticate(request.headers)
         if await rt.services.revocations.is_revoked(ctx.principal.key_id):
@@ -82,7 +83,6 @@ async def serve(request: web.Request, api: str) -> web.StreamResponse:
             ctx.prompt_tokens_estimate = rt.limits.estimate_prompt_tokens(ctx)
             await rt.limits.admit(ctx, ctx.prompt_tokens_estimate, max_output_tokens(body) or 0)
         guard = rt.guardrails.for_request(ctx.principal, ctx.alias) if rt.guardrails is not None else None
-        scanner = None
         if guard is not None:
             await guard.check_input(ctx)
             scanner = guard.output_scanner(ctx)
@@ -95,8 +95,6 @@ async def serve(request: web.Request, api: str) -> web.StreamResponse:
                     raw = await opened.reply.read()
                     ctx.timings.upstream_wait += perf_counter() - ctx.timings.first_byte
                     out = opened.adapter.response(ctx, raw, scanner)
-                    if scanner is not None:
-                        scanner.close()
                     ctx.status = 200
                     ctx.mark_first_token()
                     return web.Response(body=out, headers=common_headers(ctx), content_type="application/json")
@@ -117,6 +115,8 @@ async def serve(request: web.Request, api: str) -> web.StreamResponse:
         state.in_flight -= 1
         if opened is not None:
             opened.reply.close()
+        if scanner is not None:
+            scanner.close()
         await _settle(ctx)
         _finish(ctx, state)
 

@@ -69,6 +69,4 @@ async def relay_stream(request: web.Request, ctx: RequestContext, adapter: Adapt
         ctx.decisions.append(Decision("client", "client", "abort", reasons.CLIENT_DISCONNECTED, direction="output"))
     finally:
         stream.close()
-        if scanner is not None:
-            scanner.close()
     return resp
