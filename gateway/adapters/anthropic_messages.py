@@ -17,7 +17,7 @@ import orjson
 from gateway.adapters.base import Adapter, StreamAdapter
 from gateway.adapters.usage import count_output
 from gateway.context import RequestContext, Target, Usage
-from gateway.translate.openai_to_anthropic import _usage as anthropic_usage
+from gateway.translate.openai_to_anthropic import anthropic_usage
 from gateway.translate.sse import SSEEvent, encode_event
 
 # Gateway error codes whose Anthropic error type is not api_error.

@@ -87,7 +87,7 @@ async def serve(request: web.Request, api: str) -> web.StreamResponse:
             await guard.check_input(ctx)
             scanner = guard.output_scanner(ctx)
         trace_headers = {"traceparent": f"00-{ctx.trace_id}-{ctx.span_id}-01", "x-request-id": ctx.request_id}
-        timeout = rt.server.total_timeout_s
+        timeout = route.timeout_s or rt.server.total_timeout_s
         try:
             async with asyncio.timeout(timeout):
                 opened = await rt.router.open(ctx, route, trace_headers)

@@ -213,7 +213,7 @@ def _tool_choice(choice: object, parallel: object) -> dict | None:
 
 
 # -- response --------------------------------------------------------------------------------------
-def _usage(raw: dict | None) -> Usage:
+def anthropic_usage(raw: dict | None) -> Usage:
     """Anthropic counts cached input apart from input_tokens; OpenAI's prompt_tokens includes it."""
     raw = raw or {}
     read = raw.get("cache_read_input_tokens") or 0
@@ -253,7 +253,7 @@ def messages_response_to_chat(
     message: dict = {"role": "assistant", "content": "".join(texts) if texts else None, "refusal": None}
     if calls:
         message["tool_calls"] = calls
-    usage = _usage(resp.get("usage"))
+    usage = anthropic_usage(resp.get("usage"))
     chat = {
         "id": request_id,
         "object": "chat.completion",
@@ -336,7 +336,7 @@ class MessagesStreamToChat:
                 return [self._chunk({"content": block["text"]})]
             return []
         if kind == "message_start":
-            self.usage = _usage((data.get("message") or {}).get("usage"))
+            self.usage = anthropic_usage((data.get("message") or {}).get("usage"))
             return [self._chunk({"role": "assistant", "content": ""})]
         if kind == "message_delta":
             self._delta_usage(data.get("usage"))
@@ -368,7 +368,7 @@ class MessagesStreamToChat:
             self.usage.output_tokens = raw["output_tokens"]
         if any(raw.get(k) is not None for k in
                ("input_tokens", "cache_read_input_tokens", "cache_creation_input_tokens")):
-            merged = _usage(raw)
+            merged = anthropic_usage(raw)
             if merged.input_tokens:
                 self.usage.input_tokens = merged.input_tokens
                 self.usage.cached_tokens = merged.cached_tokens

@@ -269,7 +269,7 @@ def test_duplicate_ids_and_default_hold_back() -> None:
 
 def test_example_policy_file_compiles(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("GATEWAY_PII_HASH_KEY", "test")
-    path = REPO / "policies" / "guardrails.example.toml"
+    path = REPO / "policies" / "examples" / "guardrails.toml"
     data = tomllib.loads(path.read_text())
     rules = [SourcedRule(str(path), f"guardrails[{i}]", r) for i, r in enumerate(data["guardrails"])]
     if not ner_available():
