@@ -10,6 +10,7 @@ this script is for: every dev prompt is scored once after a warm-up pass, and p5
 from __future__ import annotations
 
 import json
+import os
 import statistics
 import sys
 import time
@@ -20,7 +21,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from gateway.guardrails.injection import InjectionDetector  # noqa: E402
 
-DEV = Path("/work/shared/data/eval/injection_dev.jsonl")
+DEV = Path(os.environ.get("GATEWAY_EVAL_DIR", Path(__file__).resolve().parents[3] / "shared" / "data" / "eval")) / "injection_dev.jsonl"
 
 
 def main() -> None:

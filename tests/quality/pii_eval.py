@@ -11,6 +11,7 @@ p99 < 1 ms. CPU time (process_time), not wall time, so other work on a shared ma
 
 from __future__ import annotations
 
+import os
 import argparse
 import json
 import random
@@ -22,8 +23,9 @@ from pathlib import Path
 
 from gateway.guardrails.pii import FAST_TIER_ENTITIES, NER_ENTITIES, PiiDetector
 
-DATA = Path("/work/shared/data/eval/pii_dev.jsonl")
-BENIGN_DOCS = Path("/work/shared/data/eval/injection_dev.jsonl")
+EVAL = Path(os.environ.get("GATEWAY_EVAL_DIR", Path(__file__).resolve().parents[3] / "shared" / "data" / "eval"))
+DATA = EVAL / "pii_dev.jsonl"
+BENIGN_DOCS = EVAL / "injection_dev.jsonl"
 DONT_CARE = {"ORGANIZATION", "TITLE", "AGE", "NRP", "ZIP_CODE", "US_DRIVER_LICENSE"}
 
 
