@@ -1,0 +1,154 @@
+"""The background task that evaluates `[[alerts]]` rules and hands state changes to the notifier.
+
+Each rule is a small state machine: ok -> pending (the condition holds, for less than `for`) ->
+firing (notify) -> ok (the condition no longer holds; notify "resolved"). A rule that fired does
+not fire again within its `cooldown`. The rules are read from the current runtime at every tick, so
+a reload takes effect at the next evaluation and a rule kept under the same id keeps its state.
+
+Metric rules read one `/stats` snapshot per tick (the same JSON operators see); budget rules read
+the budget's counter in the store, so instances sharing a Redis agree on the spend. A value that is
+missing (no requests yet: no percentile) is "no data", which never fires and resolves a firing rule.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import socket
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from gateway.alerts.rules import AlertRule, Alerts
+from gateway.alerts.webhooks import Notification, Notifier
+
+log = logging.getLogger("gateway.alerts")
+
+
+@dataclass(slots=True)
+class RuleState:
+    pending_since: float | None = None
+    firing: bool = False
+    fired_at: float = float("-inf")
+    next_due: float = 0.0
+    value: float | None = None
+
+
+def read_path(data: Any, path: tuple[str, ...]) -> float | None:
+    """The number at `path` in a JSON-like tree, or None when absent or not a number."""
+    for part in path:
+        if not isinstance(data, dict) or part not in data:
+            return None
+        data = data[part]
+    if isinstance(data, bool) or not isinstance(data, (int, float)):
+        return None
+    return float(data)
+
+
+async def budget_percent(rule: AlertRule, store: Any, now: float) -> float | None:
+    """Settled spend of the budget's current window, in percent of its limit."""
+    b = rule.budget
+    if b is None or store is None or not hasattr(store, "budget_usage"):
+        return None
+    now_ms = now * 1000
+    wid, _ = b.window_at(now_ms)
+    # The counter's key as gateway.limits.Limits.admit builds it.
+    key = f"gw:{{bg:{b.id}:{rule.subject}:{wid}}}"
+    spent, _reserved = await store.budget_usage(key, b.roll_ms, now_ms)
+    if b.limit <= 0:
+        return 100.0 if spent > 0 else 0.0
+    return spent / b.limit * 100.0
+
+
+class AlertEvaluator:
+    def __init__(self, alerts: Callable[[], Alerts | None], stats: Callable[[], dict], store: Callable[[], Any],
+                 notifier: Notifier, clock: Callable[[], float] = time.time) -> None:
+        self._alerts = alerts
+        self._stats = stats
+        self._store = store
+        self.notifier = notifier
+        self._clock = clock
+        self.states: dict[str, RuleState] = {}
+        self._task: asyncio.Task | None = None
+        self.instance = f"{socket.gethostname()}:{os.getpid()}"
+
+    async def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name="alert-evaluator")
+
+    async def close(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+        await self.notifier.close()
+
+    async def _run(self) -> None:
+        while True:
+            alerts = self._alerts()
+            try:
+                await self.evaluate(alerts)
+            except Exception:  # a broken evaluation must not end alerting for the process's life
+                log.exception("alert evaluation failed")
+            await asyncio.sleep(alerts.tick_s if alerts is not None and alerts.rules else 1.0)
+
+    async def evaluate(self, alerts: Alerts | None, now: float | None = None) -> None:
+        """Evaluate every rule that is due at `now` (one tick)."""
+        now = self._clock() if now is None else now
+        rules = alerts.rules if alerts is not None else ()
+        for gone in self.states.keys() - {r.id for r in rules}:
+            del self.states[gone]
+        snapshot: dict | None = None
+        for rule in rules:
+            st = self.states.setdefault(rule.id, RuleState())
+            if now < st.next_due:
+                continue
+            st.next_due = now + rule.every_s
+            if rule.kind == "budget":
+                try:
+                    value = await budget_percent(rule, self._store(), now)
+                except Exception as exc:  # store down: no data this tick, say so once per tick
+                    log.warning("alert %s: reading budget '%s' failed: %s", rule.id, rule.budget.id, exc)  # type: ignore[union-attr]
+                    value = None
+            else:
+                if snapshot is None:
+                    snapshot = self._stats()
+                value = read_path(snapshot, rule.path)
+                if rule.min_requests and rule.window is not None:
+                    seen = read_path(snapshot, ("windows", rule.window, "requests")) or 0
+                    if seen < rule.min_requests:
+                        value = None
+            self.step(rule, st, value, now)
+
+    def step(self, rule: AlertRule, st: RuleState, value: float | None, now: float) -> None:
+        st.value = value
+        if value is not None and rule.holds(value):
+            if st.firing:
+                return
+            if st.pending_since is None:
+                st.pending_since = now
+            if now - st.pending_since >= rule.for_s and now - st.fired_at >= rule.cooldown_s:
+                st.firing = True
+                st.fired_at = now
+                self._notify(rule, "firing", value, st.pending_since, now)
+            return
+        since = st.pending_since
+        st.pending_since = None
+        if st.firing:
+            st.firing = False
+            if rule.send_resolved:
+                self._notify(rule, "resolved", value, since if since is not None else now, now)
+
+    def _notify(self, rule: AlertRule, status: str, value: float | None, since: float, now: float) -> None:
+        log.warning("alert %s %s: %s = %s", rule.id, status, rule.what, value)
+        n = Notification(rule, status, value, now, since, self.instance)
+        for w in rule.webhooks:
+            self.notifier.send(w, n)
+
+    def snapshot(self) -> dict[str, Any]:
+        """Per-rule state and per-webhook delivery counts (for /admin/config and tests)."""
+        return {
+            "rules": {rid: {"firing": s.firing, "pending": s.pending_since is not None, "value": s.value}
+                      for rid, s in self.states.items()},
+            "webhooks": self.notifier.stats(),
+        }
