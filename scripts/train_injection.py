@@ -297,16 +297,18 @@ def synthetic(seed: int = 7) -> tuple[list[str], list[int]]:
     labels: list[int] = []
     corpus = benign_corpus(rng)
     rng.shuffle(corpus)
-    half = len(corpus) // 2
-    for doc in corpus[:half]:
-        request = rng.choice(REQUESTS)
-        texts.append(f"{request}\n\n{doc}".strip())
+    # Paired: every document appears once clean and twice with a different hidden payload, so the only
+    # thing that separates the labels is the payload and the document's own words are pushed to neutral.
+    # (Half the documents clean and the other half attacked let document words pick up attack weight:
+    # grouped CV had 8/120 benign long documents over 0.5 that way, none with pairing.)
+    for doc in corpus:
+        texts.append(f"{rng.choice(REQUESTS)}\n\n{doc}".strip())
         labels.append(0)
-    for doc in corpus[half:]:
+    for doc in corpus * 2:
         request = rng.choice(REQUESTS)
         texts.append(f"{request}\n\n{place(doc, obfuscate(synth_payload(rng), rng), rng)}".strip())
         labels.append(1)
-    for _ in range(300):
+    for _ in range(600):
         texts.append(obfuscate(synth_payload(rng), rng))
         labels.append(1)
     for sentence in BENIGN_SENTENCES:
@@ -464,7 +466,7 @@ def cross_validate(k: int) -> None:
     prob = 1 / (1 + np.exp(-oof))
     print("== model only (out-of-fold)")
     for th in (0.5, 0.6, 0.7, 0.8):
-        report(rows, prob, th)
+        report(rows, prob, th)  # the shipped DEFAULT_THRESHOLD is 0.6
     print("== hybrid: max(rules, model) (out-of-fold model; rules hand-written while reading the dev set)")
     hybrid = np.maximum(prob, rules)
     for th in (0.5, 0.6, 0.7, 0.8):

@@ -19,9 +19,10 @@ from .rules import rule_score
 
 __all__ = ["DEFAULT_THRESHOLD", "InjectionDetector", "normalize"]
 
-# Picked on grouped cross-validation of the dev set: precision 0.99 with 85% recall; see the training
-# script's --cv report.
-DEFAULT_THRESHOLD: float = 0.7
+# Picked on grouped cross-validation of the dev set (the training script's --cv report): rules+model
+# precision 1.00, recall 0.85, no benign prompt flagged; model alone F1 0.87. Scores between 0.5 and 0.7
+# trade about 5% recall against one false positive either way.
+DEFAULT_THRESHOLD: float = 0.6
 
 
 class InjectionDetector:
