@@ -1,10 +1,12 @@
 """Score the shipped injection detector on the dev set: per-category rates and single-thread latency.
 
-    .venv/bin/python tests/quality/injection_eval.py [path/to/injection_dev.jsonl]
+    .venv/bin/python tests/quality/injection_eval.py [path/to/injection_dev.jsonl] [--repeat N]
 
 The model was trained on this dev set, so the quality numbers here are in-sample (an upper bound); the
 honest numbers come from `scripts/train_injection.py --cv` (grouped by near_dup_group). Latency is what
-this script is for: every dev prompt is scored once after a warm-up pass, and p50/p99/max are printed.
+this script is for: after a warm-up pass every dev prompt is scored once (single-run figures), then N more
+times keeping each prompt's fastest run (best-of-N figures: what a quiet core gives; single-run figures
+also carry whatever else the machine was doing).
 """
 
 from __future__ import annotations
@@ -24,8 +26,21 @@ from gateway.guardrails.injection import InjectionDetector  # noqa: E402
 DEV = Path(os.environ.get("GATEWAY_EVAL_DIR", Path(__file__).resolve().parents[3] / "shared" / "data" / "eval")) / "injection_dev.jsonl"
 
 
+def _percentiles(label: str, timings: list[float]) -> None:
+    timings = sorted(timings)
+    p50 = statistics.median(timings)
+    p99 = timings[min(len(timings) - 1, int(len(timings) * 0.99))]
+    print(f"latency {label} over {len(timings)} prompts: p50={p50:.3f} ms p99={p99:.3f} ms max={timings[-1]:.3f} ms")
+
+
 def main() -> None:
-    path = Path(sys.argv[1]) if len(sys.argv) > 1 else DEV
+    args = sys.argv[1:]
+    repeat = 9
+    if "--repeat" in args:
+        i = args.index("--repeat")
+        repeat = int(args[i + 1])
+        del args[i:i + 2]
+    path = Path(args[0]) if args else DEV
     rows = [json.loads(line) for line in path.open(encoding="utf-8")]
     detector = InjectionDetector()
     for row in rows:
@@ -35,10 +50,14 @@ def main() -> None:
         started = time.perf_counter()
         flags.append(detector.flagged(row["text"]))
         timings.append((time.perf_counter() - started) * 1000)
-    timings.sort()
-    p50 = statistics.median(timings)
-    p99 = timings[min(len(timings) - 1, int(len(timings) * 0.99))]
-    print(f"latency over {len(rows)} prompts: p50={p50:.3f} ms p99={p99:.3f} ms max={timings[-1]:.3f} ms")
+    _percentiles("single run", timings)
+    best = list(timings)
+    for _ in range(repeat):
+        for i, row in enumerate(rows):
+            started = time.perf_counter()
+            detector.flagged(row["text"])
+            best[i] = min(best[i], (time.perf_counter() - started) * 1000)
+    _percentiles(f"best of {repeat + 1}", best)
     attack = [r["label"] == "attack" for r in rows]
     tp = sum(f and a for f, a in zip(flags, attack))
     fp = sum(f and not a for f, a in zip(flags, attack))
