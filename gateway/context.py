@@ -101,6 +101,8 @@ class RequestContext:
     admission: Any = None  # gateway.limits: reservations to settle in the request's finally
     prompt_tokens_estimate: int = 0  # tiktoken count of the prompt, made before the call
     upstream_stream_error: dict | None = None  # an error event the upstream sent mid-stream
+    # Opt-in payload logging (sampled per request): the client-bound bytes, after output guardrails.
+    payload_out: list[bytes] | None = None
 
     def mark_first_token(self) -> None:
         if not self.timings.first_token:

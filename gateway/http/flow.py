@@ -19,10 +19,10 @@ from aiohttp import web
 
 from gateway import reasons
 from gateway.context import Decision, RequestContext
-from gateway.errors import Forbidden, GatewayError, Overloaded, Unauthorized, UpstreamTimeout
+from gateway.errors import Forbidden, GatewayError, Overloaded, Unauthorized, UpstreamError, UpstreamTimeout
 from gateway.http import ids
 from gateway.http.parse import check_body, max_output_tokens, read_json
-from gateway.http.relay import relay_stream
+from gateway.http.relay import MALFORMED_UPSTREAM, relay_stream
 from gateway.http.responses import common_headers, error_response
 from gateway.http.state import STATE, GatewayState
 
@@ -86,6 +86,8 @@ async def serve(request: web.Request, api: str) -> web.StreamResponse:
         if guard is not None:
             await guard.check_input(ctx)
             scanner = guard.output_scanner(ctx)
+        if rt.services.recorder is not None and rt.services.recorder.sample_payload():
+            ctx.payload_out = []
         trace_headers = {"traceparent": f"00-{ctx.trace_id}-{ctx.span_id}-01", "x-request-id": ctx.request_id}
         timeout = route.timeout_s or rt.server.total_timeout_s
         try:
@@ -94,7 +96,12 @@ async def serve(request: web.Request, api: str) -> web.StreamResponse:
                 if not ctx.stream:
                     raw = await opened.reply.read()
                     ctx.timings.upstream_wait += perf_counter() - ctx.timings.first_byte
-                    out = opened.adapter.response(ctx, raw, scanner)
+                    try:
+                        out = opened.adapter.response(ctx, raw, scanner)
+                    except MALFORMED_UPSTREAM:
+                        log.warning("request %s: unreadable upstream response", ctx.request_id, exc_info=True)
+                        raise UpstreamError("the upstream sent a malformed response", code="upstream_malformed_response",
+                                            upstream_status=opened.reply.status) from None
                     ctx.status = 200
                     ctx.mark_first_token()
                     return web.Response(body=out, headers=common_headers(ctx), content_type="application/json")

@@ -5,11 +5,14 @@ next read, and `write` waits while the client's socket buffer is full, so a slow
 upstream read (backpressure) instead of filling memory. A client that goes away raises on write (or
 cancels the handler); the `finally` of the flow then closes the upstream connection. An upstream that
 stalls past the idle timeout, breaks, or sends an error ends the stream with an error event in the
-caller's format; nothing is retried once bytes have gone to the client.
+caller's format; nothing is retried once bytes have gone to the client. So does an upstream event the
+adapter cannot read (malformed JSON, a wrong type): once the response has started, nothing may escape
+to the flow, whose error response would be written into the middle of the stream.
 """
 
 from __future__ import annotations
 
+import logging
 from time import perf_counter
 
 from aiohttp import web
@@ -21,6 +24,11 @@ from gateway.errors import GatewayError, UpstreamError
 from gateway.http.responses import common_headers
 from gateway.providers.base import UpstreamReply
 from gateway.translate.sse import SSEParser
+
+log = logging.getLogger("gateway.relay")
+
+# What an adapter raises on an upstream event it cannot read (orjson.JSONDecodeError is a ValueError).
+MALFORMED_UPSTREAM = (ValueError, TypeError, KeyError, AttributeError, IndexError)
 
 
 async def relay_stream(request: web.Request, ctx: RequestContext, adapter: Adapter, reply: UpstreamReply,
@@ -48,19 +56,29 @@ async def relay_stream(request: web.Request, ctx: RequestContext, adapter: Adapt
                 for event in parser.feed(chunk):
                     out += stream.feed(event)
                 if out:
-                    await resp.write(b"".join(out) if len(out) > 1 else out[0])
+                    data = b"".join(out) if len(out) > 1 else out[0]
+                    if ctx.payload_out is not None:
+                        ctx.payload_out.append(data)
+                    await resp.write(data)
                     timings.client_wait += perf_counter() - t1
             out = []
             for event in parser.close():
                 out += stream.feed(event)
             out += stream.finish()
-            await resp.write(b"".join(out))
+            data = b"".join(out)
+            if ctx.payload_out is not None:
+                ctx.payload_out.append(data)
+            await resp.write(data)
             if ctx.upstream_stream_error is not None:
                 ctx.error = UpstreamError("the upstream reported an error mid-stream", code="upstream_stream_error")
         except GatewayError as err:
             ctx.error = err
             if err.reason:
                 ctx.decisions.append(Decision("stream", "stream", "abort", err.reason, direction="output"))
+            await resp.write(stream.error_event(err.message, err.code))
+        except MALFORMED_UPSTREAM:
+            log.warning("request %s: unreadable upstream stream event", ctx.request_id, exc_info=True)
+            err = ctx.error = UpstreamError("the upstream sent a malformed stream event", code="upstream_malformed_event")
             await resp.write(stream.error_event(err.message, err.code))
         await resp.write_eof()
     except ConnectionError:

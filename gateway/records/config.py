@@ -52,8 +52,11 @@ class AuditConfig(Strict):
     hmac_key_env: str | None = None
     # Name of an env var holding the key for user hashes; unset: a random key kept in spool_dir.
     user_hash_key_env: str | None = None
+    # Opt-in: store prompts and answers in the record, as the upstream and the client saw them (after
+    # guardrail redaction), for this fraction of requests.
     log_payloads: bool = False
-    payload_sample_rate: float = Field(0.0, ge=0, le=1)
+    payload_sample_rate: float = Field(1.0, ge=0, le=1)
+    payload_max_bytes: int = Field(65536, ge=256)
     sinks: list[Sink] = []
 
 
@@ -69,9 +72,6 @@ def parse_audit(section: dict | None, *, file: str, base_dir: str | None = None)
     for k in set(kinds):
         if kinds.count(k) > 1:
             raise ConfigError(file, "audit.sinks", f"at most one sink of type '{k}'")
-    if cfg.log_payloads:
-        # Refuse rather than accept a setting that would silently do nothing.
-        raise ConfigError(file, "audit.log_payloads", "false (payload capture is not implemented yet)")
     return cfg
 
 

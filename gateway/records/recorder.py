@@ -11,6 +11,7 @@ waiting (the single writer keeps the order): records are never dropped and the l
 from __future__ import annotations
 
 import asyncio
+import random
 import logging
 import os
 import secrets
@@ -103,10 +104,16 @@ class Recorder:
         self._tasks = [asyncio.create_task(self._flusher(), name="audit-flusher"),
                        asyncio.create_task(self._shipper(), name="audit-shipper")]
 
+    def sample_payload(self) -> bool:
+        """Should this request's prompt and answer be stored (`log_payloads`, sampled)?"""
+        cfg = self.cfg
+        return cfg.log_payloads and cfg.enabled and (cfg.payload_sample_rate >= 1.0 or random.random() < cfg.payload_sample_rate)
+
     def submit(self, ctx: RequestContext, cost_usd: float) -> None:
         """Record a finished request. Cheap, no I/O unless the queue is full; never raises."""
         try:
-            rec = build_record(ctx, cost_usd=cost_usd, user_hash_key=self._user_key)
+            rec = build_record(ctx, cost_usd=cost_usd, user_hash_key=self._user_key,
+                               payload_max_bytes=self.cfg.payload_max_bytes)
             self._metrics.observe(rec)
             self._stats.observe(rec)
             if not self.cfg.enabled:

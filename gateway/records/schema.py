@@ -55,6 +55,7 @@ RECORD_FIELDS: tuple[tuple[str, str, str], ...] = (
     ("unscanned_chars", "int", "characters no guardrail scanned"),
     ("block_reason", "str|null", "reason code of the decision that refused the request"),
     ("decisions", "list[object]", "policy decisions: policy, kind, action, reason, direction, entities, score, unscanned_chars"),
+    ("payload", "object (optional)", "only with [audit] log_payloads, sampled: request (JSON sent upstream) and response (bytes sent to the client), both after redaction, each cut to payload_max_bytes; truncated"),
     ("writer", "str", "chain id: host:pid:random, one per gateway process"),
     ("seq", "int", "position in the writer's chain, from 0"),
     ("prev_hash", "str", "hash of the writer's previous record (64 zeros for seq 0)"),
@@ -99,7 +100,7 @@ def _ms(seconds: float) -> float:
     return round(seconds * 1000.0, 3)
 
 
-def build_record(ctx: RequestContext, *, cost_usd: float, user_hash_key: bytes) -> dict:
+def build_record(ctx: RequestContext, *, cost_usd: float, user_hash_key: bytes, payload_max_bytes: int = 65536) -> dict:
     """The record of a finished request. Pure and cheap: no I/O, no clock reads unless `end` is unset."""
     t = ctx.timings
     end = t.end or time.perf_counter()
@@ -132,7 +133,7 @@ def build_record(ctx: RequestContext, *, cost_usd: float, user_hash_key: bytes) 
 
     u = ctx.usage
     end_user = _end_user(ctx)
-    return {
+    rec = {
         "v": SCHEMA_VERSION,
         "type": "request",
         "request_id": ctx.request_id,
@@ -172,3 +173,17 @@ def build_record(ctx: RequestContext, *, cost_usd: float, user_hash_key: bytes) 
         "block_reason": block,
         "decisions": decisions,
     }
+    if ctx.payload_out is not None:
+        rec["payload"] = _payload(ctx, payload_max_bytes)
+    return rec
+
+
+def _payload(ctx: RequestContext, limit: int) -> dict:
+    """The request body as sent upstream and the response as sent to the client (both after guardrail
+    redaction), each cut to `limit` bytes."""
+    import orjson
+
+    request = orjson.dumps(ctx.body).decode("utf-8", "replace") if ctx.body is not None else None
+    response = b"".join(ctx.payload_out or ()).decode("utf-8", "replace")
+    return {"request": request[:limit] if request else None, "response": response[:limit],
+            "truncated": bool(request and len(request) > limit) or len(response) > limit}

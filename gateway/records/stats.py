@@ -120,6 +120,8 @@ class RollingStats:
         top = sorted(blocks.items(), key=lambda kv: (-kv[1], kv[0]))[:TOP_REASONS]
         return {
             "requests": count,
+            "errors": errors,
+            "rejected": rejected,
             "rps": round(count / seconds, 3),
             "error_rate": round(errors / count, 4) if count else 0.0,
             "rejected_rate": round(rejected / count, 4) if count else 0.0,

@@ -129,3 +129,23 @@ def test_audit_verify_passes_on_the_written_log_and_fails_after_an_edit(make_gat
     path.write_bytes(data[:i] + b'"output_tokens":11' + data[i + 18:])
     bad = subprocess.run(cmd, capture_output=True, text=True, timeout=60)
     assert bad.returncode != 0 and "hash mismatch" in (bad.stdout + bad.stderr)
+
+
+def test_logged_payloads_are_stored_after_redaction(make_gateway, upstream):
+    gw = make_gateway(extra=AUDIT.replace("flush_interval_ms = 2", "flush_interval_ms = 2\nlog_payloads = true"),
+                      policies={"guardrails.toml": """
+[[guardrails]]
+id = "pii"
+type = "pii"
+entities = ["EMAIL_ADDRESS"]
+action = "redact"
+direction = "both"
+"""})
+    upstream.push(Reply(body=orjson.dumps({"id": "c", "object": "chat.completion", "created": 1, "model": "m",
+                                           "choices": [{"index": 0, "finish_reason": "stop", "message": {
+                                               "role": "assistant", "content": "Reply to ann@corp.example"}}],
+                                           "usage": {"prompt_tokens": 3, "completion_tokens": 4}})))
+    client(gw).chat.completions.create(model="gpt", messages=[{"role": "user", "content": "mail bob@corp.example"}])
+    rec = records(gw, 1)[0]
+    assert "bob@corp.example" not in rec["payload"]["request"] and "<EMAIL_ADDRESS>" in rec["payload"]["request"]
+    assert "ann@corp.example" not in rec["payload"]["response"] and "<EMAIL_ADDRESS>" in rec["payload"]["response"]

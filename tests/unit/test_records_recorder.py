@@ -214,5 +214,5 @@ def test_bad_audit_config_names_the_key():
         Recorder.compile({"sinks": [{"type": "redis", "colour": "red"}]}, file="main.toml")
     with pytest.raises(ConfigError, match="at most one"):
         Recorder.compile({"sinks": [{"type": "stdout"}, {"type": "stdout"}]}, file="main.toml")
-    with pytest.raises(ConfigError, match="audit.log_payloads"):
-        Recorder.compile({"log_payloads": True}, file="main.toml")
+    with pytest.raises(ConfigError, match="audit.payload_sample_rate"):
+        Recorder.compile({"log_payloads": True, "payload_sample_rate": 2}, file="main.toml")

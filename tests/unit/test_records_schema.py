@@ -38,7 +38,7 @@ def test_success_record_fields():
     assert rec["latency_ms"] == 1000.0 and rec["ttft_ms"] == 250.0
     assert rec["upstream_ms"] == 980.0 and rec["overhead_ms"] == 20.0
     assert rec["guardrail_action"] == "allow" and rec["block_reason"] is None
-    assert set(rec) == {f for f, _, _ in RECORD_FIELDS} - {"writer", "seq", "prev_hash", "hash"}
+    assert set(rec) == {f for f, _, _ in RECORD_FIELDS} - {"writer", "seq", "prev_hash", "hash", "payload"}
 
 
 def test_upstream_failure_record():
@@ -86,7 +86,7 @@ def test_unauthenticated_record_has_no_key_and_user_from_body():
 def test_sealed_record_has_exactly_the_documented_fields():
     line = Chain("w", None).seal(build_record(make_ctx(), cost_usd=0.0, user_hash_key=KEY))
     import orjson
-    assert list(orjson.loads(line)) and set(orjson.loads(line)) == {f for f, _, _ in RECORD_FIELDS}
+    assert list(orjson.loads(line)) and set(orjson.loads(line)) == {f for f, _, _ in RECORD_FIELDS} - {"payload"}
 
 
 def _doc_table(section: str) -> list[str]:
@@ -106,3 +106,13 @@ def test_doc_lists_the_stats_keys():
     documented = _doc_table("stats-fields")
     window_keys = list(snap["windows"]["1m"])
     assert documented == ["windows"] + window_keys + ["usage_1h"]
+
+
+def test_payload_is_recorded_only_when_captured_and_cut_to_the_limit():
+    ctx = make_ctx()
+    assert "payload" not in build_record(ctx, cost_usd=0.0, user_hash_key=b"k")
+    ctx.body = {"model": "m", "messages": [{"role": "user", "content": "x" * 400}]}
+    ctx.payload_out = [b"data: one\n\n", b"data: two\n\n"]
+    rec = build_record(ctx, cost_usd=0.0, user_hash_key=b"k", payload_max_bytes=300)
+    assert rec["payload"]["response"] == "data: one\n\ndata: two\n\n"
+    assert len(rec["payload"]["request"]) == 300 and rec["payload"]["truncated"] is True
