@@ -93,7 +93,7 @@ def children(pid: int) -> list[int]:
 
 
 
-def gateway_config(tmp: Path, upstream: str, row: str) -> Path:
+def gateway_config(tmp: Path, upstream: str, row: str, redis_url: str) -> Path:
     (tmp / "policies").mkdir(parents=True, exist_ok=True)
     (tmp / "policies" / "keys.toml").write_text(
         f'[[keys]]\nid = "bench"\nkey_sha256 = "{hashlib.sha256(KEY.encode()).hexdigest()}"\nteam = "bench"\n')
@@ -109,14 +109,64 @@ type = "openai"
 base_url = "{upstream}/v1"
 [models.bench]
 targets = [{{ provider = "up", model = "bench-model" }}]
-{extra_main}
+{extra_main.replace("{redis}", redis_url)}
 """
     path = tmp / "gateway.toml"
     path.write_text(main)
     return path
 
 
-ROW_FILES: dict[str, tuple[dict[str, str], str]] = {"passthrough": ({}, "")}
+LIMITS = """
+[[rate_limits]]
+scope = "key"
+rpm = 100000000
+tpm = 1000000000000
+concurrency = 100000
+
+[[budgets]]
+scope = "team"
+usd = 1000000000.0
+window = "month"
+"""
+GUARDRAILS = """
+[[guardrails]]
+id = "secrets"
+type = "secrets"
+action = "block"
+direction = "both"
+
+[[guardrails]]
+id = "pii"
+type = "pii"
+entities = ["EMAIL_ADDRESS", "PHONE_NUMBER", "CREDIT_CARD", "US_SSN", "IBAN_CODE", "IP_ADDRESS"]
+action = "redact"
+direction = "both"
+
+[[guardrails]]
+id = "injection"
+type = "injection"
+action = "block"
+"""
+SINKS = """
+[audit]
+spool_dir = "spool"
+[[audit.sinks]]
+type = "stdout"
+[[audit.sinks]]
+type = "file"
+path = "audit.jsonl"
+[[audit.sinks]]
+type = "redis"
+"""
+# Each row: (policy files, extra main-config text). {redis} is replaced by the benchmark's Redis URL.
+ROW_FILES: dict[str, tuple[dict[str, str], str]] = {
+    "passthrough": ({}, ""),
+    "limits-memory": ({"limits.toml": LIMITS}, ""),
+    "limits-redis": ({"limits.toml": LIMITS}, '[store]\nurl = "{redis}"\n'),
+    "guardrails": ({"guardrails.toml": GUARDRAILS}, ""),
+    "records": ({}, '[store]\nurl = "{redis}"\n' + SINKS),
+    "everything": ({"limits.toml": LIMITS, "guardrails.toml": GUARDRAILS}, '[store]\nurl = "{redis}"\n' + SINKS),
+}
 
 
 async def _one(session: aiohttp.ClientSession, url: str, body: bytes, stream: bool) -> tuple[float, float, list[float]]:
@@ -250,7 +300,7 @@ def table(results: list[dict]) -> str:
 
 def main() -> int:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--rows", default="passthrough", help=f"comma-separated, from: {', '.join(ROW_FILES)}")
+    ap.add_argument("--rows", default=",".join(ROW_FILES), help=f"comma-separated, from: {', '.join(ROW_FILES)}")
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--quick", action="store_true", help="fewer requests, shorter wrk runs")
     ap.add_argument("--workers", type=int, default=1)
@@ -258,6 +308,11 @@ def main() -> int:
     ensure_wrk()
     up_port, ref_port = free_port(), free_port()
     procs = [start([PY, "benchmarks/canned_upstream.py", str(up_port)], up_port, LOAD_CPU)]
+    redis_port = free_port()
+    redis_dir = tempfile.mkdtemp(prefix="gw-bench-redis-")
+    procs.append(start(["redis-server", "--port", str(redis_port), "--save", "", "--appendonly", "no",
+                        "--dir", redis_dir], redis_port, LOAD_CPU))
+    redis_url = f"redis://127.0.0.1:{redis_port}/0"
     upstream = f"http://127.0.0.1:{up_port}"
     ref = start([PY, "benchmarks/reference_proxy.py", str(ref_port), upstream], ref_port, PROXY_CPU)
     procs.append(ref)
@@ -270,7 +325,7 @@ def main() -> int:
         tmp = Path(tempfile.mkdtemp(prefix="gw-bench-"))
         for row in args.rows.split(","):
             port = free_port()
-            cfg = gateway_config(tmp / row, upstream, row)
+            cfg = gateway_config(tmp / row, upstream, row, redis_url)
             cmd = [PY, "-m", "gateway", "serve", "--config", str(cfg), "--port", str(port)]
             if args.workers > 1:
                 cmd += ["--workers", str(args.workers)]

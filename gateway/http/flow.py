@@ -104,6 +104,8 @@ async def serve(request: web.Request, api: str) -> web.StreamResponse:
                                             upstream_status=opened.reply.status) from None
                     ctx.status = 200
                     ctx.mark_first_token()
+                    if ctx.payload_out is not None:
+                        ctx.payload_out.append(out)
                     return web.Response(body=out, headers=common_headers(ctx), content_type="application/json")
         except TimeoutError:
             raise UpstreamTimeout(f"the request did not complete within {timeout:g}s") from None

@@ -143,9 +143,9 @@ direction = "both"
 """})
     upstream.push(Reply(body=orjson.dumps({"id": "c", "object": "chat.completion", "created": 1, "model": "m",
                                            "choices": [{"index": 0, "finish_reason": "stop", "message": {
-                                               "role": "assistant", "content": "Reply to ann@corp.example"}}],
+                                               "role": "assistant", "content": "Reply to ann@corp.com"}}],
                                            "usage": {"prompt_tokens": 3, "completion_tokens": 4}})))
-    client(gw).chat.completions.create(model="gpt", messages=[{"role": "user", "content": "mail bob@corp.example"}])
+    client(gw).chat.completions.create(model="gpt", messages=[{"role": "user", "content": "mail bob@corp.com"}])
     rec = records(gw, 1)[0]
-    assert "bob@corp.example" not in rec["payload"]["request"] and "<EMAIL_ADDRESS>" in rec["payload"]["request"]
-    assert "ann@corp.example" not in rec["payload"]["response"] and "<EMAIL_ADDRESS>" in rec["payload"]["response"]
+    assert "bob@corp.com" not in rec["payload"]["request"] and "<EMAIL_ADDRESS>" in rec["payload"]["request"]
+    assert "ann@corp.com" not in rec["payload"]["response"] and "<EMAIL_ADDRESS>" in rec["payload"]["response"]
