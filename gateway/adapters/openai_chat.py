@@ -13,6 +13,7 @@ import orjson
 from gateway.adapters.base import Adapter, StreamAdapter
 from gateway.adapters.usage import count_output, openai_usage
 from gateway.context import RequestContext, Target
+from gateway.errors import UpstreamError
 
 _DONE = b"data: [DONE]\n\n"
 
@@ -32,7 +33,10 @@ class ChatStream(StreamAdapter):
         data = event.data
         if data == b"[DONE]":
             return []  # finish() sends it, after any text still held back
-        if self.scanner is None and b'"usage":{' not in data and b'"error"' not in data:
+        if not data:
+            return []  # an empty `data:` event: SDKs would fail to decode it as a chunk
+        if (self.scanner is None and b'"usage":{' not in data and b'"error"' not in data
+                and data[:1] == b"{" and data[-1:] == b"}"):
             # Fast path: relay the upstream's bytes as they are.
             if not self.ctx.timings.first_token and (b'"content":"' in data and b'"content":""' not in data
                                                     or b'"tool_calls"' in data):
@@ -40,7 +44,9 @@ class ChatStream(StreamAdapter):
             if not self._usage_seen:
                 self._texts.append(data)
             return [b"data: " + data + b"\n\n"]
-        chunk = orjson.loads(data)
+        chunk = orjson.loads(data)  # a malformed event raises here; the relay ends the stream in-band
+        if not isinstance(chunk, dict):
+            raise TypeError("a chat stream event is not a JSON object")
         if "error" in chunk and "choices" not in chunk:
             self.ctx.upstream_stream_error = chunk["error"]
             return [b"data: " + data + b"\n\n"]
@@ -164,6 +170,10 @@ class OpenAIChatAdapter(Adapter):
 
     def response(self, ctx: RequestContext, raw: bytes, scanner) -> bytes:
         resp = orjson.loads(raw)
+        if not isinstance(resp, dict) or "choices" not in resp:
+            # Some servers answer 200 with an error body; passing it on as a completion breaks SDKs.
+            raise UpstreamError("the upstream answered 200 without a completion", code="upstream_error",
+                                upstream_status=200)
         ctx.usage = openai_usage(resp.get("usage") or {})
         if scanner is None:
             return raw
