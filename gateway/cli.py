@@ -92,6 +92,62 @@ def cmd_check_config(args: argparse.Namespace) -> int:
     for table, rules in loaded.rules.items():
         if rules:
             print(f"  {table}: {len(rules)}")
+    if args.against:
+        return _print_diff(rt, args.against, args.admin_key_env or m.admin.key_env)
+    return 0
+
+
+def _flatten(data: object, prefix: str = "") -> dict[str, str]:
+    import orjson
+
+    if isinstance(data, dict) and data:
+        out: dict[str, str] = {}
+        for k, v in data.items():
+            out.update(_flatten(v, f"{prefix}.{k}" if prefix else str(k)))
+        return out
+    return {prefix: orjson.dumps(data).decode()}
+
+
+def config_diff(running: dict, local: dict) -> list[str]:
+    """`+ path = value` only in the local file, `- path = value` only in the running gateway,
+    `~ path: running -> local` where they differ. Generation and reload counters are not config."""
+    skip = ("generation", "reload")
+    a = {k: v for k, v in _flatten(running).items() if k.split(".")[0] not in skip}
+    b = {k: v for k, v in _flatten(local).items() if k.split(".")[0] not in skip}
+    lines = [f"- {k} = {a[k]}" for k in sorted(a.keys() - b.keys())]
+    lines += [f"+ {k} = {b[k]}" for k in sorted(b.keys() - a.keys())]
+    lines += [f"~ {k}: {a[k]} -> {b[k]}" for k in sorted(a.keys() & b.keys()) if a[k] != b[k]]
+    return sorted(lines, key=lambda line: line[2:])
+
+
+def _print_diff(rt, url: str, key_env: str | None) -> int:
+    """Compare the local file with what a running gateway serves (`GET /admin/config`)."""
+    import urllib.error
+    import urllib.request
+
+    import orjson
+
+    from gateway.runtime import config_summary
+
+    req = urllib.request.Request(url.rstrip("/") + "/admin/config")
+    key = os.environ.get(key_env) if key_env else None
+    if key:
+        req.add_header("Authorization", f"Bearer {key}")
+    try:
+        with urllib.request.urlopen(req, timeout=10) as resp:
+            running = orjson.loads(resp.read())
+    except urllib.error.HTTPError as exc:
+        hint = " (set the admin key's variable, or --admin-key-env)" if exc.code == 401 else ""
+        print(f"error: {url}/admin/config answered {exc.code}{hint}", file=sys.stderr)
+        return 1
+    except (OSError, ValueError) as exc:
+        print(f"error: could not read {url}/admin/config: {exc}", file=sys.stderr)
+        return 1
+    lines = config_diff(running, config_summary(rt))
+    print(f"against {url} (generation {running.get('generation')}): "
+          f"{len(lines) or 'no'} difference{'' if len(lines) == 1 else 's'} (- running, + this file)")
+    for line in lines:
+        print(f"  {line}")
     return 0
 
 
@@ -130,6 +186,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--workers", type=int)
     p = sub.add_parser("check-config", help="validate a config and print the effective routes")
     p.add_argument("--config", required=True)
+    p.add_argument("--against", metavar="URL", help="also show what would change on the gateway running at URL")
+    p.add_argument("--admin-key-env", help="variable holding that gateway's admin key (default: [admin] key_env)")
     for name in DELEGATED:
         sub.add_parser(name, help=f"see `gateway {name} --help`", add_help=False)
     args = parser.parse_args(argv)

@@ -8,9 +8,13 @@ the app starts.
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass, field
 from typing import Any
 
+import orjson
+
+from gateway.alerts.rules import Alerts
 from gateway.auth import KeyTable
 from gateway.config.loader import LoadedConfig
 from gateway.config.schema import ServerConfig
@@ -48,6 +52,7 @@ class Runtime:
     limits: Any = None  # gateway.limits.Limits, when any rate limit or budget is configured
     guardrails: Any = None  # gateway.guardrails.engine.Guardrails, when any guardrail is configured
     pricing: Any = None
+    alerts: Alerts | None = None  # compiled [[alerts]]; the evaluator (owned by the app) reads it each tick
     generation: int = 0
 
     @property
@@ -94,11 +99,66 @@ def compile_runtime(loaded: LoadedConfig, services: Services, generation: int = 
         limits = Limits.compile(rate_rules, budget_rules, pricing, on_store_error=loaded.main.store.on_store_error)
     guard_rules = loaded.rules.get("guardrails", [])
     guardrails = Guardrails.compile(guard_rules) if guard_rules else None
+    alert_rules = loaded.rules.get("alerts", [])
+    alerts = Alerts.compile(alert_rules, budget_rules) if alert_rules else None
     return Runtime(config=loaded, server=loaded.main.server, keys=keys, providers=providers, router=router,
-                   services=services, limits=limits, guardrails=guardrails, pricing=pricing, generation=generation)
+                   services=services, limits=limits, guardrails=guardrails, pricing=pricing, alerts=alerts,
+                   generation=generation)
 
 
 async def start_runtime(rt: Runtime) -> None:
     """Bind a compiled runtime to the running services (at start-up and after each reload)."""
     if rt.limits is not None:
         await rt.limits.start(rt.services.store)
+
+
+def _fingerprint(data: dict) -> str:
+    """A short digest of a rule's content, so a summary shows that a rule changed without showing it.
+    Literal secrets (a key, a webhook URL) are hashed first, as key_sha256 would hold them."""
+
+    def scrub(v: Any, name: str = "") -> Any:
+        if isinstance(v, dict):
+            return {k: scrub(x, k) for k, x in v.items()}
+        if isinstance(v, list):
+            return [scrub(x) for x in v]
+        if name in ("key", "url") and isinstance(v, str):
+            return hashlib.sha256(v.encode()).hexdigest()
+        return v if isinstance(v, (str, int, float, bool)) or v is None else str(v)
+
+    return hashlib.sha256(orjson.dumps(scrub(data), option=orjson.OPT_SORT_KEYS)).hexdigest()[:12]
+
+
+def config_summary(rt: Runtime) -> dict[str, Any]:
+    """The effective config without secrets: what `GET /admin/config` serves and `check-config --against`
+    compares. Provider credentials appear as the names of their variables only; the store URL without
+    its password; policy rules as ids with a digest of their content."""
+    main = rt.config.main
+    store_url = main.store.url
+    if "@" in store_url:
+        scheme, _, rest = store_url.partition("://")
+        store_url = f"{scheme}://***@{rest.rsplit('@', 1)[1]}"
+    providers = {}
+    for name, p in rt.providers.items():
+        providers[name] = {"type": p.options.type, "base_url": p.base_url or None, "api_key_env": p.options.api_key_env}
+    routes = {}
+    for alias, route in rt.router.routes.items():
+        routes[alias] = {
+            "targets": [f"{t.provider}/{t.model} weight={w:g}" for t, w in zip(route.targets, route.weights)],
+            "fallbacks": list(route.fallbacks), "max_attempts": route.max_attempts,
+        }
+    policies: dict[str, dict[str, str]] = {}
+    for table, rules in rt.config.rules.items():
+        ids: dict[str, str] = {}
+        for r in rules:
+            rid = str(r.data.get("id") or r.key) if isinstance(r.data, dict) else r.key
+            ids[rid] = _fingerprint(r.data)
+        policies[table] = ids
+    return {
+        "generation": rt.generation,
+        "server": main.server.model_dump(mode="json"),
+        "admin": main.admin.model_dump(mode="json"),
+        "store": {"url": store_url, "on_store_error": main.store.on_store_error},
+        "providers": providers,
+        "routes": routes,
+        "policies": policies,
+    }

@@ -33,6 +33,9 @@ class ServerConfig(Strict):
     drain_timeout_s: float = Field(20.0, ge=0)
     # Trust an incoming x-request-id (sanitised) instead of always minting one.
     trust_request_id: bool = True
+    # Reload when the main file or a policy file changes (their mtimes are polled about once a second),
+    # as on SIGHUP: a file that does not validate is refused and the running config kept.
+    watch_config: bool = False
 
 
 class AdminConfig(Strict):

@@ -60,15 +60,30 @@ async def ready(request: web.Request) -> web.Response:
     return _json({"status": "ready" if ok else "not_ready", "checks": checks}, 200 if ok else 503)
 
 
-async def stats(request: web.Request) -> web.Response:
-    check_admin(request)
-    state = request.app[STATE]
+def stats_data(state) -> dict:
+    """The /stats document (the alert evaluator reads the same one)."""
     rt = state.runtime
     recorder = rt.services.recorder
     data: dict = recorder.stats() if recorder is not None else {}
     data.setdefault("in_flight", state.in_flight)
     data["breaker_detail"] = {name: b.snapshot() for name, b in rt.router.breakers.items()}
     data["config"] = {"generation": rt.generation, "reloads": state.reloads, "reload_errors": state.reload_errors}
+    return data
+
+
+async def stats(request: web.Request) -> web.Response:
+    check_admin(request)
+    return _json(stats_data(request.app[STATE]))
+
+
+async def config_view(request: web.Request) -> web.Response:
+    """The effective config without secrets, for `gateway check-config --against URL`."""
+    check_admin(request)
+    from gateway.runtime import config_summary
+
+    state = request.app[STATE]
+    data = config_summary(state.runtime)
+    data["reload"] = {"reloads": state.reloads, "errors": state.reload_errors, "last_error": state.last_reload_error}
     return _json(data)
 
 
@@ -90,6 +105,7 @@ async def revoke_key(request: web.Request) -> web.Response:
 
 def add_routes(app: web.Application) -> None:
     app.router.add_post("/admin/keys/{key_id}/revoke", revoke_key)
+    app.router.add_get("/admin/config", config_view)
     app.router.add_get("/health", health)
     app.router.add_get("/health/ready", ready)
     app.router.add_get("/stats", stats)

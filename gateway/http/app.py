@@ -14,9 +14,10 @@ import aiohttp
 import orjson
 from aiohttp import web
 
+from gateway.alerts import AlertEvaluator, Notifier
 from gateway.config.loader import LoadedConfig
 from gateway.errors import GatewayError, Unauthorized
-from gateway.http import admin
+from gateway.http import admin, dashboard
 from gateway.http.flow import new_context, serve
 from gateway.http.responses import error_response
 from gateway.http.state import STATE, GatewayState
@@ -26,6 +27,8 @@ from gateway.store import open_store
 from gateway.store.revocation import RevocationCache
 
 log = logging.getLogger("gateway.app")
+
+ALERTS: web.AppKey[AlertEvaluator] = web.AppKey("alert_evaluator", AlertEvaluator)
 
 
 async def chat_completions(request: web.Request) -> web.StreamResponse:
@@ -78,10 +81,13 @@ async def _services(app: web.Application) -> AsyncIterator[None]:
     recorder.set_breaker_source(lambda: state.runtime.router.breaker_states())
     redis_url = store_cfg.url if store_cfg.url.startswith(("redis://", "rediss://")) else None
     await recorder.start(redis_url)
+    alerts = app[ALERTS]
+    await alerts.start()
     try:
         yield
     finally:
         # Drain order: no new requests reach here; records of finished requests are flushed and shipped.
+        await alerts.close()
         await recorder.close()
         await services.session.close()
         await services.store.close()
@@ -94,7 +100,9 @@ def build_app(loaded: LoadedConfig) -> web.Application:
                         recorder=Recorder.compile(loaded.main.audit, file=loaded.path, base_dir=loaded.base_dir))
     runtime = compile_runtime(loaded, services)
     app = web.Application(client_max_size=runtime.server.max_body_bytes + 1)
-    app[STATE] = GatewayState(runtime=runtime, config_path=loaded.path)
+    state = app[STATE] = GatewayState(runtime=runtime, config_path=loaded.path)
+    app[ALERTS] = AlertEvaluator(lambda: state.runtime.alerts, lambda: admin.stats_data(state),
+                                 lambda: state.runtime.services.store, Notifier(lambda: services.session))
     app.cleanup_ctx.append(_services)
     app.router.add_post("/v1/chat/completions", chat_completions)
     app.router.add_post("/v1/embeddings", embeddings)
@@ -102,4 +110,5 @@ def build_app(loaded: LoadedConfig) -> web.Application:
     app.router.add_post("/v1/responses", responses)
     app.router.add_get("/v1/models", list_models)
     admin.add_routes(app)
+    dashboard.add_routes(app)
     return app

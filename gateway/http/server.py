@@ -2,25 +2,31 @@
 
 A worker drains on SIGTERM/SIGINT (stops accepting, lets in-flight requests finish within
 `drain_timeout_s`, flushes the recorder) and reloads its config on SIGHUP. The supervisor starts the
-workers, forwards SIGTERM/SIGINT/SIGHUP to them, and restarts a worker that dies unexpectedly.
+workers, forwards SIGTERM/SIGINT/SIGHUP to them, and restarts a worker that dies unexpectedly. With
+`[server] watch_config = true` each worker also reloads when a config file's mtime or size changes.
 """
 
 from __future__ import annotations
 
 import asyncio
+import glob
 import logging
 import multiprocessing as mp
+import os
 import signal
 import sys
 import time
+from collections.abc import AsyncIterator
 
 from aiohttp import web
 
-from gateway.config.loader import load_config
+from gateway.config.loader import LoadedConfig, load_config
 from gateway.config.validate import ConfigError
 from gateway.http.state import STATE
 
 log = logging.getLogger("gateway.server")
+
+WATCH_INTERVAL_S = 1.0
 
 
 def _install_uvloop() -> None:
@@ -31,8 +37,20 @@ def _install_uvloop() -> None:
     asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
 
 
+_reload_lock: asyncio.Lock | None = None
+
+
 async def reload_config(app: web.Application) -> bool:
     """Re-read and recompile the config off the loop; swap it in only when all of it is valid."""
+    global _reload_lock
+    if _reload_lock is None:
+        _reload_lock = asyncio.Lock()
+    # A SIGHUP and a file change at once: one reload after the other, each from the newest runtime.
+    async with _reload_lock:
+        return await _reload(app)
+
+
+async def _reload(app: web.Application) -> bool:
     from gateway.runtime import compile_runtime, start_runtime
 
     state = app[STATE]
@@ -60,6 +78,50 @@ async def reload_config(app: web.Application) -> bool:
     return True
 
 
+def config_signature(loaded: LoadedConfig) -> tuple:
+    """(path, mtime, size) of the main file and every policy file its globs match now (a new file too).
+    Blocking (glob, stat): call it in a thread."""
+    paths = {loaded.path, *loaded.policy_files}
+    for pattern in loaded.main.policies:
+        paths.update(glob.glob(os.path.join(loaded.base_dir, pattern)))
+    sig = []
+    for path in sorted(paths):
+        try:
+            st = os.stat(path)
+            sig.append((path, st.st_mtime_ns, st.st_size))
+        except OSError:
+            sig.append((path, None, None))
+    return tuple(sig)
+
+
+async def _config_watcher(app: web.Application) -> AsyncIterator[None]:
+    """With `[server] watch_config = true`, reload when a config file changes (checked each second)."""
+
+    async def watch() -> None:
+        state = app[STATE]
+        last = await asyncio.to_thread(config_signature, state.runtime.config)
+        seen = last
+        while True:
+            await asyncio.sleep(WATCH_INTERVAL_S)
+            if not state.runtime.server.watch_config:
+                continue
+            sig = await asyncio.to_thread(config_signature, state.runtime.config)
+            # Reload once a change has stood still for one interval: an editor's save is often a
+            # truncate and a write, and the half-written file would only be refused.
+            if sig != last and sig == seen:
+                last = sig
+                log.info("config files changed; reloading")
+                await reload_config(app)
+            seen = sig
+
+    task = asyncio.create_task(watch(), name="config-watcher")
+    try:
+        yield
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+
+
 async def _on_startup(app: web.Application) -> None:
     loop = asyncio.get_running_loop()
     loop.add_signal_handler(signal.SIGHUP, lambda: asyncio.ensure_future(reload_config(app)))
@@ -81,6 +143,7 @@ def run_worker(config_path: str, host: str, port: int, reuse_port: bool) -> int:
         print(f"config error: {exc}", file=sys.stderr)
         return 1
     app.on_startup.append(_on_startup)
+    app.cleanup_ctx.append(_config_watcher)
     app.on_shutdown.append(_on_shutdown)
     drain = loaded.main.server.drain_timeout_s
     web.run_app(app, host=host, port=port, reuse_port=reuse_port or None, access_log=None,
