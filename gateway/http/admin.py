@@ -1,7 +1,8 @@
 """Operator endpoints: /health, /health/ready, /stats, /metrics (and, later, the dashboard).
 
 With `[admin] key_env` set, everything but the health checks requires that key, as
-`Authorization: Bearer <key>` or `x-admin-key`, compared in constant time.
+`Authorization: Bearer <key>` or `x-admin-key`, compared in constant time. Reads (GET) also accept the
+dashboard's signed session cookie (`gateway.http.admin_session`); actions such as revoking a key don't.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import orjson
 from aiohttp import web
 
 from gateway import __version__
+from gateway.http import admin_session
 from gateway.http.state import STATE
 
 
@@ -27,7 +29,10 @@ def check_admin(request: web.Request) -> None:
         return
     auth = request.headers.get("Authorization", "")
     given = auth[7:].strip() if auth[:7].lower() == "bearer " else request.headers.get("x-admin-key", "")
-    if not hmac.compare_digest(given.encode(), key.encode()):
+    if hmac.compare_digest(given.encode(), key.encode()):
+        return
+    # Reads only: a cookie rides along on any same-site request, so it must not authorise an action.
+    if request.method not in ("GET", "HEAD") or not admin_session.valid(request.cookies.get(admin_session.COOKIE, ""), key):
         body = {"error": {"message": "admin key required", "type": "authentication_error", "param": None,
                           "code": "invalid_admin_key"}}
         raise web.HTTPUnauthorized(body=orjson.dumps(body), content_type="application/json")
