@@ -1,0 +1,54 @@
+"""The hot path's multiplexed RESP client against a real redis-server."""
+
+from __future__ import annotations
+
+import asyncio
+
+import hiredis
+import pytest
+
+from gateway.store.resp import RespClient, RespError, pack
+from tests.conftest_redis import RedisServer
+
+
+def test_pack_is_resp_arrays_of_bulk_strings():
+    assert pack(("SET", "k", 12)) == b"*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$2\r\n12\r\n"
+
+
+async def test_concurrent_pipelines_each_get_their_own_replies_in_order():
+    server = await asyncio.to_thread(lambda: RedisServer().start())
+    try:
+        client = RespClient(server.url)
+
+        async def one(i: int) -> list:
+            return await client.pipeline([("SET", f"k{i}", i), ("INCRBY", f"k{i}", 1), ("GET", f"k{i}")])
+
+        results = await asyncio.gather(*(one(i) for i in range(200)))
+        assert all(r == [b"OK", i + 1, str(i + 1).encode()] for i, r in enumerate(results))
+        err = (await client.pipeline([("INCR", "k-str"), ("SET", "k-str", "x"), ("INCR", "k-str")]))[2]
+        assert isinstance(err, hiredis.ReplyError)
+        await client.close()
+    finally:
+        await asyncio.to_thread(server.close)
+
+
+async def test_a_dead_server_fails_fast_and_the_client_reconnects_when_it_returns():
+    server = await asyncio.to_thread(lambda: RedisServer().start())
+    try:
+        client = RespClient(server.url, socket_timeout=0.5)
+        assert await client.pipeline([("PING",)]) == [b"PONG"]
+        await asyncio.to_thread(server.stop)
+        with pytest.raises(RespError):
+            await client.pipeline([("PING",)])
+        await asyncio.to_thread(server.start)
+        for _ in range(50):
+            try:
+                assert await client.pipeline([("PING",)]) == [b"PONG"]
+                break
+            except RespError:
+                await asyncio.sleep(0.05)
+        else:
+            raise AssertionError("the client did not reconnect")
+        await client.close()
+    finally:
+        await asyncio.to_thread(server.close)
