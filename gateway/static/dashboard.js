@@ -6,7 +6,7 @@
   const params = new URLSearchParams(location.search);
   const REFRESH_S = Math.max(1, Number(params.get("refresh")) || 3);
   const HISTORY_POINTS = Math.ceil(900 / REFRESH_S);  // 15 minutes of polls
-  const MIN_SPAN_S = 60;                               // the x axis covers at least this much
+  const MIN_SPAN_S = 10 * REFRESH_S;                   // the x axis covers at least ten polls
   const SVG_NS = "http://www.w3.org/2000/svg";
 
   const history = [];  // {t, rps, error, refused, lat: {p50,p95,p99}, ttft: {...}} from the 1m window
@@ -154,7 +154,7 @@
     ], fmtPct);
     for (const [id, key] of [["chart-latency", "lat"], ["chart-ttft", "ttft"]]) {
       lineChart($(id), ["p50", "p95", "p99"].map((p, i) => (
-        { name: p, cls: "s" + (i + 1), points: pick((h) => h[key][p]) })), fmtMsShort);
+        { name: p, cls: "s" + (i + 1), dash: p === "p99", points: pick((h) => h[key][p]) })), fmtMsShort);
     }
   }
 
@@ -182,7 +182,7 @@
     }
     legend.replaceChildren(...series.map((s) => {
       const item = el("span", {}, s.name);
-      item.prepend(el("i", { class: s.cls }));
+      item.prepend(el("i", { class: s.cls + (s.dash ? " dash" : "") }));
       return item;
     }));
     if (!ts.length) {
@@ -219,7 +219,8 @@
         }
         if (r.length === 1) node.append(svg("circle", { cx: x(r[0].t), cy: y(r[0].v), r: 2.5, class: s.cls }));
       }
-      if (d) node.append(svg("path", { d: d.trim(), class: "line " + s.cls }));
+      // p99 is dashed: with few requests it often equals p95, which stays visible through the gaps.
+      if (d) node.append(svg("path", { d: d.trim(), class: "line " + s.cls + (s.dash ? " dash" : "") }));
       const lastPoint = s.points[s.points.length - 1];
       if (lastPoint && isNum(lastPoint.v)) {
         node.append(svg("circle", { cx: x(lastPoint.t), cy: y(lastPoint.v), r: 3, class: s.cls }));
