@@ -1,0 +1,124 @@
+"""The dashboard in headless Chromium: log in through the form, let it poll /stats, and check that
+the numbers it draws are the traffic that was sent and what /stats says. Screenshots (wide and
+phone) go to test-artifacts/ for a person to look at."""
+
+from __future__ import annotations
+
+import importlib.util
+import re
+import shutil
+import urllib.request
+from pathlib import Path
+
+import openai
+import orjson
+import pytest
+
+from tests.support.gateway import OTHER_KEY
+
+CHROMIUM = next((p for p in ("/usr/bin/chromium", shutil.which("chromium"), shutil.which("chromium-browser")) if p
+                 and Path(p).exists()), None)
+HAVE_PLAYWRIGHT = importlib.util.find_spec("playwright") is not None
+pytestmark = pytest.mark.skipif(
+    CHROMIUM is None or not HAVE_PLAYWRIGHT,
+    reason="needs Debian's chromium and the playwright package (bash scripts/test.sh installs both); missing: "
+           + ", ".join(n for n, ok in (("chromium", CHROMIUM), ("playwright", HAVE_PLAYWRIGHT)) if not ok))
+
+ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
+ADMIN_KEY = "admin-secret-0123456789"
+SENT, LIMIT = 7, 5
+LIMITS = {"limits.toml": f"""
+[[rate_limits]]
+id = "other-rpm"
+scope = "key"
+keys = ["other"]
+rpm = {LIMIT}
+"""}
+
+
+def send_traffic(gw) -> int:
+    """SENT requests on the demo model, half of them streamed; the rate limit refuses the last two."""
+    client = openai.OpenAI(base_url=gw.v1, api_key=OTHER_KEY, max_retries=0)
+    refused = 0
+    for i in range(SENT):
+        try:
+            stream = client.chat.completions.create(model="demo", stream=i % 2 == 0,
+                                                    messages=[{"role": "user", "content": f"hello number {i}"}])
+            if i % 2 == 0:
+                list(stream)
+        except openai.RateLimitError:
+            refused += 1
+    return refused
+
+
+def fetch_stats(gw) -> dict:
+    req = urllib.request.Request(gw.url + "/stats", headers={"x-admin-key": ADMIN_KEY})
+    with urllib.request.urlopen(req, timeout=10) as resp:
+        return orjson.loads(resp.read())
+
+
+def test_dashboard_draws_what_was_sent(make_gateway, monkeypatch):
+    from playwright.sync_api import expect, sync_playwright
+
+    monkeypatch.setenv("TEST_ADMIN_KEY", ADMIN_KEY)
+    gw = make_gateway(extra='\n[admin]\nkey_env = "TEST_ADMIN_KEY"\n', policies=LIMITS)
+    refused = send_traffic(gw)
+    assert refused == SENT - LIMIT
+    stats = fetch_stats(gw)
+    hour = stats["windows"]["1h"]
+    assert (hour["requests"], hour["rejected"]) == (SENT, refused)
+
+    ARTIFACTS.mkdir(exist_ok=True)
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+        try:
+            page = browser.new_page(viewport={"width": 1280, "height": 900})
+            problems: list[str] = []
+            page.on("console", lambda m: m.type == "error" and "401" not in m.text and problems.append(m.text))
+            page.on("pageerror", lambda e: problems.append(str(e)))
+
+            # Unauthenticated: the login form (401), then the key through it.
+            first = page.goto(gw.url + "/dashboard")
+            assert first.status == 401
+            page.fill("#key", ADMIN_KEY)
+            page.click("form button[type=submit]")
+            page.wait_for_url(gw.url + "/dashboard")
+            page.goto(gw.url + "/dashboard?refresh=1")  # poll every second: the charts fill in a few seconds
+            cookie = next(c for c in page.context.cookies() if c["name"] == "gateway_admin_session")
+            assert cookie["httpOnly"] and cookie["sameSite"] == "Strict" and ADMIN_KEY not in cookie["value"]
+
+            # Numbers: the default window is the last hour, which holds all the traffic.
+            expect(page.locator("#kpi-requests")).to_have_text(str(SENT))
+            expect(page.locator("#kpi-refused")).to_have_text(str(refused))
+            expect(page.locator("#kpi-errors")).to_have_text("0")
+            expect(page.locator('[data-reason="rate_limit.requests"] .num')).to_have_text(str(refused))
+            expect(page.locator('#usage tr[data-name="other"] [data-col="requests"]')).to_have_text(str(SENT))
+            expect(page.locator("#budgets")).to_have_text("No budgets")
+            expect(page.locator('[data-breaker="mock/mock-1"] .pill')).to_have_text("closed")
+            assert page.locator("#gpu-section").is_hidden() == ("gpu" not in stats)
+
+            # Charts: wait for a second poll so each has a line, not just a point.
+            # (A locator wait: wait_for_function evaluates a string, which the page's CSP rightly forbids.)
+            expect(page.locator("#chart-rps")).to_have_attribute("data-points", re.compile(r"^([5-9]|\d\d+)$"),
+                                                               timeout=15000)
+            for chart in ("rps", "errors", "latency", "ttft"):
+                assert page.locator(f"#chart-{chart} path.line").count() >= 1, chart
+            page.click('button[data-usage="by_model"]')
+            expect(page.locator('#usage tr[data-name="mock-1"] [data-col="requests"]')).to_have_text(str(LIMIT))
+            page.click('button[data-usage="by_key"]')
+            page.evaluate("window.scrollTo(0, 0)")  # the header is sticky: keep it at the top of the picture
+            page.screenshot(path=str(ARTIFACTS / "dashboard.png"), full_page=True)
+
+            # A phone: one column, nothing wider than the screen.
+            page.set_viewport_size({"width": 390, "height": 844})
+            page.wait_for_timeout(300)
+            assert page.evaluate("document.documentElement.scrollWidth") <= 390
+            page.screenshot(path=str(ARTIFACTS / "dashboard-phone.png"), full_page=True)
+
+            # The page agrees with /stats read now (no more traffic since).
+            again = fetch_stats(gw)["windows"]["1h"]
+            assert page.locator("#kpi-requests").inner_text() == str(again["requests"])
+            assert page.locator("#kpi-refused").inner_text() == str(again["rejected"])
+            assert not problems, problems
+        finally:
+            browser.close()
