@@ -45,15 +45,14 @@ class WebhookConfig(Strict):
     url: str | None = None
     # Name of the environment variable holding the URL (read at load and on each reload).
     url_env: str | None = None
-    # "slack": Slack-compatible {"text", "attachments"} (Mattermost, Discord's /slack too); "json": the
-    # generic payload documented in docs/operations.md.
+    # "slack": Slack-compatible {"text", "attachments"}; "json": the generic payload (see Delivery below).
     format: Literal["slack", "json"] = "json"
     # Each delivery attempt, connect to last byte.
     timeout_s: float = Field(5.0, gt=0, le=120)
-    # Attempts per notification, with exponential backoff between them (backoff_s, 2x, 4x, ...).
+    # Attempts per notification (connection errors, timeouts, 429 and 5xx are retried).
     max_attempts: int = Field(5, ge=1, le=20)
-    backoff_s: float = Field(1.0, ge=0)
-    max_backoff_s: float = Field(60.0, ge=0)
+    backoff_s: float = Field(1.0, ge=0)  # wait before the first retry; doubled after each (with jitter)
+    max_backoff_s: float = Field(60.0, ge=0)  # cap of that wait
 
     @model_validator(mode="after")
     def _one_url(self) -> WebhookConfig:
@@ -72,14 +71,17 @@ class AlertTable(Strict):
     # metric rules: a dotted path into /stats ("windows.5m.error_rate"); with `window` set, the path
     # inside that window ("error_rate", "latency_ms.p95").
     metric: str | None = None
+    # metric rules: the /stats window `metric` is read in (then `metric` is the path inside it).
     window: Literal["1m", "5m", "1h"] | None = None
+    # metric rules: fire when `value op threshold` holds (budget rules always compare with >=).
     op: Literal[">", ">=", "<", "<="] = ">"
-    threshold: float | None = None
+    threshold: float | None = None  # metric rules: the number the value is compared with
     # metric rules: evaluate only when the window saw at least this many requests (ratios and
     # percentiles over a handful of requests are noise).
     min_requests: int = Field(0, ge=0)
-    # budget rules: the id of a [[budgets]] rule, whose counter to watch, and at what share of its limit.
+    # budget rules: the id of the [[budgets]] rule whose counter to watch.
     budget: str | None = None
+    # budget rules: fire when settled spend reaches this share of the budget's limit, in percent.
     percent: float | None = Field(None, gt=0, le=1000)
     # budget rules over a per-key/team/user/model/tag budget (per = "each"): whose counter.
     subject: str | None = None
@@ -90,11 +92,10 @@ class AlertTable(Strict):
     # After a firing notification, the same rule does not fire again for this long (flapping).
     cooldown: Duration = "5m"
     severity: Literal["info", "warning", "critical"] = "warning"
-    # Free text in the notification; a runbook link for whoever is paged.
-    summary: str | None = None
-    runbook: str | None = None
-    send_resolved: bool = True
-    webhooks: list[WebhookConfig] = Field(min_length=1)
+    summary: str | None = None  # free text carried in the notification
+    runbook: str | None = None  # a link for whoever is paged
+    send_resolved: bool = True  # also notify when the condition no longer holds
+    webhooks: list[WebhookConfig] = Field(min_length=1)  # where notifications go (below)
 
     @model_validator(mode="after")
     def _kind_fields(self) -> AlertTable:
