@@ -158,7 +158,8 @@
     }
   }
 
-  const fmtMsShort = (ms) => (ms >= 1000 ? fmtNum(ms / 1000) + "s" : fmtNum(ms));
+  // One unit per axis: seconds only when the whole axis reaches two of them.
+  const fmtMsShort = (ms, top) => (top >= 2000 ? fmtNum(ms / 1000) + "s" : fmtNum(ms));
 
   // The top of the y axis: four gridline steps of 1, 2, 2.5 or 5 times a power of ten.
   function niceMax(x) {
@@ -197,7 +198,7 @@
     for (let i = 0; i <= 4; i++) {
       const v = (ymax * i) / 4, yy = y(v);
       node.append(svg("line", { x1: pad.l, x2: width - pad.r, y1: yy, y2: yy, class: i ? "gridline" : "axis" }));
-      node.append(svg("text", { x: pad.l - 6, y: yy + 4, "text-anchor": "end" }, fmt(v)));
+      node.append(svg("text", { x: pad.l - 6, y: yy + 4, "text-anchor": "end" }, fmt(v, ymax)));
     }
     for (const [t, anchor] of [[t0, "start"], [t0 + span / 2, "middle"], [t0 + span, "end"]]) {
       node.append(svg("text", { x: x(t), y: height - 6, "text-anchor": anchor }, fmtClock(t)));
@@ -359,7 +360,7 @@
     box.replaceChildren();
     for (const g of list) {
       const card = el("div", { class: "gpu" });
-      card.append(el("div", { class: "gpu-name" }, g.name ? `${g.index ?? ""} ${g.name}`.trim() : "GPU " + (g.index ?? "")));
+      card.append(el("div", { class: "gpu-name" }, ["GPU " + (g.index ?? ""), g.name].filter(Boolean).join(" · ")));
       let util = firstNum(g, ["utilization", "utilization_ratio", "util"]);
       if (isNum(util) && util > 1) util /= 100;
       if (isNum(util)) card.append(barRow("utilisation", util, util, fmtPct(util), util >= 0.9 ? "hot" : ""));
