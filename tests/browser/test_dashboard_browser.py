@@ -122,3 +122,58 @@ def test_dashboard_draws_what_was_sent(make_gateway, monkeypatch):
             assert not problems, problems
         finally:
             browser.close()
+
+
+PANELS_STATS = {
+    "windows": {w: {"requests": 1200, "errors": 12, "rejected": 30, "rps": 20.0, "error_rate": 0.01,
+                    "rejected_rate": 0.025, "latency_ms": {"p50": 420.0, "p95": 1850.0, "p99": 3100.0},
+                    "ttft_ms": {"p50": 180.0, "p95": 640.0, "p99": 990.0},
+                    "top_block_reasons": [{"reason": "rate_limit.tokens", "count": 18},
+                                          {"reason": "guardrail.injection", "count": 7},
+                                          {"reason": "budget.usd", "count": 5},
+                                          {"reason": "guardrail.pii", "count": 3}]}
+                for w in ("1m", "5m", "1h")},
+    "usage_1h": {"by_key": {"svc-search": {"requests": 900, "input_tokens": 1_200_000, "output_tokens": 300_000,
+                                           "cost_usd": 4.5},
+                            "svc-chat": {"requests": 300, "input_tokens": 100_000, "output_tokens": 90_000,
+                                         "cost_usd": 1.25}},
+                 "by_team": {}, "by_model": {}},
+    "budgets": [{"id": "team-search-daily", "window": "day", "unit": "usd", "spent": 92.0, "limit": 100.0},
+                {"id": "team-chat-monthly", "window": "month", "unit": "tokens", "spent": 2_000_000, "limit": 10_000_000}],
+    "gpu": [{"index": 0, "name": "H100", "utilization": 0.83, "memory_used_bytes": 60 * 2**30,
+             "memory_total_bytes": 80 * 2**30, "temperature_c": 71}],
+    "in_flight": 14,
+    "breaker_detail": {"openai/gpt-4o": {"state": "open", "consecutive_failures": 5, "error_rate": 0.6,
+                                         "retry_in_s": 12.0, "opened_count": 2},
+                       "azure/gpt-4o": {"state": "half_open", "consecutive_failures": 0, "error_rate": None,
+                                        "retry_in_s": 0.0, "opened_count": 1}},
+}
+
+
+def test_dashboard_panels_for_budgets_gpus_and_open_breakers(gateway):
+    """The panels traffic on the mock provider cannot fill, from a /stats answer the test writes."""
+    from playwright.sync_api import expect, sync_playwright
+
+    ARTIFACTS.mkdir(exist_ok=True)
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+        try:
+            page = browser.new_page(viewport={"width": 1280, "height": 900})
+            page.route("**/stats", lambda route: route.fulfill(status=200, content_type="application/json",
+                                                               body=orjson.dumps(PANELS_STATS)))
+            page.goto(gateway.url + "/dashboard?refresh=1")
+            expect(page.locator("#kpi-requests")).to_have_text("1,200")
+            expect(page.locator("#kpi-refused")).to_have_text("30")
+            expect(page.locator("#kpi-cost")).to_have_text("$5.75")
+            expect(page.locator('[data-budget="team-search-daily"] .num')).to_have_text("$92.00 / $100.00 (92%)")
+            expect(page.locator('[data-budget="team-search-daily"] .fill')).to_have_class("fill hot")
+            expect(page.locator('[data-breaker="openai/gpt-4o"] .pill')).to_have_text("open")
+            expect(page.locator('[data-breaker="azure/gpt-4o"] .pill')).to_have_text("half-open")
+            expect(page.locator("#gpu-section")).to_be_visible()
+            expect(page.locator("#gpus .gpu-name")).to_have_text("GPU 0 · H100")
+            expect(page.locator('[data-reason="guardrail.injection"] .num')).to_have_text("7")
+            expect(page.locator("#chart-latency")).to_have_attribute("data-points", re.compile(r"^([3-9]|\d\d+)$"),
+                                                                   timeout=15000)
+            page.screenshot(path=str(ARTIFACTS / "dashboard-panels.png"), full_page=True)
+        finally:
+            browser.close()
