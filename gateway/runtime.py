@@ -9,6 +9,7 @@ the app starts.
 from __future__ import annotations
 
 import hashlib
+import os
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -150,7 +151,8 @@ def config_summary(rt: Runtime) -> dict[str, Any]:
     for table, rules in rt.config.rules.items():
         ids: dict[str, str] = {}
         for r in rules:
-            rid = str(r.data.get("id") or r.key) if isinstance(r.data, dict) else r.key
+            # Rules without an id are named by position, which is only unique within their file.
+            rid = str(r.data.get("id") or "") or f"{os.path.basename(r.file)}:{r.key}"
             ids[rid] = _fingerprint(r.data)
         policies[table] = ids
     return {
