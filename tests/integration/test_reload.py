@@ -9,6 +9,7 @@ import signal
 import textwrap
 import threading
 import time
+import urllib.error
 import urllib.request
 
 import openai
