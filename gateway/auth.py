@@ -46,7 +46,9 @@ class KeyRule(Strict):
 
 
 def hash_key(secret: str) -> bytes:
-    return hashlib.sha256(secret.encode()).digest()
+    # surrogateescape: aiohttp decodes header bytes that are not UTF-8 into lone surrogates; such a
+    # key is simply unknown (401), not an encoding error (500).
+    return hashlib.sha256(secret.encode("utf-8", "surrogateescape")).digest()
 
 
 class KeyTable:

@@ -29,7 +29,7 @@ def check_admin(request: web.Request) -> None:
         return
     auth = request.headers.get("Authorization", "")
     given = auth[7:].strip() if auth[:7].lower() == "bearer " else request.headers.get("x-admin-key", "")
-    if hmac.compare_digest(given.encode(), key.encode()):
+    if hmac.compare_digest(given.encode("utf-8", "surrogateescape"), key.encode()):  # non-UTF-8 header: a wrong key, not a 500
         return
     # Reads only: a cookie rides along on any same-site request, so it must not authorise an action.
     if request.method not in ("GET", "HEAD") or not admin_session.valid(request.cookies.get(admin_session.COOKIE, ""), key):
