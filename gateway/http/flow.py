@@ -47,8 +47,10 @@ def _tags(request: web.Request) -> tuple[str, ...]:
     raw = request.headers.get("x-gateway-tags")
     if not raw:
         return ()
+    # Printable text only: tags go into records and logs, so no control characters (ANSI escapes) and
+    # no lone surrogates from non-UTF-8 header bytes, which would also make the record unserialisable.
     tags = [t.strip() for t in raw.split(",") if t.strip()]
-    return tuple(t[:64] for t in tags[:16])
+    return tuple(t[:64] for t in tags[:16] if t.isprintable())
 
 
 async def serve(request: web.Request, api: str) -> web.StreamResponse:
