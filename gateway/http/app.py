@@ -20,6 +20,7 @@ from gateway.errors import GatewayError, Unauthorized
 from gateway.http import admin, dashboard
 from gateway.http.flow import new_context, serve
 from gateway.http.responses import error_response
+from gateway.http.route_errors import route_errors
 from gateway.http.state import STATE, GatewayState
 from gateway.records.recorder import Recorder
 from gateway.runtime import Services, compile_runtime, start_runtime
@@ -99,7 +100,7 @@ def build_app(loaded: LoadedConfig) -> web.Application:
     services = Services(tokens=tokens,
                         recorder=Recorder.compile(loaded.main.audit, file=loaded.path, base_dir=loaded.base_dir))
     runtime = compile_runtime(loaded, services)
-    app = web.Application(client_max_size=runtime.server.max_body_bytes + 1)
+    app = web.Application(client_max_size=runtime.server.max_body_bytes + 1, middlewares=[route_errors])
     state = app[STATE] = GatewayState(runtime=runtime, config_path=loaded.path)
     app[ALERTS] = AlertEvaluator(lambda: state.runtime.alerts, lambda: admin.stats_data(state),
                                  lambda: state.runtime.services.store, Notifier(lambda: services.session))
