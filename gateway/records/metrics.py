@@ -68,6 +68,24 @@ class _Gpu:
         except Exception:  # no library, no driver, no device: simply no GPU metrics
             return None
 
+    def snapshot(self) -> list[dict]:
+        """The GPUs for /stats (and the dashboard's GPU cards)."""
+        nv = self._nvml
+        out = []
+        for i, h in enumerate(self._handles):
+            try:
+                name = nv.nvmlDeviceGetName(h)
+                u = nv.nvmlDeviceGetUtilizationRates(h)
+                m = nv.nvmlDeviceGetMemoryInfo(h)
+                t = nv.nvmlDeviceGetTemperature(h, nv.NVML_TEMPERATURE_GPU)
+            except Exception:
+                log.warning("reading GPU %d through NVML failed", i, exc_info=True)
+                continue
+            out.append({"index": i, "name": name.decode() if isinstance(name, bytes) else str(name),
+                        "utilization": u.gpu / 100.0, "memory_used_bytes": int(m.used),
+                        "memory_total_bytes": int(m.total), "temperature_c": float(t)})
+        return out
+
     def collect(self):
         nv = self._nvml
         util = GaugeMetricFamily("gateway_gpu_utilization_ratio", "GPU utilisation (0-1)", labels=["gpu"])
@@ -117,8 +135,10 @@ class Metrics:
         r.register(self.callbacks)
         self._children: dict[tuple, tuple] = {}
 
-    def enable_gpu(self) -> None:
+    def enable_gpu(self):
+        """Probe NVML once; returns the GPU reader or None where there is no driver."""
         self.callbacks.gpu = _Gpu.probe()
+        return self.callbacks.gpu
 
     def observe(self, rec: dict) -> None:
         """Count one finished request. Label children are cached: `.labels()` is the costly part."""

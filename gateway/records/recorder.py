@@ -81,7 +81,9 @@ class Recorder:
     # -- lifecycle --
     async def start(self, redis_url: str | None) -> None:
         cfg = self.cfg
-        self._metrics.enable_gpu()
+        gpu = self._metrics.enable_gpu()
+        if gpu is not None:
+            self._stats.register("gpu", gpu.snapshot)
         if not cfg.enabled:
             return
         rs = sink_of(cfg, "redis")
