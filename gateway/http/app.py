@@ -83,6 +83,7 @@ async def _services(app: web.Application) -> AsyncIterator[None]:
     redis_url = store_cfg.url if store_cfg.url.startswith(("redis://", "rediss://")) else None
     await recorder.start(redis_url)
     alerts = app[ALERTS]
+    recorder.register_stats_source("alerts", alerts.snapshot)
     await alerts.start()
     try:
         yield

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+import urllib.request
 
 import openai
 import orjson
@@ -117,7 +118,10 @@ def test_error_rate_alert_fires_and_resolves_on_json_and_slack_webhooks(make_gat
     assert rec.wait_for("slack", 2)[1]["text"].startswith("[RESOLVED]")
     time.sleep(0.5)
     assert len(rec.bodies("ok")) == 2, "no repeats while nothing changes"
-    assert gw.state.runtime.alerts.rules[0].id == "errors-high"  # compiled into the runtime the evaluator reads
+    with urllib.request.urlopen(gw.url + "/stats", timeout=5) as r:
+        seen = orjson.loads(r.read())["alerts"]
+    assert seen["rules"]["errors-high"] == {"firing": False, "pending": False, "value": 0.4}
+    assert sorted((w["format"], w["delivered"], w["failed"]) for w in seen["webhooks"]) == [("json", 2, 0), ("slack", 2, 0)]
 
 
 def test_budget_alert_reads_the_store_counter(make_gateway, servers, store_url):
