@@ -92,6 +92,9 @@ class KeyTable:
     def __len__(self) -> int:
         return self._count
 
+    def principals(self) -> list[Principal]:
+        return [p for entries in self._by_prefix.values() for _, p in entries]
+
     def authenticate(self, headers: Mapping[str, str]) -> Principal:
         secret = presented_key(headers)
         if not secret:

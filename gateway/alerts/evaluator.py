@@ -54,8 +54,7 @@ async def budget_percent(rule: AlertRule, store: Any, now: float) -> float | Non
         return None
     now_ms = now * 1000
     wid, _ = b.window_at(now_ms)
-    # The counter's key as gateway.limits.Limits.admit builds it.
-    key = f"gw:{{bg:{b.id}:{rule.subject}:{wid}}}"
+    key = b.counter_key(rule.subject, wid)
     spent, _reserved = await store.budget_usage(key, b.roll_ms, now_ms)
     if b.limit <= 0:
         return 100.0 if spent > 0 else 0.0

@@ -78,7 +78,12 @@ def stats_data(state) -> dict:
 
 async def stats(request: web.Request) -> web.Response:
     check_admin(request)
-    return _json(stats_data(request.app[STATE]))
+    state = request.app[STATE]
+    data = stats_data(state)
+    rt = state.runtime
+    if rt.limits is not None:
+        data["budgets"] = await rt.limits.budget_report(rt.keys.principals(), list(rt.router.routes))
+    return _json(data)
 
 
 async def config_view(request: web.Request) -> web.Response:

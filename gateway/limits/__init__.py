@@ -43,7 +43,7 @@ from gateway import reasons, tokens
 from gateway.config.validate import SourcedRule
 from gateway.context import Decision, RequestContext
 from gateway.errors import RateLimited, StoreUnavailable
-from gateway.limits.rules import BudgetRule, Limiter, RateRule, compile_rules
+from gateway.limits.rules import BudgetRule, Limiter, RateRule, _safe, compile_rules
 from gateway.pricing import Pricing
 from gateway.store.base import (
     NEVER,
@@ -137,6 +137,29 @@ class Limits:
     async def close(self) -> None:
         self._store = None
 
+    # -- reporting --------------------------------------------------------------------------------
+
+    async def budget_report(self, principals: list, aliases: list[str], limit: int = 200) -> list[dict]:
+        """Use of every budget counter the config can name (per key, team, user, model or tag of the
+        configured keys and aliases), for /stats and the dashboard. Not on the request path."""
+        if not self._budgets or self._store is None:
+            return []
+        now = self._clock() * 1000
+        out: list[dict] = []
+        for rule in self._budgets:
+            wid, end = rule.window_at(now)
+            for subject in _budget_subjects(rule, principals, aliases):
+                if len(out) >= limit:
+                    return out
+                try:
+                    spent, reserved = await self._store.budget_usage(rule.counter_key(subject, wid), rule.roll_ms, now)
+                except StoreError:
+                    return out
+                out.append({"id": rule.id, "scope": rule.scope, "subject": subject, "window": wid,
+                            "unit": "usd" if rule.usd else "tokens", "limit": rule.limit, "spent": spent,
+                            "reserved": reserved, "resets_at": end / 1000 if end else None})
+        return out
+
     # -- before the call ------------------------------------------------------------------------
 
     def estimate_prompt_tokens(self, ctx: RequestContext) -> int:
@@ -193,7 +216,7 @@ class Limits:
                 wid, end = rule.window_at(now)
                 amount = est_usd if rule.usd else est_tokens
                 for subject in subjects:
-                    key = f"gw:{{bg:{rule.id}:{subject}:{wid}}}"
+                    key = rule.counter_key(subject, wid)
                     ops.append(BudgetOp(key, rule.limit, amount, rid, rule.ttl_ms, end, rule.roll_ms))
                     metas.append((rule.id, rule, subject))
         adm = Admission(self._store, ops, metas, est_tokens)
@@ -322,3 +345,21 @@ class Limits:
             await asyncio.shield(store.settle(ops, now))
         except StoreError as exc:
             log.warning("settling limits for request %s failed (reservations expire by TTL): %s", ctx.request_id, exc)
+
+
+def _budget_subjects(rule: BudgetRule, principals: list, aliases: list[str]) -> list[str]:
+    if rule.shared or rule.scope == "global":
+        return ["*"]
+    ps = [p for p in principals if (rule.keys is None or p.key_id in rule.keys)
+          and (rule.teams is None or p.team in rule.teams) and (rule.users is None or p.user in rule.users)]
+    if rule.scope == "key":
+        values = [p.key_id for p in ps]
+    elif rule.scope == "team":
+        values = [p.team for p in ps]
+    elif rule.scope == "user":
+        values = [p.user for p in ps]
+    elif rule.scope == "model":
+        values = sorted(rule.models) if rule.models is not None else list(aliases)
+    else:  # tag
+        values = sorted(rule.tags) if rule.tags is not None else [t for p in ps for t in p.tags]
+    return [_safe(v) for v in dict.fromkeys(v for v in values if v)]

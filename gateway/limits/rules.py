@@ -182,6 +182,10 @@ class BudgetRule(_Rule):
         self.ttl_ms = duration_ms(t.reservation_ttl, file=src.file, key=f"{src.key}.reservation_ttl")
         self._current = ("", 0.0, 0.0)  # (window id, start ms, end ms)
 
+    def counter_key(self, subject: str, window_id: str) -> str:
+        """The store key of this budget's counter for one subject and window (one hash slot)."""
+        return f"gw:{{bg:{self.id}:{subject}:{window_id}}}"
+
     def window_at(self, now_ms: float) -> tuple[str, float]:
         """(window id, window end in unix ms) for a calendar window; ('rolling', 0.0) otherwise."""
         if self.roll_ms:

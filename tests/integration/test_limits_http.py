@@ -137,3 +137,22 @@ def test_memory_store_refuses_several_workers(tmp_path):
     out = subprocess.run([sys.executable, "-m", "gateway", "serve", "--config", str(cfg), "--workers", "2"],
                          capture_output=True, text=True, timeout=30)
     assert out.returncode == 2 and "shared store" in out.stderr
+
+
+def test_stats_reports_budget_use(make_gateway, upstream, store_url):
+    gw = make_gateway(extra=f'[store]\nurl = "{store_url}"\n', policies={"budgets.toml": """
+        [[budgets]]
+        id = "team-tokens"
+        scope = "team"
+        tokens = 100000
+        window = "month"
+        """})
+    client(gw).chat.completions.create(model="gpt", messages=MSGS)
+    import orjson
+    import urllib.request
+
+    with urllib.request.urlopen(gw.url + "/stats", timeout=5) as r:
+        budgets = orjson.loads(r.read())["budgets"]
+    by_subject = {b["subject"]: b for b in budgets if b["id"] == "team-tokens"}
+    assert by_subject["team-a"]["spent"] == 1840 and by_subject["team-a"]["limit"] == 100000
+    assert by_subject["team-a"]["unit"] == "tokens" and by_subject["team-b"]["spent"] == 0
