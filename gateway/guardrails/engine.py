@@ -20,7 +20,7 @@ from gateway.config.validate import ConfigError, SourcedRule
 from gateway.context import Decision, Principal, RequestContext
 from gateway.errors import PolicyBlocked
 from gateway.guardrails.actions import SEVERITY, Pseudonyms
-from gateway.guardrails.policy import DetectorCache, Guard, InjectionGuard, SpanGuard
+from gateway.guardrails.policy import DetectorCache, Guard, InjectionGuard, SpanGuard, share_fast_detection
 from gateway.guardrails.registry import compile_rule
 from gateway.guardrails.stream_scan import GuardFailed, Hit, SpanPlan, StreamScanner, Tally
 from gateway.guardrails.surfaces import input_texts
@@ -64,6 +64,7 @@ class Guardrails:
                 raise ConfigError(rule.file, f"{rule.key}.id", f"a unique id ('{guard.id}' is also {seen[guard.id].key})")
             seen[guard.id] = rule
             guards.append(guard)
+        share_fast_detection(guards, cache)
         return cls(guards)
 
     def for_request(self, principal: Principal | None, alias: str | None) -> RequestGuard | None:

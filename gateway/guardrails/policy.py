@@ -7,6 +7,7 @@ turns a validated rule into a runtime guard (detectors built once, keys read fro
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from fnmatch import fnmatchcase
 from typing import TYPE_CHECKING, Literal
 
@@ -162,8 +163,19 @@ class PiiGuard(SpanGuard):
         self.max_entity_len = self._fast.max_entity_len if self._fast else 0
         self.hold_back = resolve_hold_back(rule.hold_back_chars, self.max_entity_len, source)
         self.action = _span_action(rule, source)
+        self.fast_types = frozenset(fast_types)
+        self._thresholds = {e: rule.thresholds.get(e, PII_DEFAULT_THRESHOLD) for e in fast_types}
+        self._shared: SharedDetection | None = None
+
+    def share(self, shared: SharedDetection) -> None:
+        """Take findings from one detection pass shared with the other fast-tier rules of the config."""
+        self._shared = shared
 
     def detect(self, text: str) -> list[Finding]:
+        if self._shared is not None:
+            types, thresholds = self.fast_types, self._thresholds
+            return [f for f in self._shared.detect(text)
+                    if f.entity_type in types and f.score >= thresholds[f.entity_type]]
         return self._fast.detect(text) if self._fast is not None else []
 
     def may_continue(self, text: str) -> int:
@@ -194,6 +206,40 @@ class InjectionGuard(Guard):
     @property
     def threshold(self) -> float:
         return self.detector.threshold
+
+
+PII_DEFAULT_THRESHOLD = 0.5  # gateway.guardrails.pii's default per-entity threshold
+
+
+class SharedDetection:
+    """One fast-tier pass over a text for every PII rule of a config (the union of their entity types
+    at the lowest threshold each asks for); each rule keeps its own types and thresholds. Memoised on
+    the last text object, since a scan hands the same string to every rule in turn."""
+
+    __slots__ = ("detector", "_text", "_found")
+
+    def __init__(self, detector) -> None:
+        self.detector = detector
+        self._text: str | None = None
+        self._found: list = []
+
+    def detect(self, text: str) -> list[Finding]:
+        if text is not self._text:
+            self._found = self.detector.detect(text)
+            self._text = text
+        return self._found
+
+
+def share_fast_detection(guards: Sequence, detectors: DetectorCache) -> None:
+    """Give every fast-tier PII rule one shared detection pass when there are several of them."""
+    pii = [g for g in guards if isinstance(g, PiiGuard) and g.fast_types]
+    if len(pii) < 2:
+        return
+    types = sorted(set().union(*(g.fast_types for g in pii)))
+    thresholds = {e: min(g._thresholds[e] for g in pii if e in g.fast_types) for e in types}
+    shared = SharedDetection(detectors.get(tuple(types), thresholds, ner=False))
+    for g in pii:
+        g.share(shared)
 
 
 class DetectorCache:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import re
 
-_TOKEN = re.compile(r"\S+")
 _OBFUSCATION_WORDS = frozenset({"at", "dot", "(at)", "[at]", "{at}", "(dot)", "[dot]", "{dot}"})
 _NUMERIC_END = frozenset("0123456789()+")
 # Every prefix of an obfuscation word: "[a" at the very end may be the start of "[at]".
@@ -30,6 +29,22 @@ def _joins(left: str, right: str, gap: str, names: bool, emails: bool = False) -
     return names and gap == " " and left[0].isupper() and right[0].isupper()
 
 
+def _token_before(text: str, end: int, floor: int) -> tuple[int, int] | None:
+    """(start, end) of the last whitespace-free token ending at or before `end`, not reaching below
+    `floor`. Scans backwards from the end, so a feed costs the length of the tail it looks at, not
+    the whole hold-back window."""
+    j = end
+    while j > floor and text[j - 1].isspace():
+        j -= 1
+    if j <= floor:
+        return None
+    # ASCII whitespace found in C; a token holding other (Unicode) spaces only grows longer, which
+    # holds back more text, never less.
+    k = max(text.rfind(" ", floor, j), text.rfind("\n", floor, j), text.rfind("\t", floor, j),
+            text.rfind("\r", floor, j)) + 1
+    return max(k, floor), j
+
+
 def growing_suffix_start(text: str, max_len: int, names: bool = False, emails: bool = False) -> int:
     """`emails`: obfuscated e-mails are detected, so a finished word may still be the local part of
     "jdoe at gmail dot com": it is held until the next word shows it is not."""
@@ -37,24 +52,26 @@ def growing_suffix_start(text: str, max_len: int, names: bool = False, emails: b
     if n == 0 or max_len <= 0:
         return n
     floor = max(0, n - max_len)
-    tokens = [(m.start(), m.group()) for m in _TOKEN.finditer(text, floor)]
-    if not tokens:
+    last = _token_before(text, n, floor)
+    if last is None:
         return n
-    start, token = tokens[-1]
-    if start + len(token) < n:
+    start, tend = last
+    token = text[start:tend]
+    if tend < n:
         # The text ends in whitespace: the last token is finished unless the next one could join it.
-        gap = text[start + len(token) :]
+        gap = text[tend:]
         if len(gap) > 3 or gap.count("\n") > 1:
             return n
         numeric = token[-1] in _NUMERIC_END
         if not (numeric or token.lower() in _OBFUSCATION_WORDS or (names and gap == " " and token[0].isupper())
                 or (emails and _LOCAL_PART.fullmatch(token))):
             return n
-    i = len(tokens) - 1
-    while i > 0:
-        prev_start, prev = tokens[i - 1]
-        gap = text[prev_start + len(prev) : tokens[i][0]]
-        if not _joins(prev, tokens[i][1], gap, names, emails):
+    while start > floor:
+        prev = _token_before(text, start, floor)
+        if prev is None:
             break
-        i -= 1
-    return max(tokens[i][0], floor)
+        pstart, pend = prev
+        if not _joins(text[pstart:pend], token, text[pend:start], names, emails):
+            break
+        start, token = pstart, text[pstart:pend]
+    return max(start, floor)
