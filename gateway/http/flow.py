@@ -112,7 +112,7 @@ async def serve(request: web.Request, api: str) -> web.StreamResponse:
         except TimeoutError:
             raise UpstreamTimeout(f"the request did not complete within {timeout:g}s") from None
         # Streams are bounded by the idle timeout between chunks rather than a total deadline.
-        return await relay_stream(request, ctx, opened.adapter, opened.reply, scanner)
+        return await relay_stream(request, ctx, opened.adapter, opened.reply, scanner, opened.provider.key_bytes)
     except GatewayError as err:
         return error_response(ctx, err)
     except asyncio.CancelledError:

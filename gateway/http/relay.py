@@ -32,7 +32,9 @@ MALFORMED_UPSTREAM = (ValueError, TypeError, KeyError, AttributeError, IndexErro
 
 
 async def relay_stream(request: web.Request, ctx: RequestContext, adapter: Adapter, reply: UpstreamReply,
-                       scanner) -> web.StreamResponse:
+                       scanner, provider_key: bytes | None = None) -> web.StreamResponse:
+    """`provider_key`: the provider's credential, taken out of anything relayed (an upstream error
+    event may quote it); events are whole by then, so a key is never split across two writes."""
     resp = web.StreamResponse(status=200, headers=common_headers(ctx))
     resp.content_type = "text/event-stream"
     resp.headers["Cache-Control"] = "no-cache"
@@ -57,6 +59,8 @@ async def relay_stream(request: web.Request, ctx: RequestContext, adapter: Adapt
                     out += stream.feed(event)
                 if out:
                     data = b"".join(out) if len(out) > 1 else out[0]
+                    if provider_key is not None and provider_key in data:
+                        data = data.replace(provider_key, b"[redacted]")
                     if ctx.payload_out is not None:
                         ctx.payload_out.append(data)
                     await resp.write(data)
@@ -66,6 +70,8 @@ async def relay_stream(request: web.Request, ctx: RequestContext, adapter: Adapt
                 out += stream.feed(event)
             out += stream.finish()
             data = b"".join(out)
+            if provider_key is not None and provider_key in data:
+                data = data.replace(provider_key, b"[redacted]")
             if ctx.payload_out is not None:
                 ctx.payload_out.append(data)
             await resp.write(data)

@@ -124,6 +124,8 @@ class Provider:
             raise ConfigError(file, f"providers.{name}.base_url", "a base URL for this provider type")
         self.base_url = (base or "").rstrip("/")
         self.api_key = self._read_key(file)
+        # An upstream may quote the credential back (OpenAI's 401 does, and a 400's message is passed on).
+        self.key_bytes = self.api_key.encode() if self.api_key else None
         o = options
         self.timeouts = Timeouts(
             connect=o.connect_timeout_s or server_timeouts.connect,
@@ -152,6 +154,11 @@ class Provider:
 
     def auth_headers(self) -> dict[str, str]:
         return {}
+
+    def redact(self, data: bytes) -> bytes:
+        """`data` from the upstream with this provider's own key taken out, before anything shows it."""
+        key = self.key_bytes
+        return data.replace(key, b"[redacted]") if key is not None and key in data else data
 
     def map_error(self, status: int, body: bytes) -> GatewayError:
         """A safe gateway error for an upstream error response (the upstream status is kept)."""

@@ -196,7 +196,7 @@ class Router:
         finally:
             reply.close()
             ctx.timings.upstream_wait += perf_counter() - t0
-        err = provider.map_error(reply.status, body)
+        err = provider.map_error(reply.status, provider.redact(body))
         err.upstream_status = reply.status
         err.retry_after = reply.headers.get("retry-after")  # type: ignore[attr-defined]
         return None, err
