@@ -43,7 +43,8 @@ class LoggedGateway:
         raise RuntimeError("gateway did not become healthy")
 
     def output(self) -> str:
-        self._fh.flush()
+        if not self._fh.closed:
+            self._fh.flush()
         return self.log.read_bytes().decode(errors="replace")
 
     def children(self) -> list[int]:
