@@ -3,8 +3,9 @@
 Check-and-reserve and settle are each one Lua script call (`gateway.store.lua`), so one request
 costs one round trip before the upstream call and one after. On Redis Cluster (or with
 `split_by_slot=True`) the ops are grouped by hash tag, every key of a group shares one slot, and
-the groups run as separate atomic scripts in one pipeline; when a group refuses, the groups that
-reserved are released with a second round trip (only on refusal).
+the groups run as separate atomic scripts in one pipeline (on a cluster: sent to their nodes
+concurrently, as redis-py refuses scripts in a cluster pipeline); when a group refuses, the groups
+that reserved are released with a second round trip (only on refusal).
 
 Failures surface as `StoreError`. The client reconnects on its own (redis-py's pool replaces broken
 connections, with one quick retry on connection errors); socket timeouts are short so a hung Redis
@@ -13,6 +14,7 @@ costs a request at most `socket_timeout`, not a hung event loop task.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 
 import hiredis
@@ -22,7 +24,7 @@ import redis.asyncio as aioredis
 from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import NoScriptError, RedisError
+from redis.exceptions import NoScriptError, RedisClusterException, RedisError
 
 from gateway.store import lua
 from gateway.store.resp import RespClient, RespError
@@ -43,6 +45,10 @@ from gateway.store.base import (
 _RESERVE_SHA = hashlib.sha1(lua.RESERVE.encode()).hexdigest()
 _SETTLE_SHA = hashlib.sha1(lua.SETTLE.encode()).hexdigest()
 _SCRIPTS = {_RESERVE_SHA: lua.RESERVE, _SETTLE_SHA: lua.SETTLE}
+
+
+# RedisClusterException (a command the cluster client refuses, no reachable node) is not a RedisError.
+_ERRORS = (RedisError, RedisClusterException)
 
 
 def _num(x: float) -> str:
@@ -104,6 +110,11 @@ class RedisStore:
         self._r = client
         self._fast = fast  # the hot path's scripts go through this multiplexed connection when set
         self._split = split_by_slot
+        self._cluster = isinstance(client, aioredis.RedisCluster)
+        self._gate: asyncio.Semaphore | None = None
+        self._gate_timeout = 1.0
+        self._ready: asyncio.Lock | None = None  # cluster: held until the client has learnt the slot map
+        self._cluster_ready = False
         self.round_trips = 0  # script calls and pipelines sent; the benchmark reads it
 
     @classmethod
@@ -134,7 +145,7 @@ class RedisStore:
         except ImportError:
             pass
         if cluster:
-            client = aioredis.RedisCluster.from_url(url, **opts)
+            client = aioredis.RedisCluster.from_url(url, max_connections=max_connections, **opts)
         else:
             # A blocking pool: a burst above max_connections waits (up to pool_timeout) for a free
             # connection instead of failing requests with "Too many connections".
@@ -143,11 +154,50 @@ class RedisStore:
             )
             client = aioredis.Redis(connection_pool=pool)
         fast = None if cluster else RespClient(url, socket_timeout=socket_timeout, connect_timeout=connect_timeout)
-        return cls(client, split_by_slot=cluster if split_by_slot is None else split_by_slot, fast=fast)
+        store = cls(client, split_by_slot=cluster if split_by_slot is None else split_by_slot, fast=fast)
+        if cluster:
+            # The cluster client's per-node pools raise MaxConnectionsError when full instead of waiting;
+            # at most max_connections commands in flight makes a burst wait, as the blocking pool does.
+            store._gate = asyncio.Semaphore(max_connections)
+            store._gate_timeout = pool_timeout
+        return store
 
     async def _eval(self, sha: str, keys: list[str], args: list[str]):
         if self._fast is not None:
             return (await self._fast_scripts([(sha, keys, args)]))[0]
+        if self._gate is not None:
+            return await self._gated(self._eval_script, sha, keys, args)
+        return await self._eval_script(sha, keys, args)
+
+    async def _gated(self, fn, *args):
+        if not self._cluster_ready:
+            await self._initialize_cluster()
+        try:
+            async with asyncio.timeout(self._gate_timeout):
+                await self._gate.acquire()
+        except TimeoutError:
+            raise StoreError("redis: no free cluster connection in time") from None
+        try:
+            return await fn(*args)
+        finally:
+            self._gate.release()
+
+    async def _initialize_cluster(self) -> None:
+        """Learn the slot map before the first command. redis-py initialises a cluster client lazily,
+        and commands sent concurrently on a cold client fail on connections the initialisation closes
+        ('Connection closed by server', a closed transport): a burst right after start-up did."""
+        if self._ready is None:
+            self._ready = asyncio.Lock()
+        async with self._ready:
+            if self._cluster_ready:
+                return
+            try:
+                await self._r.initialize()
+            except _ERRORS as exc:
+                raise StoreError(f"redis: {exc.__class__.__name__}: {exc}") from None
+            self._cluster_ready = True
+
+    async def _eval_script(self, sha: str, keys: list[str], args: list[str]):
         self.round_trips += 1
         try:
             try:
@@ -156,7 +206,7 @@ class RedisStore:
                 await self._r.script_load(_SCRIPTS[sha])
                 self.round_trips += 1
                 return await self._r.evalsha(sha, len(keys), *keys, *args)
-        except RedisError as exc:
+        except _ERRORS as exc:
             raise StoreError(f"redis: {exc.__class__.__name__}: {exc}") from None
 
     async def _fast_scripts(self, calls: list[tuple[str, list[str], list[str]]], *, raise_errors: bool = True) -> list:
@@ -189,6 +239,8 @@ class RedisStore:
         restarted Redis) only the calls that did not run are sent again, once the scripts load."""
         if self._fast is not None:
             return await self._fast_scripts(calls, raise_errors=False)
+        if self._cluster:
+            return await self._concurrently(calls)
         replies: list = [None] * len(calls)
         todo = list(range(len(calls)))
         for attempt in (0, 1):
@@ -206,9 +258,21 @@ class RedisStore:
                     break
                 for sha in {calls[i][0] for i in todo}:
                     await self._r.script_load(_SCRIPTS[sha])
-            except RedisError as exc:
+            except _ERRORS as exc:
                 raise StoreError(f"redis: {exc.__class__.__name__}: {exc}") from None
         return replies
+
+    async def _concurrently(self, calls: list[tuple[str, list[str], list[str]]]) -> list:
+        """Cluster: redis-py refuses EVALSHA in a cluster pipeline, and the groups live on different
+        nodes anyway; each group's script goes to its node at once (one round-trip time). Failures
+        come back as values, as from a pipeline with raise_on_error=False."""
+        async def one(sha: str, keys: list[str], args: list[str]):
+            try:
+                return await self._eval(sha, keys, args)
+            except StoreError as exc:
+                return exc
+
+        return list(await asyncio.gather(*(one(*call) for call in calls)))
 
     async def reserve(self, ops: list[ReserveOp], now_ms: float) -> list[OpResult]:
         if not self._split:
@@ -259,7 +323,7 @@ class RedisStore:
         """(spent, reserved) of a budget key, for tests and the admin API (not the hot path)."""
         try:
             fields = await self._r.hgetall(key + ":h")
-        except RedisError as exc:
+        except _ERRORS as exc:
             raise StoreError(str(exc)) from None
         spent = reserved = 0.0
         size = max(roll_ms / 60, 1000.0) if roll_ms else 0.0
@@ -286,9 +350,14 @@ class RedisStore:
         await self._call(self._r.ping)
 
     async def _call(self, fn, *args):
+        if self._gate is not None:
+            return await self._gated(self._call_direct, fn, *args)
+        return await self._call_direct(fn, *args)
+
+    async def _call_direct(self, fn, *args):
         try:
             return await fn(*args)
-        except RedisError as exc:
+        except _ERRORS as exc:
             raise StoreError(f"redis: {exc.__class__.__name__}: {exc}") from None
 
     async def close(self) -> None:
