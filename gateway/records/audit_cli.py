@@ -20,7 +20,7 @@ import orjson
 from gateway.records.chain import Chain, Verifier, checkpoint_covers, checkpoint_record, new_writer_id
 from gateway.records.config import AuditConfig, parse_audit, sink_of
 from gateway.records.recorder import env_key
-from gateway.records.sinks import rotated_paths
+from gateway.records.sinks import rotated_paths, split_cluster_url
 from gateway.config.validate import ConfigError
 
 PAGE = 1000
@@ -41,7 +41,8 @@ def _redis(cfg: AuditConfig, store_url: str | None):
     url = rs.url or store_url
     if not url or not url.startswith(("redis://", "rediss://", "unix://")):
         raise ConfigError("<config>", "audit.sinks.redis.url", "a redis:// URL (or a redis [store] url)")
-    return redis.Redis.from_url(url), rs.stream
+    url, cluster = split_cluster_url(url)
+    return (redis.RedisCluster if cluster else redis.Redis).from_url(url), rs.stream
 
 
 def iter_file(path: str, max_files: int = 1000) -> Iterator[tuple[str, bytes]]:

@@ -11,6 +11,7 @@ import asyncio
 import os
 import sys
 from typing import BinaryIO
+from urllib.parse import parse_qs, urlsplit, urlunsplit
 
 import orjson
 
@@ -54,7 +55,20 @@ def _driver_info():
 
 
 def hwm_key(stream: str) -> str:
-    return stream + ":hwm"
+    """The stream's high-water-mark hash, in the stream's own Redis Cluster slot: the script touches
+    both keys, and keys of two slots fail with CROSSSLOT. A stream name without a hash tag is hashed
+    whole, so `{name}:hwm` lands in its slot; a name with a tag shares it."""
+    return stream + ":hwm" if "{" in stream else "{" + stream + "}:hwm"
+
+
+def split_cluster_url(url: str) -> tuple[str, bool]:
+    """(url without the gateway's `cluster` query option, whether it names a Redis Cluster); the
+    same `?cluster=1` the store accepts (redis-py would take the option for a connection argument)."""
+    parts = urlsplit(url)
+    query = parse_qs(parts.query)
+    cluster = query.pop("cluster", ["0"])[0].lower() in ("1", "true", "yes", "on")
+    rest = "&".join(f"{k}={v}" for k, vs in query.items() for v in vs)
+    return urlunsplit(parts._replace(query=rest)), cluster
 
 
 class StdoutSink:
@@ -91,7 +105,8 @@ class RedisStreamSink:
         info = await asyncio.to_thread(_driver_info)
         if info is not None:
             opts["driver_info"] = info
-        self._client = aioredis.Redis.from_url(self.url, **opts)
+        url, cluster = split_cluster_url(self.url)
+        self._client = (aioredis.RedisCluster if cluster else aioredis.Redis).from_url(url, **opts)
         self._script = self._client.register_script(_XADD_ONCE)
 
     async def ship(self, entries: list[Entry]) -> int:
