@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 
 import aiohttp
 import orjson
@@ -76,9 +77,6 @@ def test_limits_stay_exact_on_a_cluster_and_no_script_crosses_slots(make_gateway
     assert gw_keys and all(hash_tag(k) != k for k in gw_keys), gw_keys
     # The audit sink on the cluster: one record per request, none lost or doubled.
     ids = [rid for _, rid, _ in results]
-    deadline = asyncio.get_event_loop_policy()  # noqa: F841 (keeps the import honest)
-    import time
-
     until = time.time() + 15
     while time.time() < until:
         counts = by_request_id([r for r in stream_records(redis_cluster) if r.get("type") == "request"])
