@@ -21,6 +21,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from time import perf_counter
 
+from gateway import reasons
 from gateway.adapters.base import Adapter
 from gateway.adapters.registry import ADAPTERS
 from gateway.config.schema import ModelConfig
@@ -175,8 +176,14 @@ class Router:
         """One upstream attempt: the reply when it answered 2xx, else the error it failed with."""
         ctx.attempts += 1
         ctx.target = target
-        req = provider.build(adapter.upstream_api, target.model, ctx.stream, adapter.upstream_body(ctx, target),
-                             trace_headers)
+        try:
+            body = adapter.upstream_body(ctx, target)
+        except (TypeError, AttributeError, ValueError, KeyError, IndexError):
+            # A translator met an optional field of the wrong type (`metadata: true`, `system: 5`):
+            # the caller's fault, so a 400, not a 500. Same-wire adapters copy the body and never raise.
+            raise BadRequest(f"a field of the request has a type the {adapter.wire} API cannot take",
+                             reason=reasons.BAD_REQUEST) from None
+        req = provider.build(adapter.upstream_api, target.model, ctx.stream, body, trace_headers)
         t0 = perf_counter()
         if not ctx.timings.upstream_start:
             ctx.timings.upstream_start = t0
