@@ -170,3 +170,11 @@ def test_records_are_never_dropped_by_bad_input(gateway):
     _, _, metrics = send(gateway, "GET", "/metrics")
     dropped = [line for line in metrics.decode().splitlines() if line.startswith("gateway_audit_dropped_total")]
     assert dropped == ["gateway_audit_dropped_total 0.0"]
+
+
+@pytest.mark.parametrize("field", [{"metadata": True}, {"system": 5}, {"stop_sequences": 3}, {"tools": [1]}])
+def test_wrongly_typed_optional_fields_on_a_translated_pair_are_a_400(gateway, field):
+    """/v1/messages to an OpenAI-wire model goes through the translator (found by the property above)."""
+    status, _, body = send(gateway, "POST", "/v1/messages", orjson.dumps({**VALID["/v1/messages"], **field}))
+    assert status == 400, body
+    error_shape("/v1/messages", body)
