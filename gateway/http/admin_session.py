@@ -38,7 +38,7 @@ def valid(token: str, admin_key: str, now: float | None = None) -> bool:
     if len(parts) != 4 or parts[0] != "v1" or not parts[1].isdigit():
         return False
     payload, sig = token.rsplit(".", 1)
-    if not hmac.compare_digest(sig.encode(), _sign(admin_key, payload).encode()):
+    if not hmac.compare_digest(sig.encode("utf-8", "replace"), _sign(admin_key, payload).encode()):
         return False
     now = time.time() if now is None else now
     return now < int(parts[1]) <= now + TTL_S + 60
