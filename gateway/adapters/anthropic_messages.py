@@ -14,9 +14,9 @@ from __future__ import annotations
 
 import orjson
 
-from gateway.adapters.base import Adapter, StreamAdapter
+from gateway.adapters.base import PassThroughAdapter, StreamAdapter
 from gateway.adapters.usage import count_output
-from gateway.context import RequestContext, Target, Usage
+from gateway.context import RequestContext, Usage
 from gateway.translate.openai_to_anthropic import anthropic_usage
 from gateway.translate.sse import SSEEvent, encode_event
 
@@ -181,15 +181,10 @@ class MessagesStream(StreamAdapter):
         self.ctx.usage = self.usage if self.usage is not None else count_output(self.ctx, "".join(self._texts))
 
 
-class AnthropicMessagesAdapter(Adapter):
+class AnthropicMessagesAdapter(PassThroughAdapter):
     api = "messages"
     wire = "anthropic"
     upstream_api = "messages"
-
-    def upstream_body(self, ctx: RequestContext, target: Target) -> bytes:
-        body = dict(ctx.body)  # type: ignore[arg-type]
-        body["model"] = target.model
-        return orjson.dumps(body)
 
     def response(self, ctx: RequestContext, raw: bytes, scanner) -> bytes:
         resp = orjson.loads(raw)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, ClassVar
 
+import orjson
+
 from gateway.context import RequestContext, Target
 
 if TYPE_CHECKING:
@@ -44,3 +46,12 @@ class Adapter:
 
     def stream(self, ctx: RequestContext, scanner: OutputScanner | None) -> StreamAdapter:
         raise NotImplementedError
+
+
+class PassThroughAdapter(Adapter):
+    """Same API on both sides: the caller's body goes upstream unchanged but for the target's model."""
+
+    def upstream_body(self, ctx: RequestContext, target: Target) -> bytes:
+        body = dict(ctx.body)  # type: ignore[arg-type]
+        body["model"] = target.model
+        return orjson.dumps(body)

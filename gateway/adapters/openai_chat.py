@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import orjson
 
-from gateway.adapters.base import Adapter, StreamAdapter
+from gateway.adapters.base import PassThroughAdapter, StreamAdapter
 from gateway.adapters.usage import count_output, openai_usage
 from gateway.context import RequestContext, Target
 from gateway.errors import UpstreamError
@@ -156,16 +156,17 @@ def _stream_text(items: list) -> str:
     return "".join(parts)
 
 
-class OpenAIChatAdapter(Adapter):
+class OpenAIChatAdapter(PassThroughAdapter):
     api = "chat"
     wire = "openai"
     upstream_api = "chat"
 
     def upstream_body(self, ctx: RequestContext, target: Target) -> bytes:
+        if not ctx.stream:
+            return super().upstream_body(ctx, target)
         body = dict(ctx.body)  # type: ignore[arg-type]
         body["model"] = target.model
-        if ctx.stream:
-            body["stream_options"] = {**(body.get("stream_options") or {}), "include_usage": True}
+        body["stream_options"] = {**(body.get("stream_options") or {}), "include_usage": True}
         return orjson.dumps(body)
 
     def response(self, ctx: RequestContext, raw: bytes, scanner) -> bytes:

@@ -12,9 +12,9 @@ from __future__ import annotations
 
 import orjson
 
-from gateway.adapters.base import Adapter, StreamAdapter
+from gateway.adapters.base import PassThroughAdapter, StreamAdapter
 from gateway.adapters.usage import count_output
-from gateway.context import RequestContext, Target, Usage
+from gateway.context import RequestContext, Usage
 from gateway.translate.sse import SSEEvent, encode_event
 
 _TERMINAL = frozenset({"response.completed", "response.incomplete", "response.failed"})
@@ -178,15 +178,10 @@ class ResponsesStream(StreamAdapter):
         self.ctx.usage = count_output(self.ctx, "".join(parts))
 
 
-class OpenAIResponsesAdapter(Adapter):
+class OpenAIResponsesAdapter(PassThroughAdapter):
     api = "responses"
     wire = "openai"
     upstream_api = "responses"
-
-    def upstream_body(self, ctx: RequestContext, target: Target) -> bytes:
-        body = dict(ctx.body)  # type: ignore[arg-type]
-        body["model"] = target.model
-        return orjson.dumps(body)
 
     def response(self, ctx: RequestContext, raw: bytes, scanner) -> bytes:
         resp = orjson.loads(raw)

@@ -7,7 +7,7 @@ from __future__ import annotations
 import time
 
 import httpx
-import orjson
+
 import pytest
 
 from tests.faults.wire import AUTH, MSGS, audit_verify, by_request_id, openai_error, openai_stream, records
