@@ -70,8 +70,12 @@ def wait_port(port: int, timeout: float = 30) -> None:
 
 
 def cpu_seconds(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    """User + system CPU of the process and its children (the workers under --workers N)."""
+    total = 0
+    for p in [pid] + children(pid):
+        fields = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
+        total += int(fields[11]) + int(fields[12])
+    return total / os.sysconf("SC_CLK_TCK")
 
 
 def rss_mb(pid: int) -> float:
@@ -93,11 +97,13 @@ def children(pid: int) -> list[int]:
 
 
 
-def gateway_config(tmp: Path, upstream: str, row: str, redis_url: str) -> Path:
+def gateway_config(tmp: Path, upstream: str, row: str, redis_url: str, force_redis: bool = False) -> Path:
     (tmp / "policies").mkdir(parents=True, exist_ok=True)
     (tmp / "policies" / "keys.toml").write_text(
         f'[[keys]]\nid = "bench"\nkey_sha256 = "{hashlib.sha256(KEY.encode()).hexdigest()}"\nteam = "bench"\n')
     extra_policies, extra_main = ROW_FILES.get(row, ({}, ""))
+    if force_redis and "[store]" not in extra_main:
+        extra_main = '[store]\nurl = "{redis}"\n' + extra_main
     for name, text in extra_policies.items():
         (tmp / "policies" / name).write_text(text)
     main = f"""
@@ -298,12 +304,114 @@ def table(results: list[dict]) -> str:
     return "\n".join(lines)
 
 
+async def soak_load(url: str, seconds: float, rate: float, pid: int) -> dict:
+    """Open-loop load at a fixed rate (half streamed), RSS sampled once a minute."""
+    conn = aiohttp.TCPConnector(limit=0)
+    sem = asyncio.Semaphore(256)
+    errors = 0
+    done = 0
+    samples: list[tuple[float, float]] = []
+    async with aiohttp.ClientSession(connector=conn) as s:
+        async def one(i: int) -> None:
+            nonlocal errors, done
+            async with sem:
+                try:
+                    await _one(s, url, STREAM_BODY if i % 2 else BODY, bool(i % 2))
+                    done += 1
+                except Exception:
+                    errors += 1
+
+        start = time.perf_counter()
+        tasks: set[asyncio.Task] = set()
+        next_sample = 0.0
+        i = 0
+        while (now := time.perf_counter() - start) < seconds:
+            if now >= next_sample:
+                samples.append((now / 60, rss_mb(pid)))
+                next_sample += 60
+            while i < now * rate:
+                t = asyncio.create_task(one(i))
+                tasks.add(t)
+                t.add_done_callback(tasks.discard)
+                i += 1
+            await asyncio.sleep(0.005)
+        await asyncio.gather(*tasks)
+        samples.append((seconds / 60, rss_mb(pid)))
+    base = samples[1][1] if len(samples) > 2 else samples[0][1]  # after the first minute's warm-up
+    return {"requests": done, "errors": errors, "rss_mb": samples, "growth_pct": (samples[-1][1] - base) / base * 100}
+
+
+def run_soak(args, upstream: str, redis_url: str, tmp: Path) -> int:
+    row = args.rows.split(",")[0] if args.rows != ",".join(ROW_FILES) else "everything"
+    port = free_port()
+    gw = start([PY, "-m", "gateway", "serve", "--config", str(gateway_config(tmp / row, upstream, row, redis_url)),
+                "--port", str(port)], port, PROXY_CPU)
+    try:
+        os.sched_setaffinity(0, LOAD_CPU)
+        res = asyncio.run(soak_load(f"http://127.0.0.1:{port}/v1/chat/completions", args.soak * 60, args.rate, gw.pid))
+    finally:
+        gw.terminate()
+        gw.wait(20)
+    print(f"soak: gateway row '{row}', {args.soak:g} min at {args.rate:g} req/s (half streamed): "
+          f"{res['requests']} served, {res['errors']} errors")
+    print("| minute | RSS MB |\n|---|---|")
+    for minute, rss in res["rss_mb"]:
+        print(f"| {minute:.1f} | {rss:.1f} |")
+    print(f"RSS growth after the first minute: {res['growth_pct']:+.1f}%")
+    save({"soak": res, "row": row, "rate": args.rate, "minutes": args.soak}, "soak")
+    return 0
+
+
+def run_scaling(args, upstream: str, redis_url: str, tmp: Path) -> int:
+    """The same row with 1 and 2 workers; gateway and load generator share every core."""
+    global LOAD_CPU
+    row = args.rows.split(",")[0] if args.rows != ",".join(ROW_FILES) else "everything"
+    all_cpus = set(range(NCPU))
+    LOAD_CPU = all_cpus
+    out = []
+    for workers in (1, 2):
+        port = free_port()
+        cfg = gateway_config(tmp / f"{row}-w{workers}", upstream, row, redis_url, force_redis=True)
+        gw = start([PY, "-m", "gateway", "serve", "--config", str(cfg), "--port", str(port), "--workers", str(workers)],
+                   port, all_cpus)
+        try:
+            time.sleep(1.0)
+            runs = []
+            for _ in range(args.runs):
+                c0 = cpu_seconds(gw.pid)
+                rps, reqs = wrk(f"http://127.0.0.1:{port}/v1/chat/completions", 3 if args.quick else 8, BODY)
+                runs.append((rps, (cpu_seconds(gw.pid) - c0) * 1000 / max(reqs, 1)))
+            out.append({"workers": workers, "rps": statistics.median(r[0] for r in runs),
+                        "cpu_ms_per_req": statistics.median(r[1] for r in runs), "rss_mb": rss_mb(gw.pid)})
+        finally:
+            gw.terminate()
+            gw.wait(20)
+    print(f"| workers (row '{row}', Redis store, load generator on the same {NCPU} cores) | req/s (c=64) | "
+          "CPU ms/req | RSS MB (all workers) |\n|---|---|---|---|")
+    for r in out:
+        print(f"| {r['workers']} | {r['rps']:,.0f} | {r['cpu_ms_per_req']:.3f} | {r['rss_mb']:.0f} |")
+    print(f"2 workers / 1 worker: {out[1]['rps'] / out[0]['rps']:.2f}x")
+    save({"scaling": out, "row": row}, "scaling")
+    return 0
+
+
+def save(data: dict, kind: str) -> None:
+    dest = ROOT / "benchmarks" / "results"
+    dest.mkdir(exist_ok=True)
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    data = {"machine": {"cpus": NCPU}, "date": time.strftime("%Y-%m-%d"), **data}
+    (dest / f"{kind}-{stamp}.json").write_text(json.dumps(data, indent=1))
+
+
 def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--rows", default=",".join(ROW_FILES), help=f"comma-separated, from: {', '.join(ROW_FILES)}")
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--quick", action="store_true", help="fewer requests, shorter wrk runs")
-    ap.add_argument("--workers", type=int, default=1)
+    ap.add_argument("--workers", type=int, default=1, help="workers of each gateway row (needs Redis rows)")
+    ap.add_argument("--scaling", action="store_true", help="1 vs 2 workers of one row (default: everything)")
+    ap.add_argument("--soak", type=float, default=0, metavar="MINUTES", help="soak one row at --rate, RSS per minute")
+    ap.add_argument("--rate", type=float, default=200, help="requests per second in --soak")
     args = ap.parse_args()
     ensure_wrk()
     up_port, ref_port = free_port(), free_port()
@@ -317,6 +425,14 @@ def main() -> int:
     ref = start([PY, "benchmarks/reference_proxy.py", str(ref_port), upstream], ref_port, PROXY_CPU)
     procs.append(ref)
     results: list[dict] = []
+    if args.soak or args.scaling:
+        try:
+            tmp = Path(tempfile.mkdtemp(prefix="gw-bench-"))
+            return run_soak(args, upstream, redis_url, tmp) if args.soak else run_scaling(args, upstream, redis_url, tmp)
+        finally:
+            for p in procs:
+                p.terminate()
+                p.wait(10)
     try:
         targets: list[tuple[str, str, int | None, subprocess.Popen | None]] = [
             ("direct upstream", f"{upstream}/v1/chat/completions", None, None),
@@ -347,10 +463,7 @@ def main() -> int:
     for r in results:
         if r["target"].startswith("gateway"):
             print(f"\n{r['target']}: {r['rps'] / ref_rps:.0%} of the reference proxy's req/s")
-    dest = ROOT / "benchmarks" / "results"
-    dest.mkdir(exist_ok=True)
-    stamp = time.strftime("%Y%m%d-%H%M%S")
-    (dest / f"bench-{stamp}.json").write_text(json.dumps({"machine": {"cpus": NCPU}, "results": results}, indent=1))
+    save({"results": results}, "bench")
     return 0
 
 
