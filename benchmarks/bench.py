@@ -164,12 +164,14 @@ path = "audit.jsonl"
 [[audit.sinks]]
 type = "redis"
 """
+# Rows measure one feature each; only "records" and "everything" keep the audit log on.
+NO_AUDIT = "[audit]\nenabled = false\n"
 # Each row: (policy files, extra main-config text). {redis} is replaced by the benchmark's Redis URL.
 ROW_FILES: dict[str, tuple[dict[str, str], str]] = {
-    "passthrough": ({}, ""),
-    "limits-memory": ({"limits.toml": LIMITS}, ""),
-    "limits-redis": ({"limits.toml": LIMITS}, '[store]\nurl = "{redis}"\n'),
-    "guardrails": ({"guardrails.toml": GUARDRAILS}, ""),
+    "passthrough": ({}, NO_AUDIT),
+    "limits-memory": ({"limits.toml": LIMITS}, NO_AUDIT),
+    "limits-redis": ({"limits.toml": LIMITS}, '[store]\nurl = "{redis}"\n' + NO_AUDIT),
+    "guardrails": ({"guardrails.toml": GUARDRAILS}, NO_AUDIT),
     "records": ({}, '[store]\nurl = "{redis}"\n' + SINKS),
     "everything": ({"limits.toml": LIMITS, "guardrails.toml": GUARDRAILS}, '[store]\nurl = "{redis}"\n' + SINKS),
 }

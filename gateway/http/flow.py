@@ -11,6 +11,7 @@ limits and budgets and submits the one request record. Nothing here is called ba
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from time import perf_counter
@@ -28,14 +29,18 @@ from gateway.http.state import STATE, GatewayState
 
 log = logging.getLogger("gateway.flow")
 
+_NO_DEADLINE = contextlib.nullcontext()
+
 _SHAPE = {"messages": "anthropic"}
 
 
 def new_context(request: web.Request, api: str, state: GatewayState) -> RequestContext:
     rt = state.runtime
-    trace_id, span_id, parent, _flags = ids.trace(request.headers.get("traceparent"))
+    headers = request.headers
+    rid, trace_id, span_id, parent = ids.new_ids(headers.get("x-request-id"), headers.get("traceparent"),
+                                                 rt.server.trust_request_id)
     ctx = RequestContext(
-        request_id=ids.request_id(request.headers.get("x-request-id"), rt.server.trust_request_id),
+        request_id=rid,
         api=api, shape=_SHAPE.get(api, "openai"), runtime=rt, received_at=time.time(),
         trace_id=trace_id, span_id=span_id, parent_span_id=parent,
     )
@@ -91,9 +96,11 @@ async def serve(request: web.Request, api: str) -> web.StreamResponse:
         if rt.services.recorder is not None and rt.services.recorder.sample_payload():
             ctx.payload_out = []
         trace_headers = {"traceparent": f"00-{ctx.trace_id}-{ctx.span_id}-01", "x-request-id": ctx.request_id}
-        timeout = route.timeout_s or rt.server.total_timeout_s
+        # Each attempt is bounded by its provider's timeouts (first byte, idle, total); an alias's
+        # `timeout_s` also bounds all its attempts together.
+        timeout = route.timeout_s
         try:
-            async with asyncio.timeout(timeout):
+            async with asyncio.timeout(timeout) if timeout else _NO_DEADLINE:
                 opened = await rt.router.open(ctx, route, trace_headers)
                 if not ctx.stream:
                     raw = await opened.reply.read()

@@ -9,18 +9,12 @@ _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 _TRACEPARENT = re.compile(r"^00-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})$")
 
 
-def request_id(incoming: str | None, trust: bool) -> str:
-    """The caller's x-request-id when it is safe to log and echo, else a new one."""
-    if trust and incoming and _REQUEST_ID.match(incoming):
-        return incoming
-    return "req_" + os.urandom(12).hex()
-
-
-def trace(incoming: str | None) -> tuple[str, str, str | None, str]:
-    """(trace id, our span id, parent span id, flags) from a traceparent header, or a new trace."""
-    span = os.urandom(8).hex()
-    if incoming:
-        m = _TRACEPARENT.match(incoming.strip().lower())
+def new_ids(incoming_id: str | None, traceparent: str | None, trust: bool) -> tuple[str, str, str, str | None]:
+    """(request id, trace id, our span id, parent span id) with one read of the random source."""
+    rnd = os.urandom(36).hex()
+    rid = incoming_id if trust and incoming_id and _REQUEST_ID.match(incoming_id) else "req_" + rnd[48:]
+    if traceparent:
+        m = _TRACEPARENT.match(traceparent.strip().lower())
         if m and m.group(1) != "0" * 32 and m.group(2) != "0" * 16:
-            return m.group(1), span, m.group(2), m.group(3)
-    return os.urandom(16).hex(), span, None, "01"
+            return rid, m.group(1), rnd[32:48], m.group(2)
+    return rid, rnd[:32], rnd[32:48], None

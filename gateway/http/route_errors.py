@@ -9,7 +9,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from gateway.errors import GatewayError, NotFound, render
-from gateway.http.ids import request_id
+from gateway.http.ids import new_ids
 
 
 class _MethodNotAllowed(GatewayError):
@@ -31,6 +31,6 @@ async def route_errors(request: web.Request, handler):
         headers = {}
     else:
         return await handler(request)
-    headers["x-request-id"] = request_id(None, False)
+    headers["x-request-id"] = new_ids(None, None, False)[0]
     shape = "anthropic" if request.path.startswith("/v1/messages") else "openai"
     return web.Response(status=err.status, body=render(err, shape), headers=headers, content_type="application/json")

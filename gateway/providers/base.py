@@ -77,6 +77,8 @@ class HttpReply(UpstreamReply):
 
     async def read(self) -> bytes:
         try:
+            if self._resp.content.is_eof():  # the whole body is already here: nothing to wait for
+                return await self._resp.read()
             async with asyncio.timeout(min(self._idle, self._deadline - asyncio.get_running_loop().time())):
                 return await self._resp.read()
         except TimeoutError:
@@ -134,6 +136,8 @@ class Provider:
             total=o.total_timeout_s or server_timeouts.total,
         )
         self._static_headers = {"content-type": "application/json", **o.headers, **self.auth_headers()}
+        # Built once: the per-request deadlines are the asyncio timeouts around send and read.
+        self._client_timeout = aiohttp.ClientTimeout(total=None, sock_connect=self.timeouts.connect, sock_read=None)
         self.session: aiohttp.ClientSession | None = None  # set by the app at start-up
 
     def needs_http(self) -> bool:
@@ -184,7 +188,7 @@ class Provider:
                     req.url,
                     data=req.body,
                     headers=req.headers,
-                    timeout=aiohttp.ClientTimeout(total=None, sock_connect=t.connect, sock_read=None),
+                    timeout=self._client_timeout,
                 )
         except TimeoutError:
             raise UpstreamTimeout(f"upstream did not answer within {limit:g}s") from None
