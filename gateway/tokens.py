@@ -15,6 +15,7 @@ import re
 from importlib import resources
 from typing import Any
 
+import orjson
 import tiktoken
 
 # From tiktoken_ext.openai_public (tiktoken 0.7+): the split patterns and special tokens.
@@ -135,4 +136,31 @@ def count_messages(messages: list[dict], model: str | None) -> int:
             fn = call.get("function") if isinstance(call, dict) else None
             if isinstance(fn, dict):
                 n += len(enc.encode_ordinary(str(fn.get("name", "")) + str(fn.get("arguments", ""))))
+    return n
+
+
+def count_prompt(body: dict, model: str | None) -> int:
+    """Prompt tokens of a request body of any API: chat `messages`, Anthropic `system`, Responses
+    `instructions`/`input`, embeddings and completions `input`/`prompt`, and the tool definitions."""
+    n = 0
+    messages = body.get("messages")
+    if isinstance(messages, list):
+        n += count_messages(messages, model)
+    for key in ("system", "instructions", "input", "prompt"):
+        value = body.get(key)
+        if isinstance(value, str):
+            n += count_text(value, model)
+        elif isinstance(value, list):
+            if value and all(isinstance(v, dict) and "role" in v for v in value):
+                n += count_messages(value, model)
+            else:
+                for v in value:
+                    if isinstance(v, str):
+                        n += count_text(v, model)
+                    elif isinstance(v, list):  # pre-tokenized input
+                        n += len(v)
+                    elif isinstance(v, dict) and isinstance(v.get("text"), str):
+                        n += count_text(v["text"], model)
+    if body.get("tools"):
+        n += count_text(orjson.dumps(body["tools"]).decode(), model)
     return n

@@ -87,7 +87,8 @@ async def serve(request: web.Request, api: str) -> web.StreamResponse:
             raise Forbidden(f"this key may not use the model '{ctx.alias}'", code="model_not_allowed",
                             param="model", reason=reasons.AUTH_MODEL_NOT_ALLOWED)
         if rt.limits is not None:
-            ctx.prompt_tokens_estimate = rt.limits.estimate_prompt_tokens(ctx)
+            if rt.limits.needs_prompt_tokens:
+                ctx.prompt_tokens_estimate = rt.limits.estimate_prompt_tokens(ctx)
             await rt.limits.admit(ctx, ctx.prompt_tokens_estimate, max_output_tokens(body) or 0)
         guard = rt.guardrails.for_request(ctx.principal, ctx.alias) if rt.guardrails is not None else None
         if guard is not None:

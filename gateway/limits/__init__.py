@@ -37,7 +37,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-import orjson
 
 from gateway import reasons, tokens
 from gateway.config.validate import SourcedRule
@@ -114,6 +113,9 @@ class Limits:
         self._fallback = MemoryStore()
         self._down_until = 0.0  # monotonic: skip a failed store for a moment, don't wait on it per request
         self.fail_open_total = 0
+        # Counting the prompt with tiktoken costs tens of µs: only token limits and budgets need it.
+        self.needs_prompt_tokens = bool(budgets) or any(
+            lim.kind in ("tpm", "tpd") for rule in rates for lim in rule.limiters)
 
     @classmethod
     def compile(
@@ -164,30 +166,7 @@ class Limits:
 
     def estimate_prompt_tokens(self, ctx: RequestContext) -> int:
         """tiktoken count of the request's prompt (chat, messages, responses, embeddings)."""
-        body = ctx.body or {}
-        model = ctx.alias
-        n = 0
-        messages = body.get("messages")
-        if isinstance(messages, list):
-            n += tokens.count_messages(messages, model)
-        for key in ("system", "instructions", "input", "prompt"):
-            value = body.get(key)
-            if isinstance(value, str):
-                n += tokens.count_text(value, model)
-            elif isinstance(value, list):
-                if value and all(isinstance(v, dict) and "role" in v for v in value):
-                    n += tokens.count_messages(value, model)
-                else:
-                    for v in value:
-                        if isinstance(v, str):
-                            n += tokens.count_text(v, model)
-                        elif isinstance(v, list):  # pre-tokenized input
-                            n += len(v)
-                        elif isinstance(v, dict) and isinstance(v.get("text"), str):
-                            n += tokens.count_text(v["text"], model)
-        if body.get("tools"):
-            n += tokens.count_text(orjson.dumps(body["tools"]).decode(), model)
-        return n
+        return tokens.count_prompt(ctx.body or {}, ctx.alias)
 
     async def admit(self, ctx: RequestContext, estimate_input_tokens: int, max_output_tokens: int) -> None:
         out = max_output_tokens if max_output_tokens and max_output_tokens > 0 else self._default_out
