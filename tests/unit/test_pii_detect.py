@@ -165,3 +165,21 @@ def test_near_matches_do_not_blow_up(detector: PiiDetector, unit: str) -> None:
     t0 = time.process_time()
     detector.detect(text)
     assert time.process_time() - t0 < 1.0
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        # E-mail validation is cached by domain only when the local part holds no URL delimiter.
+        ("mail a/b@example.com now", []),
+        ("mail x?y@gmail.com now", []),
+        ("mail jdoe@gmail.com and ann@gmail.com", [("EMAIL_ADDRESS", "jdoe@gmail.com"), ("EMAIL_ADDRESS", "ann@gmail.com")]),
+        # Non-ASCII text takes the Unicode digit-cluster scan; fast paths must not drop its numbers.
+        ("Zoë's card 4111 1111 1111 1111", [("CREDIT_CARD", "4111 1111 1111 1111")]),
+        ("SSN ١٢٣-٤٥-٦٧٨٩", [("US_SSN", "١٢٣-٤٥-٦٧٨٩")]),
+        # Prose with no '_', '-', digits or brackets skips most scans; secrets after prose still count.
+        ("Plain words only. key AKIAIOSFODNN7EXAMPLE", [("SECRET", "AKIAIOSFODNN7EXAMPLE")]),
+    ],
+)
+def test_fast_paths_keep_findings(detector: PiiDetector, text: str, expected: list[tuple[str, str]]) -> None:
+    assert found(detector, text) == expected

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 import re
+import string
 from collections import Counter
 from collections.abc import Iterator
 
@@ -23,13 +24,18 @@ _KNOWN = re.compile(
     r"|glpat-[A-Za-z0-9_-]{20,64}|hf_[A-Za-z0-9]{30,64}|npm_[A-Za-z0-9]{36}"
     r")(?![\w-])"
 )
-# (needle, offset of the needle inside the match): every known format contains one of these literals,
-# so the prefix regex only runs where one occurs, not at every position of the text.
+# Every known format contains one of these needles, `back` characters after its start, so the prefix
+# regex only runs where one occurs. Needles are grouped under a character they all hold: a one-character
+# `in` is a memchr, about fifteen times cheaper than a multi-character find, and prose seldom has '_'.
 _KNOWN_NEEDLES = (
-    ("sk-", 0), ("k_live_", 1), ("k_test_", 1), ("AKIA", 0), ("ASIA", 0), ("AGPA", 0), ("AIDA", 0),
-    ("AROA", 0), ("ANPA", 0), ("ghp_", 0), ("gho_", 0), ("ghu_", 0), ("ghs_", 0), ("ghr_", 0),
-    ("github_pat_", 0), ("xox", 0), ("AIza", 0), ("glpat-", 0), ("hf_", 0), ("npm_", 0),
+    ("_", (("k_live_", 1), ("k_test_", 1), ("ghp_", 0), ("gho_", 0), ("ghu_", 0), ("ghs_", 0), ("ghr_", 0),
+           ("github_pat_", 0), ("hf_", 0), ("npm_", 0))),
+    ("-", (("sk-", 0), ("glpat-", 0))),
+    ("x", (("xox", 0),)),
 )  # fmt: skip
+# AWS key ids and Google keys share their first letter: a regex opening with that literal finds all
+# seven prefixes in about the time of one find.
+_A_PREFIXES = re.compile(r"A(?:KIA|SIA|GPA|IDA|ROA|NPA|Iza)")
 
 # Unprefixed tokens: 40-char AWS secrets and similar (base64 alphabet, no word boundaries inside).
 # No lookbehind: a pattern that opens with one is tried at every offset; the boundary is checked on
@@ -37,6 +43,12 @@ _KNOWN_NEEDLES = (
 _OPAQUE = re.compile(r"[A-Za-z0-9/+]{32,}={0,2}")
 _OPAQUE_BEFORE = frozenset("_/+.-")
 _OPAQUE_AFTER = frozenset("_/+=-")
+# The regex above costs ~10 ns a character on prose (it counts out every word from every letter). A
+# byte mask of its alphabet finds the first 32-character run with one C-level find; most texts have
+# none. encode() turns each non-ASCII character into one '?', so offsets are unchanged.
+_OPAQUE_ALPHABET = string.ascii_letters + string.digits + "/+"
+_OPAQUE_MASK = bytes.maketrans(_OPAQUE_ALPHABET.encode(), b"a" * len(_OPAQUE_ALPHABET))  # others: unchanged
+_OPAQUE_RUN = b"a" * 32
 _CUES = ("secret", "token", "key", "password", "passwd", "credential", "auth", "api")
 
 
@@ -63,16 +75,16 @@ class SecretDetector:
 
     def detect(self, text: str) -> Iterator[tuple[int, int, float]]:
         seen = -1
-        for needle, back in _KNOWN_NEEDLES:
-            i = text.find(needle)
-            while i != -1:
-                m = _KNOWN.match(text, i - back) if i >= back else None
-                if m is not None and m.start() != seen:
-                    seen = m.start()
-                    yield m.start(), m.end(), 0.95
-                i = text.find(needle, i + 1)
+        for start in _known_starts(text):
+            m = _KNOWN.match(text, start)
+            if m is not None and m.start() != seen:
+                seen = m.start()
+                yield m.start(), m.end(), 0.95
+        first = text.encode("ascii", "replace").translate(_OPAQUE_MASK).find(_OPAQUE_RUN)
+        if first == -1:
+            return
         n = len(text)
-        for m in _OPAQUE.finditer(text):
+        for m in _OPAQUE.finditer(text, first):
             start, end = m.span()
             if end - start > 130 or len(m.group().rstrip("=")) > 128 or (start and (text[start - 1].isalnum() or text[start - 1] in _OPAQUE_BEFORE)):
                 continue
@@ -85,3 +97,20 @@ class SecretDetector:
                     yield start, end, 0.8 if cued else 0.7
                 elif len(value) >= 48 and _entropy(value) >= 4.5:
                     yield start, end, 0.6
+
+
+def _known_starts(text: str) -> Iterator[int]:
+    """Where a known-format match could start: at each needle, less its offset."""
+    for gate, needles in _KNOWN_NEEDLES:
+        if gate in text:
+            for needle, back in needles:
+                i = text.find(needle)
+                while i != -1:
+                    if i >= back:
+                        yield i - back
+                    i = text.find(needle, i + 1)
+    if "A" in text:
+        m = _A_PREFIXES.search(text)
+        while m is not None:
+            yield m.start()
+            m = _A_PREFIXES.search(text, m.start() + 1)
