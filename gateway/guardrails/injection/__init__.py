@@ -11,9 +11,10 @@ from __future__ import annotations
 import json
 import math
 from importlib import resources
-from itertools import repeat
+from itertools import islice, repeat
+from operator import add
 
-from .features import segment_tokens
+from .features import marked_tokens, segment_spans
 from .normalize import normalize
 from .rules import rule_score
 
@@ -28,7 +29,7 @@ DEFAULT_THRESHOLD: float = 0.6
 class InjectionDetector:
     """Scores text for prompt injection; build once at start-up and share (no per-call state)."""
 
-    __slots__ = ("threshold", "_weights", "_bias")
+    __slots__ = ("threshold", "_unigrams", "_bigrams", "_bias")
 
     def __init__(self, threshold: float = DEFAULT_THRESHOLD) -> None:
         if not 0.0 <= threshold <= 1.0:
@@ -39,10 +40,11 @@ class InjectionDetector:
         if model.get("format") != 1:
             raise ValueError(f"unsupported injection model format {model.get('format')!r}")
         # Bigrams are stored as "a b"; keyed here as (a, b) tuples, which the scorer gets from zip() without
-        # building a joined string per token pair. Tokens never contain spaces, so the split is exact.
-        self._weights: dict[str | tuple[str, ...], float] = {
-            (tuple(name.split(" ")) if " " in name else name): weight for name, weight in model["weights"].items()
-        }
+        # building a joined string per token pair. Tokens never contain spaces, so the split is exact. Two
+        # dicts, because a dict with only str keys takes CPython's faster str-lookup path.
+        weights: dict[str, float] = model["weights"]
+        self._unigrams = {name: weight for name, weight in weights.items() if " " not in name}
+        self._bigrams = {tuple(name.split(" ")): weight for name, weight in weights.items() if " " in name}
         self._bias: float = float(model["bias"])
 
     def score(self, text: str) -> float:
@@ -50,23 +52,27 @@ class InjectionDetector:
         if not text:
             return 0.0
         normalized = normalize(text)
-        segments = segment_tokens(normalized)
-        # Tokenised once: the rules use the token set to skip patterns whose trigger words are absent.
-        rules = rule_score(normalized, set().union(*segments))
-        return max(rules, self._model_score(segments))
+        # One token list for the whole text, segment ends marked in it (see features.marked_tokens).
+        tokens, mark = marked_tokens(normalized)
+        spans = segment_spans(tokens, mark)
+        return max(rule_score(normalized, tokens), self._model_score(tokens, spans))
 
     def flagged(self, text: str) -> bool:
         return self.score(text) >= self.threshold
 
-    def _model_score(self, segments: list[list[str]]) -> float:
-        get = self._weights.get
-        zero = repeat(0.0)
-        sums = [sum(map(get, tokens, zero)) + sum(map(get, zip(tokens, tokens[1:]), zero)) for tokens in segments]
-        if not sums:
+    def _model_score(self, tokens: list[str], spans: list[tuple[int, int]]) -> float:
+        if not spans:
             return 0.0
+        # Each token's weight and each adjacent pair's weight are looked up once for the whole text. A segment
+        # sums its slices of both, which hold no mark and no pair across a mark or across a cut inside a long
+        # segment, as in training; the sums are the old per-segment ones, added in the same order.
+        zero = repeat(0.0)
+        unigrams = list(map(self._unigrams.get, tokens, zero))
+        bigrams = list(map(self._bigrams.get, zip(tokens, islice(tokens, 1, None)), zero))
+        sums = [sum(unigrams[start:end]) + sum(bigrams[start:end - 1]) for start, end in spans]
         best = max(sums)
         if len(sums) > 1:
-            best = max(best, max(a + b for a, b in zip(sums, sums[1:])))
+            best = max(best, max(map(add, sums, islice(sums, 1, None))))
         logit = best + self._bias
         # Clamp so exp() cannot overflow on a pathological window.
         return 1.0 / (1.0 + math.exp(-max(-60.0, min(60.0, logit))))

@@ -9,7 +9,6 @@ window: evidence never adds up across a long document, only within a sentence or
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
 
 _CJK = "\u3040-\u30ff\u3400-\u9fff\uf900-\ufaff"
 # Line breaks and sentence ends (a full stop only when followed by whitespace, so URLs and file names
@@ -17,33 +16,58 @@ _CJK = "\u3040-\u30ff\u3400-\u9fff\uf900-\ufaff"
 # candidate characters instead of trying every position (three times faster than `\n|[.!?;]...`).
 SEGMENT_SPLIT = re.compile(r"[\n.!?;。！？；](?:(?<=[.!?;])(?:\s|$)|(?<![.!?;]))")
 TOKEN = re.compile(rf"[{_CJK}]|[^\W_{_CJK}]+|:")
-# Same tokens as TOKEN on text without CJK (resp. on ASCII text), with cheaper character classes.
-_TOKEN_NO_CJK = re.compile(r"[^\W_]+|:")
-_TOKEN_ASCII = re.compile(r"[A-Za-z0-9]+|:")
-_HAS_CJK = re.compile(f"[{_CJK}]")
 # A segment longer than this is not one sentence (a run-on paragraph, minified code, a table row); it is
 # cut into pieces so a long benign run cannot add up evidence and a payload inside it is still seen.
 MAX_SEGMENT_TOKENS = 48
 
+# The text is tokenised in one pass with segment ends kept in the token stream as a mark (no token is
+# empty, and none holds a NUL), instead of one tokeniser call per segment. Separator characters are never
+# part of a token, so this yields exactly the tokens that splitting first and tokenising each part would.
+# Non-ASCII text: TOKEN (or its CJK-free form) in a group, so a separator match comes back as "".
+_TOKEN_OR_END = re.compile(rf"({TOKEN.pattern})|{SEGMENT_SPLIT.pattern}")
+_TOKEN_OR_END_NO_CJK = re.compile(rf"([^\W_]+|:)|{SEGMENT_SPLIT.pattern}")
+_HAS_CJK = re.compile(f"[{_CJK}]")
+# ASCII text (the common case): a regex match per token costs several times what str.split() does, so
+# separators become "\n" (via SEGMENT_SPLIT, which needs the original context), then one translate keeps
+# [a-z0-9:] and turns "\n" into a NUL mark and everything else into a space. The NUL from the original text
+# becomes a space too, so only segment ends are marked.
+_ASCII_TABLE = {c: (chr(c) if chr(c).isalnum() or c == ord(":") else " ") for c in range(128)}
+_ASCII_TABLE[ord("\n")] = "\0"
 
-def _tokenizer(normalized: str) -> Callable[[str], list[str]]:
+
+def marked_tokens(normalized: str) -> tuple[list[str], str]:
+    """All tokens of already-normalised text in order, each segment end marked by the returned mark."""
     if normalized.isascii():
-        return _TOKEN_ASCII.findall
-    return TOKEN.findall if _HAS_CJK.search(normalized) else _TOKEN_NO_CJK.findall
+        marked = SEGMENT_SPLIT.sub("\n", normalized).translate(_ASCII_TABLE)
+        return marked.replace(":", " : ").replace("\0", " \0 ").split(), "\0"
+    pattern = _TOKEN_OR_END if _HAS_CJK.search(normalized) else _TOKEN_OR_END_NO_CJK
+    return pattern.findall(normalized), ""
+
+
+def segment_spans(tokens: list[str], mark: str) -> list[tuple[int, int]]:
+    """(start, end) of each non-empty segment in `tokens`, long segments cut into MAX_SEGMENT_TOKENS pieces.
+
+    Appends `mark` to `tokens` (a sentinel that ends the last segment).
+    """
+    tokens.append(mark)
+    spans = []
+    start, last = 0, len(tokens) - 1
+    find = tokens.index
+    while start <= last:
+        end = find(mark, start)
+        if end - start <= MAX_SEGMENT_TOKENS:
+            if end > start:
+                spans.append((start, end))
+        else:
+            spans.extend((i, min(i + MAX_SEGMENT_TOKENS, end)) for i in range(start, end, MAX_SEGMENT_TOKENS))
+        start = end + 1
+    return spans
 
 
 def segment_tokens(normalized: str) -> list[list[str]]:
     """Token lists of the non-empty segments of already-normalised text."""
-    findall = _tokenizer(normalized)
-    out = []
-    for segment in SEGMENT_SPLIT.split(normalized):
-        tokens = findall(segment)
-        if len(tokens) <= MAX_SEGMENT_TOKENS:
-            if tokens:
-                out.append(tokens)
-        else:
-            out.extend(tokens[i:i + MAX_SEGMENT_TOKENS] for i in range(0, len(tokens), MAX_SEGMENT_TOKENS))
-    return out
+    tokens, mark = marked_tokens(normalized)
+    return [tokens[start:end] for start, end in segment_spans(tokens, mark)]
 
 
 def segment_features(tokens: list[str]) -> list[str]:

@@ -7,6 +7,7 @@ Each pattern carries the probability it stands for on its own. They stay within 
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 
 from .features import TOKEN
 
@@ -66,13 +67,19 @@ RULES: tuple[tuple[re.Pattern[str], float], ...] = tuple((re.compile(p), w) for 
 # alternatives holds; an alternative is a tuple of conditions that must all hold, each either a frozenset
 # of whole tokens (one must be among the text's tokens: a `\bword\b` in the pattern is always one whole
 # token of features.TOKEN) or a tuple of substrings (one must occur: for words the pattern does not bound
-# with `\b`). Most text lacks the trigger words, so most rules cost a few set look-ups instead of a regex
-# scan of the whole document. tests/unit/test_injection.py checks that no gate hides a match.
+# with `\b`). Each alternative lists its rarest condition first: `rule_score` looks at an alternative only
+# when the text has a word of that first condition (or always, when it is substrings), so text without
+# trigger words costs one set intersection instead of a gate check per rule. Conditions are checked in
+# order, so word sets (set look-ups) come before substrings (text scans), and a substring list whose needles
+# all hold a rare character is led by that character: a one-character `in` is a memchr, several times
+# cheaper than scanning for a longer needle.
+# tests/unit/test_injection.py checks that no gate hides a match.
 def _words(text: str) -> frozenset[str]:
     return frozenset(text.split())
 
 
-_Gate = tuple[tuple[frozenset[str] | tuple[str, ...], ...], ...]
+_Condition = frozenset[str] | tuple[str, ...]
+_Gate = tuple[tuple[_Condition, ...], ...]
 _VERB_WORDS = _words("ignore disregard forget bypass override overwrite skip discard abandon drop follow following")
 _PRIOR_WORDS = _words("all any every the your my previous prior above earlier preceding former initial original "
                       "system following foregoing other")
@@ -81,40 +88,39 @@ _INSTR_WORDS = _words("instruction instructions direction directions prompt prom
                       "safeguards")
 _SECRET_ANCHORS = ("prompt", "message", "instruction", "rules", "configuration")
 _GATES: tuple[_Gate, ...] = (
-    ((_VERB_WORDS, _PRIOR_WORDS, _INSTR_WORDS),),
+    ((_INSTR_WORDS, _VERB_WORDS, _PRIOR_WORDS),),
     ((_words("ignore disregard forget"), _words("everything all anything"),
       ("above", "before", "previously", "prior", "told")),),
-    ((_words("new"), _words("instructions task objective rules"), _words(":")),),
-    ((_words("your"), _words("new real actual true"), _words("task objective goal instruction instructions purpose job"),
+    ((_words("instructions task objective rules"), _words("new"), _words(":")),),
+    ((_words("task objective goal instruction instructions purpose job"), _words("your"), _words("new real actual true"),
       _words("is are")),),
-    ((_words("stop"), _words("everything summarizing summarising translating what")),),
+    ((_words("everything summarizing summarising translating what"), _words("stop")),),
     ((_words("forget"), _words("you"), _words("are")),),
-    ((_words("you"), _words("are"), _words("no"), _words("longer")),),
-    ((_words("from"), _words("now"), _words("on"), _words("you"), _words("are will must shall")),),
-    ((_words("do"), _words("anything"), _words("now")), (_words("dan"), _words("mode")),
+    ((_words("longer"), _words("you"), _words("are"), _words("no")),),
+    ((_words("now"), _words("from"), _words("on"), _words("you"), _words("are will must shall")),),
+    ((_words("anything"), _words("do"), _words("now")), (_words("dan"), _words("mode")),
      (_words("jailbreak jailbreaked"), _words("mode")), (_words("developer"), _words("mode"), _words("enabled output"))),
-    ((_words("no without"), _words("restrictions filters guidelines censorship limitations"),
+    ((_words("restrictions filters guidelines censorship limitations"), _words("no without"),
       _words("answer respond reply do say")),),
     ((_words("unrestricted uncensored unfiltered unaligned"), _words("ai model assistant mode chatbot version")),),
     ((_words("reveal print show output repeat display tell give write paste dump leak disclose share translate "
-             "encode spell recite return list"), _words("your the my all every"),
-      ("system", "initial", "original", "starting", "hidden", "secret", "developer", "prompt", "instruction"),
-      _SECRET_ANCHORS),),
-    ((_words("what which"), _words("were are"), _words("your the"), _words("initial original hidden system secret first"),
-      ("instructions", "prompt", "rules")),),
-    ((_words("what"), _words("told"), _words("before")), (_words("output"), _words("text"), _words("above")),
-     (_words("repeat"), _words("words"), _words("above"))),
-    ((("(system",),),),
-    ((("<|", "[inst", "[/inst", "<<sys", "[system"),),),
-    ((("<tool_call>", "function_call"),),),
-    ((_words("ignora olvida omite ignore olvide"), _words("instrucciones")), (_words("prompt"), _words("del"), _words("sistema"))),
-    ((_words("ignoriere vergiss missachte ignorieren vergessen"), _words("anweisungen instruktionen regeln frage")),
-     (_words("systemprompt"),), (_words("system"), _words("prompt"))),
-    ((_words("ignorez ignore oubliez oublie"), _words("les tes vos"), _words("instructions consignes")),
-     (_words("message prompt"), _words("système"))),
-    ((_words("ignore esqueça esqueca desconsidere ignora dimentica"), _words("instruções instrucoes istruzioni")),
-     (_words("prompt"), _words("sistema"))),
-    ((_words("negeer vergeet"), _words("instructies")), (_words("zignoruj ignoruj zapomnij"), ("instrukcj", "polece"))),
+             "encode spell recite return list"), _words("your the my all every"), _SECRET_ANCHORS,
+      ("system", "initial", "original", "starting", "hidden", "secret", "developer", "prompt", "instruction")),),
+    ((_words("initial original hidden system secret first"), _words("what which"), _words("were are"),
+      _words("your the"), ("instructions", "prompt", "rules")),),
+    ((_words("told"), _words("what"), _words("before")), (_words("text"), _words("output"), _words("above")),
+     (_words("words"), _words("repeat"), _words("above"))),
+    ((("(",), ("(system",)),),
+    ((("<", "["), ("<|", "[inst", "[/inst", "<<sys", "[system")),),
+    ((("_",), ("<tool_call>", "function_call")),),
+    ((_words("instrucciones"), _words("ignora olvida omite ignore olvide")), (_words("sistema"), _words("prompt"), _words("del"))),
+    ((_words("anweisungen instruktionen regeln frage"), _words("ignoriere vergiss missachte ignorieren vergessen")),
+     (_words("systemprompt"),), (_words("prompt"), _words("system"))),
+    ((_words("instructions consignes"), _words("ignorez ignore oubliez oublie"), _words("les tes vos")),
+     (_words("système"), _words("message prompt"))),
+    ((_words("instruções instrucoes istruzioni"), _words("ignore esqueça esqueca desconsidere ignora dimentica")),
+     (_words("sistema"), _words("prompt"))),
+    ((_words("instructies"), _words("negeer vergeet")), (_words("zignoruj ignoruj zapomnij"), ("instrukcj", "polece"))),
     ((_words("talimatları talimatlari"),), (_words("sistem"), ("istemini", "mesajını"))),
     ((("инструкци", "указани", "правил", "системн"),),),
     ((("忽略", "系统提示", "無視", "忘れ", "システムプロンプト", "무시", "시스템 프롬프트"),),),
@@ -123,6 +129,27 @@ assert len(_GATES) == len(RULES)
 _GATED = tuple(zip(_GATES, RULES))
 # Strongest first, so the scan stops as soon as no remaining rule could raise the score.
 _BY_WEIGHT = tuple(sorted(_GATED, key=lambda gated: -gated[1][1]))
+
+
+def _index() -> tuple[frozenset[str], dict[str, tuple[int, ...]], tuple[int, ...]]:
+    """Trigger words of all gates; for each word of a first condition, the _BY_WEIGHT positions it wakes;
+    the positions with an alternative led by substrings, which no word can wake."""
+    trigger_words: set[str] = set()
+    by_word: dict[str, set[int]] = {}
+    always: set[int] = set()
+    for position, (gate, _) in enumerate(_BY_WEIGHT):
+        for first, *rest in gate:
+            trigger_words.update(*(c for c in (first, *rest) if type(c) is frozenset))
+            if type(first) is frozenset:
+                for word in first:
+                    by_word.setdefault(word, set()).add(position)
+            else:
+                always.add(position)
+    return (frozenset(trigger_words), {word: tuple(sorted(p)) for word, p in by_word.items()},
+            tuple(sorted(always)))
+
+
+_TRIGGER_WORDS, _WAKES, _ALWAYS_TRIED = _index()
 
 
 def _gate_open(gate: _Gate, normalized: str, tokens: set[str] | frozenset[str]) -> bool:
@@ -138,17 +165,24 @@ def _gate_open(gate: _Gate, normalized: str, tokens: set[str] | frozenset[str]) 
     return False
 
 
-def rule_score(normalized: str, tokens: set[str] | frozenset[str] | None = None) -> float:
+def rule_score(normalized: str, tokens: Iterable[str] | None = None) -> float:
     """Highest probability among the patterns that match, 0.0 when none does.
 
-    `tokens` is the set of features.TOKEN tokens of `normalized`, when the caller already has it.
+    `tokens` are the features.TOKEN tokens of `normalized` (any iterable, repeats and extra marks allowed),
+    when the caller already has them.
     """
     if tokens is None:
-        tokens = set(TOKEN.findall(normalized))
+        tokens = TOKEN.findall(normalized)
+    # Gates only ever ask about trigger words, so the text's trigger words stand in for its whole token set.
+    present = _TRIGGER_WORDS.intersection(tokens)
+    woken = set(_ALWAYS_TRIED)
+    for word in present:
+        woken.update(_WAKES.get(word, ()))
     best = 0.0
-    for gate, (pattern, weight) in _BY_WEIGHT:
+    for position in sorted(woken):
+        gate, (pattern, weight) = _BY_WEIGHT[position]
         if weight <= best:
             break
-        if _gate_open(gate, normalized, tokens) and pattern.search(normalized):
+        if _gate_open(gate, normalized, present) and pattern.search(normalized):
             best = weight
     return best
