@@ -33,7 +33,7 @@ def test_docker_cmd_and_healthcheck_work_on_the_image_layout(tmp_path):
     args[args.index("--config") + 1] = str(etc / "config.toml")
     args[args.index("--port") + 1] = str(port)
     gw = GatewayProcess.__new__(GatewayProcess)
-    gw.port, gw.url = port, f"http://127.0.0.1:{port}"
+    gw.port, gw.url, gw.log, gw._fh = port, f"http://127.0.0.1:{port}", None, None
     gw.proc = subprocess.Popen([sys.executable, "-m", "gateway", "serve", *args], cwd=tmp_path,
                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
                                env={"PATH": "/usr/bin:/bin", "GATEWAY_ADMIN_KEY": "admin-secret-1"})

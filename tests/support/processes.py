@@ -21,22 +21,40 @@ def free_port() -> int:
 
 
 class GatewayProcess:
+    """`gateway serve` in a real process; with `log`, its stdout and stderr go to that file."""
+
     def __init__(self, config: Path, port: int | None = None, workers: int = 1, env: dict | None = None,
-                 stdout=subprocess.DEVNULL) -> None:
+                 stdout=subprocess.DEVNULL, *, host: str | None = None, log: Path | None = None,
+                 wait: bool = True) -> None:
         self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
+        self.log = log
         cmd = [sys.executable, "-m", "gateway", "serve", "--config", str(config), "--port", str(self.port)]
         if workers > 1:
             cmd += ["--workers", str(workers)]
-        self.proc = subprocess.Popen(cmd, cwd=ROOT, stdout=stdout, stderr=subprocess.PIPE,
-                                     env={**os.environ, **(env or {})})
-        self._wait_ready()
+        if host:
+            cmd += ["--host", host]
+        self._fh = open(log, "wb") if log is not None else None
+        out, err = (self._fh, subprocess.STDOUT) if self._fh is not None else (stdout, subprocess.PIPE)
+        self.proc = subprocess.Popen(cmd, cwd=ROOT, stdout=out, stderr=err, env={**os.environ, **(env or {})})
+        if wait:
+            self.wait_ready()
 
-    def _wait_ready(self, timeout: float = 30) -> None:
+    def output(self) -> str:
+        """What the process printed so far (log file), or its stderr once it exited."""
+        if self._fh is not None:
+            if not self._fh.closed:
+                self._fh.flush()
+            return self.log.read_bytes().decode(errors="replace")
+        if self.proc.poll() is not None and self.proc.stderr is not None:
+            return self.proc.stderr.read().decode(errors="replace")
+        return ""
+
+    def wait_ready(self, timeout: float = 30) -> None:
         deadline = time.time() + timeout
         while time.time() < deadline:
             if self.proc.poll() is not None:
-                raise RuntimeError(f"gateway exited: {self.proc.stderr.read().decode()[-2000:]}")
+                raise RuntimeError(f"gateway exited: {self.output()[-2000:]}")
             try:
                 with urllib.request.urlopen(self.url + "/health", timeout=1) as r:
                     if r.status == 200:
@@ -44,6 +62,8 @@ class GatewayProcess:
             except OSError:
                 time.sleep(0.1)
         raise RuntimeError("gateway did not become healthy")
+
+    _wait_ready = wait_ready
 
     def signal(self, sig: int) -> None:
         self.proc.send_signal(sig)
@@ -56,4 +76,6 @@ class GatewayProcess:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
+        if self._fh is not None:
+            self._fh.close()
         return self.proc.returncode
