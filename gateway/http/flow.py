@@ -116,20 +116,21 @@ async def serve(request: web.Request, api: str) -> web.StreamResponse:
                     ctx.mark_first_token()
                     if ctx.payload_out is not None:
                         ctx.payload_out.append(out)
-                    return web.Response(body=out, headers=common_headers(ctx), content_type="application/json")
+                    return await _send(request, ctx, web.Response(body=out, headers=common_headers(ctx),
+                                                                  content_type="application/json"))
         except TimeoutError:
             raise UpstreamTimeout(f"the request did not complete within {timeout:g}s") from None
         # Streams are bounded by the idle timeout between chunks rather than a total deadline.
         return await relay_stream(request, ctx, opened.adapter, opened.reply, scanner, opened.provider.key_bytes)
     except GatewayError as err:
-        return error_response(ctx, err)
+        return await _send(request, ctx, error_response(ctx, err))
     except asyncio.CancelledError:
         ctx.client_disconnected = True
         ctx.decisions.append(Decision("client", "client", "abort", reasons.CLIENT_DISCONNECTED))
         raise
     except Exception:
         log.exception("unhandled error in request %s", ctx.request_id)
-        return error_response(ctx, GatewayError(f"internal gateway error (request id {ctx.request_id})"))
+        return await _send(request, ctx, error_response(ctx, GatewayError(f"internal gateway error (request id {ctx.request_id})")))
     finally:
         state.in_flight -= 1
         if opened is not None:
@@ -138,6 +139,18 @@ async def serve(request: web.Request, api: str) -> web.StreamResponse:
             scanner.close()
         await _settle(ctx)
         _finish(ctx, state)
+
+
+async def _send(request: web.Request, ctx: RequestContext, resp: web.Response) -> web.Response:
+    """Write the whole response now, so that settling limits and recording (the `finally`) happen
+    after the caller has its answer rather than before it."""
+    try:
+        await resp.prepare(request)
+        await resp.write_eof()
+    except ConnectionError:
+        ctx.client_disconnected = True
+    ctx.timings.end = perf_counter()
+    return resp
 
 
 async def _settle(ctx: RequestContext) -> None:
@@ -150,7 +163,8 @@ async def _settle(ctx: RequestContext) -> None:
 
 
 def _finish(ctx: RequestContext, state: GatewayState) -> None:
-    ctx.timings.end = perf_counter()
+    if not ctx.timings.end:  # latency ends when the caller has the whole answer, before settling
+        ctx.timings.end = perf_counter()
     if not ctx.status:
         ctx.status = 499 if ctx.client_disconnected else 200
     recorder = ctx.runtime.services.recorder

@@ -93,4 +93,5 @@ async def relay_stream(request: web.Request, ctx: RequestContext, adapter: Adapt
         ctx.decisions.append(Decision("client", "client", "abort", reasons.CLIENT_DISCONNECTED, direction="output"))
     finally:
         stream.close()
+        ctx.timings.end = perf_counter()
     return resp
