@@ -151,7 +151,9 @@ class RespClient:
 
     async def pipeline(self, commands: list[tuple]) -> list:
         """Send commands in one write; replies in order (hiredis.ReplyError for per-command errors)."""
-        proto = await self._connection()
+        proto = self._proto
+        if proto is None or proto.lost:
+            proto = await self._connection()
         return await self._send(proto, commands)
 
     async def close(self) -> None:
