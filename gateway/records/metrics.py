@@ -131,6 +131,9 @@ class Metrics:
         self.dropped = Counter("gateway_audit_dropped", "Records lost (a record could not be built)", registry=r)
         self.backlog = Gauge("gateway_audit_spool_backlog_bytes", "Spooled bytes not yet shipped", ["sink"], registry=r)
         self.sink_errors = Counter("gateway_audit_sink_errors", "Failed shipments", ["sink"], registry=r)
+        self.unscanned = Counter("gateway_guardrail_unscanned_chars", "Characters of text that reached an upstream "
+                                 "or a caller without any guardrail scanning them (images, audio, token ids, "
+                                 "on_error = open failures)", registry=r)
         self.callbacks = _Callbacks()
         r.register(self.callbacks)
         self._children: dict[tuple, tuple] = {}
@@ -168,6 +171,8 @@ class Metrics:
             tcached.inc(rec["cached_tokens"])
         if rec["cost_usd"]:
             cost.inc(rec["cost_usd"])
+        if rec["unscanned_chars"]:
+            self.unscanned.inc(rec["unscanned_chars"])
         for d in rec["decisions"]:
             kind = d["kind"]
             if kind in _LIMIT_KINDS:

@@ -144,3 +144,18 @@ def test_secret_in_answer_blocks_mid_stream_with_an_error_event(make_gateway, up
                                                      stream=True):
             got.append(c.choices[0].delta.content or "" if c.choices else "")
     assert "sk-proj" not in "".join(got)
+
+
+def test_image_parts_are_counted_as_unscanned_in_records_and_metrics(make_gateway, upstream):
+    import urllib.request
+
+    from prometheus_client.parser import text_string_to_metric_families
+
+    gw = make_gateway(policies=POLICIES)
+    url = "data:image/png;base64,iVBORw0KGgo="
+    client(gw).chat.completions.create(model="gpt", messages=[{"role": "user", "content": [
+        {"type": "text", "text": "what is in this picture?"}, {"type": "image_url", "image_url": {"url": url}}]}])
+    with urllib.request.urlopen(gw.url + "/metrics", timeout=5) as r:
+        families = {f.name: f for f in text_string_to_metric_families(r.read().decode())}
+    [sample] = [s for s in families["gateway_guardrail_unscanned_chars"].samples if s.name.endswith("_total")]
+    assert sample.value >= len(url)
