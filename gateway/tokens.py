@@ -117,11 +117,35 @@ def _content_tokens(enc: tiktoken.Encoding, content: Any) -> int:
     return len(enc.encode_ordinary(str(content)))
 
 
+# Earlier turns of a conversation (and system prompts) come back with every request of that conversation,
+# so their counts are kept in a bounded table; the newest message is always counted fresh. Keyed by the
+# encoding and a 128-bit digest of the text, so the table's memory does not grow with message size.
+_HISTORY_MAX = 4096
+_HISTORY_MIN_CHARS = 64
+_history: dict[tuple[str, bytes], int] = {}
+
+
+def _history_key(enc_name: str, text: str) -> tuple[str, bytes]:
+    return enc_name, hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=16).digest()
+
+
+def _history_tokens(enc: tiktoken.Encoding, text: str) -> int:
+    key = _history_key(enc.name, text)
+    n = _history.get(key)
+    if n is None:
+        n = len(enc.encode_ordinary(text))
+        if len(_history) >= _HISTORY_MAX:
+            _history.pop(next(iter(_history)))  # oldest first (dicts keep insertion order)
+        _history[key] = n
+    return n
+
+
 def count_messages(messages: list[dict], model: str | None) -> int:
     """Prompt tokens of a chat request: per-message overhead, role, name, content, tool calls."""
     enc = encoding_for(model)
     n = REPLY_PRIMING
-    for msg in messages:
+    last = len(messages) - 1
+    for i, msg in enumerate(messages):
         if not isinstance(msg, dict):
             continue
         n += TOKENS_PER_MESSAGE
@@ -131,7 +155,11 @@ def count_messages(messages: list[dict], model: str | None) -> int:
         name = msg.get("name")
         if isinstance(name, str):
             n += TOKENS_PER_NAME + len(enc.encode_ordinary(name))
-        n += _content_tokens(enc, msg.get("content"))
+        content = msg.get("content")
+        if i < last and isinstance(content, str) and len(content) >= _HISTORY_MIN_CHARS:
+            n += _history_tokens(enc, content)
+        else:
+            n += _content_tokens(enc, content)
         for call in msg.get("tool_calls") or ():
             fn = call.get("function") if isinstance(call, dict) else None
             if isinstance(fn, dict):

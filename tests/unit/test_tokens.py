@@ -100,3 +100,23 @@ def test_importing_does_no_io():
     code = "import gateway.tokens as t, sys; assert not t._encodings; print('ok')"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert out.stdout.strip() == "ok", out.stderr
+
+
+def test_history_counts_come_from_the_bounded_table_and_equal_fresh_counts():
+    from gateway import tokens
+
+    tokens.load_encodings()
+    system = "You are a careful assistant who answers questions about invoices. " * 5
+    history = [{"role": "system", "content": system}, {"role": "user", "content": "first question about invoice 42"},
+               {"role": "assistant", "content": "The invoice was paid on the 3rd of March, by bank transfer. " * 2},
+               {"role": "user", "content": "and the second one?"}]
+    tokens._history.clear()
+    first = tokens.count_messages(history, "gpt-4o")
+    assert tokens._history_key("o200k_base", system) in tokens._history
+    assert tokens._history_key("o200k_base", "and the second one?") not in tokens._history  # newest: never cached
+    assert tokens.count_messages(history, "gpt-4o") == first
+    tokens._history.clear()
+    assert tokens.count_messages(history, "gpt-4o") == first
+    for i in range(tokens._HISTORY_MAX + 10):
+        tokens.count_messages([{"role": "user", "content": f"{i} " + "x" * 80}, {"role": "user", "content": "q"}], "gpt-4o")
+    assert len(tokens._history) <= tokens._HISTORY_MAX
