@@ -186,13 +186,11 @@ class AnthropicMessagesAdapter(PassThroughAdapter):
     wire = "anthropic"
     upstream_api = "messages"
 
-    def response(self, ctx: RequestContext, raw: bytes, scanner) -> bytes:
-        resp = orjson.loads(raw)
-        ctx.usage = anthropic_usage(resp.get("usage"))
-        if scanner is None:
-            return raw
+    def usage_of(self, resp: dict) -> Usage:
+        return anthropic_usage(resp.get("usage"))
+
+    def scan(self, resp: dict, scanner) -> None:
         scan_message(resp, scanner)
-        return orjson.dumps(resp)
 
     def stream(self, ctx: RequestContext, scanner) -> StreamAdapter:
         return MessagesStream(ctx, scanner)

@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING, ClassVar
 
 import orjson
 
-from gateway.context import RequestContext, Target
+from gateway.context import RequestContext, Target, Usage
 
 if TYPE_CHECKING:
     from gateway.guardrails.engine import OutputScanner
@@ -55,3 +55,18 @@ class PassThroughAdapter(Adapter):
         body = dict(ctx.body)  # type: ignore[arg-type]
         body["model"] = target.model
         return orjson.dumps(body)
+
+    def response(self, ctx: RequestContext, raw: bytes, scanner: OutputScanner | None) -> bytes:
+        """The upstream's bytes as they are, unless the output scanner has to rewrite text in them."""
+        resp = orjson.loads(raw)
+        ctx.usage = self.usage_of(resp)
+        if scanner is None:
+            return raw
+        self.scan(resp, scanner)
+        return orjson.dumps(resp)
+
+    def usage_of(self, resp) -> Usage:
+        raise NotImplementedError
+
+    def scan(self, resp: dict, scanner: OutputScanner) -> None:
+        """Rewrite the answer's text in place through the scanner."""

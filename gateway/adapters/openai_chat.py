@@ -12,7 +12,7 @@ import orjson
 
 from gateway.adapters.base import PassThroughAdapter, StreamAdapter
 from gateway.adapters.usage import count_output, openai_usage
-from gateway.context import RequestContext, Target
+from gateway.context import RequestContext, Target, Usage
 from gateway.errors import UpstreamError
 
 _DONE = b"data: [DONE]\n\n"
@@ -169,15 +169,14 @@ class OpenAIChatAdapter(PassThroughAdapter):
         body["stream_options"] = {**(body.get("stream_options") or {}), "include_usage": True}
         return orjson.dumps(body)
 
-    def response(self, ctx: RequestContext, raw: bytes, scanner) -> bytes:
-        resp = orjson.loads(raw)
+    def usage_of(self, resp) -> Usage:
         if not isinstance(resp, dict) or "choices" not in resp:
             # Some servers answer 200 with an error body; passing it on as a completion breaks SDKs.
             raise UpstreamError("the upstream answered 200 without a completion", code="upstream_error",
                                 upstream_status=200)
-        ctx.usage = openai_usage(resp.get("usage") or {})
-        if scanner is None:
-            return raw
+        return openai_usage(resp.get("usage") or {})
+
+    def scan(self, resp: dict, scanner) -> None:
         for choice in resp.get("choices") or ():
             msg = choice.get("message") or {}
             idx = choice.get("index", 0)
@@ -187,7 +186,6 @@ class OpenAIChatAdapter(PassThroughAdapter):
                 fn = call.get("function") or {}
                 if isinstance(fn.get("arguments"), str):
                     fn["arguments"] = scanner.scan_tool_args(fn["arguments"])
-        return orjson.dumps(resp)
 
     def stream(self, ctx: RequestContext, scanner) -> StreamAdapter:
         return ChatStream(ctx, scanner)

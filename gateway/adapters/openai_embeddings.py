@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import orjson
 
 from gateway.adapters.base import PassThroughAdapter
 from gateway.adapters.usage import openai_usage
-from gateway.context import RequestContext
+from gateway.context import RequestContext, Usage
 from gateway.errors import BadRequest
 
 
@@ -15,9 +14,8 @@ class OpenAIEmbeddingsAdapter(PassThroughAdapter):
     wire = "openai"
     upstream_api = "embeddings"
 
-    def response(self, ctx: RequestContext, raw: bytes, scanner) -> bytes:
-        ctx.usage = openai_usage(orjson.loads(raw).get("usage") or {})
-        return raw
+    def usage_of(self, resp: dict) -> Usage:
+        return openai_usage(resp.get("usage") or {})
 
     def stream(self, ctx: RequestContext, scanner):
         raise BadRequest("embeddings are not streamed", param="stream")

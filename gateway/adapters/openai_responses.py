@@ -183,13 +183,11 @@ class OpenAIResponsesAdapter(PassThroughAdapter):
     wire = "openai"
     upstream_api = "responses"
 
-    def response(self, ctx: RequestContext, raw: bytes, scanner) -> bytes:
-        resp = orjson.loads(raw)
-        ctx.usage = responses_usage(resp.get("usage"))
-        if scanner is None:
-            return raw
+    def usage_of(self, resp: dict) -> Usage:
+        return responses_usage(resp.get("usage"))
+
+    def scan(self, resp: dict, scanner) -> None:
         scan_response(resp, scanner)
-        return orjson.dumps(resp)
 
     def stream(self, ctx: RequestContext, scanner) -> StreamAdapter:
         return ResponsesStream(ctx, scanner)
