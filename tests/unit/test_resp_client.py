@@ -52,3 +52,36 @@ async def test_a_dead_server_fails_fast_and_the_client_reconnects_when_it_return
         await client.close()
     finally:
         await asyncio.to_thread(server.close)
+
+
+async def test_a_stalled_server_times_out_every_waiting_pipeline_and_the_client_recovers():
+    # One watchdog per connection bounds every pending command (no timer per command): a paused
+    # Redis must still fail all waiters within about 1.25 socket timeouts, then work once resumed.
+    import os
+    import signal
+    import time
+
+    server = await asyncio.to_thread(lambda: RedisServer().start())
+    try:
+        client = RespClient(server.url, socket_timeout=0.2)
+        assert await client.pipeline([("PING",)]) == [b"PONG"]
+        os.kill(server._proc.pid, signal.SIGSTOP)
+        try:
+            t0 = time.monotonic()
+            results = await asyncio.gather(*(client.pipeline([("PING",)]) for _ in range(5)), return_exceptions=True)
+            waited = time.monotonic() - t0
+        finally:
+            os.kill(server._proc.pid, signal.SIGCONT)
+        assert all(isinstance(r, RespError) for r in results), results
+        assert 0.15 < waited < 1.0, waited
+        for _ in range(50):
+            try:
+                assert await client.pipeline([("PING",)]) == [b"PONG"]
+                break
+            except RespError:
+                await asyncio.sleep(0.05)
+        else:
+            raise AssertionError("the client did not recover after the stall")
+        await client.close()
+    finally:
+        await asyncio.to_thread(server.close)
