@@ -137,6 +137,7 @@ class Metrics:
         self.callbacks = _Callbacks()
         r.register(self.callbacks)
         self._children: dict[tuple, tuple] = {}
+        self._decision_children: dict[tuple, object] = {}  # bounded: kinds x actions x reason codes
 
     def enable_gpu(self):
         """Probe NVML once; returns the GPU reader or None where there is no driver."""
@@ -175,11 +176,18 @@ class Metrics:
             self.unscanned.inc(rec["unscanned_chars"])
         for d in rec["decisions"]:
             kind = d["kind"]
-            if kind in _LIMIT_KINDS:
-                if d["action"] in ("block", "refuse"):
-                    self.limits.labels(kind, _reason(d["reason"])).inc()
-            elif kind != "auth":
-                self.guardrail.labels(kind, d["action"], _reason(d["reason"]), d["direction"]).inc()
+            if kind == "auth" or (kind in _LIMIT_KINDS and d["action"] not in ("block", "refuse")):
+                continue
+            dk = (kind, d["action"], d["reason"], d["direction"])
+            child = self._decision_children.get(dk)
+            if child is None:
+                if kind in _LIMIT_KINDS:
+                    child = self.limits.labels(kind, _reason(d["reason"]))
+                else:
+                    child = self.guardrail.labels(kind, d["action"], _reason(d["reason"]), d["direction"])
+                if len(self._decision_children) < 4096:
+                    self._decision_children[dk] = child
+            child.inc()
 
     def text(self) -> bytes:
         return generate_latest(self.registry)
