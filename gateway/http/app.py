@@ -70,7 +70,10 @@ async def _services(app: web.Application) -> AsyncIterator[None]:
     # Token encodings are big tables: build them before serving, off the event loop.
     await asyncio.get_running_loop().run_in_executor(None, services.tokens.load_encodings)
     connector = aiohttp.TCPConnector(limit=0, ttl_dns_cache=300, keepalive_timeout=60, enable_cleanup_closed=True)
-    services.session = aiohttp.ClientSession(connector=connector, auto_decompress=True, skip_auto_headers=("User-Agent",))
+    # No cookie jar: upstream cookies must never carry from one caller's request to another's (and
+    # the jar's per-request filtering and updating is pure overhead for API calls).
+    services.session = aiohttp.ClientSession(connector=connector, auto_decompress=True, skip_auto_headers=("User-Agent",),
+                                             cookie_jar=aiohttp.DummyCookieJar())
     for p in state.runtime.providers.values():
         p.session = services.session
     store_cfg = state.runtime.config.main.store

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import ClassVar
 
 import aiohttp
+import yarl
 from pydantic import Field
 
 from gateway.config.validate import ConfigError, Strict
@@ -139,6 +140,8 @@ class Provider:
         # Built once: the per-request deadlines are the asyncio timeouts around send and read.
         self._client_timeout = aiohttp.ClientTimeout(total=None, sock_connect=self.timeouts.connect, sock_read=None)
         self.session: aiohttp.ClientSession | None = None  # set by the app at start-up
+        # Parsed endpoint URLs: aiohttp would parse the same few strings again on every request.
+        self._urls: dict[str, yarl.URL] = {}
 
     def needs_http(self) -> bool:
         return True
@@ -171,6 +174,14 @@ class Provider:
         return openai_error_to_gateway(status, body)
 
     # -- transport -------------------------------------------------------------------------------
+    def _url(self, url: str) -> yarl.URL:
+        parsed = self._urls.get(url)
+        if parsed is None:
+            parsed = yarl.URL(url)
+            if len(self._urls) < 1024:  # endpoints come from config; bounded all the same
+                self._urls[url] = parsed
+        return parsed
+
     def build(self, api: str, model: str, stream: bool, body: bytes, extra_headers: Mapping[str, str]) -> UpstreamRequest:
         headers = dict(self._static_headers)
         headers.update(extra_headers)
@@ -185,7 +196,7 @@ class Provider:
         try:
             async with asyncio.timeout(limit):
                 resp = await self.session.post(
-                    req.url,
+                    self._url(req.url),
                     data=req.body,
                     headers=req.headers,
                     timeout=self._client_timeout,

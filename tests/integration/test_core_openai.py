@@ -143,3 +143,17 @@ def test_upstream_sse_error_event_is_relayed(gateway, upstream):
     upstream.push(Reply(sse=transcript("openai_stream_error.sse")))
     with pytest.raises(openai.APIError):
         list(client(gateway).chat.completions.create(model="gpt", messages=MSGS, stream=True))
+
+
+def test_upstream_cookies_never_reach_another_callers_request(make_gateway, upstream):
+    # One client session serves every caller: a cookie an upstream sets for one request must not be
+    # sent back on the next (another tenant's), so the gateway keeps no cookie jar. The upstream is
+    # named "localhost" because aiohttp's default jar ignores cookies from bare IP addresses.
+    from tests.support.gateway import base_config
+
+    gw = make_gateway(main=base_config(upstream.url.replace("127.0.0.1", "localhost")))
+    upstream.push(Reply(body=transcript("openai_chat_text.json"), headers={"Set-Cookie": "session=tenant-a; Path=/"}))
+    client(gw).chat.completions.create(model="gpt", messages=MSGS)
+    client(gw).chat.completions.create(model="gpt", messages=MSGS)
+    assert len(upstream.requests) == 2
+    assert "Cookie" not in upstream.requests[-1].headers
