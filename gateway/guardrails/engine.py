@@ -22,7 +22,7 @@ from gateway.errors import PolicyBlocked
 from gateway.guardrails.actions import SEVERITY, Pseudonyms
 from gateway.guardrails.policy import DetectorCache, Guard, InjectionGuard, SpanGuard, share_fast_detection
 from gateway.guardrails.registry import compile_rule
-from gateway.guardrails.stream_scan import GuardFailed, Hit, SpanPlan, StreamScanner, Tally
+from gateway.guardrails.stream_scan import GuardFailed, Hit, SpanPlan, StreamScanner, Tally, scan_whole
 from gateway.guardrails.surfaces import input_texts
 
 log = logging.getLogger(__name__)
@@ -39,11 +39,26 @@ def blocked(reason: str, message: str = "", *, status: int | None = None, code: 
 
 @dataclass(frozen=True, slots=True)
 class _Selection:
-    """The rules that apply to one (key, team, alias), split by what they scan."""
+    """The rules that apply to one (key, team, alias), split by what they scan, with their plans built
+    once: a request only binds its pseudonym table to them."""
 
     input_spans: tuple[SpanGuard, ...]
     injection: tuple[InjectionGuard, ...]
     output_spans: tuple[SpanGuard, ...]
+    input_plan: SpanPlan
+    input_slow: tuple[tuple[int, SpanGuard], ...]  # input rules with an NER tier, by plan index
+    # (text plan, tool-arguments plan), without and with placeholders to restore: index bool(pseudonyms).
+    output_plans: tuple[tuple[SpanPlan, SpanPlan], tuple[SpanPlan, SpanPlan]]
+
+    @classmethod
+    def build(cls, input_spans: tuple[SpanGuard, ...], injection: tuple[InjectionGuard, ...],
+              output_spans: tuple[SpanGuard, ...]) -> _Selection:
+        def output(restore: bool) -> tuple[SpanPlan, SpanPlan]:
+            return (SpanPlan(output_spans, restore=restore),
+                    SpanPlan(output_spans, restore=restore, json_escape_restored=True))
+
+        return cls(input_spans, injection, output_spans, SpanPlan(input_spans),
+                   tuple((i, g) for i, g in enumerate(input_spans) if g.has_slow_tier), (output(False), output(True)))
 
 
 class Guardrails:
@@ -84,15 +99,13 @@ class Guardrails:
             return None
         chosen = [g for g in self.guards if g.applies(key_id, team, alias)]
         spans = [g for g in chosen if isinstance(g, SpanGuard)]
-        selection = _Selection(
-            input_spans=tuple(g for g in spans if g.rule.scans_input),
-            injection=tuple(g for g in chosen if isinstance(g, InjectionGuard)),
-            # A pseudonymize rule's output side is restoring its own placeholders, not new ones.
-            output_spans=tuple(g for g in spans if g.rule.scans_output and g.action.kind != "pseudonymize"),
-        )
-        if not (selection.input_spans or selection.injection or selection.output_spans):
+        input_spans = tuple(g for g in spans if g.rule.scans_input)
+        injection = tuple(g for g in chosen if isinstance(g, InjectionGuard))
+        # A pseudonymize rule's output side is restoring its own placeholders, not new ones.
+        output_spans = tuple(g for g in spans if g.rule.scans_output and g.action.kind != "pseudonymize")
+        if not (input_spans or injection or output_spans):
             return None
-        return selection
+        return _Selection.build(input_spans, injection, output_spans)
 
 
 class RequestGuard:
@@ -121,18 +134,18 @@ class RequestGuard:
                 self._check_injection(ctx, guard, untrusted)
         if not sel.input_spans or not texts:
             return
-        plan = SpanPlan(sel.input_spans, self.pseudonyms)
-        extras = await self._slow_tier(ctx, plan, texts)
+        plan = sel.input_plan.bind(self.pseudonyms)
+        extras = await self._slow_tier(ctx, sel.input_slow, texts) if sel.input_slow else None
         tally = Tally()
-        scanner = StreamScanner(plan, _input_blocker(ctx), tally)
+        on_block = _input_blocker(ctx)
         try:
-            for slot, text, extra in zip(found.slots, texts, extras):
-                new = scanner.scan(text, extra)
+            for i, text in enumerate(texts):
+                new = scan_whole(plan, text, on_block, tally, extras[i] if extras else None)
                 if new != text:
-                    slot.set(new)
+                    found.slots[i].set(new)
         except GuardFailed as exc:
             raise self._failed(ctx, exc.guard, "input") from exc
-        _record(ctx, plan, tally, "input")
+        _record(ctx, plan, tally, "input", plan.failed)
 
     def _check_injection(self, ctx: RequestContext, guard: InjectionGuard, texts: list[str]) -> None:
         try:
@@ -150,11 +163,9 @@ class RequestGuard:
         if hit and action == "block":
             raise blocked(reasons.INJECTION_DETECTED)
 
-    async def _slow_tier(self, ctx: RequestContext, plan: SpanPlan, texts: list[str]) -> list[dict | None]:
+    async def _slow_tier(self, ctx: RequestContext, slow: Sequence[tuple[int, SpanGuard]],
+                         texts: list[str]) -> list[dict | None]:
         """NER findings per text, computed off the event loop within the rules' time bound."""
-        slow = [(i, g) for i, g in enumerate(plan.guards) if g.has_slow_tier]
-        if not slow:
-            return [None] * len(texts)
 
         def run() -> list[dict]:
             return [{i: g.detect_slow(t) for i, g in slow} for t in texts]
@@ -189,59 +200,80 @@ class OutputScanner:
 
     Every `feed*` returns the text safe to send now; at a choice's end call `flush(choice)` and
     `flush_tool_args(choice, i)` for each of `open_tool_calls(choice)`. Call `close()` in the request's
-    finally (also after a PolicyBlocked) to record the output decisions.
+    finally (also after a PolicyBlocked) to record the output decisions. The stream scanners and the
+    tool-arguments plan are made on first use: most answers are whole texts without tool calls.
     """
+
+    __slots__ = ("_guard", "_ctx", "tally", "bound", "_plans", "_text_plan", "_args_plan", "_text", "_args",
+                 "_closed")
 
     def __init__(self, guard: RequestGuard, ctx: RequestContext) -> None:
         self._guard = guard
         self._ctx = ctx
-        guards = guard.selection.output_spans
-        restore = bool(guard.pseudonyms)
         self.tally = Tally()
-        text_plan = SpanPlan(guards, guard.pseudonyms, restore=restore)
-        args_plan = SpanPlan(guards, guard.pseudonyms, restore=restore, json_escape_restored=True)
-        self._plans = (text_plan, args_plan)
-        self._text = StreamScanner(text_plan, self._on_block, self.tally)
-        self._args = StreamScanner(args_plan, self._on_block, self.tally)
+        self._plans = guard.selection.output_plans[bool(guard.pseudonyms)]  # restore what input replaced
+        text_plan = self._plans[0]
+        self._text_plan = text_plan.bind(guard.pseudonyms)
+        self._args_plan: SpanPlan | None = None
+        self._text: StreamScanner | None = None
+        self._args: StreamScanner | None = None
         self.bound = text_plan.bound
         self._closed = False
 
     @property
     def max_held(self) -> int:
         """The most characters held back at once in any stream of this response."""
-        return max(self._text.max_held, self._args.max_held)
+        return max(self._text.max_held if self._text else 0, self._args.max_held if self._args else 0)
 
     def feed(self, choice: int, text: str) -> str:
-        return self._run(self._text.feed, choice, text)
+        return self._run(self._text_stream().feed, choice, text)
 
     def feed_tool_args(self, choice: int, call_index: int, text: str) -> str:
-        return self._run(self._args.feed, (choice, call_index), text)
+        return self._run(self._args_stream().feed, (choice, call_index), text)
 
     def flush(self, choice: int) -> str:
-        return self._run(self._text.flush, choice)
+        return self._run(self._text_stream().flush, choice)
 
     def flush_tool_args(self, choice: int, call_index: int) -> str:
-        return self._run(self._args.flush, (choice, call_index))
+        return self._run(self._args_stream().flush, (choice, call_index))
 
     def open_tool_calls(self, choice: int) -> list[int]:
         """Tool calls of a choice with argument text still held back: flush each at the choice's end."""
+        if self._args is None:
+            return []
         return sorted(k[1] for k in self._args.open_keys() if k[0] == choice)
 
     def scan_text(self, text: str, choice: int = 0) -> str:
-        return self._run(self._text.scan, text)
+        return self._run(scan_whole, self._text_plan, text, self._on_block, self.tally)
 
     def scan_tool_args(self, text: str) -> str:
         """A whole tool-call arguments string (JSON): restored values are JSON-escaped."""
-        return self._run(self._args.scan, text)
+        return self._run(scan_whole, self._tool_args_plan(), text, self._on_block, self.tally)
 
     def close(self) -> None:
         if self._closed:
             return
         self._closed = True
         self._guard.owner.held_back_overflow_total += self.tally.overflow_chars
-        merged = SpanPlan(self._guard.selection.output_spans)
-        merged.failed = self._plans[0].failed | self._plans[1].failed
-        _record(self._ctx, merged, self.tally, "output")
+        failed = self._text_plan.failed
+        if self._args_plan is not None and self._args_plan.failed:
+            failed = failed | self._args_plan.failed
+        _record(self._ctx, self._text_plan, self.tally, "output", failed)
+
+    def _tool_args_plan(self) -> SpanPlan:
+        if self._args_plan is None:
+            self._args_plan = self._plans[1].bind(self._guard.pseudonyms)
+        return self._args_plan
+
+    def _text_stream(self) -> StreamScanner:
+        if self._text is None:
+            self._text = StreamScanner(self._text_plan, self._on_block, self.tally)
+        return self._text
+
+    def _args_stream(self) -> StreamScanner:
+        if self._args is None:
+            self._args = StreamScanner(self._tool_args_plan(), self._on_block, self.tally)
+        return self._args
 
     def _run(self, fn, *args) -> str:
         try:
@@ -250,7 +282,7 @@ class OutputScanner:
             raise self._guard._failed(self._ctx, exc.guard, "output") from exc
 
     def _on_block(self, guard: SpanGuard, hit: Hit) -> None:
-        counts = dict(self.tally.counts.pop(self._plans[0].guards.index(guard), {}))
+        counts = dict(self.tally.counts.pop(self._text_plan.guards.index(guard), {}))
         counts[hit.entity_type] = counts.get(hit.entity_type, 0) + 1
         self._ctx.decisions.append(Decision(guard.id, guard.kind, "block", guard.reason(counts), "output", counts))
         raise blocked(guard.reason(counts))
@@ -265,14 +297,16 @@ def _input_blocker(ctx: RequestContext):
     return on_block
 
 
-def _record(ctx: RequestContext, plan: SpanPlan, tally: Tally, direction: str) -> None:
+def _record(ctx: RequestContext, plan: SpanPlan, tally: Tally, direction: str, failed: set[int]) -> None:
+    if not (tally.counts or failed or tally.overflow_chars):
+        return
     for i, guard in enumerate(plan.guards):
         counts = tally.counts.get(i)
         if counts:
             entities = dict(counts)
             ctx.decisions.append(Decision(guard.id, guard.kind, guard.action.kind, guard.reason(entities),
                                           direction, entities))
-        if i in plan.failed:
+        if i in failed:
             ctx.decisions.append(Decision(guard.id, guard.kind, "allow", reasons.GUARDRAIL_ERROR, direction))
     if tally.overflow_chars:
         action = "redact" if plan.edits_text else "allow"

@@ -64,7 +64,14 @@ class Found:
 
 
 class SpanPlan:
-    """The span rules acting on one direction of one request, applied together."""
+    """The span rules acting on one direction of one request, applied together.
+
+    Everything but `pseudonyms` and `failed` depends on the rules alone, so the engine builds a plan once
+    per rule selection and `bind`s a copy to each request.
+    """
+
+    __slots__ = ("guards", "pseudonyms", "restore", "json_escape_restored", "bound", "edits_text", "failed",
+                 "_buckets")
 
     def __init__(
         self,
@@ -81,6 +88,22 @@ class SpanPlan:
         self.bound = max([g.hold_back for g in self.guards] + [PLACEHOLDER_MAX_LEN if restore else 0])
         self.edits_text = any(g.action.changes_text for g in self.guards)
         self.failed: set[int] = set()  # rules with on_error = "open" whose detector raised
+        # Which list of a Found each rule's spans go to: 0 edits, 1 flags, 2 blocks.
+        self._buckets = tuple(2 if g.action.kind == "block" else 1 if g.action.kind == "flag" else 0
+                              for g in self.guards)
+
+    def bind(self, pseudonyms: Pseudonyms | None) -> SpanPlan:
+        """This plan for one request: the same rules, that request's pseudonyms, no failures yet."""
+        plan = object.__new__(SpanPlan)
+        plan.guards = self.guards
+        plan.pseudonyms = pseudonyms
+        plan.restore = self.restore
+        plan.json_escape_restored = self.json_escape_restored
+        plan.bound = self.bound
+        plan.edits_text = self.edits_text
+        plan.failed = set()
+        plan._buckets = self._buckets
+        return plan
 
     def find(self, text: str, extra: dict[int, list[Finding]] | None = None) -> Found:
         """Every rule's spans in `text`; `extra` adds spans found earlier by slow tiers, by rule index."""
@@ -89,12 +112,9 @@ class SpanPlan:
             for m in PLACEHOLDER.finditer(text):
                 if self.pseudonyms.original(m.group()) is not None:
                     restored.append(Hit(m.start(), m.end(), m.group(1), 1.0, RESTORE))
-        edits: list[Hit] = []
-        flags: list[Hit] = []
-        blocks: list[Hit] = []
+        found = Found([], [], [])
+        lists = (found.edits, found.flags, found.blocks)
         for i, guard in enumerate(self.guards):
-            kind = guard.action.kind
-            out = blocks if kind == "block" else flags if kind == "flag" else edits
             try:
                 spans = guard.detect(text)
             except Exception as exc:
@@ -105,11 +125,18 @@ class SpanPlan:
                 spans = []
             if extra and i in extra:
                 spans = list(spans) + list(extra[i])
+            if not spans:
+                continue
+            out = lists[self._buckets[i]]
             for f in spans:
                 if restored and any(f.start < r.end and r.start < f.end for r in restored):
                     continue  # a placeholder of ours, not new PII
                 out.append(Hit(f.start, f.end, f.entity_type, f.score, i))
-        return Found(_non_overlapping(restored + edits), flags, blocks)
+        if restored:
+            found.edits = _non_overlapping(restored + found.edits)
+        elif len(found.edits) > 1:
+            found.edits = _non_overlapping(found.edits)
+        return found
 
     def may_continue(self, text: str) -> int:
         cut = len(text)
@@ -222,7 +249,7 @@ class StreamScanner:
 
     def scan(self, text: str, extra: dict[int, list[Finding]] | None = None) -> str:
         """A whole text at once: the reference the streamed result must equal."""
-        return self._release(_Channel(buf=text), final=True, extra=extra) if text else ""
+        return scan_whole(self.plan, text, self.on_block, self.tally, extra)
 
     def _release(self, ch: _Channel, *, final: bool, extra: dict[int, list[Finding]] | None = None) -> str:
         plan = self.plan
@@ -259,3 +286,19 @@ class StreamScanner:
             return ""
         self.tally.overflow_chars += len(text)
         return OVERFLOW_LABEL if self.plan.edits_text else text
+
+
+def scan_whole(plan: SpanPlan, text: str, on_block: OnBlock, tally: Tally,
+               extra: dict[int, list[Finding]] | None = None) -> str:
+    """A whole text at once, as a stream's final release of it would be: with the end known nothing is
+    held back, so no channel, cut or overflow. Returns `text` itself when nothing in it is edited."""
+    if not text:
+        return ""
+    found = plan.find(text, extra)
+    for h in found.blocks:
+        on_block(plan.guards[h.guard], h)
+    if not (found.edits or found.flags):
+        return text
+    tally.add(found.edits)
+    tally.add(found.flags)
+    return plan.apply(text, found.edits) if found.edits else text
