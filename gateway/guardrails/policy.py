@@ -90,10 +90,7 @@ class Guard:
     def __init__(self, rule: RuleBase, source: SourcedRule) -> None:
         self.rule = rule
         self.source = source
-
-    @property
-    def id(self) -> str:
-        return self.rule.id
+        self.id = rule.id  # read for every decision; a plain attribute, not a property
 
     def applies(self, key_id: str | None, team: str | None, alias: str | None) -> bool:
         r = self.rule
