@@ -57,13 +57,14 @@ class PassThroughAdapter(Adapter):
         return orjson.dumps(body)
 
     def response(self, ctx: RequestContext, raw: bytes, scanner: OutputScanner | None) -> bytes:
-        """The upstream's bytes as they are, unless the output scanner has to rewrite text in them."""
+        """The upstream's bytes as they are, unless the output scanner rewrote text in them."""
         resp = orjson.loads(raw)
         ctx.usage = self.usage_of(resp)
         if scanner is None:
             return raw
+        rewritten = scanner.rewritten
         self.scan(resp, scanner)
-        return orjson.dumps(resp)
+        return raw if scanner.rewritten == rewritten else orjson.dumps(resp)
 
     def usage_of(self, resp) -> Usage:
         raise NotImplementedError

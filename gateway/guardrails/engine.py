@@ -204,8 +204,8 @@ class OutputScanner:
     tool-arguments plan are made on first use: most answers are whole texts without tool calls.
     """
 
-    __slots__ = ("_guard", "_ctx", "tally", "bound", "_plans", "_text_plan", "_args_plan", "_text", "_args",
-                 "_closed")
+    __slots__ = ("_guard", "_ctx", "tally", "bound", "rewritten", "_plans", "_text_plan", "_args_plan", "_text",
+                 "_args", "_closed")
 
     def __init__(self, guard: RequestGuard, ctx: RequestContext) -> None:
         self._guard = guard
@@ -218,6 +218,7 @@ class OutputScanner:
         self._text: StreamScanner | None = None
         self._args: StreamScanner | None = None
         self.bound = text_plan.bound
+        self.rewritten = 0  # whole texts that came back changed: an answer with none is sent as it came
         self._closed = False
 
     @property
@@ -244,11 +245,17 @@ class OutputScanner:
         return sorted(k[1] for k in self._args.open_keys() if k[0] == choice)
 
     def scan_text(self, text: str, choice: int = 0) -> str:
-        return self._run(scan_whole, self._text_plan, text, self._on_block, self.tally)
+        out = self._run(scan_whole, self._text_plan, text, self._on_block, self.tally)
+        if out != text:
+            self.rewritten += 1
+        return out
 
     def scan_tool_args(self, text: str) -> str:
         """A whole tool-call arguments string (JSON): restored values are JSON-escaped."""
-        return self._run(scan_whole, self._tool_args_plan(), text, self._on_block, self.tally)
+        out = self._run(scan_whole, self._tool_args_plan(), text, self._on_block, self.tally)
+        if out != text:
+            self.rewritten += 1
+        return out
 
     def close(self) -> None:
         if self._closed:
