@@ -1,6 +1,6 @@
 """Gateway benchmark: direct upstream vs the reference proxy vs the gateway, in one run.
 
-    .venv/bin/python benchmarks/bench.py [--rows passthrough,limits-memory,...] [--runs 3] [--quick]
+    .venv/bin/python benchmarks/bench.py [--rows passthrough,limits-memory,...] [--runs 3] [--quick] [--peers auto]
 
 Starts a canned upstream, the fixed reference proxy (benchmarks/reference_proxy.py) and the gateway
 in each configuration ("row"), pins the upstream and the load generator to core 0 and the proxy under
@@ -9,6 +9,16 @@ benchmarks/results/. Throughput comes from wrk (Debian package `wrk`, installed 
 concurrency 64; latency from a Python client at concurrency 1 and 8. "Added" latency is the proxy's
 percentile minus the direct upstream's percentile. CPU ms per request is the proxy process's user+system
 CPU time over the wrk run divided by the requests it served. Medians of --runs runs.
+
+Peer rows (--peers auto|litellm|none; benchmarks/peers.py): "auto" adds a LiteLLM proxy row when its
+executable is found at $LITELLM_BIN or .peers/litellm/bin/litellm, and says so when it is skipped;
+"litellm" fails without it. LiteLLM gets its own virtual environment, outside the project's:
+
+    python3 -m venv .peers/litellm && .peers/litellm/bin/pip install 'litellm[proxy]==1.108.7'
+
+(pinned; 1.107.0 was a compromised release and is refused). It runs offline with one uvicorn worker on
+the proxy core, one model routed to the same canned upstream, the benchmark key as its master key, no
+database and no callbacks, and is measured exactly like the gateway rows.
 """
 
 from __future__ import annotations
@@ -28,6 +38,8 @@ import time
 from pathlib import Path
 
 import aiohttp
+
+from peers import LITELLM_INSTALL, litellm_bin, start_litellm
 
 ROOT = Path(__file__).resolve().parent.parent
 PY = sys.executable
@@ -414,6 +426,8 @@ def main() -> int:
     ap.add_argument("--scaling", action="store_true", help="1 vs 2 workers of one row (default: everything)")
     ap.add_argument("--soak", type=float, default=0, metavar="MINUTES", help="soak one row at --rate, RSS per minute")
     ap.add_argument("--rate", type=float, default=200, help="requests per second in --soak")
+    ap.add_argument("--peers", choices=("auto", "litellm", "none"), default="auto",
+                    help="LiteLLM proxy row: auto = when installed (see the docstring), litellm = required")
     args = ap.parse_args()
     ensure_wrk()
     up_port, ref_port = free_port(), free_port()
@@ -427,6 +441,7 @@ def main() -> int:
     ref = start([PY, "benchmarks/reference_proxy.py", str(ref_port), upstream], ref_port, PROXY_CPU)
     procs.append(ref)
     results: list[dict] = []
+    notes: list[str] = []
     if args.soak or args.scaling:
         try:
             tmp = Path(tempfile.mkdtemp(prefix="gw-bench-"))
@@ -450,6 +465,18 @@ def main() -> int:
             gw = start(cmd, port, PROXY_CPU if args.workers == 1 else set(range(NCPU)))
             procs.append(gw)
             targets.append((f"gateway: {row}", f"http://127.0.0.1:{port}/v1/chat/completions", gw.pid, gw))
+        exe = litellm_bin(ROOT) if args.peers != "none" else None
+        if exe:
+            port = free_port()
+            peer, version = start_litellm(exe, tmp / "litellm", upstream, KEY, port, pinned(PROXY_CPU))
+            procs.append(peer)
+            targets.append((f"peer: LiteLLM {version}", f"http://127.0.0.1:{port}/v1/chat/completions", peer.pid, peer))
+        elif args.peers == "litellm":
+            raise SystemExit(f"--peers litellm: no executable at $LITELLM_BIN or .peers/litellm/bin/litellm; "
+                             f"install with: {LITELLM_INSTALL}")
+        else:
+            notes.append("peer row LiteLLM skipped: " + ("--peers none" if args.peers == "none" else
+                         f"not installed (no $LITELLM_BIN or .peers/litellm/bin/litellm; {LITELLM_INSTALL})"))
         for name, url, pid, _ in targets:
             runs = [measure(name, url, pid, args) for _ in range(args.runs)]
             results.append(median_of(runs))
@@ -463,9 +490,11 @@ def main() -> int:
     ref_rps = next(r["rps"] for r in results if r["target"] == "reference proxy")
     print(out)
     for r in results:
-        if r["target"].startswith("gateway"):
+        if r["target"].startswith(("gateway", "peer")):
             print(f"\n{r['target']}: {r['rps'] / ref_rps:.0%} of the reference proxy's req/s")
-    save({"results": results}, "bench")
+    for note in notes:
+        print(f"\n{note}")
+    save({"results": results, "notes": notes}, "bench")
     return 0
 
 
