@@ -34,7 +34,8 @@ from gateway.routing.router import Router
 class Services:
     """Built once per process at start-up, shared by every runtime snapshot."""
 
-    session: Any = None  # aiohttp.ClientSession
+    session: Any = None  # aiohttp.ClientSession (webhooks and other calls off the hot path)
+    upstreams: Any = None  # gateway.providers.transport.Upstreams: the providers' HTTP client
     store: Any = None  # gateway.store: memory or Redis, opened at start-up
     revocations: Any = None  # gateway.store.revocation.RevocationCache over the store
     recorder: Any = None
@@ -90,7 +91,7 @@ def compile_runtime(loaded: LoadedConfig, services: Services, generation: int = 
     """Build every runtime object from the loaded config; raises ConfigError without side effects."""
     providers = compile_providers(loaded)
     for p in providers.values():
-        p.session = services.session
+        p.transport = services.upstreams
     router = Router.compile(loaded.main.models, providers, services.breakers)
     keys = KeyTable.compile(loaded.rules.get("keys", []), loaded.main.models)
     pricing = Pricing.compile(loaded.main.pricing, file=loaded.path)

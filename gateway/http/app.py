@@ -23,6 +23,7 @@ from gateway.http.flow import new_context, serve
 from gateway.http.responses import error_response
 from gateway.http.route_errors import route_errors
 from gateway.http.state import STATE, GatewayState
+from gateway.providers.transport import Upstreams
 from gateway.records.recorder import Recorder
 from gateway.runtime import Services, compile_runtime, start_runtime
 from gateway.store import open_store
@@ -70,12 +71,13 @@ async def _services(app: web.Application) -> AsyncIterator[None]:
     # Token encodings are big tables: build them before serving, off the event loop.
     await asyncio.get_running_loop().run_in_executor(None, services.tokens.load_encodings)
     connector = aiohttp.TCPConnector(limit=0, ttl_dns_cache=300, keepalive_timeout=60, enable_cleanup_closed=True)
-    # No cookie jar: upstream cookies must never carry from one caller's request to another's (and
-    # the jar's per-request filtering and updating is pure overhead for API calls).
+    # Webhooks and other calls off the hot path (providers use `Upstreams`). No cookie jar: nothing
+    # an outside server sets should ride along on a later call.
     services.session = aiohttp.ClientSession(connector=connector, auto_decompress=True, skip_auto_headers=("User-Agent",),
                                              cookie_jar=aiohttp.DummyCookieJar())
+    services.upstreams = Upstreams(keepalive_s=60.0, ssl_context=await asyncio.to_thread(Upstreams.default_ssl_context))
     for p in state.runtime.providers.values():
-        p.session = services.session
+        p.transport = services.upstreams
     store_cfg = state.runtime.config.main.store
     # Opening a Redis client reads files (redis-py's version): do it off the loop.
     services.store = await asyncio.to_thread(open_store, store_cfg.url, socket_timeout=store_cfg.socket_timeout_s)
@@ -101,6 +103,7 @@ async def _services(app: web.Application) -> AsyncIterator[None]:
         await alerts.close()
         await recorder.close()
         await services.session.close()
+        await services.upstreams.close()
         await services.store.close()
 
 

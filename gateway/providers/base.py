@@ -14,12 +14,12 @@ from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
 from typing import ClassVar
 
-import aiohttp
 import yarl
 from pydantic import Field
 
 from gateway.config.validate import ConfigError, Strict
 from gateway.errors import GatewayError, UpstreamError, UpstreamTimeout
+from gateway.providers.transport import Response, TransportError, Upstreams
 from gateway.translate.anthropic_to_openai import openai_error_to_gateway
 from gateway.translate.openai_to_anthropic import anthropic_error_to_gateway
 
@@ -67,9 +67,11 @@ class UpstreamReply:
 
 
 class HttpReply(UpstreamReply):
+    """An upstream HTTP response, with the provider's read timeouts and errors."""
+
     __slots__ = ("_resp", "status", "headers", "_idle", "_deadline")
 
-    def __init__(self, resp: aiohttp.ClientResponse, idle: float, deadline: float) -> None:
+    def __init__(self, resp: Response, idle: float, deadline: float) -> None:
         self._resp = resp
         self.status = resp.status
         self.headers = resp.headers
@@ -78,37 +80,37 @@ class HttpReply(UpstreamReply):
 
     async def read(self) -> bytes:
         try:
-            if self._resp.content.is_eof():  # the whole body is already here: nothing to wait for
+            if self._resp.ready:  # the whole body is usually here already: no timer to arm
                 return await self._resp.read()
             async with asyncio.timeout(min(self._idle, self._deadline - asyncio.get_running_loop().time())):
                 return await self._resp.read()
         except TimeoutError:
             raise UpstreamTimeout("upstream stalled while sending the response") from None
-        except aiohttp.ClientError as exc:
-            raise UpstreamError(f"upstream connection failed: {type(exc).__name__}") from None
+        except TransportError as exc:
+            raise UpstreamError(str(exc)) from None
 
     async def iter_chunks(self) -> AsyncIterator[bytes]:
-        content = self._resp.content
+        resp = self._resp
         idle = self._idle
         while True:
             try:
-                async with asyncio.timeout(idle):
-                    chunk = await content.readany()
+                if resp.ready:
+                    chunk = await resp.next_chunk()
+                else:
+                    async with asyncio.timeout(idle):
+                        chunk = await resp.next_chunk()
             except TimeoutError:
                 raise UpstreamTimeout(f"upstream sent nothing for {idle:g}s") from None
-            except aiohttp.ClientError as exc:
-                raise UpstreamError(f"upstream connection broke: {type(exc).__name__}") from None
+            except TransportError as exc:
+                raise UpstreamError(str(exc)) from None
             if not chunk:
                 return
             yield chunk
 
     def close(self) -> None:
-        # close() (not release()) when the body was not fully read: the connection is dropped so
-        # the upstream stops generating; a fully read body goes back to the keep-alive pool.
-        if self._resp.content.at_eof():
-            self._resp.release()
-        else:
-            self._resp.close()
+        # A body not read to its end drops the connection, so the upstream stops generating; a
+        # complete one has already gone back to the keep-alive pool.
+        self._resp.close()
 
 
 class Provider:
@@ -137,9 +139,7 @@ class Provider:
             total=o.total_timeout_s or server_timeouts.total,
         )
         self._static_headers = {"content-type": "application/json", **o.headers, **self.auth_headers()}
-        # Built once: the per-request deadlines are the asyncio timeouts around send and read.
-        self._client_timeout = aiohttp.ClientTimeout(total=None, sock_connect=self.timeouts.connect, sock_read=None)
-        self.session: aiohttp.ClientSession | None = None  # set by the app at start-up
+        self.transport: Upstreams | None = None  # set by the app at start-up
         # Parsed endpoint URLs: aiohttp would parse the same few strings again on every request.
         self._urls: dict[str, yarl.URL] = {}
 
@@ -189,21 +189,16 @@ class Provider:
 
     async def send(self, req: UpstreamRequest) -> UpstreamReply:
         """Send the request and wait for the response headers (bounded by the first-byte timeout)."""
-        assert self.session is not None, "provider used before the app started"
+        assert self.transport is not None, "provider used before the app started"
         t = self.timeouts
         started = asyncio.get_running_loop().time()
         limit = min(t.first_byte, t.total)
         try:
             async with asyncio.timeout(limit):
-                resp = await self.session.post(
-                    self._url(req.url),
-                    data=req.body,
-                    headers=req.headers,
-                    timeout=self._client_timeout,
-                )
+                resp = await self.transport.post(self._url(req.url), req.headers, req.body, connect_timeout=t.connect)
         except TimeoutError:
             raise UpstreamTimeout(f"upstream did not answer within {limit:g}s") from None
-        except aiohttp.ClientError as exc:
-            raise UpstreamError(f"could not reach the upstream: {type(exc).__name__}", code="upstream_unreachable") from None
+        except TransportError as exc:
+            raise UpstreamError(str(exc), code="upstream_unreachable") from None
         # `total` bounds a whole response; a stream is bounded by `idle` between chunks instead.
         return HttpReply(resp, t.idle, started + t.total)
