@@ -8,6 +8,8 @@ import sys
 import time
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from gateway.guardrails.pii import FAST_TIER_ENTITIES, Finding, PiiDetector
 
@@ -183,3 +185,51 @@ def test_near_matches_do_not_blow_up(detector: PiiDetector, unit: str) -> None:
 )
 def test_fast_paths_keep_findings(detector: PiiDetector, text: str, expected: list[tuple[str, str]]) -> None:
     assert found(detector, text) == expected
+
+
+# ---- the secrets run pre-filter ------------------------------------------------------------------------
+
+SECRET_PIECES = ["sk-", "ant-api", "03", "٠٣", "-", "_", "xoxb-", "AKIA", "AIza", "ghp_", "glpat-", "hf_", "npm_",
+                 "k_live_", "0123456789", "ABCDEFGHJK", "qZ7x", "/", "+", "=", " ", "\n", ".", "é", "key: "]
+
+
+def _secrets(text: str) -> list[tuple[int, int, float]]:
+    from gateway.guardrails.pii.secrets import SecretDetector
+
+    return list(SecretDetector().detect(text))
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "xoxb-0123456789",  # the shortest known format: exactly the 15 characters the filter asks for
+        "a xoxb-0123456789 b",
+        "sk-ant-api٠٣-" + "Ab1_" * 5,  # \d takes any Unicode digit; the run after it still counts
+        "key: q7Zx/R2mK9pLw4T+n8vY3cJ6/hF1dGsA",  # an opaque token whose runs are short but for / and +
+    ],
+)
+def test_secret_pre_filter_passes_the_shortest_matches(text: str) -> None:
+    assert _secrets(text)
+
+
+def test_secret_pre_filter_skips_prose_without_long_runs() -> None:
+    from gateway.guardrails.pii.secrets import may_hold_secret
+
+    assert not may_hold_secret("xoxb-012345678")  # 14 characters: no format is that short
+    assert not may_hold_secret("The on-call rotation for next week, with sk- and xox in it. " * 30)
+    assert may_hold_secret("see sk-" + "a" * 12)
+
+
+@settings(max_examples=300, deadline=None)
+@given(pieces=st.lists(st.sampled_from(SECRET_PIECES), max_size=30))
+def test_secret_pre_filter_never_drops_a_finding(pieces: list[str]) -> None:
+    from gateway.guardrails.pii import secrets
+
+    text = "".join(pieces)
+    filtered = _secrets(text)
+    original = secrets.may_hold_secret
+    secrets.may_hold_secret = lambda text: True
+    try:
+        assert filtered == _secrets(text)
+    finally:
+        secrets.may_hold_secret = original

@@ -50,6 +50,15 @@ _OPAQUE_ALPHABET = string.ascii_letters + string.digits + "/+"
 _OPAQUE_MASK = bytes.maketrans(_OPAQUE_ALPHABET.encode(), b"a" * len(_OPAQUE_ALPHABET))  # others: unchanged
 _OPAQUE_RUN = b"a" * 32
 _CUES = ("secret", "token", "key", "password", "passwd", "credential", "auth", "api")
+# Every match of either kind holds an unbroken run of at least 15 ASCII characters from this alphabet:
+# each known format is all [A-Za-z0-9_-] but for the two digits of 'sk-ant-api03-' (any Unicode digit
+# for \d), and after those still has 20 or more; the shortest is 'xoxb-' and ten more. Opaque tokens
+# are 32-character runs of [A-Za-z0-9/+]. Prose seldom has such a run, and one mask-and-find rules it
+# out for the whole text, where the needle finds cost a multi-character find each whenever prose has
+# a '-' or an 'x'.
+_RUN_ALPHABET = string.ascii_letters + string.digits + "/+_-"
+_RUN_MASK = bytes.maketrans(_RUN_ALPHABET.encode(), b"a" * len(_RUN_ALPHABET))
+_MIN_RUN = b"a" * 15
 
 
 def _entropy(value: str) -> float:
@@ -74,6 +83,8 @@ class SecretDetector:
     max_len = 256
 
     def detect(self, text: str) -> Iterator[tuple[int, int, float]]:
+        if not may_hold_secret(text):
+            return
         seen = -1
         for start in _known_starts(text):
             m = _KNOWN.match(text, start)
@@ -97,6 +108,11 @@ class SecretDetector:
                     yield start, end, 0.8 if cued else 0.7
                 elif len(value) >= 48 and _entropy(value) >= 4.5:
                     yield start, end, 0.6
+
+
+def may_hold_secret(text: str) -> bool:
+    """False when no format can match anywhere in `text` (it has no long enough run of token characters)."""
+    return len(text) >= len(_MIN_RUN) and text.encode("ascii", "replace").translate(_RUN_MASK).find(_MIN_RUN) != -1
 
 
 def _known_starts(text: str) -> Iterator[int]:
