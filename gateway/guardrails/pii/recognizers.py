@@ -98,15 +98,18 @@ class ObfuscatedEmailDetector:
 
     def detect(self, text: str) -> Iterator[tuple[int, int, float]]:
         lower = text.lower()
-        cues = list(_find_all(lower, " dot "))
+        cues: list[int] = []
+        if " dot " in lower:
+            cues.extend(_find_all(lower, " dot "))
         for bracket in ")]}>":
             if bracket in lower:  # a one-character test is a memchr, far cheaper than finding "at)"
                 cues.extend(_find_all(lower, "at" + bracket))
-        cues.sort()
-        if not cues or len(lower) != len(text):
-            if cues:  # lower() changed the length (a few non-ASCII letters): offsets differ, scan it all
-                yield from self._scan(text, 0, len(text))
+        if not cues:
             return
+        if len(lower) != len(text):  # lower() changed the length (a few non-ASCII letters): offsets differ
+            yield from self._scan(text, 0, len(text))
+            return
+        cues.sort()
         n = len(text)
         lo, hi = max(0, cues[0] - _OBFUSCATION_WINDOW), min(n, cues[0] + _OBFUSCATION_WINDOW)
         for i in cues[1:]:
@@ -423,7 +426,9 @@ class NumericScan:
 
 
 def _has_ascii_digit(text: str) -> bool:
-    return any(d in text for d in "0123456789")
+    # Spelled out: a generator over the ten digits costs about three times as much on short texts.
+    return ("0" in text or "1" in text or "2" in text or "3" in text or "4" in text or "5" in text
+            or "6" in text or "7" in text or "8" in text or "9" in text)
 
 
 def build_fast_detectors(entities: frozenset[str]) -> list:
