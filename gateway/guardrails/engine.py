@@ -127,13 +127,13 @@ class RequestGuard:
             self.owner.unscanned_chars_total += found.unscanned_chars
             ctx.decisions.append(Decision("guardrails", "unscanned", "allow", reasons.GUARDRAIL_UNSCANNED,
                                           "input", unscanned_chars=found.unscanned_chars))
-        texts = [s.text for s in found.slots]
         if sel.injection:
             untrusted = [s.text for s in found.slots if s.untrusted]
             for guard in sel.injection:
                 self._check_injection(ctx, guard, untrusted)
-        if not sel.input_spans or not texts:
+        if not sel.input_spans or not found.slots:
             return
+        texts = [s.text for s in found.slots]
         plan = sel.input_plan.bind(self.pseudonyms)
         extras = await self._slow_tier(ctx, sel.input_slow, texts) if sel.input_slow else None
         tally = Tally()

@@ -66,7 +66,8 @@ def _chat(body: dict, out: InputTexts) -> None:
         role = _role(msg.get("role"))
         if "content" in msg:
             _chat_content(msg, "content", role, out)
-        for call in _dicts(msg.get("tool_calls")):
+        calls = msg.get("tool_calls")
+        for call in _dicts(calls) if calls else ():  # most messages have none: skip building a list
             fn = call.get("function")
             if isinstance(fn, dict) and "arguments" in fn:
                 out.add(fn, "arguments", "assistant")
