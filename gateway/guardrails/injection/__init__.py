@@ -4,6 +4,10 @@
 hand-written rules for unambiguous overrides and a small linear model whose score is the maximum over
 sentence windows (one segment, or two neighbours), so a long benign document cannot accumulate evidence by
 length alone. Weights come from `scripts/train_injection.py` and ship as `model.json` package data.
+
+On ASCII text (after normalisation) the tokenising and window scoring run in the optional C extension
+`_fast` when it is built (see `_accel`); the Python code here and in `features` is the reference and the
+fallback, and both give identical scores.
 """
 
 from __future__ import annotations
@@ -14,9 +18,10 @@ from importlib import resources
 from itertools import islice, repeat
 from operator import add
 
-from .features import marked_tokens, segment_spans
+from ._accel import fast
+from .features import MAX_SEGMENT_TOKENS, marked_tokens, segment_spans
 from .normalize import normalize
-from .rules import rule_score
+from .rules import TRIGGER_WORDS, rule_score
 
 __all__ = ["DEFAULT_THRESHOLD", "InjectionDetector", "normalize"]
 
@@ -29,9 +34,10 @@ DEFAULT_THRESHOLD: float = 0.6
 class InjectionDetector:
     """Scores text for prompt injection; build once at start-up and share (no per-call state)."""
 
-    __slots__ = ("threshold", "_unigrams", "_bigrams", "_bias")
+    __slots__ = ("threshold", "_unigrams", "_bigrams", "_bias", "_fast")
 
-    def __init__(self, threshold: float = DEFAULT_THRESHOLD) -> None:
+    def __init__(self, threshold: float = DEFAULT_THRESHOLD, *, accelerate: bool = True) -> None:
+        """`accelerate=False` runs the pure-Python path even when the C extension is built."""
         if not 0.0 <= threshold <= 1.0:
             raise ValueError(f"threshold must be in [0, 1], got {threshold!r}")
         self.threshold = threshold
@@ -39,19 +45,34 @@ class InjectionDetector:
         model = json.loads(raw)
         if model.get("format") != 1:
             raise ValueError(f"unsupported injection model format {model.get('format')!r}")
+        # float(): JSON may spell a whole-number weight as an int, and sum() adds ints on another path than
+        # floats; as floats both implementations add the same numbers the same way.
+        weights = {name: float(weight) for name, weight in model["weights"].items()}
         # Bigrams are stored as "a b"; keyed here as (a, b) tuples, which the scorer gets from zip() without
         # building a joined string per token pair. Tokens never contain spaces, so the split is exact. Two
         # dicts, because a dict with only str keys takes CPython's faster str-lookup path.
-        weights: dict[str, float] = model["weights"]
         self._unigrams = {name: weight for name, weight in weights.items() if " " not in name}
         self._bigrams = {tuple(name.split(" ")): weight for name, weight in weights.items() if " " in name}
         self._bias: float = float(model["bias"])
+        # The C model holds the same weights in its own tables, built once here.
+        self._fast = (fast.Model(self._unigrams, self._bigrams, TRIGGER_WORDS, MAX_SEGMENT_TOKENS)
+                      if accelerate and fast is not None else None)
+
+    @property
+    def accelerated(self) -> bool:
+        """Whether ASCII text is scored by the C extension."""
+        return self._fast is not None
 
     def score(self, text: str) -> float:
         """Probability-like score in [0, 1] that `text` carries an injection."""
         if not text:
             return 0.0
         normalized = normalize(text)
+        if self._fast is not None and normalized.isascii():
+            # One C pass does marked_tokens + segment_spans + _model_score, and hands rule_score the trigger
+            # words present instead of a token list.
+            best, present = self._fast.scan(normalized)
+            return max(rule_score(normalized, present), 0.0 if best is None else self._probability(best))
         # One token list for the whole text, segment ends marked in it (see features.marked_tokens).
         tokens, mark = marked_tokens(normalized)
         spans = segment_spans(tokens, mark)
@@ -61,8 +82,13 @@ class InjectionDetector:
         return self.score(text) >= self.threshold
 
     def _model_score(self, tokens: list[str], spans: list[tuple[int, int]]) -> float:
+        best = self._best_window(tokens, spans)
+        return 0.0 if best is None else self._probability(best)
+
+    def _best_window(self, tokens: list[str], spans: list[tuple[int, int]]) -> float | None:
+        """The largest weight sum of one segment or two neighbours; None without segments."""
         if not spans:
-            return 0.0
+            return None
         # Each token's weight and each adjacent pair's weight are looked up once for the whole text. A segment
         # sums its slices of both, which hold no mark and no pair across a mark or across a cut inside a long
         # segment, as in training; the sums are the old per-segment ones, added in the same order.
@@ -73,6 +99,10 @@ class InjectionDetector:
         best = max(sums)
         if len(sums) > 1:
             best = max(best, max(map(add, sums, islice(sums, 1, None))))
+        return best
+
+    def _probability(self, best: float) -> float:
+        """The model's score for its best window sum."""
         logit = best + self._bias
         # Clamp so exp() cannot overflow on a pathological window.
         return 1.0 / (1.0 + math.exp(-max(-60.0, min(60.0, logit))))

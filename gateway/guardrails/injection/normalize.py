@@ -13,6 +13,8 @@ import binascii
 import re
 import unicodedata
 
+from ._accel import fast
+
 # Zero-width and other invisible format characters that split words without showing anything.
 _INVISIBLE = re.compile("[\u00ad\u034f\u061c\u115f\u1160\u17b4\u17b5\u180b-\u180f\u200b-\u200f"
                         "\u202a-\u202e\u2060-\u206f\u3164\ufe00-\ufe0f\ufeff\uffa0]")
@@ -53,6 +55,24 @@ _LEET = str.maketrans({"0": "o", "1": "i", "3": "e", "4": "a", "5": "s", "7": "t
 _B64_RUN = re.compile(r"(?<![A-Za-z0-9+/_-])[A-Za-z0-9+/_-]{24,}={0,2}")
 _PRINTABLE_TEXT = re.compile(rb"[\t\n\r\x20-\x7e]*")
 _MAX_DECODED = 8
+_MIN_RUN = 24  # the {24,} of _B64_RUN
+
+
+def has_long_word_py(text: str, min_len: int) -> bool:
+    """Whether a word of text.split() has at least `min_len` characters (the reference for _fast's)."""
+    words = text.split()
+    return bool(words) and max(map(len, words)) >= min_len
+
+
+def has_leet_hint_py(text: str) -> bool:
+    """Whether _LEET_HINT matches (the reference for _fast's)."""
+    return _LEET_HINT.search(text) is not None
+
+
+# Both gates run on every text. The C ones are exact (tests/unit/test_injection_fast.py) and much cheaper:
+# split() builds a str per word only to measure it.
+has_long_word = fast.has_long_word if fast is not None else has_long_word_py
+has_leet_hint = fast.has_leet_hint if fast is not None else has_leet_hint_py
 
 
 def _fix_confusable_word(match: re.Match[str]) -> str:
@@ -72,11 +92,11 @@ def decode_base64_runs(text: str) -> list[str]:
     """Decode base64 runs that turn out to be readable text; binary blobs and hashes are skipped."""
     found: list[str] = []
     # A run never contains whitespace, so only whitespace-separated words of 24+ characters can hold
-    # one; len() over split() words is several times cheaper than the regex scan over the whole text.
-    words = text.split()
-    if not words or max(map(len, words)) < 24:
+    # one; checking word lengths is several times cheaper than the regex scan over the whole text.
+    if not has_long_word(text, _MIN_RUN):
         return found
-    for match in (m for word in words if len(word) >= 24 for m in _B64_RUN.finditer(word)):
+    words = text.split()
+    for match in (m for word in words if len(word) >= _MIN_RUN for m in _B64_RUN.finditer(word)):
         run = match.group(0)
         core = run.rstrip("=")
         # Hex digests, identifiers and paths are long alnum runs too; real base64 of prose mixes cases
@@ -124,6 +144,6 @@ def normalize(text: str) -> str:
     if decoded:
         text = text + "\n" + "\n".join(normalize(d) for d in decoded)
     text = text.lower()
-    if _LEET_HINT.search(text):
+    if has_leet_hint(text):
         text = _LEET_WORD.sub(_deleet_word, text)
     return text

@@ -149,7 +149,8 @@ def _index() -> tuple[frozenset[str], dict[str, tuple[int, ...]], tuple[int, ...
             tuple(sorted(always)))
 
 
-_TRIGGER_WORDS, _WAKES, _ALWAYS_TRIED = _index()
+# TRIGGER_WORDS are the only tokens rule_score asks about (the C scanner reports just these).
+TRIGGER_WORDS, _WAKES, _ALWAYS_TRIED = _index()
 
 
 def _gate_open(gate: _Gate, normalized: str, tokens: set[str] | frozenset[str]) -> bool:
@@ -169,12 +170,12 @@ def rule_score(normalized: str, tokens: Iterable[str] | None = None) -> float:
     """Highest probability among the patterns that match, 0.0 when none does.
 
     `tokens` are the features.TOKEN tokens of `normalized` (any iterable, repeats and extra marks allowed),
-    when the caller already has them.
+    when the caller already has them; the TRIGGER_WORDS among them are enough.
     """
     if tokens is None:
         tokens = TOKEN.findall(normalized)
     # Gates only ever ask about trigger words, so the text's trigger words stand in for its whole token set.
-    present = _TRIGGER_WORDS.intersection(tokens)
+    present = TRIGGER_WORDS.intersection(tokens)
     woken = set(_ALWAYS_TRIED)
     for word in present:
         woken.update(_WAKES.get(word, ()))
