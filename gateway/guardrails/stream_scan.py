@@ -11,6 +11,9 @@ the first position where a span could still be completing (the detectors' `may_c
 touching the end, any span crossing the cut). So an entity split over any chunk boundary is edited
 exactly as if unsplit, and the unreleased tail never exceeds the plan's bound: a candidate still
 growing past it is released as `<REDACTED>` (fail closed) when any rule edits text.
+
+`scan_whole` runs a plan over a text known whole (input texts, non-streamed answers) in one pass: the
+reference a stream of the same text must equal.
 """
 
 from __future__ import annotations
@@ -247,15 +250,11 @@ class StreamScanner:
             return ""
         return self._release(ch, final=True)
 
-    def scan(self, text: str, extra: dict[int, list[Finding]] | None = None) -> str:
-        """A whole text at once: the reference the streamed result must equal."""
-        return scan_whole(self.plan, text, self.on_block, self.tally, extra)
-
-    def _release(self, ch: _Channel, *, final: bool, extra: dict[int, list[Finding]] | None = None) -> str:
+    def _release(self, ch: _Channel, *, final: bool) -> str:
         plan = self.plan
         window = ch.ctx + ch.buf
         c, n = len(ch.ctx), len(window)
-        found = plan.find(window, extra)
+        found = plan.find(window)
         if final:
             cut = n
         else:
