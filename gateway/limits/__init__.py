@@ -319,6 +319,8 @@ class Limits:
         if type(store) is MemoryStore:
             store.settle_now(ops, now)
             return
+        if store.settle_soon(ops, now):  # written now; its reply is checked without holding the request
+            return
         try:
             # Shielded: a cancelled request (client gone) must still give its reservation back.
             await asyncio.shield(store.settle(ops, now))

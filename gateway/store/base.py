@@ -99,6 +99,9 @@ class Store(Protocol):
     async def settle(self, ops: list[SettleOp], now_ms: float) -> None:
         """Correct reservations to actual usage and free slots (one round trip)."""
 
+    def settle_soon(self, ops: list[SettleOp], now_ms: float) -> bool:
+        """Start the settle without waiting for it (errors are logged); False: await `settle` instead."""
+
     async def revoke_key(self, key_id: str) -> None: ...
 
     async def unrevoke_key(self, key_id: str) -> None: ...

@@ -88,6 +88,10 @@ class MemoryStore:
                     b.reserved += op.amount
         return results
 
+    def settle_soon(self, ops: list[SettleOp], now_ms: float) -> bool:
+        self.settle_now(ops, now_ms)
+        return True
+
     def settle_now(self, ops: list[SettleOp], now: float) -> None:
         for op in ops:
             if type(op) is RateAdjust:

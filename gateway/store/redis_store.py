@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import logging
 
 import hiredis
 from collections.abc import Sequence
@@ -103,6 +104,17 @@ def _groups(ops: Sequence) -> list[list[int]]:
     return list(by_tag.values())
 
 
+log = logging.getLogger(__name__)
+
+_background: set[asyncio.Task] = set()  # settles re-sent after a NOSCRIPT, kept until they finish
+
+
+def _settle_retry_done(task: asyncio.Task) -> None:
+    _background.discard(task)
+    if not task.cancelled() and task.exception() is not None:
+        log.warning("settling limits failed (reservations expire by TTL): %s", task.exception())
+
+
 class RedisStore:
     REVOKED = "gw:revoked"
 
@@ -153,7 +165,10 @@ class RedisStore:
                 url, max_connections=max_connections, timeout=pool_timeout, **opts
             )
             client = aioredis.Redis(connection_pool=pool)
-        fast = None if cluster else RespClient(url, socket_timeout=socket_timeout, connect_timeout=connect_timeout)
+        # Scripts are loaded on every new connection: a Redis that restarted (and so lost them) always
+        # comes back on a new connection, so the hot path rarely meets NOSCRIPT.
+        fast = None if cluster else RespClient(url, socket_timeout=socket_timeout, connect_timeout=connect_timeout,
+                                               on_connect=tuple(("SCRIPT", "LOAD", src) for src in _SCRIPTS.values()))
         store = cls(client, split_by_slot=cluster if split_by_slot is None else split_by_slot, fast=fast)
         if cluster:
             # The cluster client's per-node pools raise MaxConnectionsError when full instead of waiting;
@@ -318,6 +333,33 @@ class RedisStore:
         for reply in replies:
             if isinstance(reply, Exception):
                 raise StoreError(f"redis: {reply}")
+
+    def settle_soon(self, ops: list[SettleOp], now_ms: float) -> bool:
+        """Write the settle on the multiplexed connection now and check its reply in a callback: no
+        task and no await on the request's way out. False when that path is not available (no
+        fast connection, a cluster, or the connection is down): the caller awaits `settle`."""
+        if self._fast is None or self._split or not ops:
+            return False
+        keys, args = encode_settle(ops, now_ms)
+        fut = self._fast.send_nowait(("EVALSHA", _SETTLE_SHA, len(keys), *keys, *args))
+        if fut is None:
+            return False
+        self.round_trips += 1
+        fut.add_done_callback(lambda f: self._settled(f, ops, now_ms))
+        return True
+
+    def _settled(self, fut: asyncio.Future, ops: list[SettleOp], now_ms: float) -> None:
+        if fut.cancelled():
+            return
+        exc = fut.exception()
+        reply = exc if exc is not None else fut.result()
+        if isinstance(reply, hiredis.ReplyError) and str(reply).startswith("NOSCRIPT"):
+            # A restarted Redis lost its scripts: the settle did not run, so sending it again is safe.
+            task = asyncio.ensure_future(self.settle(ops, now_ms))
+            _background.add(task)
+            task.add_done_callback(_settle_retry_done)
+        elif isinstance(reply, Exception):
+            log.warning("settling limits failed (reservations expire by TTL): %s", reply)
 
     async def budget_usage(self, key: str, roll_ms: float, now_ms: float) -> tuple[float, float]:
         """(spent, reserved) of a budget key, for tests and the admin API (not the hot path)."""

@@ -113,7 +113,8 @@ class _Protocol(asyncio.Protocol):
 
 
 class RespClient:
-    def __init__(self, url: str, *, socket_timeout: float = 0.25, connect_timeout: float = 0.25) -> None:
+    def __init__(self, url: str, *, socket_timeout: float = 0.25, connect_timeout: float = 0.25,
+                 on_connect: tuple[tuple, ...] = ()) -> None:
         parts = urlsplit(url)
         self.host = parts.hostname or "127.0.0.1"
         self.port = parts.port or 6379
@@ -123,6 +124,7 @@ class RespClient:
         self.ssl = parts.scheme == "rediss"
         self.timeout = socket_timeout
         self.connect_timeout = connect_timeout
+        self.on_connect = on_connect  # commands sent first on every new connection (e.g. SCRIPT LOAD)
         self._proto: _Protocol | None = None
         self._connecting: asyncio.Future | None = None
         self._retry_at = 0.0
@@ -147,6 +149,7 @@ class RespClient:
                     setup.append(("AUTH", self.username, self.password) if self.username else ("AUTH", self.password))
                 if self.db:
                     setup.append(("SELECT", self.db))
+                setup.extend(self.on_connect)
                 for reply in await self._send(proto, setup) if setup else ():
                     if isinstance(reply, hiredis.ReplyError):
                         raise RespError(f"redis refused connection setup: {reply}")
@@ -169,6 +172,20 @@ class RespClient:
         proto.sent_at.extend([loop.time()] * len(futs))
         proto.write(b"".join([pack(c) for c in commands]))
         return [await f for f in futs]
+
+    def send_nowait(self, command: tuple) -> asyncio.Future | None:
+        """Write one command now and return the future of its reply, or None when the connection is
+        not up (the caller then awaits `pipeline`). Once written, a command runs even if nobody
+        waits for the reply; the watchdog still fails the future if Redis stalls."""
+        proto = self._proto
+        if proto is None or proto.lost:
+            return None
+        loop = asyncio.get_running_loop()
+        fut = loop.create_future()
+        proto.pending.append(fut)
+        proto.sent_at.append(loop.time())
+        proto.write(pack(command))
+        return fut
 
     async def pipeline(self, commands: list[tuple]) -> list:
         """Send commands in one write; replies in order (hiredis.ReplyError for per-command errors)."""

@@ -268,3 +268,28 @@ async def test_redis_one_round_trip_each_way(redis_url):
         assert store.round_trips - before == 2
     finally:
         await store.close()
+
+
+async def test_settle_after_an_operator_flushed_the_scripts_still_frees_the_slot(redis_url):  # noqa: F811
+    # The settle is written without waiting for its reply; a NOSCRIPT reply (scripts flushed while the
+    # connection stayed up) is answered by loading the script and settling again in the background.
+    from gateway.store import open_store
+    from gateway.store.resp import RespClient
+
+    s = await asyncio.to_thread(open_store, redis_url)
+    admin = RespClient(redis_url)
+    try:
+        lim = await make_limits(s, [{"scope": "user", "concurrency": 1}])
+        first = make_ctx(user="flush")
+        await lim.admit(first, 1, 1)
+        assert await admin.pipeline([("SCRIPT", "FLUSH")]) == [b"OK"]
+        await lim.settle(first)
+        for _ in range(100):
+            if await admitted(lim, make_ctx(user="flush")):
+                break
+            await asyncio.sleep(0.01)
+        else:
+            raise AssertionError("the slot was never released after NOSCRIPT")
+    finally:
+        await admin.close()
+        await s.close()
