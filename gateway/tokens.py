@@ -5,6 +5,10 @@ load them lazily if start-up did not, but importing this module does no I/O. Mod
 encoding: o200k_base for gpt-4o, gpt-4.1, gpt-4.5, gpt-5, o1/o3/o4 and chatgpt-4o; cl100k_base for
 everything else, Anthropic and other providers included, where it is an estimate (their tokenizers
 are not public) used only to reserve rate-limit and budget capacity before the upstream call.
+
+Counts go through `gateway.token_count.TokenCounter`, which returns exactly `len(encode_ordinary(text))`
+from cached counts of words and split-pattern pieces (tiktoken alone is one of the larger costs of a
+request); its module doc says why the sum is exact.
 """
 
 from __future__ import annotations
@@ -17,6 +21,8 @@ from typing import Any
 
 import orjson
 import tiktoken
+
+from gateway.token_count import TokenCounter
 
 # From tiktoken_ext.openai_public (tiktoken 0.7+): the split patterns and special tokens.
 _CL100K_PAT = (
@@ -56,6 +62,7 @@ REPLY_PRIMING = 3
 IMAGE_TOKENS = 765  # a 1024x1024 "high" detail image; a fixed estimate, images are not downloaded
 
 _encodings: dict[str, tiktoken.Encoding] = {}
+_counters: dict[str, TokenCounter] = {}
 
 
 def _load(name: str) -> tiktoken.Encoding:
@@ -68,53 +75,61 @@ def _load(name: str) -> tiktoken.Encoding:
 
 
 def load_encodings() -> None:
-    """Build both encodings (start-up; idempotent)."""
+    """Build both encodings and their counters (start-up; idempotent)."""
     for name in _SPEC:
+        _counter(name)
+
+
+def _counter(name: str) -> TokenCounter:
+    counter = _counters.get(name)
+    if counter is None:
         if name not in _encodings:
             _encodings[name] = _load(name)
+        counter = _counters[name] = TokenCounter(_encodings[name])
+    return counter
 
 
 def encoding_name(model: str | None) -> str:
     return "o200k_base" if model and _O200K_MODELS.match(model.lower()) else "cl100k_base"
 
 
+def counter_for(model: str | None) -> TokenCounter:
+    return _counter(encoding_name(model))
+
+
 def encoding_for(model: str | None) -> tiktoken.Encoding:
-    name = encoding_name(model)
-    enc = _encodings.get(name)
-    if enc is None:
-        enc = _encodings[name] = _load(name)
-    return enc
+    return _counter(encoding_name(model)).encoding
 
 
 def count_text(text: str, model: str | None) -> int:
     """Tokens in `text`; special-token text is counted as ordinary text, never rejected."""
     if not text:
         return 0
-    return len(encoding_for(model).encode_ordinary(text))
+    return counter_for(model).count(text)
 
 
-def _content_tokens(enc: tiktoken.Encoding, content: Any) -> int:
+def _content_tokens(counter: TokenCounter, content: Any) -> int:
     if content is None:
         return 0
     if isinstance(content, str):
-        return len(enc.encode_ordinary(content))
+        return counter.count(content)
     if isinstance(content, list):  # OpenAI content parts or Anthropic content blocks
         n = 0
         for part in content:
             if isinstance(part, str):
-                n += len(enc.encode_ordinary(part))
+                n += counter.count(part)
             elif isinstance(part, dict):
                 kind = part.get("type")
                 if kind in ("image_url", "image", "input_image"):
                     n += IMAGE_TOKENS
                 elif isinstance(part.get("text"), str):
-                    n += len(enc.encode_ordinary(part["text"]))
+                    n += counter.count(part["text"])
                 elif kind == "tool_use":
-                    n += len(enc.encode_ordinary(str(part.get("name", "")) + str(part.get("input", ""))))
+                    n += counter.count(str(part.get("name", "")) + str(part.get("input", "")))
                 elif kind == "tool_result":
-                    n += _content_tokens(enc, part.get("content"))
+                    n += _content_tokens(counter, part.get("content"))
         return n
-    return len(enc.encode_ordinary(str(content)))
+    return counter.count(str(content))
 
 
 # Earlier turns of a conversation (and system prompts) come back with every request of that conversation,
@@ -129,11 +144,11 @@ def _history_key(enc_name: str, text: str) -> tuple[str, bytes]:
     return enc_name, hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=16).digest()
 
 
-def _history_tokens(enc: tiktoken.Encoding, text: str) -> int:
-    key = _history_key(enc.name, text)
+def _history_tokens(counter: TokenCounter, text: str) -> int:
+    key = _history_key(counter.name, text)
     n = _history.get(key)
     if n is None:
-        n = len(enc.encode_ordinary(text))
+        n = counter.count(text)
         if len(_history) >= _HISTORY_MAX:
             _history.pop(next(iter(_history)))  # oldest first (dicts keep insertion order)
         _history[key] = n
@@ -142,7 +157,7 @@ def _history_tokens(enc: tiktoken.Encoding, text: str) -> int:
 
 def count_messages(messages: list[dict], model: str | None) -> int:
     """Prompt tokens of a chat request: per-message overhead, role, name, content, tool calls."""
-    enc = encoding_for(model)
+    counter = counter_for(model)
     n = REPLY_PRIMING
     last = len(messages) - 1
     for i, msg in enumerate(messages):
@@ -151,19 +166,19 @@ def count_messages(messages: list[dict], model: str | None) -> int:
         n += TOKENS_PER_MESSAGE
         role = msg.get("role")
         if isinstance(role, str):
-            n += len(enc.encode_ordinary(role))
+            n += counter.count(role)
         name = msg.get("name")
         if isinstance(name, str):
-            n += TOKENS_PER_NAME + len(enc.encode_ordinary(name))
+            n += TOKENS_PER_NAME + counter.count(name)
         content = msg.get("content")
         if i < last and isinstance(content, str) and len(content) >= _HISTORY_MIN_CHARS:
-            n += _history_tokens(enc, content)
+            n += _history_tokens(counter, content)
         else:
-            n += _content_tokens(enc, content)
+            n += _content_tokens(counter, content)
         for call in msg.get("tool_calls") or ():
             fn = call.get("function") if isinstance(call, dict) else None
             if isinstance(fn, dict):
-                n += len(enc.encode_ordinary(str(fn.get("name", "")) + str(fn.get("arguments", ""))))
+                n += counter.count(str(fn.get("name", "")) + str(fn.get("arguments", "")))
     return n
 
 
