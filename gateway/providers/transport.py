@@ -345,7 +345,7 @@ class Upstreams:
         now = time.monotonic()
         while idle:
             conn = idle.pop()
-            if not conn.lost and now - conn.idle_since < self.keepalive_s:
+            if not conn.lost and not conn.transport.is_closing() and now - conn.idle_since < self.keepalive_s:
                 return conn
             conn._close()
         return None
