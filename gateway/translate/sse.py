@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 _LINE_END = re.compile(rb"\r\n|\r|\n")
 _BOM = b"\xef\xbb\xbf"
+_BOM_START = (b"", _BOM[:1])  # a first read starting so may be (or be part of) a byte-order mark
 
 
 @dataclass(slots=True, frozen=True)
@@ -35,6 +36,10 @@ class SSEParser:
         self._started = False  # a leading byte-order mark has been dealt with
 
     def feed(self, chunk: bytes) -> list[SSEEvent]:
+        if (not self._buf and type(chunk) is bytes and b"\r" not in chunk
+                and (self._started or chunk[:1] not in _BOM_START)):
+            self._started = True
+            return self._feed_lf(chunk)
         buf = self._buf
         buf += chunk
         if not self._started:
@@ -56,6 +61,32 @@ class SSEParser:
         if start:
             del buf[:start]
         self._scanned = held - start if held >= 0 else len(buf)
+        return events
+
+    def _feed_lf(self, chunk: bytes) -> list[SSEEvent]:
+        """The usual read: nothing pending and no CR, so lines are what split(LF) gives, the last piece
+        being the unfinished line. Data lines and blank lines, nearly all of a stream, are handled here
+        without a copy into the buffer or a call per line."""
+        lines = chunk.split(b"\n")
+        rest = lines.pop()
+        events: list[SSEEvent] = []
+        for line in lines:
+            if not line:
+                if self._data is not None:
+                    data = self._data
+                    events.append(SSEEvent(self._event, data[0] if len(data) == 1 else b"\n".join(data)))
+                    self._data = None
+                self._event = None
+            elif line[:6] == b"data: ":
+                if self._data is None:
+                    self._data = [line[6:]]
+                else:
+                    self._data.append(line[6:])
+            else:
+                self._line(line, events)
+        if rest:
+            self._buf += rest
+            self._scanned = len(rest)
         return events
 
     def close(self) -> list[SSEEvent]:

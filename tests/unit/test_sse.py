@@ -118,3 +118,18 @@ def test_encode_shapes():
     assert encode_event(b"a\nb") == b"data: a\ndata: b\n\n"
     with pytest.raises(ValueError):
         encode_event(b"x", "bad\nname")
+
+
+_PIECES = st.sampled_from([b"data: ", b"data:", b"data:  ", b"event: e", b"event:", b": c", b"id: 1", b"x", b"{}",
+                           b"\n", b"\n\n", b"data: [DONE]"])
+
+
+@settings(max_examples=300, deadline=None)
+@given(pieces=st.lists(_PIECES, max_size=30), cut=st.integers(0, 400))
+def test_reads_split_on_lf_parse_as_the_buffered_path_does(pieces, cut):
+    # A read arriving with nothing pending and no CR is split on LF; the same stream with CRLF line
+    # ends goes through the buffer and must give the same events.
+    raw = b"".join(pieces)
+    buffered = parse_all([raw.replace(b"\n", b"\r\n")])
+    assert parse_all([raw]) == buffered
+    assert parse_all([raw[:cut], raw[cut:]]) == buffered
