@@ -112,6 +112,9 @@ class SpanGuard(Guard):
     hold_back: int  # the stream scanner's bound on unreleased characters for this rule
     max_entity_len: int
     has_slow_tier = False
+    # Set where `may_continue` is the growing-suffix rule with these arguments (max_len, names, emails):
+    # a plan then answers for all such rules in one pass (`HoldBack`) instead of asking each.
+    hold_spec: tuple[int, bool, bool] | None = None
 
     def detect(self, text: str) -> list[Finding]:
         raise NotImplementedError
@@ -163,6 +166,7 @@ class PiiGuard(SpanGuard):
         self.fast_types = frozenset(fast_types)
         self._thresholds = {e: rule.thresholds.get(e, PII_DEFAULT_THRESHOLD) for e in fast_types}
         self._shared: SharedDetection | None = None
+        self.hold_spec = self._fast.hold_spec if self._fast is not None else None
 
     def share(self, shared: SharedDetection) -> None:
         """Take findings from one detection pass shared with the other fast-tier rules of the config."""

@@ -28,6 +28,7 @@ import orjson
 
 from gateway.guardrails.actions import PLACEHOLDER, PLACEHOLDER_MAX_LEN, Pseudonyms
 from gateway.guardrails.pii import Finding
+from gateway.guardrails.pii.holdback import HoldBack
 from gateway.guardrails.policy import SpanGuard
 
 log = logging.getLogger(__name__)
@@ -74,7 +75,7 @@ class SpanPlan:
     """
 
     __slots__ = ("guards", "pseudonyms", "restore", "json_escape_restored", "bound", "edits_text", "failed",
-                 "_buckets")
+                 "_buckets", "_suffix", "_other_holds")
 
     def __init__(
         self,
@@ -94,6 +95,10 @@ class SpanPlan:
         # Which list of a Found each rule's spans go to: 0 edits, 1 flags, 2 blocks.
         self._buckets = tuple(2 if g.action.kind == "block" else 1 if g.action.kind == "flag" else 0
                               for g in self.guards)
+        # The growing-suffix rules answer together; any other rule's may_continue is asked on its own.
+        specs = [getattr(g, "hold_spec", None) for g in self.guards]
+        self._suffix = HoldBack(spec for spec in specs if spec is not None)
+        self._other_holds = tuple(g.may_continue for g, spec in zip(self.guards, specs) if spec is None)
 
     def bind(self, pseudonyms: Pseudonyms | None) -> SpanPlan:
         """This plan for one request: the same rules, that request's pseudonyms, no failures yet."""
@@ -106,6 +111,8 @@ class SpanPlan:
         plan.edits_text = self.edits_text
         plan.failed = set()
         plan._buckets = self._buckets
+        plan._suffix = self._suffix
+        plan._other_holds = self._other_holds
         return plan
 
     def find(self, text: str, extra: dict[int, list[Finding]] | None = None) -> Found:
@@ -142,9 +149,9 @@ class SpanPlan:
         return found
 
     def may_continue(self, text: str) -> int:
-        cut = len(text)
-        for guard in self.guards:
-            cut = min(cut, guard.may_continue(text))
+        cut = self._suffix.start(text) if self._suffix else len(text)
+        for may_continue in self._other_holds:
+            cut = min(cut, may_continue(text))
         if self.restore and self.pseudonyms:
             tail_start = max(0, len(text) - PLACEHOLDER_MAX_LEN)
             lt = text.rfind("<", tail_start)

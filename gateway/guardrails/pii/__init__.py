@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
-from gateway.guardrails.pii.holdback import growing_suffix_start
+from gateway.guardrails.pii.holdback import HoldSpec, growing_suffix_start
 from gateway.guardrails.pii.ner import NER_ENTITIES, ner_available
 
 FAST_TIER_ENTITIES: tuple[str, ...] = (
@@ -93,10 +93,14 @@ class PiiDetector:
                     found.append(Finding(start, end, etype, score))
         return _resolve_overlaps(found)
 
+    @property
+    def hold_spec(self) -> HoldSpec:
+        """The arguments of `may_continue`'s growing-suffix rule, for a `HoldBack` over several detectors."""
+        return self.max_entity_len, self._ner is not None, "EMAIL_ADDRESS" in self.entities
+
     def may_continue(self, text: str) -> int:
         """Smallest index from which an entity could still grow if text were appended; len(text) if none."""
-        return growing_suffix_start(text, self.max_entity_len, names=self._ner is not None,
-                                    emails="EMAIL_ADDRESS" in self.entities)
+        return growing_suffix_start(text, *self.hold_spec)
 
 
 def _resolve_overlaps(found: list[Finding]) -> list[Finding]:
