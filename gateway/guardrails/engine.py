@@ -227,7 +227,12 @@ class OutputScanner:
         return max(self._text.max_held if self._text else 0, self._args.max_held if self._args else 0)
 
     def feed(self, choice: int, text: str) -> str:
-        return self._run(self._text_stream().feed, choice, text)
+        # Called for every streamed chunk: the stream is reached directly, not through _run.
+        stream = self._text if self._text is not None else self._text_stream()
+        try:
+            return stream.feed(choice, text)
+        except GuardFailed as exc:
+            raise self._guard._failed(self._ctx, exc.guard, "output") from exc
 
     def feed_tool_args(self, choice: int, call_index: int, text: str) -> str:
         return self._run(self._args_stream().feed, (choice, call_index), text)

@@ -174,9 +174,11 @@ class PiiGuard(SpanGuard):
 
     def detect(self, text: str) -> list[Finding]:
         if self._shared is not None:
+            found = self._shared.detect(text)
+            if not found:
+                return []
             types, thresholds = self.fast_types, self._thresholds
-            return [f for f in self._shared.detect(text)
-                    if f.entity_type in types and f.score >= thresholds[f.entity_type]]
+            return [f for f in found if f.entity_type in types and f.score >= thresholds[f.entity_type]]
         return self._fast.detect(text) if self._fast is not None else []
 
     def may_continue(self, text: str) -> int:

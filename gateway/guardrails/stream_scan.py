@@ -199,8 +199,14 @@ def _non_overlapping(hits: list[Hit]) -> list[Hit]:
 
 @dataclass(slots=True)
 class _Channel:
-    ctx: str = ""  # raw released text, left context for detection
-    buf: str = ""  # raw unreleased text
+    # Raw text: up to CONTEXT_CHARS already released (left context for detection), then the unreleased
+    # rest. One string, so a feed appends to it once and detection runs on it as it is.
+    window: str = ""
+    released: int = 0  # how much of `window` is released context
+
+    @property
+    def held(self) -> int:
+        return len(self.window) - self.released
 
 
 @dataclass(slots=True)
@@ -234,10 +240,10 @@ class StreamScanner:
 
     def held(self, key: object) -> int:
         ch = self._channels.get(key)
-        return len(ch.buf) if ch else 0
+        return ch.held if ch else 0
 
     def open_keys(self) -> list:
-        return [k for k, ch in self._channels.items() if ch.buf]
+        return [k for k, ch in self._channels.items() if ch.held]
 
     def feed(self, key: object, text: str) -> str:
         ch = self._channels.get(key)
@@ -245,33 +251,41 @@ class StreamScanner:
             ch = self._channels[key] = _Channel()
         if not text:
             return ""
-        ch.buf += text
+        ch.window += text
         out = self._release(ch, final=False)
-        if len(ch.buf) > self.max_held:
-            self.max_held = len(ch.buf)
+        held = len(ch.window) - ch.released
+        if held > self.max_held:
+            self.max_held = held
         return out
 
     def flush(self, key: object) -> str:
         ch = self._channels.pop(key, None)
-        if ch is None or not ch.buf:
+        if ch is None or not ch.held:
             return ""
         return self._release(ch, final=True)
 
     def _release(self, ch: _Channel, *, final: bool) -> str:
         plan = self.plan
-        window = ch.ctx + ch.buf
-        c, n = len(ch.ctx), len(window)
+        window = ch.window
+        c, n = ch.released, len(window)
         found = plan.find(window)
+        hits = found.edits or found.flags or found.blocks
         if final:
             cut = n
         else:
-            cut = max(c, plan.may_continue(window))
+            cut = plan.may_continue(window)
+            if cut < c:
+                cut = c
             # A span touching the end may still grow; a span crossing the cut must go out whole.
-            for h in sorted(found.all(), key=lambda h: h.start, reverse=True):
-                if h.end > c and h.start < cut and (h.end >= n or h.end > cut):
-                    cut = max(c, h.start)
+            if hits:
+                for h in sorted(found.all(), key=lambda h: h.start, reverse=True):
+                    if h.end > c and h.start < cut and (h.end >= n or h.end > cut):
+                        cut = max(c, h.start)
         overflow = n - cut > plan.bound
         hi = n - plan.bound if overflow else cut
+        if not hits:  # the usual chunk: nothing found, the released text goes out as it came
+            self._keep(ch, window, hi)
+            return window[c:cut] + self._overflow(window[cut:hi]) if overflow else window[c:hi]
         for h in found.blocks:
             if h.end > c and h.start < hi:
                 self.on_block(plan.guards[h.guard], h)
@@ -283,9 +297,15 @@ class StreamScanner:
             out = plan.apply(window, edits, c, cut) + self._overflow(window[cut:hi])
         else:
             out = plan.apply(window, edits, c, hi)
-        ch.ctx = window[max(0, hi - CONTEXT_CHARS) : hi]
-        ch.buf = window[hi:]
+        self._keep(ch, window, hi)
         return out
+
+    @staticmethod
+    def _keep(ch: _Channel, window: str, hi: int) -> None:
+        """Everything before `hi` is released: keep CONTEXT_CHARS of it and what is held."""
+        keep = hi - CONTEXT_CHARS if hi > CONTEXT_CHARS else 0
+        ch.window = window[keep:]
+        ch.released = hi - keep
 
     def _overflow(self, text: str) -> str:
         if not text:
