@@ -19,7 +19,7 @@ _DONE = b"data: [DONE]\n\n"
 
 
 class ChatStream(StreamAdapter):
-    __slots__ = ("ctx", "scanner", "_texts", "_usage_seen", "_open_choices", "_template")
+    __slots__ = ("ctx", "scanner", "_texts", "_usage_seen", "_open_choices", "_last")
 
     def __init__(self, ctx: RequestContext, scanner) -> None:
         self.ctx = ctx
@@ -27,7 +27,7 @@ class ChatStream(StreamAdapter):
         self._texts: list[bytes | str] = []  # raw events or scanned text, used only if no usage arrives
         self._usage_seen = False
         self._open_choices: set[int] = set()
-        self._template: dict | None = None
+        self._last: dict | None = None  # the last chunk scanned
 
     def feed(self, event) -> list[bytes]:
         data = event.data
@@ -73,7 +73,8 @@ class ChatStream(StreamAdapter):
     def _scan_chunk(self, chunk: dict) -> list[bytes]:
         out: list[bytes] = []
         scanner = self.scanner
-        self._template = {k: v for k, v in chunk.items() if k not in ("choices", "usage")}
+        self._last = chunk  # flushed text goes out in chunks with this one's id, model and other fields
+        kept: list[dict] = []
         for choice in chunk["choices"]:
             idx = choice.get("index", 0)
             delta = choice.get("delta") or {}
@@ -90,11 +91,12 @@ class ChatStream(StreamAdapter):
             if choice.get("finish_reason") is not None:
                 self._open_choices.discard(idx)
                 out += self._flush_choice(idx)
-            elif content is not None and not delta["content"] and len(delta) == 1 and "tool_calls" not in delta:
-                choice["_drop"] = True  # everything in this delta is held back for now
-        kept = [c for c in chunk["choices"] if not c.pop("_drop", False)]
+            elif content is not None and not delta["content"] and len(delta) == 1:
+                continue  # everything in this delta is held back for now
+            kept.append(choice)
         if kept:
-            if any((c.get("delta") or {}).get("content") or (c.get("delta") or {}).get("tool_calls") for c in kept):
+            if not self.ctx.timings.first_token and any(
+                    (c.get("delta") or {}).get("content") or (c.get("delta") or {}).get("tool_calls") for c in kept):
                 self.ctx.mark_first_token()
             chunk["choices"] = kept
             if not self.ctx.include_usage:
@@ -116,7 +118,9 @@ class ChatStream(StreamAdapter):
 
     def _delta_chunk(self, idx: int, delta: dict) -> bytes:
         self.ctx.mark_first_token()
-        chunk = dict(self._template or {}, choices=[{"index": idx, "delta": delta, "finish_reason": None}])
+        last = self._last or {}
+        chunk = {k: v for k, v in last.items() if k not in ("choices", "usage")}
+        chunk["choices"] = [{"index": idx, "delta": delta, "finish_reason": None}]
         return b"data: " + orjson.dumps(chunk) + b"\n\n"
 
     def finish(self) -> list[bytes]:
