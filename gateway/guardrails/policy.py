@@ -115,6 +115,9 @@ class SpanGuard(Guard):
     # Set where `may_continue` is the growing-suffix rule with these arguments (max_len, names, emails):
     # a plan then answers for all such rules in one pass (`HoldBack`) instead of asking each.
     hold_spec: tuple[int, bool, bool] | None = None
+    # Set where this rule's spans are a filter of one detection pass shared with other rules: a text
+    # in which that pass finds nothing has no span of this rule either.
+    shared: SharedDetection | None = None
 
     def detect(self, text: str) -> list[Finding]:
         raise NotImplementedError
@@ -165,16 +168,15 @@ class PiiGuard(SpanGuard):
         self.action = _span_action(rule, source)
         self.fast_types = frozenset(fast_types)
         self._thresholds = {e: rule.thresholds.get(e, PII_DEFAULT_THRESHOLD) for e in fast_types}
-        self._shared: SharedDetection | None = None
         self.hold_spec = self._fast.hold_spec if self._fast is not None else None
 
     def share(self, shared: SharedDetection) -> None:
         """Take findings from one detection pass shared with the other fast-tier rules of the config."""
-        self._shared = shared
+        self.shared = shared
 
     def detect(self, text: str) -> list[Finding]:
-        if self._shared is not None:
-            found = self._shared.detect(text)
+        if self.shared is not None:
+            found = self.shared.detect(text)
             if not found:
                 return []
             types, thresholds = self.fast_types, self._thresholds

@@ -75,7 +75,7 @@ class SpanPlan:
     """
 
     __slots__ = ("guards", "pseudonyms", "restore", "json_escape_restored", "bound", "edits_text", "failed",
-                 "_buckets", "_suffix", "_other_holds")
+                 "_buckets", "_suffix", "_other_holds", "_shared")
 
     def __init__(
         self,
@@ -99,6 +99,10 @@ class SpanPlan:
         specs = [getattr(g, "hold_spec", None) for g in self.guards]
         self._suffix = HoldBack(spec for spec in specs if spec is not None)
         self._other_holds = tuple(g.may_continue for g, spec in zip(self.guards, specs) if spec is None)
+        # One detection pass every rule filters (the fast-tier PII rules of a config): when it finds
+        # nothing, no rule has a span and find() asks none of them.
+        shared = {getattr(g, "shared", None) for g in self.guards}
+        self._shared = shared.pop() if len(shared) == 1 else None
 
     def bind(self, pseudonyms: Pseudonyms | None) -> SpanPlan:
         """This plan for one request: the same rules, that request's pseudonyms, no failures yet."""
@@ -113,6 +117,7 @@ class SpanPlan:
         plan._buckets = self._buckets
         plan._suffix = self._suffix
         plan._other_holds = self._other_holds
+        plan._shared = self._shared
         return plan
 
     def find(self, text: str, extra: dict[int, list[Finding]] | None = None) -> Found:
@@ -122,6 +127,8 @@ class SpanPlan:
             for m in PLACEHOLDER.finditer(text):
                 if self.pseudonyms.original(m.group()) is not None:
                     restored.append(Hit(m.start(), m.end(), m.group(1), 1.0, RESTORE))
+        if self._shared is not None and not restored and not extra and not self._shared_finds(text):
+            return Found([], [], [])
         found = Found([], [], [])
         lists = (found.edits, found.flags, found.blocks)
         for i, guard in enumerate(self.guards):
@@ -147,6 +154,14 @@ class SpanPlan:
         elif len(found.edits) > 1:
             found.edits = _non_overlapping(found.edits)
         return found
+
+    def _shared_finds(self, text: str) -> bool:
+        """Whether the shared pass finds anything; True when it raised, so that the rules' own calls
+        meet the error and each rule's on_error decides."""
+        try:
+            return bool(self._shared.detect(text))
+        except Exception:
+            return True
 
     def may_continue(self, text: str) -> int:
         cut = self._suffix.start(text) if self._suffix else len(text)

@@ -208,3 +208,44 @@ def test_hold_back_never_exceeds_the_bound() -> None:
         assert scanner.held(0) <= 16
     assert out.count(OVERFLOW_LABEL) >= 1 and "abc" not in out  # fail closed: nothing leaked
     assert scanner.tally.overflow_chars == 100 - scanner.held(0)
+
+
+def _shared_rules(on_error: str = "closed") -> Guardrails:
+    # The bench's pair: two fast-tier PII rules, so one detection pass serves both.
+    return _guardrails({"id": "secrets", "type": "secrets", "action": "block", "direction": "output",
+                        "on_error": on_error},
+                       {"id": "pii", "type": "pii", "entities": ["EMAIL_ADDRESS", "PHONE_NUMBER"],
+                        "direction": "output", "on_error": on_error})
+
+
+SHARED = _shared_rules()
+
+
+def test_rules_sharing_a_detection_pass_split_at_every_point() -> None:
+    assert SHARED.guards[0].shared is SHARED.guards[1].shared is not None
+    text = "Mail jane.doe@example.com or call (415) 555-0132 today."
+    expected = "Mail <EMAIL_ADDRESS> or call <PHONE_NUMBER> today."
+    assert _reference(SHARED, text) == expected
+    for i in range(1, len(text)):
+        assert _stream(SHARED, [text[:i], text[i:]])[0] == expected, f"split at {i}"
+    assert _stream(SHARED, list(text))[0] == expected
+
+
+@pytest.mark.parametrize("on_error", ["closed", "open"])
+def test_a_failing_shared_pass_meets_each_rules_on_error(monkeypatch: pytest.MonkeyPatch, on_error: str) -> None:
+    g = _shared_rules(on_error)
+
+    def boom(text: str) -> list:
+        raise RuntimeError("detector down")
+
+    monkeypatch.setattr(g.guards[0].shared.detector, "detect", boom)
+    ctx = _ctx()
+    scanner = g.for_request(None, None).output_scanner(ctx)
+    if on_error == "closed":
+        with pytest.raises(PolicyBlocked) as info:
+            scanner.feed(0, "hello there ")
+        assert info.value.status == 503
+        return
+    assert scanner.feed(0, "hello there ") + scanner.flush(0) == "hello there "
+    scanner.close()
+    assert [d.policy for d in ctx.decisions if d.reason == "guardrail.error"] == ["secrets", "pii"]
