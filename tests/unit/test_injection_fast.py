@@ -252,6 +252,90 @@ def test_scan_keeps_reference_counts() -> None:
     assert sys.getrefcount(word) == before
 
 
+@needs_fast
+def test_scan_ignores_empty_keys() -> None:
+    """No token is empty, so "" as a unigram, a bigram half or a trigger word never counts (and is not interned:
+    that passed the still-NULL pool to memcpy/memcmp, see test_extension_is_clean_under_sanitizers)."""
+    unigrams, bigrams = {"": 1.0, "a": 2.0}, {("", ""): 1.0, ("a", ""): 3.0, ("", "a"): 0.5, ("a", "a"): 4.0}
+    model = FAST.Model(unigrams, bigrams, ["", "a", ""], MAX_SEGMENT_TOKENS)
+    detector = InjectionDetector(accelerate=False)
+    detector._unigrams, detector._bigrams = unigrams, bigrams
+    for text in ("", "a", "a a", "a. a\na:a", "b a"):
+        best, present = model.scan(text)
+        assert repr(best) == repr(_reference_scan(detector, text)[0]), text
+        assert present == (("a",) if "a" in text else ()), text
+    assert FAST.Model({"": 1.0}, {}, [""], MAX_SEGMENT_TOKENS).scan("x y") == (0.0, ())
+
+
+# Run in a subprocess against a copy of _fast.c built with AddressSanitizer and UndefinedBehaviorSanitizer, and
+# in-process against the regular build: constructions and calls on the edges (empty keys, a heap-allocated
+# trigger bitset, every ASCII character, long tokens, each PyUnicode kind, lone surrogates).
+_SANITIZER_CASES = r'''
+def run(F):
+    out = []
+    models = [
+        F.Model({"": 1.0, "a": 2.0}, {("", ""): 1.0, ("a", ""): 3.0, ("", "a"): 0.5, ("a", "a"): 4.0}, ["", "a", ""], 3),
+        F.Model({"": 1.0}, {}, [""], 48),
+        F.Model({}, {("", "b"): 1.0}, ["", ""], 48),
+        F.Model({}, {}, [], 1),
+        F.Model({"a": 0.25, "b": 0.5, "x" * 300: 1.0}, {("a", "b"): 4.0}, ["w%d" % i for i in range(1100)] + ["a"], 2),
+    ]
+    texts = ["", "a", "a a a. a\na:a", "".join(map(chr, range(128))), "a b " * 3000, ":" * 1000,
+             "w1099 a b w0. " * 10, "x" * 300 + " " + "x" * 100_000, "a" + "." * 1000 + "a!"]
+    for model in models:
+        out += [repr(model.scan(text)) for text in texts]
+        for bad in ("na\xefve", "\ud800", b"a"):
+            try:
+                model.scan(bad)
+            except (TypeError, ValueError) as e:
+                out.append(type(e).__name__)
+    for text in ["", "a1", "\xe91a", "\ud800 1a", "\U0001f600" * 30 + " x", " \x1c\u3000 ", "w" * 30,
+                 "".join(map(chr, range(256))), "\u0100" * 25 + "1", "\x00" * 40]:
+        out.append(repr((F.has_long_word(text, 24), F.has_long_word(text, 0), F.has_leet_hint(text))))
+    return out
+'''
+_SANITIZED_RUN = r'''
+import importlib.util, json, sys
+spec = importlib.util.spec_from_file_location("_fast", sys.argv[1])
+module = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(module)
+namespace = {}
+exec(sys.stdin.read(), namespace)
+print(json.dumps(namespace["run"](module)))
+'''
+
+
+@needs_fast
+def test_extension_is_clean_under_sanitizers(tmp_path: Path) -> None:
+    """An ASan/UBSan build of _fast.c runs the edge cases without a report and gives the regular build's results.
+
+    Regression: a model with an empty key passed NULL to memcpy (UBSan: "null pointer passed as argument 1").
+    """
+    import shutil
+    import sysconfig
+
+    gcc = shutil.which("gcc")
+    if gcc is None:
+        pytest.skip("gcc not found")
+    libasan = subprocess.run([gcc, "-print-file-name=libasan.so"], capture_output=True, text=True).stdout.strip()
+    if not os.path.isabs(libasan) or not os.path.exists(libasan):
+        pytest.skip("libasan not found")
+    built = tmp_path / ("_fast" + sysconfig.get_config_var("EXT_SUFFIX"))
+    source = REPO / "gateway" / "guardrails" / "injection" / "_fast.c"
+    subprocess.run([gcc, "-shared", "-fPIC", "-O1", "-g", "-fno-omit-frame-pointer", "-fsanitize=address,undefined",
+                    "-fno-sanitize-recover=all", "-I", sysconfig.get_paths()["include"], str(source), "-o", str(built)],
+                   check=True, capture_output=True, timeout=90)
+    env = dict(os.environ, LD_PRELOAD=libasan, PYTHONMALLOC="malloc",   # malloc: ASan sees every PyMem block
+               ASAN_OPTIONS="detect_leaks=0:halt_on_error=1", UBSAN_OPTIONS="halt_on_error=1:print_stacktrace=1")
+    done = subprocess.run([sys.executable, "-c", _SANITIZED_RUN, str(built)], input=_SANITIZER_CASES, env=env,
+                          capture_output=True, text=True, timeout=90)
+    assert done.returncode == 0 and "Sanitizer" not in done.stderr and "runtime error" not in done.stderr, \
+        done.stderr[-4000:]
+    namespace: dict = {}
+    exec(_SANITIZER_CASES, namespace)
+    assert json.loads(done.stdout) == namespace["run"](FAST)
+
+
 # ---- normalize's gates --------------------------------------------------------------------------------------
 
 @needs_fast

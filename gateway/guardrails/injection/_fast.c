@@ -284,6 +284,12 @@ ascii_key(PyObject *key, Py_ssize_t *len)
         return NULL;
     }
     *len = PyUnicode_GET_LENGTH(key);
+    /* No token is empty, so an empty key can never match either and is left out too. Interning one was
+     * undefined behaviour: with nothing else interned yet the pool is still NULL, and model_intern's memcpy
+     * and model_find's memcmp got that NULL (memcpy/memcmp arguments must be valid even for length 0). */
+    if (*len == 0) {
+        return NULL;
+    }
     return (const char *)PyUnicode_1BYTE_DATA(key);
 }
 
