@@ -17,7 +17,7 @@ _BOM = b"\xef\xbb\xbf"
 _BOM_START = (b"", _BOM[:1])  # a first read starting so may be (or be part of) a byte-order mark
 
 
-@dataclass(slots=True, frozen=True)
+@dataclass(slots=True)
 class SSEEvent:
     event: str | None
     data: bytes
