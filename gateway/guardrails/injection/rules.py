@@ -57,7 +57,11 @@ _RAW_RULES: tuple[tuple[str, float], ...] = (
      r"|\bprompt do sistema\b|\bprompt di sistema\b", 0.95),
     (r"\b(?:negeer|vergeet)\b[^\n.]{0,40}\binstructies\b|\b(?:zignoruj|ignoruj|zapomnij)\b[^\n.]{0,40}\b(?:instrukcj|polece)", 0.95),
     (r"\b(?:talimatları|talimatlari)\b[^\n.]{0,30}\b(?:yok say|unut|görmezden)|\bsistem (?:istemini|mesajını)", 0.95),
-    (r"(?:игнорируй|забудь|проигнорируй)[^\n.]{0,40}(?:инструкци|указани|правил)|системн\w* (?:промпт|сообщени|инструкци)", 0.95),
+    # "системн" anywhere in a word followed by one of the nouns. Anchored at word starts with a possessive
+    # word: the unanchored `системн\w* ` rescanned the rest of the word from every occurrence, quadratic
+    # in the word's length (100 KB of "системн" took 3 s; now ~2 ms). Same matches.
+    (r"(?:игнорируй|забудь|проигнорируй)[^\n.]{0,40}(?:инструкци|указани|правил)"
+     r"|(?<!\w)(?=\w*?системн)\w*+ (?:промпт|сообщени|инструкци)", 0.95),
     (r"忽略[^\n。]{0,12}(?:指令|指示|说明|提示)|系统提示|(?:指示|命令)を(?:無視|忘れ)|システムプロンプト|"
      r"(?:지시|명령|지침)[^\n.]{0,8}무시|시스템 프롬프트", 0.95),
 )
