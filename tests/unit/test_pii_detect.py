@@ -104,6 +104,14 @@ def test_entity_subset_and_thresholds() -> None:
         PiiDetector(entities=["NOT_A_TYPE"])
 
 
+def test_thresholds_apply_to_each_detector_of_a_type() -> None:
+    # Obfuscated addresses score 0.85, plain ones 1.0: a 0.9 threshold keeps only the plain one.
+    text = "write to jdoe [at] gmail [dot] com or jane@example.com"
+    both = [("EMAIL_ADDRESS", "jdoe [at] gmail [dot] com"), ("EMAIL_ADDRESS", "jane@example.com")]
+    assert found(PiiDetector(entities=["EMAIL_ADDRESS"]), text) == both
+    assert found(PiiDetector(entities=["EMAIL_ADDRESS"], thresholds={"EMAIL_ADDRESS": 0.9}), text) == both[1:]
+
+
 def test_max_entity_len_covers_long_keys(detector: PiiDetector) -> None:
     assert detector.max_entity_len >= 164
     assert set(FAST_TIER_ENTITIES) <= detector.entities

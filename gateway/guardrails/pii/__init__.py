@@ -68,6 +68,11 @@ class PiiDetector:
         elif ner_types and not ner:
             raise ValueError(f"{sorted(ner_types)} need the NER tier (ner=True)")
 
+        # (detect, entity type, threshold) per detector, resolved once: detect() runs on every streamed
+        # chunk. The numeric scan reports each finding's type, so it has neither.
+        self._steps = tuple((d.detect, None, 0.0) if d is self._numeric
+                            else (d.detect, d.entity_type, self._thresholds[d.entity_type]) for d in self._detectors)
+
         self.max_entity_len: int = max((d.max_len for d in self._detectors), default=0)
         if self._ner is not None:
             self.max_entity_len = max(self.max_entity_len, self._ner.max_len)
@@ -76,15 +81,13 @@ class PiiDetector:
         """Findings sorted by start, non-overlapping (overlaps go to the higher score, then the longer span)."""
         thresholds = self._thresholds
         found: list[Finding] = []
-        for detector in self._detectors:
-            if detector is self._numeric:
-                for etype, start, end, score in detector.detect(text):
-                    if score >= thresholds[etype]:
-                        found.append(Finding(start, end, etype, score))
+        for detect, etype, threshold in self._steps:
+            if etype is None:
+                for numeric_type, start, end, score in detect(text):
+                    if score >= thresholds[numeric_type]:
+                        found.append(Finding(start, end, numeric_type, score))
                 continue
-            etype = detector.entity_type
-            threshold = thresholds[etype]
-            for start, end, score in detector.detect(text):
+            for start, end, score in detect(text):
                 if score >= threshold:
                     found.append(Finding(start, end, etype, score))
         if self._ner is not None:
