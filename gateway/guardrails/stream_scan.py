@@ -5,8 +5,8 @@ in one pass over a text: every rule detects on the same original text, overlappi
 once, and each kept span gets its own rule's action.
 
 `StreamScanner` runs a plan over streamed text, one independent channel per choice (and per tool-call
-argument stream). Each channel keeps the unreleased tail (`buf`) and a little already-released raw text
-(`ctx`) as left context for the detectors. On every feed it detects over `ctx + buf` and releases up to
+argument stream). Each channel keeps one raw `window`: a little already-released text, left context for
+the detectors, then the unreleased tail. On every feed it detects over the window and releases up to
 the first position where a span could still be completing (the detectors' `may_continue`, any span
 touching the end, any span crossing the cut). So an entity split over any chunk boundary is edited
 exactly as if unsplit, and the unreleased tail never exceeds the plan's bound: a candidate still
