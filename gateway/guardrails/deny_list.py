@@ -48,6 +48,7 @@ class DenyListGuard(SpanGuard):
         # Normalised phrases (single spaces, folded) for the prefix test of may_continue.
         self._phrases = tuple(sorted({self._fold(" ".join(p.split())) for p in rule.phrases}, key=len, reverse=True))
         self._first_chars = frozenset(p[0] for p in self._phrases)
+        self._longest = len(self._phrases[0])
         gap = r"\s{1,%d}" % _MAX_GAP
         body = "|".join(gap.join(re.escape(w) for w in p.split(" ")) for p in self._phrases)
         edges = (r"(?<!\w)(?:", r")(?!\w)") if rule.whole_words else ("(?:", ")")
@@ -62,16 +63,34 @@ class DenyListGuard(SpanGuard):
 
     def may_continue(self, text: str) -> int:
         n = len(text)
+        lo = max(0, n - self.max_entity_len)
         fold = self._fold
-        for i in range(max(0, n - self.max_entity_len), n):
+        # Two exact prunes from one pass over the window's whitespace runs, so that only a few positions
+        # fold their whole tail (each did before: quadratic in the window, which a long phrase makes up
+        # to ~10^5 characters' work per streamed chunk). A tail holding a run longer than _MAX_GAP never
+        # matches; a candidate's tail starts with a phrase's first character, never whitespace, so it
+        # holds exactly the runs that start after it: none of the long ones once past the last of them.
+        # And a tail whose runs, collapsed to one space, still leave it longer than every phrase is no
+        # phrase prefix: folding never shortens a text.
+        runs = [(m.start(), m.end()) for m in _SPACES.finditer(text, lo)]
+        first = lo
+        for start, end in runs:
+            if end - start > _MAX_GAP:
+                first = end
+        runs = [(start, end) for start, end in runs if start >= first]
+        excess = sum(end - start - 1 for start, end in runs)  # what collapsing the runs after i removes
+        r = 0
+        for i in range(first, n):
+            while r < len(runs) and runs[r][0] < i:
+                excess -= runs[r][1] - runs[r][0] - 1
+                r += 1
             if fold(text[i]) not in self._first_chars:
                 continue
             if self._whole and i > 0 and (text[i - 1].isalnum() or text[i - 1] == "_"):
                 continue
-            tail = text[i:]
-            if any(len(run) > _MAX_GAP for run in _SPACES.findall(tail)):
+            if n - i - excess > self._longest:
                 continue
-            norm = fold(_SPACES.sub(" ", tail))
+            norm = fold(_SPACES.sub(" ", text[i:]))
             # A tail that is a phrase prefix may still complete; a whole phrase at the very end is still
             # undecided, because the next character decides the word boundary (or a longer phrase).
             if any(p.startswith(norm) for p in self._phrases):

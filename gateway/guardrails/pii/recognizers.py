@@ -37,9 +37,48 @@ def _context_before(text: str, start: int, words: tuple[str, ...], window: int =
 
 _URL_DELIMITERS = frozenset("/?#")
 
+# Presidio's e-mail pattern (EmailRecognizer.PATTERNS[0], presidio-analyzer 2.2): a local part of `_A`
+# characters with `_B` ones (the same plus '.') inside, '@', dot-separated domain labels. The detector
+# below relies on its shape, so it is pinned here; tests/unit/test_redos.py checks that Presidio's
+# pattern is still this one.
+PRESIDIO_EMAIL_PATTERN = (r"\b((([!#$%&'*+\-/=?^_`{|}~\w])|([!#$%&'*+\-/=?^_`{|}~\w][!#$%&'*+\-/=?^_`{|}~\.\w]{0,}"
+                          r"[!#$%&'*+\-/=?^_`{|}~\w]))[@]\w+(?:-+\w+)*(?:\.\w+(?:-+\w+)*)+)\b")
+_EMAIL_FLAGS = re.IGNORECASE | re.MULTILINE | re.UNICODE  # Presidio's global flags, less DOTALL
+_A = r"[!#$%&'*+\-/=?^_`{|}~\w]"
+_B = r"[!#$%&'*+\-/=?^_`{|}~\.\w]"
+# Where the run of local-part characters that ends at the end of the searched range begins (the
+# look-behind and the possessive run: one pass over each run, never a rescan from inside it).
+_LOCAL_RUN = re.compile(rf"(?<!{_B}){_B}*+\Z", _EMAIL_FLAGS)
+# Where the pattern can start inside such a run: a word boundary before a non-dot local-part character.
+_LOCAL_START = re.compile(rf"\b{_A}", _EMAIL_FLAGS)
+# The '@'s a match can hold: a non-dot local-part character before, a domain after. The domain part is
+# the pattern's own; cut short by the window it could only fail more often, so this is a superset.
+_CANDIDATE_AT = re.compile(rf"@(?<={_A}@)\w+(?:-+\w+)*(?:\.\w+(?:-+\w+)*)+\b", _EMAIL_FLAGS)
+
 
 class EmailDetector:
-    """E-mail addresses: Presidio's pattern, run only in a window around each '@'."""
+    """E-mail addresses: Presidio's pattern, matched once per '@'.
+
+    What it finds is defined by the windowed scan it replaced (kept as the reference in
+    tests/unit/test_redos.py): for each '@', the pattern's matches (finditer) from the start of the
+    '@''s whitespace-delimited token, in the text cut 192 characters after the '@' or at the first
+    space, tab or line feed after it; the match holding the '@' is the finding. Run as written that is
+    quadratic: a token of many '@'s (or a long local part with no valid domain) is rescanned from its
+    start for every '@' (30 s for 25 KB of "a@"). Here each '@' costs the length of its own local part
+    and domain, from these facts about the pattern:
+
+    - A match holds exactly one '@' (neither part admits one) and no whitespace, so matches ending
+      before a token never change what its scan finds, and the match holding an '@' starts after the
+      previous '@'.
+    - From a start s in the run of local-part characters before the '@' (the local part ends at the
+      first character outside the run, which must be that '@'), the pattern matches iff s is at a word
+      boundary with a non-dot character, the character before the '@' is a non-dot local character and
+      the domain matches after the '@'; only the first condition depends on s, and the match is then
+      [s, end of the domain). So the leftmost such s not inside the previous match is the one.
+    - Which earlier match ends where depends on the cut only for the previous '@' (an earlier one's
+      match stops at the next '@'), and only when nothing but local-part characters lies between the
+      two: its match is redone with this '@''s cut then.
+    """
 
     entity_type = "EMAIL_ADDRESS"
     max_len = 254
@@ -53,29 +92,42 @@ class EmailDetector:
         # validation mostly depends on the domain alone, which many addresses share (gmail.com); a
         # tldextract call costs ~10 us. Bounded: the domains of untrusted text are unbounded.
         self._validate_domain = functools.lru_cache(maxsize=2048)(recognizer.validate_result)
-        pattern = recognizer.patterns[0]
-        self._regex = re.compile(pattern.regex, recognizer.global_regex_flags & ~re.DOTALL | re.UNICODE)
+        self._regex = re.compile(PRESIDIO_EMAIL_PATTERN, _EMAIL_FLAGS)
 
     def detect(self, text: str) -> Iterator[tuple[int, int, float]]:
-        at = text.find("@")
+        if "@" not in text:
+            return
         n = len(text)
-        while at != -1:
-            # The address lies inside the whitespace-delimited token around '@': scan only that.
-            lo = max(text.rfind(c, max(0, at - 64), at) for c in " \n\t") + 1
+        regex = self._regex
+        # The previous '@': its position, where its match would start (None: nowhere), the cut it was
+        # matched under and the end of its match (0 without one).
+        prev_at, prev_start, prev_cut, prev_end = -1, None, 0, 0
+        for candidate in _CANDIDATE_AT.finditer(text):
+            at = candidate.start()
+            skipped = text.rfind("@", prev_at + 1, at)
+            if skipped != -1:  # an '@' no match holds, whatever the cut
+                prev_at, prev_start, prev_end = skipped, None, 0
             hi = min(n, at + 192)
             for c in " \n\t":
                 j = text.find(c, at, hi)
                 if j != -1:
                     hi = j
-            next_at = -1
-            for m in self._regex.finditer(text, lo, min(n, hi + 1)):
-                if m.start() <= at < m.end():
-                    local, _, domain = m.group().rpartition("@")
-                    if self._validate_domain(domain) if _URL_DELIMITERS.isdisjoint(local) else self._validate(m.group()):
-                        yield m.start(), m.end(), 1.0
-                    next_at = m.end()
-                    break
-            at = text.find("@", max(at + 1, next_at))
+            cut = min(n, hi + 1)
+            scan = _LOCAL_RUN.search(text, prev_at + 1, at).start()
+            if scan == prev_at + 1 and prev_start is not None:
+                # Only local-part characters since the previous '@': its match may reach into them.
+                if prev_cut <= at:  # its cut hid what decides its match (the domain stops at this '@')
+                    m = regex.match(text, prev_start, cut)
+                    prev_end = m.end() if m is not None else 0
+                scan = max(scan, prev_end)
+            start = _LOCAL_START.search(text, scan, at) if scan < at else None
+            m = regex.match(text, start.start(), cut) if start is not None else None
+            if m is not None:
+                local, _, domain = m.group().rpartition("@")
+                if self._validate_domain(domain) if _URL_DELIMITERS.isdisjoint(local) else self._validate(m.group()):
+                    yield m.start(), m.end(), 1.0
+            prev_at, prev_start, prev_cut = at, (start.start() if start is not None else None), cut
+            prev_end = m.end() if m is not None else 0
 
 
 # "jdoe at gmail dot com", "jdoe(at)gmail.com", "jdoe [at] gmail [dot] com"
@@ -279,14 +331,20 @@ class UrlDetector:
         for start in starts:
             if start < covered:
                 continue  # the 'www.' inside 'https://www.'
-            m = _URL_BODY.match(text, start)
-            value = m.group()
-            end = covered = m.end()
-            while value and value[-1] in _URL_TRAILING:
-                if value[-1] == ")" and value.count("(") >= value.count(")"):
-                    break
-                value = value[:-1]
+            end = covered = _URL_BODY.match(text, start).end()
+            # Trailing punctuation is not part of the URL; a ')' is when the URL holds its '('. Counted
+            # once, not per stripped character: slicing and recounting per character was quadratic in a
+            # run of trailing ')' (9 s for 100 KB). '(' is never stripped, so its count stays fixed.
+            opens = closes = -1
+            while end > start and text[end - 1] in _URL_TRAILING:
+                if text[end - 1] == ")":
+                    if closes < 0:
+                        opens, closes = text.count("(", start, end), text.count(")", start, end)
+                    if opens >= closes:
+                        break
+                    closes -= 1
                 end -= 1
+            value = text[start:end]
             if "." in value.split("//", 1)[-1]:
                 yield start, end, 0.9
 
@@ -303,7 +361,9 @@ class PassportDetector:
     min_digits = 8
 
     def detect_window(self, text: str, lo: int, hi: int, lower: str) -> Iterator[tuple[int, int, float]]:
-        if "passport" not in lower:
+        # A match needs the cue in the 64 characters before it, so only that stretch is searched: a
+        # search of the whole text per digit cluster was quadratic (0.85 s for 100 KB of "12345678 p ").
+        if "passport" not in lower[max(0, lo - 65) : hi]:
             return
         for m in _PASSPORT.finditer(text, max(0, lo - 1), hi):
             if _context_before(lower, m.start(), _PASSPORT_CONTEXT, window=64):
