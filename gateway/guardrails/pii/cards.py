@@ -47,7 +47,9 @@ class CardDetector:
     max_len = 19 + 6 * 2
 
     def __init__(self, classes: dict[str, type]) -> None:
-        self._luhn = classes["CreditCardRecognizer"]().validate_result
+        from gateway.guardrails.pii.recognizers import validator_cache
+
+        self._luhn = validator_cache(classes["CreditCardRecognizer"]().validate_result)
 
     min_digits = 12
 

@@ -30,6 +30,16 @@ class _OfflineTldModule:
     TLDExtract = tldextract.TLDExtract
 
 
+def validator_cache(validate):
+    """A validator (a pure function of the candidate string) with its recent answers kept.
+
+    The stream scanner detects over its whole hold-back window on every chunk, so a value stays in view
+    for window / chunk feeds (tens to hundreds) and was validated again on each: for a stream of IP
+    addresses or card numbers the validators (3-10 us a call) were most of its cost. Bounded: the
+    values of untrusted text are unbounded."""
+    return functools.lru_cache(maxsize=2048)(validate)
+
+
 def _context_before(text: str, start: int, words: tuple[str, ...], window: int = 48) -> bool:
     before = text[max(0, start - window) : start].lower()
     return any(w in before for w in words)
@@ -208,7 +218,7 @@ class SsnDetector:
     min_digits = 9
 
     def __init__(self, classes: dict[str, type]) -> None:
-        self._invalidate = classes["UsSsnRecognizer"]().invalidate_result
+        self._invalidate = validator_cache(classes["UsSsnRecognizer"]().invalidate_result)
 
     def detect_window(self, text: str, lo: int, hi: int, lower: str) -> Iterator[tuple[int, int, float]]:
         for m in _SSN.finditer(text, lo, hi):
@@ -235,7 +245,7 @@ class IpDetector:
     min_digits = 4
 
     def __init__(self, classes: dict[str, type]) -> None:
-        self._invalidate = classes["IpRecognizer"]().invalidate_result
+        self._invalidate = validator_cache(classes["IpRecognizer"]().invalidate_result)
 
     def detect_window(self, text: str, lo: int, hi: int, lower: str) -> list[tuple[int, int, float]]:
         if text.find(".", lo, hi) == -1:  # most clusters: a list, not a generator, is cheap to return
@@ -278,7 +288,7 @@ class IbanDetector:
     min_digits = 2
 
     def __init__(self, classes: dict[str, type]) -> None:
-        self._validate = classes["IbanRecognizer"]().validate_result
+        self._validate = validator_cache(classes["IbanRecognizer"]().validate_result)
 
     def detect_window(self, text: str, lo: int, hi: int, lower: str) -> list[tuple[int, int, float]]:
         # Called for every cluster and nearly always empty: a list, not a generator, costs less to return.
