@@ -285,3 +285,52 @@ PII_WORST = [
 @pytest.mark.parametrize("unit", PII_WORST)
 def test_pii_fast_tier_is_linear_on_crafted_runs(pii: PiiDetector, unit: str) -> None:
     assert _cpu(pii.detect, _fill(unit)) < BOUND_S
+
+
+# ---- the same inputs through the engine's stream hold-back, which rescans its window on every chunk ------
+
+
+def _stream_cpu(text: str, chunk: int) -> float:
+    from gateway.context import RequestContext
+    from gateway.guardrails.engine import Guardrails
+
+    rules = [{"id": "pii", "type": "pii", "direction": "output"},
+             {"id": "deny", "type": "deny_list", "phrases": ["project falcon"], "action": "redact", "direction": "output"}]
+    guardrails = Guardrails.compile([SourcedRule("test.toml", f"guardrails[{i}]", r) for i, r in enumerate(rules)])
+    scanner = guardrails.for_request(None, None).output_scanner(RequestContext("req", "chat", "openai", None, 0.0, "t", "s"))
+    t0 = time.process_time()
+    for i in range(0, len(text), chunk):
+        scanner.feed(0, text[i : i + chunk])
+    scanner.flush(0)
+    scanner.close()
+    return time.process_time() - t0
+
+
+@pytest.mark.parametrize("unit", ["@", "a@", "a-@", "http://a.b/)", "12345678 p "])
+def test_stream_holdback_is_linear_on_crafted_runs(unit: str) -> None:
+    # Every 16-character chunk rescans the ~580-character window: the e-mail scan's quadratic window cost
+    # made 25 KB of '@' take 23 s; 10 KB here takes ~50 ms.
+    assert _stream_cpu(_fill(unit, 10_000), 16) < BOUND_S
+
+
+# ---- prompt-injection scoring: one crafted run per rule family (the C and the Python path) -------------
+
+INJECTION_WORST = [
+    "my drop ", "drop my my ", "list the ", "show the system the system the ", "ignore the the the the the ",
+    "new task from ", "no restrictions ", "<|im_start|> ", '"function_call" ', "ignorez les a b ", "ignora omite ",
+    "ignoriere ", "system-prompt ", "vergeet vergeet ", "talimatları ", "игнорируй ", "системн", "системн ",
+    "ысистемн", "忽略", "지시", "QWxhZGRpbjpvcGVuIHNlc2FtZQ== ", "h3ll0 ", "a1", "аa ", "\U000e0041", "a\u200b",
+]
+# Every rule's gate open, so its pattern runs over the whole crafted run.
+_ALL_TRIGGERS = ("\ninstructions instruction prompt message rules system initial your the all what were are new task "
+                 "ignore forget you no restrictions answer unrestricted ai reveal told before : ( [ < _ instrucciones "
+                 "anweisungen consignes les istruzioni instructies talimatları инструкци системн 忽略 무시\n")
+
+
+@pytest.mark.parametrize("accelerate", [True, False])
+@pytest.mark.parametrize("unit", INJECTION_WORST)
+def test_injection_score_is_linear_on_crafted_runs(unit: str, accelerate: bool) -> None:
+    from gateway.guardrails.injection import InjectionDetector
+
+    det = InjectionDetector(accelerate=accelerate)
+    assert _cpu(det.score, _fill(unit) + _ALL_TRIGGERS) < BOUND_S
