@@ -175,7 +175,7 @@ def _url_scan_by_slicing(text: str) -> Iterator[tuple[int, int, float]]:
             yield start, end, 0.9
 
 
-@settings(max_examples=3000, deadline=None)
+@settings(max_examples=2000, deadline=None)
 @given(st.lists(st.sampled_from(["http://", "HTTPS://", "ftp://", "www.", "WWW.", "a", ".com", ".", ")", "(", "()",
                                  "]", "_", "'", '"', "*", "?", "/", " ", "x"]), max_size=20).map("".join))
 def test_url_trailing_strip_matches_slicing(text: str) -> None:
@@ -184,7 +184,8 @@ def test_url_trailing_strip_matches_slicing(text: str) -> None:
 
 @pytest.mark.parametrize("tail", [")", ".", ").", "_)", "()"])
 def test_url_trailing_strip_is_linear(tail: str) -> None:
-    text = "see http://a.b/" + _fill(tail)  # a run of ')' took 9 s for 100 KB
+    # 400 KB: a run of ')' took 9 s for 100 KB, of '.' (a copy per character) 0.2 s; now ~50 ms.
+    text = "see http://a.b/" + _fill(tail, 4 * SIZE)
     assert _cpu(lambda t: list(rec.UrlDetector().detect(t)), text) < BOUND_S
 
 
@@ -213,10 +214,11 @@ def test_passport_local_cue_matches_the_global_check(text: str) -> None:
         assert list(det.detect_window(text, lo, hi, lower)) == list(_passport_global_cue(det, text, lo, hi, lower))
 
 
-def test_passport_cue_check_is_linear(pii: PiiDetector) -> None:
-    text = _fill("12345678 p ")  # every cluster searched 100 KB for "passport": 0.85 s
-    assert _cpu(pii.detect, text) < BOUND_S / 2
-    assert pii.detect("passport no. C42602015 and 123456789")  # still found after the cue
+def test_passport_cue_check_is_linear() -> None:
+    passports = PiiDetector(entities=["US_PASSPORT"])
+    # Each of the 36,000 clusters searched the whole 400 KB for "passport" (~4 s); now ~40 ms.
+    assert _cpu(passports.detect, _fill("12345678 p ", 4 * SIZE)) < BOUND_S
+    assert passports.detect("passport no. C42602015 and 123456789")  # still found after the cue
 
 
 # ---- deny list: may_continue prunes positions instead of folding every tail ----------------------------
@@ -249,7 +251,7 @@ DENY_WORDS = ["a", "ab", "A", "project", "falcon", "Σ", "σ", "ς", "ΑΣ", "İ
 DENY_GAPS = ["", " ", "  ", "     ", "\n", "\t", "\u00a0", "\u2003 ", "_", "-", "."]
 
 
-@settings(max_examples=2000, deadline=None)
+@settings(max_examples=1000, deadline=None)
 @given(
     phrases=st.lists(st.lists(st.sampled_from(DENY_WORDS), min_size=1, max_size=4).map(" ".join), min_size=1, max_size=3),
     text=st.lists(st.tuples(st.sampled_from(DENY_WORDS), st.sampled_from(DENY_GAPS)).map("".join), max_size=12).map("".join),
@@ -263,12 +265,14 @@ def test_deny_list_may_continue_matches_folding_every_tail(phrases: list[str], t
 
 
 def test_deny_list_may_continue_stays_cheap_for_long_phrases() -> None:
-    guard = _deny(["a " * 100])
-    text = _fill("a ", 2_000) + "b"  # every position a candidate, none a phrase prefix: 5.7 ms a call before
+    # Asked once per streamed chunk. Every position a candidate, none a phrase prefix: ~47 ms a call
+    # before, ~5 ms now (what is left grows with the phrase's length, not the text's).
+    guard = _deny(["a " * 300])
+    text = _fill("a ", 6_000) + "b"
     t0 = time.process_time()
-    for _ in range(50):
+    for _ in range(20):
         assert guard.may_continue(text) == len(text)
-    assert time.process_time() - t0 < BOUND_S
+    assert time.process_time() - t0 < BOUND_S / 2
 
 
 # ---- the whole fast tier on crafted inputs of each entity type -------------------------------------------
