@@ -74,6 +74,15 @@ def test_presidio_email_pattern_is_the_pinned_one(classes: dict[str, type]) -> N
     assert recognizer.global_regex_flags & ~rec.re.DOTALL | rec.re.UNICODE == rec._EMAIL_FLAGS
 
 
+def test_email_helpers_need_no_ignorecase() -> None:
+    # The helpers are compiled without IGNORECASE: their classes must match the same code points either way.
+    everything = "".join(map(chr, range(0x110000))).replace("\n", "")  # surrogates included: str holds them
+    for cls in (rec._A, rec._B, r"\w"):
+        caseless = rec.re.compile(cls)
+        folded = rec.re.compile(cls, rec._EMAIL_FLAGS)
+        assert caseless.findall(everything) == folded.findall(everything), cls
+
+
 EMAIL_PIECES = ["a", "b", "Z", "1", "_", "é", "Ⅻ", ".", "..", "-", "--", "!", "#", "'", "/", "?", ",", "@", "@@",
                 " ", "\n", "\t", "\r", "\u00a0", "com", ".com", ".org", "x.io", "xn--80ak6aa92e", "a@b.com",
                 "a" * 70, "b" * 100, "c." * 40, "d-" * 50, "e" * 190]

@@ -56,14 +56,17 @@ PRESIDIO_EMAIL_PATTERN = (r"\b((([!#$%&'*+\-/=?^_`{|}~\w])|([!#$%&'*+\-/=?^_`{|}
 _EMAIL_FLAGS = re.IGNORECASE | re.MULTILINE | re.UNICODE  # Presidio's global flags, less DOTALL
 _A = r"[!#$%&'*+\-/=?^_`{|}~\w]"
 _B = r"[!#$%&'*+\-/=?^_`{|}~\.\w]"
+# The helpers below match only the pattern's caseless pieces (\w, \b, symbols), which match the same
+# characters with or without IGNORECASE (tests/unit/test_redos.py checks every code point), so they are
+# compiled without it: case-insensitive class tests cost several times more.
 # Where the run of local-part characters that ends at the end of the searched range begins (the
 # look-behind and the possessive run: one pass over each run, never a rescan from inside it).
-_LOCAL_RUN = re.compile(rf"(?<!{_B}){_B}*+\Z", _EMAIL_FLAGS)
+_LOCAL_RUN = re.compile(rf"(?<!{_B}){_B}*+\Z")
 # Where the pattern can start inside such a run: a word boundary before a non-dot local-part character.
-_LOCAL_START = re.compile(rf"\b{_A}", _EMAIL_FLAGS)
+_LOCAL_START = re.compile(rf"\b{_A}")
 # The '@'s a match can hold: a non-dot local-part character before, a domain after. The domain part is
 # the pattern's own; cut short by the window it could only fail more often, so this is a superset.
-_CANDIDATE_AT = re.compile(rf"@(?<={_A}@)\w+(?:-+\w+)*(?:\.\w+(?:-+\w+)*)+\b", _EMAIL_FLAGS)
+_CANDIDATE_AT = re.compile(rf"@(?<={_A}@)\w+(?:-+\w+)*(?:\.\w+(?:-+\w+)*)+\b")
 
 
 class EmailDetector:
@@ -123,7 +126,10 @@ class EmailDetector:
                 if j != -1:
                     hi = j
             cut = min(n, hi + 1)
-            scan = _LOCAL_RUN.search(text, prev_at + 1, at).start()
+            # The run's start: looked for near the '@' first (a match there is the run's start), since a
+            # search from the previous '@' walks all the text before a text's first address.
+            run = _LOCAL_RUN.search(text, max(prev_at + 1, at - 64), at) or _LOCAL_RUN.search(text, prev_at + 1, at)
+            scan = run.start()
             if scan == prev_at + 1 and prev_start is not None:
                 # Only local-part characters since the previous '@': its match may reach into them.
                 if prev_cut <= at:  # its cut hid what decides its match (the domain stops at this '@')
