@@ -6,13 +6,18 @@ JSON nested as deep as a caller can send is walked without recursion.
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Callable
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from gateway.config.validate import SourcedRule
+from gateway.context import RequestContext
+from gateway.guardrails.engine import Guardrails
 from gateway.guardrails.pii import Finding, PiiDetector, _resolve_overlaps
+from gateway.guardrails.stream_scan import RESTORE, Hit, _non_overlapping
 
 SIZE = 100_000
 BOUND_S = 1.0
@@ -30,6 +35,17 @@ def _cpu(fn: Callable[[], object]) -> float:
 
 # ---- the references: the quadratic code the rewrites replaced ---------------------------------------
 
+
+def _old_non_overlapping(hits: list[Hit]) -> list[Hit]:
+    if len(hits) < 2:
+        return hits
+    hits.sort(key=lambda h: (h.guard != RESTORE, -h.score, -(h.end - h.start), h.guard, h.start))
+    kept: list[Hit] = []
+    for h in hits:
+        if all(h.end <= k.start or h.start >= k.end for k in kept):
+            kept.append(h)
+    kept.sort(key=lambda h: h.start)
+    return kept
 
 
 def _old_resolve_overlaps(found: list[Finding]) -> list[Finding]:
@@ -53,9 +69,16 @@ def _old_resolve_overlaps(found: list[Finding]) -> list[Finding]:
 # Small ranges so that spans overlap, nest, touch, repeat and tie on every key (empty spans included).
 _span = st.tuples(st.integers(0, 30), st.integers(0, 8))
 _score = st.sampled_from([0.4, 0.5, 0.85, 1.0])
+_hits = st.lists(st.builds(lambda s, etype, score, guard: Hit(s[0], s[0] + s[1], etype, score, guard),
+                           _span, st.sampled_from("AB"), _score, st.sampled_from([RESTORE, 0, 1, 2])), max_size=40)
 _findings = st.lists(st.builds(lambda s, etype, score: Finding(s[0], s[0] + s[1], etype, score),
                                _span, st.sampled_from("AB"), _score), max_size=40)
 
+
+@settings(max_examples=600, deadline=None)
+@given(_hits)
+def test_non_overlapping_keeps_what_the_pairwise_check_kept(hits: list[Hit]) -> None:
+    assert _non_overlapping(list(hits)) == _old_non_overlapping(list(hits))
 
 
 @settings(max_examples=600, deadline=None)
@@ -65,11 +88,27 @@ def test_resolve_overlaps_keeps_what_the_pairwise_check_kept(found: list[Finding
 
 
 def test_many_overlapping_spans_resolve_fast() -> None:
-    # Pairs of overlapping spans: every candidate survives the sort.
+    # Pairs of overlapping spans (a placeholder and a longer rule hit): every candidate survives the sort.
+    hits = [h for i in range(0, SIZE, 8) for h in (Hit(i, i + 7, "A", 0.5, 0), Hit(i + 2, i + 5, "R", 1.0, RESTORE))]
+    assert _cpu(lambda: _non_overlapping(list(hits))) < BOUND_S
     found = [f for i in range(0, SIZE, 8) for f in (Finding(i, i + 7, "A", 0.5), Finding(i + 2, i + 5, "B", 1.0))]
     assert _cpu(lambda: _resolve_overlaps(list(found))) < BOUND_S
 
 
+def test_input_scan_of_many_emails_is_fast() -> None:
+    g = Guardrails.compile([SourcedRule("t", "guardrails[0]", {"id": "pii", "type": "pii", "direction": "input"})])
+    ctx = RequestContext("r", "chat", "openai", None, 0.0, "t", "s",
+                         body={"model": "m", "messages": [{"role": "user", "content": _fill("a@b.co ")}]})
+    assert _cpu(lambda: asyncio.run(g.for_request(None, None).check_input(ctx))) < BOUND_S
+    assert ctx.body["messages"][0]["content"].startswith("<EMAIL_ADDRESS> <EMAIL_ADDRESS> ")
+
+
+def test_output_scan_of_many_addresses_is_fast() -> None:
+    g = Guardrails.compile([SourcedRule("t", "guardrails[0]", {"id": "pii", "type": "pii", "direction": "output"})])
+    scanner = g.for_request(None, None).output_scanner(RequestContext("r", "chat", "openai", None, 0.0, "t", "s"))
+    out: list[str] = []
+    assert _cpu(lambda: out.append(scanner.scan_text(_fill("1.2.3.4 ")))) < BOUND_S
+    assert out[0].startswith("<IP_ADDRESS> <IP_ADDRESS> ")
 
 
 def test_pii_detect_with_one_overlap_among_many_findings_is_fast() -> None:
