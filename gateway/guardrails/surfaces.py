@@ -128,12 +128,19 @@ def _blocks(blocks: list, role: str, out: InputTexts) -> None:
 
 
 def _leaves(value: dict | list, role: str, out: InputTexts) -> None:
-    items = value.items() if isinstance(value, dict) else enumerate(value)
-    for key, item in items:
-        if isinstance(item, str):
-            out.add(value, key, role)
-        elif isinstance(item, (dict, list)):
-            _leaves(item, role, out)
+    """Every string in `value`, depth first in document order. An explicit stack, not recursion: a
+    caller's tool input nested a thousand deep (as deep as the JSON parser accepts) is just data."""
+    stack = [(value, iter(value.items() if isinstance(value, dict) else enumerate(value)))]
+    while stack:
+        container, items = stack[-1]
+        for key, item in items:
+            if isinstance(item, str):
+                out.add(container, key, role)
+            elif isinstance(item, (dict, list)):
+                stack.append((item, iter(item.items() if isinstance(item, dict) else enumerate(item))))
+                break  # the rest of `items` after the nested value is done
+        else:
+            stack.pop()
 
 
 def _responses(body: dict, out: InputTexts) -> None:
@@ -209,13 +216,18 @@ def _role(value: Any) -> str:
 
 
 def _size(value: Any) -> int:
-    """Characters of text (and one per number) in a part that was not scanned."""
-    if isinstance(value, str):
-        return len(value)
-    if isinstance(value, dict):
-        return sum(_size(v) for k, v in value.items() if k != "type")
-    if isinstance(value, list):
-        return sum(_size(v) for v in value)
-    if isinstance(value, (int, float)) and not isinstance(value, bool):
-        return 1
-    return 0
+    """Characters of text (and one per number) in a part that was not scanned; an explicit stack, not
+    recursion, so that nesting as deep as the JSON parser accepts is counted like any other part."""
+    total = 0
+    stack = [value]
+    while stack:
+        value = stack.pop()
+        if isinstance(value, str):
+            total += len(value)
+        elif isinstance(value, dict):
+            stack.extend(v for k, v in value.items() if k != "type")
+        elif isinstance(value, list):
+            stack.extend(value)
+        elif isinstance(value, (int, float)) and not isinstance(value, bool):
+            total += 1
+    return total

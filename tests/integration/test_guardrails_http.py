@@ -3,6 +3,7 @@ redaction, pseudonym restoration, injection refusal and a block mid-stream."""
 
 from __future__ import annotations
 
+import httpx
 import openai
 import orjson
 import pytest
@@ -159,3 +160,36 @@ def test_image_parts_are_counted_as_unscanned_in_records_and_metrics(make_gatewa
         families = {f.name: f for f in text_string_to_metric_families(r.read().decode())}
     [sample] = [s for s in families["gateway_guardrail_unscanned_chars"].samples if s.name.endswith("_total")]
     assert sample.value >= len(url)
+
+
+def test_deeply_nested_tool_input_is_answered_not_a_500(make_gateway, upstream):
+    # A tool_use input nested as deep as the JSON parser accepts used to overflow the recursive walk of
+    # the input scan (a 500); now it is scanned like any other. Too deep to re-encode for the upstream,
+    # it is refused as the caller's error; a shallower one is scanned, redacted and forwarded.
+    gw = make_gateway(policies=POLICIES, extra=f"""
+[providers.claude]
+type = "anthropic"
+base_url = "{upstream.url}/v1"
+api_key_env = "TEST_UPSTREAM_KEY"
+
+[models.claude]
+targets = [{{ provider = "claude", model = "claude-sonnet-4-5" }}]
+""")
+
+    def post(depth: int):
+        tool_input = '{"a":' * depth + '"mail jane.doe@example.com"' + "}" * depth
+        body = ('{"model":"claude","max_tokens":10,"messages":[{"role":"user","content":"hi"},'
+                '{"role":"assistant","content":[{"type":"tool_use","id":"t1","name":"f","input":' + tool_input
+                + '}]},{"role":"user","content":[{"type":"tool_result","tool_use_id":"t1","content":"ok"}]}]}')
+        return httpx.post(gw.url + "/v1/messages", content=body, timeout=30,
+                          headers={"content-type": "application/json", "x-api-key": TEST_KEY})
+
+    r = post(1000)
+    assert r.status_code == 400, r.text
+    assert r.json()["error"]["type"] == "invalid_request_error"
+    r = post(100)
+    assert r.status_code == 200, r.text
+    sent = upstream.requests[-1].body["messages"][1]["content"][0]["input"]
+    for _ in range(100):
+        sent = sent["a"]
+    assert sent == "mail <EMAIL_ADDRESS>"

@@ -9,15 +9,18 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable
+from typing import Any
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from gateway.config.validate import SourcedRule
 from gateway.context import RequestContext
+from gateway.guardrails import surfaces
 from gateway.guardrails.engine import Guardrails
 from gateway.guardrails.pii import Finding, PiiDetector, _resolve_overlaps
 from gateway.guardrails.stream_scan import RESTORE, Hit, _non_overlapping
+from gateway.guardrails.surfaces import InputTexts, input_texts
 
 SIZE = 100_000
 BOUND_S = 1.0
@@ -62,6 +65,25 @@ def _old_resolve_overlaps(found: list[Finding]) -> list[Finding]:
     return kept
 
 
+def _old_leaves(value: dict | list, role: str, out: InputTexts) -> None:
+    items = value.items() if isinstance(value, dict) else enumerate(value)
+    for key, item in items:
+        if isinstance(item, str):
+            out.add(value, key, role)
+        elif isinstance(item, (dict, list)):
+            _old_leaves(item, role, out)
+
+
+def _old_size(value: Any) -> int:
+    if isinstance(value, str):
+        return len(value)
+    if isinstance(value, dict):
+        return sum(_old_size(v) for k, v in value.items() if k != "type")
+    if isinstance(value, list):
+        return sum(_old_size(v) for v in value)
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return 1
+    return 0
 
 
 # ---- overlap resolution: same spans kept, same order ---------------------------------------------------
@@ -117,3 +139,64 @@ def test_pii_detect_with_one_overlap_among_many_findings_is_fast() -> None:
     found: list[list[Finding]] = []
     assert _cpu(lambda: found.append(detector.detect(text))) < BOUND_S
     assert len(found[0]) == SIZE // 8 + 1
+
+
+# ---- the input surface walk: same slots in the same order, same unscanned count, no recursion ----------
+
+_json = st.recursive(
+    st.none() | st.booleans() | st.integers(-5, 5) | st.floats(allow_nan=False) | st.text(max_size=3),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.sampled_from(["type", "a", "b", "text"]), inner,
+                                                                max_size=4),
+    max_leaves=30,
+)
+
+
+def _slots(out: InputTexts) -> list[tuple[int, object, str]]:
+    return [(id(s.container), s.key, s.role) for s in out.slots]
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.lists(_json, max_size=4) | st.dictionaries(st.sampled_from(["type", "a", "b"]), _json, max_size=4))
+def test_leaves_finds_the_strings_the_recursive_walk_found(value: dict | list) -> None:
+    new, old = InputTexts(), InputTexts()
+    surfaces._leaves(value, "assistant", new)
+    _old_leaves(value, "assistant", old)
+    assert _slots(new) == _slots(old)
+    assert new.unscanned_chars == old.unscanned_chars
+
+
+@settings(max_examples=400, deadline=None)
+@given(_json)
+def test_size_counts_what_the_recursive_count_counted(value: Any) -> None:
+    assert surfaces._size(value) == _old_size(value)
+
+
+def _nested(depth: int, leaf: Any, key: str = "a") -> dict:
+    value = leaf
+    for i in range(depth):
+        value = {key: value, "n": f"level {i}"} if i % 2 else {key: value}
+    return value
+
+
+def test_tool_input_nested_5000_deep_is_walked_in_order() -> None:
+    tool_input = _nested(5000, "x@y.co")
+    body = {"model": "m", "messages": [
+        {"role": "assistant", "content": [{"type": "tool_use", "id": "t", "name": "f", "input": tool_input}]},
+        {"role": "user", "content": [{"type": "image", "source": _nested(5000, "QUJD", key="data")}]},
+    ]}
+    found = input_texts("messages", body)
+    texts = [s.text for s in found.slots]
+    # Depth first in document order: the innermost value first, then each level's note on the way out.
+    assert texts == ["x@y.co"] + [f"level {i}" for i in range(1, 5000, 2)]
+    assert {s.role for s in found.slots} == {"assistant"}
+    assert found.unscanned_chars == len("QUJD") + sum(len(f"level {i}") for i in range(1, 5000, 2))
+    found.slots[0].set("<EMAIL_ADDRESS>")
+    value = tool_input
+    for _ in range(5000):
+        value = value["a"]
+    assert value == "<EMAIL_ADDRESS>"
+
+
+def test_chat_part_nested_5000_deep_is_counted_unscanned() -> None:
+    body = {"model": "m", "messages": [{"role": "user", "content": [{"type": "input_audio", "x": _nested(5000, "abc")}]}]}
+    assert input_texts("chat", body).unscanned_chars == 3 + sum(len(f"level {i}") for i in range(1, 5000, 2))
