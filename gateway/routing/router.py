@@ -181,7 +181,8 @@ class Router:
         except (TypeError, AttributeError, ValueError, KeyError, IndexError):
             # A translator met an optional field of the wrong type (`metadata: true`, `system: 5`):
             # the caller's fault, so a 400, not a 500. Same-wire adapters copy the body and never raise.
-            raise BadRequest(f"a field of the request has a type the {adapter.wire} API cannot take",
+            raise BadRequest(f"a field of the request cannot be sent to the {adapter.wire} API (a wrong type, "
+                             "nesting deeper than 250 levels, or a number out of range)",
                              reason=reasons.BAD_REQUEST) from None
         req = provider.build(adapter.upstream_api, target.model, ctx.stream, body, trace_headers)
         t0 = perf_counter()
