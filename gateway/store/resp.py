@@ -43,10 +43,14 @@ class _Protocol(asyncio.Protocol):
         self.outbox: list[bytes] = []  # commands written in this loop iteration, sent in one write
         self.watchdog: asyncio.TimerHandle | None = None
 
-    def write(self, data: bytes) -> None:
+    def write(self, data: bytes, idle: bool = False) -> None:
         # Coalesce: under load many requests' commands leave in one send() (one syscall, and one
-        # loopback delivery) instead of one each.
+        # loopback delivery) instead of one each. A connection with nothing in flight sends at once:
+        # nobody else is likely to join this loop pass, and waiting for the pass's end adds latency.
         if not self.outbox:
+            if idle and self.transport is not None and not self.lost:
+                self.transport.write(data)
+                return
             asyncio.get_running_loop().call_soon(self._flush)
         self.outbox.append(data)
 
@@ -168,9 +172,10 @@ class RespClient:
         """Write the commands and wait for their replies; the connection's watchdog bounds the wait."""
         loop = asyncio.get_running_loop()
         futs = [loop.create_future() for _ in commands]
+        idle = not proto.pending
         proto.pending.extend(futs)
         proto.sent_at.extend([loop.time()] * len(futs))
-        proto.write(b"".join([pack(c) for c in commands]))
+        proto.write(b"".join([pack(c) for c in commands]), idle)
         return [await f for f in futs]
 
     def send_nowait(self, command: tuple) -> asyncio.Future | None:
@@ -182,9 +187,10 @@ class RespClient:
             return None
         loop = asyncio.get_running_loop()
         fut = loop.create_future()
+        idle = not proto.pending
         proto.pending.append(fut)
         proto.sent_at.append(loop.time())
-        proto.write(pack(command))
+        proto.write(pack(command), idle)
         return fut
 
     async def pipeline(self, commands: list[tuple]) -> list:
