@@ -316,10 +316,8 @@ class Limits:
             return
         now = self._clock() * 1000
         store = adm.store
-        if type(store) is MemoryStore:
-            store.settle_now(ops, now)
-            return
-        if store.settle_soon(ops, now):  # written now; its reply is checked without holding the request
+        # The memory store settles at once; Redis writes the settle now and checks the reply in a callback.
+        if store.settle_soon(ops, now):
             return
         try:
             # Shielded: a cancelled request (client gone) must still give its reservation back.
