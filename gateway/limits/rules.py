@@ -165,11 +165,12 @@ class RateRule(_Rule):
 
 
 class BudgetRule(_Rule):
-    __slots__ = ("usd", "limit", "window", "tz", "roll_ms", "ttl_ms", "reason", "_current")
+    __slots__ = ("usd", "limit", "window", "tz", "roll_ms", "ttl_ms", "reason", "_current", "source")
 
     def __init__(self, src: SourcedRule, rule_id: str) -> None:
         t = validate_rule(BudgetTable, src)
         self._init_selectors(t, rule_id)
+        self.source = (src.file, src.key)  # for config errors found when the routes are known
         self.usd = t.usd is not None
         self.limit = float(t.usd if t.usd is not None else t.tokens)  # type: ignore[arg-type]
         self.reason = reasons.BUDGET_USD if self.usd else reasons.BUDGET_TOKENS
