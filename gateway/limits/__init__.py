@@ -7,19 +7,23 @@ over any interval of length w, admitted units <= limit + limit * w / period (a f
 allows 2 * limit across one boundary at w -> 0; GCRA allows limit). Concurrency is a set of slots
 with a TTL (`concurrency_ttl`, default 15 min) so a crashed gateway's slots free themselves.
 
-Tokens are reserved before the call (prompt tokens by tiktoken + max_tokens, or
-`default_max_output_tokens` when the request sets none) and settled to actual usage afterwards:
-unused tokens go back to the bucket, extra tokens are charged (the bucket can run into debt).
+Tokens are reserved before the call (prompt tokens by tiktoken with the tokenizers of the alias's
+targets, the largest count, + max_tokens, or `default_max_output_tokens` when the request sets none)
+and settled to actual usage afterwards: unused tokens go back to the bucket, extra tokens are charged
+(the bucket can run into debt).
 
 Budgets (USD or tokens per calendar day/week/month in a time zone, or a rolling period) admit a
-request when spent + reserved + estimate <= limit, and reserve the estimate. A request no budget
-rule selects is never blocked by a budget; a budget of 0 blocks every request it selects.
+request when spent + reserved + estimate <= limit, and reserve the estimate. Admission runs before
+routing, so the USD estimate is prompt x max input price + output x max output price over every target
+and fallback the alias can reach (`worst_case`); settling charges the target that answered. A request
+no budget rule selects is never blocked by a budget; a budget of 0 blocks every request it selects.
 Worst-case overshoot: spent can exceed the limit only by what in-flight requests use beyond their
 reservations, i.e. sum over requests admitted while the budget was short of the limit of
-max(0, actual_i - estimate_i). Output is reserved at max_tokens, which the provider enforces, so
-the excess comes from prompt under-counting (tiktoken on non-OpenAI models, images counted at a
-fixed size) and from reservations that expired (`reservation_ttl`) before their request settled.
-With estimates that are upper bounds, spent <= limit exactly.
+max(0, actual_i - estimate_i). With max_tokens set the provider enforces the output, so the excess
+comes from prompt under-counting (tiktoken on non-OpenAI models, images counted at a fixed size) and
+from reservations that expired (`reservation_ttl`) before their request settled; with estimates that
+are upper bounds, spent <= limit exactly. Without max_tokens the default output reservation is not an
+upper bound: such a request can overshoot by (output - default) x max output price.
 
 One store round trip before the upstream call (`admit`: every limit and budget checked and
 reserved atomically) and one after (`settle`). Store down: `on_store_error = "closed"` answers

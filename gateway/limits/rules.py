@@ -3,7 +3,9 @@
 A rule applies to a request when every selector it names matches (`keys`, `teams`, `users`,
 `models` = request aliases, `tags` = any of the key's or request's tags). Its `scope` names the
 counter: the key, team, user, model alias or tag of the request (a key without a team skips a team
-rule), or one counter for everything (`global`). `per = "shared"` makes every matching subject
+rule), or one counter for everything (`global`). Model selectors and counters use the alias the request
+named, never the routed target: rules are checked before routing and a request counts once across its
+retries and fallbacks. `per = "shared"` makes every matching subject
 share one counter instead of one each.
 """
 
