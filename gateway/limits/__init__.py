@@ -8,7 +8,8 @@ allows 2 * limit across one boundary at w -> 0; GCRA allows limit). Concurrency 
 with a TTL (`concurrency_ttl`, default 15 min) so a crashed gateway's slots free themselves.
 
 Tokens are reserved before the call (prompt tokens by tiktoken with the tokenizers of the alias's
-targets, the largest count, + max_tokens, or `default_max_output_tokens` when the request sets none)
+targets, the largest count, + max_tokens, or `default_max_output_tokens` when the request sets none,
+times chat's `n`)
 and settled to actual usage afterwards: unused tokens go back to the bucket, extra tokens are charged
 (the bucket can run into debt).
 
@@ -192,8 +193,10 @@ class Limits:
         over the tokenizers of the targets the alias can reach."""
         return self.worst_case(ctx.alias).prompt_tokens(ctx.body or {})
 
-    async def admit(self, ctx: RequestContext, estimate_input_tokens: int, max_output_tokens: int) -> None:
-        out = max_output_tokens if max_output_tokens and max_output_tokens > 0 else self._default_out
+    async def admit(self, ctx: RequestContext, estimate_input_tokens: int, max_output_tokens: int,
+                    choices: int = 1) -> None:
+        # Each of the `choices` answers (chat's `n`) may use max_tokens.
+        out = (max_output_tokens if max_output_tokens and max_output_tokens > 0 else self._default_out) * max(choices, 1)
         est_tokens = max(estimate_input_tokens, 0) + out
         now = self._clock() * 1000
         ops: list = []

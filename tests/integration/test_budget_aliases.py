@@ -77,12 +77,12 @@ def answer(prompt: int = PROMPT, out: int = OUT, hold: asyncio.Event | None = No
     return Reply(body=orjson.dumps(body), hold=hold)
 
 
-def burst(servers, upstream, urls: list[str], model: str, n: int, messages=MSGS, out: int = OUT,
-          reply=answer) -> list[int]:
-    """n concurrent requests spread over `urls`; the upstream holds every answer until each request
+def burst(servers, upstream, urls: list[str], model: str, count: int, messages=MSGS, out: int = OUT,
+          reply=answer, **create: object) -> list[int]:
+    """`count` concurrent requests spread over `urls`; the upstream holds every answer until each request
     has either reached it or been refused, so no reservation is settled while others are admitted."""
     hold = asyncio.Event()  # waited on and set on the servers' loop
-    upstream.push(*(reply(hold=hold) for _ in range(n)))
+    upstream.push(*(reply(hold=hold) for _ in range(count)))
     seen = len(upstream.requests)
 
     async def run() -> list[int]:
@@ -91,14 +91,14 @@ def burst(servers, upstream, urls: list[str], model: str, n: int, messages=MSGS,
         async def one(i: int) -> int:
             try:
                 await clients[i % len(clients)].chat.completions.create(model=model, messages=messages,
-                                                                        max_tokens=out)
+                                                                        max_tokens=out, **create)
                 return 200
             except openai.RateLimitError:
                 return 429
 
-        tasks = [asyncio.create_task(one(i)) for i in range(n)]
+        tasks = [asyncio.create_task(one(i)) for i in range(count)]
         deadline = time.monotonic() + 60
-        while len(upstream.requests) - seen + sum(t.done() for t in tasks) < n:
+        while len(upstream.requests) - seen + sum(t.done() for t in tasks) < count:
             assert time.monotonic() < deadline, "requests neither reached the upstream nor were refused"
             await asyncio.sleep(0.01)
         servers.loop.call_soon_threadsafe(hold.set)
@@ -257,3 +257,21 @@ def test_usd_budget_over_an_unpriced_fallback_is_a_config_error(tmp_path):
 def test_usd_budgets_that_can_price_every_target_load(tmp_path, extra, policies):
     out = check_config(tmp_path, extra, policies)
     assert out.returncode == 0, out.stderr
+
+
+def test_n_choices_reserve_max_tokens_for_each_choice(make_gateway, upstream, servers, store_url):
+    """`n = 3` can bring back three answers of max_tokens each: the reservation covers all of them."""
+    n = 3
+    per_request = PROMPT + n * OUT
+    limit = 2 * per_request + per_request // 2  # two such requests; six if one choice were reserved
+    gw = make_gateway(extra=MODELS + f'[store]\nurl = "{store_url}"\n', policies={"budgets.toml": f"""
+        [[budgets]]
+        id = "alias-tokens"
+        scope = "key"
+        tokens = {limit}
+        window = "day"
+        """})
+    statuses = burst(servers, upstream, [gw.url], "chat", 8, reply=lambda hold: answer(PROMPT, n * OUT, hold), n=n)
+    assert statuses.count(200) == 2, statuses
+    spent, _ = budget_use(gw.url, "alias-tokens")
+    assert spent == 2 * per_request <= limit
