@@ -127,6 +127,9 @@ type = "openai"
 base_url = "{upstream}/v1"
 [models.bench]
 targets = [{{ provider = "up", model = "bench-model" }}]
+[pricing.bench-model]  # the limits rows' USD budget needs a price for every target it covers
+input = 1.0
+output = 2.0
 {extra_main.replace("{redis}", redis_url)}
 """
     path = tmp / "gateway.toml"

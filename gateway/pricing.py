@@ -4,7 +4,8 @@ Defaults cover common OpenAI and Anthropic models (list prices, standard tier); 
 table overrides or adds one (`input`, `output`, `cached_input`), and `[pricing."*"]` prices every
 model not otherwise known. A dated or suffixed name (`gpt-4o-2024-08-06`, `openai/gpt-4o`,
 `claude-sonnet-4-20250514`) uses the longest known name it starts with, at a `-`, `:` or `@`.
-A model with no price costs 0.0: USD budgets do not count it (`Pricing.known` tells).
+A model with no price costs 0.0, so a USD budget over an alias that can reach one is a config
+error (`gateway.limits.worst_case`); `Pricing.known` tells.
 
 Usage follows OpenAI's convention: `cached_tokens` is the part of `input_tokens` read from the
 prompt cache, billed at `cached_input` instead of `input`.

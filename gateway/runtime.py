@@ -98,7 +98,9 @@ def compile_runtime(loaded: LoadedConfig, services: Services, generation: int = 
     limits = None
     rate_rules, budget_rules = loaded.rules.get("rate_limits", []), loaded.rules.get("budgets", [])
     if rate_rules or budget_rules:
-        limits = Limits.compile(rate_rules, budget_rules, pricing, on_store_error=loaded.main.store.on_store_error)
+        reach = {alias: router.reachable(alias) for alias in router.routes}
+        limits = Limits.compile(rate_rules, budget_rules, pricing, reach=reach,
+                                on_store_error=loaded.main.store.on_store_error)
     guard_rules = loaded.rules.get("guardrails", [])
     guardrails = Guardrails.compile(guard_rules) if guard_rules else None
     alert_rules = loaded.rules.get("alerts", [])

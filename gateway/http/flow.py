@@ -22,7 +22,7 @@ from gateway import reasons
 from gateway.context import Decision, RequestContext
 from gateway.errors import Forbidden, GatewayError, Overloaded, Unauthorized, UpstreamError, UpstreamTimeout
 from gateway.http import ids
-from gateway.http.parse import check_body, max_output_tokens, read_json
+from gateway.http.parse import check_body, max_output_tokens, output_choices, read_json
 from gateway.http.relay import MALFORMED_UPSTREAM, relay_stream
 from gateway.http.responses import common_headers, error_response
 from gateway.http.state import STATE, GatewayState
@@ -89,7 +89,8 @@ async def serve(request: web.Request, api: str) -> web.StreamResponse:
         if rt.limits is not None:
             if rt.limits.needs_prompt_tokens:
                 ctx.prompt_tokens_estimate = rt.limits.estimate_prompt_tokens(ctx)
-            await rt.limits.admit(ctx, ctx.prompt_tokens_estimate, max_output_tokens(body) or 0)
+            await rt.limits.admit(ctx, ctx.prompt_tokens_estimate, max_output_tokens(body) or 0,
+                                  output_choices(api, body))
         guard = rt.guardrails.for_request(ctx.principal, ctx.alias) if rt.guardrails is not None else None
         if guard is not None:
             await guard.check_input(ctx)

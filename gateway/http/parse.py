@@ -84,6 +84,12 @@ def check_body(api: str, body: dict) -> None:
         _positive_int(body, "max_output_tokens", MAX_OUTPUT_TOKENS)
 
 
+def output_choices(api: str, body: dict) -> int:
+    """How many answers a request asks for (chat's `n`, checked by `check_body`); each may use max_tokens."""
+    n = body.get("n") if api == "chat" else None
+    return n if isinstance(n, int) and not isinstance(n, bool) and n > 0 else 1
+
+
 def max_output_tokens(body: dict) -> int | None:
     for name in ("max_completion_tokens", "max_tokens", "max_output_tokens"):
         v = body.get(name)

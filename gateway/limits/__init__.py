@@ -7,19 +7,24 @@ over any interval of length w, admitted units <= limit + limit * w / period (a f
 allows 2 * limit across one boundary at w -> 0; GCRA allows limit). Concurrency is a set of slots
 with a TTL (`concurrency_ttl`, default 15 min) so a crashed gateway's slots free themselves.
 
-Tokens are reserved before the call (prompt tokens by tiktoken + max_tokens, or
-`default_max_output_tokens` when the request sets none) and settled to actual usage afterwards:
-unused tokens go back to the bucket, extra tokens are charged (the bucket can run into debt).
+Tokens are reserved before the call (prompt tokens by tiktoken with the tokenizers of the alias's
+targets, the largest count, + max_tokens, or `default_max_output_tokens` when the request sets none,
+times chat's `n`)
+and settled to actual usage afterwards: unused tokens go back to the bucket, extra tokens are charged
+(the bucket can run into debt).
 
 Budgets (USD or tokens per calendar day/week/month in a time zone, or a rolling period) admit a
-request when spent + reserved + estimate <= limit, and reserve the estimate. A request no budget
-rule selects is never blocked by a budget; a budget of 0 blocks every request it selects.
+request when spent + reserved + estimate <= limit, and reserve the estimate. Admission runs before
+routing, so the USD estimate is prompt x max input price + output x max output price over every target
+and fallback the alias can reach (`worst_case`); settling charges the target that answered. A request
+no budget rule selects is never blocked by a budget; a budget of 0 blocks every request it selects.
 Worst-case overshoot: spent can exceed the limit only by what in-flight requests use beyond their
 reservations, i.e. sum over requests admitted while the budget was short of the limit of
-max(0, actual_i - estimate_i). Output is reserved at max_tokens, which the provider enforces, so
-the excess comes from prompt under-counting (tiktoken on non-OpenAI models, images counted at a
-fixed size) and from reservations that expired (`reservation_ttl`) before their request settled.
-With estimates that are upper bounds, spent <= limit exactly.
+max(0, actual_i - estimate_i). With max_tokens set the provider enforces the output, so the excess
+comes from prompt under-counting (tiktoken on non-OpenAI models, images counted at a fixed size) and
+from reservations that expired (`reservation_ttl`) before their request settled; with estimates that
+are upper bounds, spent <= limit exactly. Without max_tokens the default output reservation is not an
+upper bound: such a request can overshoot by (output - default) x max output price.
 
 One store round trip before the upstream call (`admit`: every limit and budget checked and
 reserved atomically) and one after (`settle`). Store down: `on_store_error = "closed"` answers
@@ -33,16 +38,17 @@ import asyncio
 import logging
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 
-from gateway import reasons, tokens
+from gateway import reasons
 from gateway.config.validate import SourcedRule
-from gateway.context import Decision, RequestContext
+from gateway.context import Decision, RequestContext, Target
 from gateway.errors import RateLimited, StoreUnavailable
 from gateway.limits.rules import BudgetRule, Limiter, RateRule, _safe, compile_rules
+from gateway.limits.worst_case import WorstCase, check_usd_budget, compile_worst_cases, worst_case
 from gateway.pricing import Pricing
 from gateway.store.base import (
     NEVER,
@@ -101,10 +107,12 @@ class Limits:
         default_max_output_tokens: int = 4096,
         clock: Callable[[], float] = time.time,
         retry_store_after_s: float = 0.5,
+        worst_cases: dict[str, WorstCase] | None = None,
     ) -> None:
         self._rates = rates
         self._budgets = budgets
         self._pricing = pricing
+        self._worst = dict(worst_cases or {})  # alias -> what a request for it can cost at most
         self._open = on_store_error == "open"
         self._default_out = default_max_output_tokens
         self._clock = clock
@@ -124,14 +132,20 @@ class Limits:
         budgets: list[SourcedRule],
         pricing: Pricing,
         *,
+        reach: Mapping[str, Sequence[Target]] | None = None,
         on_store_error: str = "closed",
         **opts: Any,
     ) -> Limits:
-        """Runtime limits from `[[rate_limits]]` and `[[budgets]]` tables (ConfigError on bad rules)."""
+        """Runtime limits from `[[rate_limits]]` and `[[budgets]]` tables (ConfigError on bad rules).
+        `reach` maps each alias to every target it can end at (`Router.reachable`)."""
         if on_store_error not in ("closed", "open"):
             raise ValueError("on_store_error must be 'closed' or 'open'")
         rates, budget_rules = compile_rules(rate_limits, budgets)
-        return cls(rates, budget_rules, pricing, on_store_error=on_store_error, **opts)
+        cases = compile_worst_cases(reach or {}, pricing)
+        for rule in budget_rules:
+            if rule.usd:
+                check_usd_budget(*rule.source, rule.limit, rule.models, cases)
+        return cls(rates, budget_rules, pricing, on_store_error=on_store_error, worst_cases=cases, **opts)
 
     async def start(self, store: Any) -> None:
         self._store = store
@@ -164,12 +178,25 @@ class Limits:
 
     # -- before the call ------------------------------------------------------------------------
 
-    def estimate_prompt_tokens(self, ctx: RequestContext) -> int:
-        """tiktoken count of the request's prompt (chat, messages, responses, embeddings)."""
-        return tokens.count_prompt(ctx.body or {}, ctx.alias)
+    def worst_case(self, alias: str | None) -> WorstCase:
+        case = self._worst.get(alias or "")
+        if case is None:
+            # Not a routed alias (the flow refuses those before admission; direct library use): the
+            # request goes to the model of that name.
+            case = worst_case((Target(alias or "", "", alias or ""),), self._pricing)
+            if len(self._worst) < 10_000:
+                self._worst[alias or ""] = case
+        return case
 
-    async def admit(self, ctx: RequestContext, estimate_input_tokens: int, max_output_tokens: int) -> None:
-        out = max_output_tokens if max_output_tokens and max_output_tokens > 0 else self._default_out
+    def estimate_prompt_tokens(self, ctx: RequestContext) -> int:
+        """tiktoken count of the request's prompt (chat, messages, responses, embeddings), the largest
+        over the tokenizers of the targets the alias can reach."""
+        return self.worst_case(ctx.alias).prompt_tokens(ctx.body or {})
+
+    async def admit(self, ctx: RequestContext, estimate_input_tokens: int, max_output_tokens: int,
+                    choices: int = 1) -> None:
+        # Each of the `choices` answers (chat's `n`) may use max_tokens.
+        out = (max_output_tokens if max_output_tokens and max_output_tokens > 0 else self._default_out) * max(choices, 1)
         est_tokens = max(estimate_input_tokens, 0) + out
         now = self._clock() * 1000
         ops: list = []
@@ -186,8 +213,8 @@ class Limits:
                         ops.append(RateOp(key, lim.limit, lim.period_ms, cost))
                     metas.append((rule.id, lim, subject))
         if self._budgets:
-            model = ctx.target.model if ctx.target is not None else ctx.alias
-            est_usd = self._pricing.estimate_usd(model, max(estimate_input_tokens, 0), out)
+            # Before routing: priced at the dearest target the request can end at, never by alias name.
+            est_usd = self.worst_case(ctx.alias).usd(max(estimate_input_tokens, 0), out)
             for rule in self._budgets:
                 subjects = rule.subjects(ctx)
                 if not subjects:
@@ -306,8 +333,8 @@ class Limits:
             else:
                 if meta[1].usd:
                     if cost is None:
-                        model = ctx.target.model if ctx.target is not None else ctx.alias
-                        cost = self._pricing.cost_usd(model, usage)
+                        # The target that answered (the router sets it per attempt); none: nothing was used.
+                        cost = self._pricing.cost_usd(ctx.target.model, usage) if ctx.target is not None else 0.0
                     actual = cost
                 else:
                     actual = float(actual_tokens)

@@ -3,7 +3,9 @@
 A rule applies to a request when every selector it names matches (`keys`, `teams`, `users`,
 `models` = request aliases, `tags` = any of the key's or request's tags). Its `scope` names the
 counter: the key, team, user, model alias or tag of the request (a key without a team skips a team
-rule), or one counter for everything (`global`). `per = "shared"` makes every matching subject
+rule), or one counter for everything (`global`). Model selectors and counters use the alias the request
+named, never the routed target: rules are checked before routing and a request counts once across its
+retries and fallbacks. `per = "shared"` makes every matching subject
 share one counter instead of one each.
 """
 
@@ -165,11 +167,12 @@ class RateRule(_Rule):
 
 
 class BudgetRule(_Rule):
-    __slots__ = ("usd", "limit", "window", "tz", "roll_ms", "ttl_ms", "reason", "_current")
+    __slots__ = ("usd", "limit", "window", "tz", "roll_ms", "ttl_ms", "reason", "_current", "source")
 
     def __init__(self, src: SourcedRule, rule_id: str) -> None:
         t = validate_rule(BudgetTable, src)
         self._init_selectors(t, rule_id)
+        self.source = (src.file, src.key)  # for config errors found when the routes are known
         self.usd = t.usd is not None
         self.limit = float(t.usd if t.usd is not None else t.tokens)  # type: ignore[arg-type]
         self.reason = reasons.BUDGET_USD if self.usd else reasons.BUDGET_TOKENS

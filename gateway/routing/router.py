@@ -116,6 +116,10 @@ class Router:
                 seen.add(fb)
                 yield self.routes[fb]
 
+    def reachable(self, alias: str) -> tuple[Target, ...]:
+        """Every target a request for `alias` can end at: its own, then its fallbacks' (as `chain` tries them)."""
+        return tuple(t for r in self.chain(self.routes[alias]) for t in r.targets)
+
     def breaker_states(self) -> dict[str, str]:
         return {name: b.state for name, b in self.breakers.items()}
 

@@ -36,7 +36,12 @@ window = "day"
 
 
 def extra(url: str) -> str:
+    # The USD budget covers `demo` (mock/mock-1), which a USD budget can only count with a price.
     return f"""
+[pricing."mock-1"]
+input = 1.0
+output = 2.0
+
 [store]
 url = "{url}"
 

@@ -42,6 +42,7 @@ class Reply:
     reset_after: int | None = None  # send this many events, then drop the connection
     hang: bool = False  # never send headers
     header_delay: float = 0.0
+    hold: asyncio.Event | None = None  # answer only once this is set (set it on the servers' loop)
 
 
 @dataclass
@@ -98,6 +99,8 @@ class FakeUpstream:
                 await asyncio.sleep(3600)
             if reply.header_delay:
                 await asyncio.sleep(reply.header_delay)
+            if reply.hold is not None:
+                await reply.hold.wait()
             if reply.sse is None:
                 resp = web.Response(status=reply.status, body=reply.body or b"", headers=reply.headers,
                                     content_type="application/json")

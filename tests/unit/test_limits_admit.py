@@ -7,7 +7,7 @@ import random
 
 import pytest
 
-from gateway import reasons
+from gateway import reasons, tokens
 from gateway.config.validate import ConfigError, SourcedRule
 from gateway.context import Principal, RequestContext, Target, Usage
 from gateway.errors import RateLimited
@@ -216,6 +216,51 @@ async def test_one_settle_corrects_every_kind_of_counter(store):
     nxt = make_ctx()
     await lim.admit(nxt, 400, 400)  # slot freed, 600 tokens back
     assert nxt.response_headers["x-ratelimit-remaining-tokens"] == "0"
+
+
+async def test_usd_reservation_takes_the_highest_input_and_output_price_over_every_reachable_target(store):
+    """The dearest input and the dearest output may come from different targets: the reservation covers both."""
+    pricing = Pricing.compile({"in-heavy": {"input": 10.0, "output": 1.0}, "out-heavy": {"input": 1.0, "output": 10.0}})
+    reach = {"chat": (Target("chat", "a", "in-heavy"), Target("backup", "b", "out-heavy"))}
+    worst = (100 * 10.0 + 100 * 10.0) / 1e6
+    lim = await asyncio.to_thread(Limits.compile, [], rules("budgets", {"scope": "key", "usd": 2.5 * worst}),
+                                  pricing, reach=reach)  # fmt: skip
+    await lim.start(store)
+    first, second = make_ctx(alias="chat"), make_ctx(alias="chat")
+    await lim.admit(first, 100, 100)
+    await lim.admit(second, 100, 100)
+    assert not await admitted(lim, make_ctx(alias="chat"), 100, 100)
+    key = first.admission.ops[0].key
+    assert await store.budget_usage(key, 0, 0) == (pytest.approx(0), pytest.approx(2 * worst))
+    first.target = Target("chat", "a", "in-heavy")  # settled at the target that answered
+    first.usage = Usage(100, 100)
+    await lim.settle(first)
+    assert await store.budget_usage(key, 0, 0) == (pytest.approx(0.0011), pytest.approx(worst))
+
+
+def test_prompt_estimate_is_the_largest_count_over_the_reachable_targets_tokenizers():
+    body = {"messages": [{"role": "user", "content": "東京の天気は今日とても良いです。" * 4}]}
+    o200k, cl100k = tokens.count_prompt(body, "gpt-4o"), tokens.count_prompt(body, "claude-sonnet-4")
+    assert cl100k > o200k
+    reach = {"gpt-4o": (Target("gpt-4o", "a", "gpt-4o"), Target("gpt-4o", "b", "claude-sonnet-4")),
+             "only-4o": (Target("only-4o", "a", "gpt-4o"),)}
+    lim = Limits.compile(rules("rate_limits", {"scope": "key", "tpm": 10**6}), [], Pricing.compile({}), reach=reach)
+    ctx = make_ctx(alias="gpt-4o")
+    ctx.body = body
+    assert lim.estimate_prompt_tokens(ctx) == cl100k
+    ctx.alias = "only-4o"
+    assert lim.estimate_prompt_tokens(ctx) == o200k
+
+
+def test_usd_budget_needs_a_price_for_every_reachable_target():
+    reach = {"local": (Target("local", "ollama", "llama3"),), "gpt": (Target("gpt", "a", "gpt-4o"),)}
+    with pytest.raises(ConfigError) as exc:
+        Limits.compile([], rules("budgets", {"scope": "key", "usd": 1}), Pricing.compile({}), reach=reach)
+    assert exc.value.file == "policies/limits.toml" and exc.value.key == "budgets[0]"
+    assert "alias 'local' can reach ollama/llama3" in exc.value.expected
+    Limits.compile([], rules("budgets", {"scope": "key", "usd": 1, "models": ["gpt"]}), Pricing.compile({}), reach=reach)
+    Limits.compile([], rules("budgets", {"scope": "key", "usd": 1}), Pricing.compile({"*": {"input": 1, "output": 1}}),
+                   reach=reach)  # fmt: skip
 
 
 def test_bad_rules_fail_with_file_and_key():
