@@ -98,11 +98,18 @@ class Log:
         self.lines = self.path.read_bytes().splitlines(keepends=True)
         self.writers = list(dict.fromkeys(writer_of(x) for x in self.lines))
         assert len(self.writers) == 2 and len(self.lines) == 62
+        self.anchor_dir = self.cfg.parent / "var" / "audit" / "spool" / "anchors"
+        self.anchors = {p: p.read_bytes() for p in self.anchor_dir.glob("*.anchors")}
+        assert len(self.anchors) == 2
         self.client = redis.Redis.from_url(self.redis.url)
         self._dump = {k: self.client.dump(k) for k in self.client.keys("*")}
 
     def restore(self) -> None:
         self.path.write_bytes(b"".join(self.lines))
+        shutil.rmtree(self.anchor_dir, ignore_errors=True)
+        self.anchor_dir.mkdir(parents=True)
+        for p, data in self.anchors.items():
+            p.write_bytes(data)
         self.client.flushall()
         for k, v in self._dump.items():
             self.client.restore(k, 0, v)
@@ -170,6 +177,32 @@ def test_removing_a_whole_writers_chain_from_the_stream_is_reported(fresh):
         if writer_of(fields[b"r"]) == fresh.writers[1]:
             fresh.client.xdel(STREAM, eid)
     broken(audit(fresh.cfg, "verify"), fresh.writers[1])
+
+
+def test_the_redis_anchors_still_catch_a_cut_when_the_anchor_files_are_gone(fresh):
+    shutil.rmtree(fresh.anchor_dir)
+    last = fresh.client.xrevrange(STREAM, count=1)[0][0]
+    fresh.client.xdel(STREAM, last)
+    broken(audit(fresh.cfg, "verify", "--source", "redis"), "missing", fresh.writers[1])
+
+
+def test_an_anchor_moved_or_forged_without_the_key_is_reported(fresh):
+    path = sorted(fresh.anchors)[0]
+    lines = path.read_bytes().splitlines(keepends=True)
+    rec = orjson.loads(lines[0])
+    # Claim a longer chain than the log holds, keeping the old signature.
+    lines[0] = lines[0].replace(b'"seq":%d' % rec["seq"], b'"seq":%d' % (rec["seq"] + 5))
+    path.write_bytes(b"".join(lines))
+    broken(audit(fresh.cfg, "verify"), "anchor signature mismatch")
+
+
+def test_serve_refuses_a_configured_chain_key_that_is_not_set(tmp_path, redis_url):
+    cfg = write_config(tmp_path, config_text(redis_url))
+    env = {k: v for k, v in ENV.items() if k != KEY_ENV}
+    assert KEY_ENV not in os.environ
+    with pytest.raises(RuntimeError) as err:
+        GatewayProcess(cfg, env=env)
+    assert f"hmac_key_env names {KEY_ENV}, which is not set" in str(err.value)
 
 
 @pytest.mark.parametrize("edit", ["space after a comma", "space before the end", "tab at the start",
@@ -243,6 +276,8 @@ def test_kill_9_then_restart_verifies_clean_and_the_dead_writers_tail_is_anchore
     gw, _ = serve(cfg, ok=20)
     wait_for_records(cfg, 20)
     time.sleep(1.5)  # a periodic anchor covers those 20
+    r = audit(cfg, "verify")  # while it runs
+    assert r.returncode == 0, r.stdout + r.stderr
     c = openai.OpenAI(base_url=gw.url + "/v1", api_key=TEST_KEY, max_retries=0)
     for _ in range(5):
         c.chat.completions.create(model="demo", messages=MSGS)
