@@ -55,6 +55,9 @@ def preflight(loaded: LoadedConfig, host: str, workers: int) -> str | None:
                 "[admin] key_env to an environment variable holding an admin key, or say [admin] public = true")
     if main.admin.key_env and not os.environ.get(main.admin.key_env):
         return f"[admin] key_env names {main.admin.key_env}, which is not set"
+    chain_key_env = (main.audit or {}).get("hmac_key_env")
+    if chain_key_env and not os.environ.get(chain_key_env):  # else records would be sealed without it
+        return f"[audit] hmac_key_env names {chain_key_env}, which is not set"
     return None
 
 
@@ -171,6 +174,17 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
+    try:
+        return _main(argv)
+    except BrokenPipeError:
+        # The reader went away (`gateway audit query ... | head -1`): stop quietly, as `cat` does. Point
+        # stdout at /dev/null so the interpreter's final flush does not raise again.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 128 + 13  # the shell's status for a process ended by SIGPIPE
+
+
+def _main(argv: list[str] | None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if argv and argv[0] in DELEGATED:
         import importlib

@@ -1,29 +1,35 @@
 """`gateway audit ...`: verify the hash chains in the configured sinks, tail and query records, and
 trim the Redis stream with a checkpoint.
 
-    gateway audit verify --config C           exit 1 at the first broken link, naming it
+    gateway audit verify --config C           exit 1 at the first broken link or missing anchored head
     gateway audit tail [-n N] [--follow] --config C
-    gateway audit query [--key K] [--since T] [--model M] [--team T] --config C
+    gateway audit query [--request-id R] [--key K] [--since T] [--model M] [--alias A] [--team T]
+                        [--status S] [--reason R] --config C
     gateway audit trim (--keep N | --before T) --config C
+
+Exit status: 0 ok, 1 broken (verify), 2 config or usage error, 3 the chain key's variable is not set.
 """
 
 from __future__ import annotations
 
 import argparse
 import datetime as dt
+import os
 import sys
 import time
 from collections.abc import Iterator
 
 import orjson
 
-from gateway.records.chain import Chain, Verifier, checkpoint_covers, checkpoint_record, new_writer_id
+from gateway.records.anchors import anchors_key, iter_anchor_files, read_anchors
+from gateway.records.chain import Anchor, Chain, Verifier, checkpoint_covers, checkpoint_record, new_writer_id
 from gateway.records.config import AuditConfig, parse_audit, sink_of
 from gateway.records.recorder import env_key
 from gateway.records.sinks import rotated_paths, split_cluster_url
 from gateway.config.validate import ConfigError
 
 PAGE = 1000
+KEY_MISSING = 3
 
 
 def _load(path: str) -> tuple[AuditConfig, str | None]:
@@ -49,8 +55,7 @@ def iter_file(path: str, max_files: int = 1000) -> Iterator[tuple[str, bytes]]:
     for p in rotated_paths(path, max_files):
         with open(p, "rb") as fh:
             for n, line in enumerate(fh, 1):
-                if line.strip():
-                    yield f"{p}:{n}", line.rstrip(b"\n")
+                yield f"{p}:{n}", line.rstrip(b"\n")  # blank lines too: verify refuses them
 
 
 def iter_stream(client, stream: str, start: str = "-", end: str = "+") -> Iterator[tuple[str, bytes]]:
@@ -63,24 +68,51 @@ def iter_stream(client, stream: str, start: str = "-", end: str = "+") -> Iterat
         start = "(" + page[-1][0].decode()
 
 
-def verify(entries: Iterator[tuple[str, bytes]], key: bytes | None) -> tuple[int, object]:
-    v = Verifier(key)
+def verify(entries: Iterator[tuple[str, bytes]], key: bytes | None,
+           anchors: dict[str, Anchor] | None = None) -> tuple[int, object]:
+    """(records read, the first break or None)."""
+    v, broken = verify_all(entries, key, anchors)
+    return v.records, (broken[0] if broken else None)
+
+
+def verify_all(entries: Iterator[tuple[str, bytes]], key: bytes | None,
+               anchors: dict[str, Anchor] | None = None) -> tuple[Verifier, list]:
+    """The first broken link; or, when every link holds, every uncovered start and missing anchored head."""
+    v = Verifier(key, anchors)
     for where, line in entries:
         broken = v.feed(line, where)
         if broken is not None:
-            return v.records, broken
-    return v.records, v.finish()
+            return v, [broken]
+    return v, v.finish_all()
 
 
-def _sources(cfg: AuditConfig, store_url: str | None) -> list[tuple[str, callable]]:
+def _sources(cfg: AuditConfig, store_url: str | None, which: str | None = None) -> list[tuple[str, str, callable]]:
+    """(name, sink, entries) per configured durable sink."""
     out = []
     fs = sink_of(cfg, "file")
-    if fs is not None:
-        out.append((fs.path, lambda start="-": iter_file(fs.path)))
-    client, stream = _redis(cfg, store_url)
+    if fs is not None and which in (None, "file"):
+        out.append((fs.path, "file", lambda: iter_file(fs.path)))
+    client, stream = _redis(cfg, store_url) if which in (None, "redis") else (None, None)
     if client is not None:
-        out.append((f"redis stream {stream}", lambda start="-": iter_stream(client, stream, start)))
+        out.append((f"redis stream {stream}", "redis", lambda: iter_stream(client, stream)))
     return out
+
+
+def _anchor_lines(cfg: AuditConfig, store_url: str | None, sink: str) -> Iterator[tuple[str, bytes]]:
+    yield from iter_anchor_files(cfg.anchor_dir)
+    if sink == "redis":
+        client, stream = _redis(cfg, store_url)
+        key = anchors_key(stream)
+        for field, line in sorted(client.hgetall(key).items()):
+            yield f"{key}[{field.decode(errors='replace')}]", line
+
+
+def key_missing(cfg: AuditConfig) -> str | None:
+    """Without the key every record would read as altered: say what is wrong instead."""
+    if cfg.hmac_key_env and not os.environ.get(cfg.hmac_key_env):
+        return (f"audit chain key missing: [audit] hmac_key_env names {cfg.hmac_key_env}, which is not set; "
+                "set it to the key the gateway signs records with")
+    return None
 
 
 def parse_time(text: str) -> float:
@@ -96,23 +128,57 @@ def parse_time(text: str) -> float:
 
 
 def _cmd_verify(cfg, store_url, args) -> int:
+    missing = key_missing(cfg)
+    if missing:
+        print(missing, file=sys.stderr)
+        return KEY_MISSING
     key = env_key(cfg.hmac_key_env)
-    sources = _sources(cfg, store_url)
+    sources = _sources(cfg, store_url, args.source)
     if not sources:
         print("no file or redis audit sink configured", file=sys.stderr)
         return 2
     status = 0
-    for name, it in sources:
-        n, broken = verify(it(), key)
-        if broken is not None:
-            print(f"BROKEN {name}: {broken}")
+    for name, sink, it in sources:
+        # Anchors first: the log read afterwards holds at least what they name.
+        anchors, refused = read_anchors(_anchor_lines(cfg, store_url, sink), key, sink)
+        for problem in refused:
+            print(f"BROKEN {name}: {problem}")
             status = 1
-        else:
-            print(f"ok {name}: {n} records")
+        v, broken = verify_all(it(), key, anchors)
+        for b in broken:
+            print(f"BROKEN {name}: {b}")
+        if broken:
+            status = 1
+            continue
+        print(f"ok {name}: {v.records} records, {len(v.chains_seen)} chains, {len(anchors)} anchored heads present")
+        for writer, n in sorted(v.unanchored().items()):
+            print(f"  not yet anchored: writer={writer}: last {n} records (running, or stopped without a "
+                  "final anchor: a cut there cannot be told apart)")
     return status
 
 
+def _parse(line: bytes) -> dict:
+    """A record to filter; a line that is not one matches nothing (verify is the tool that reports it)."""
+    try:
+        rec = orjson.loads(line)
+    except orjson.JSONDecodeError:
+        return {"type": None}
+    return rec if isinstance(rec, dict) else {"type": None}
+
+
 def _matches(rec: dict, args) -> bool:
+    if rec.get("type") is None:
+        return False
+    if rec.get("type") != "request" and (args.request_id or args.status is not None or args.reason or args.alias):
+        return False
+    if args.request_id and rec.get("request_id") != args.request_id:
+        return False
+    if args.status is not None and rec.get("status") != args.status:
+        return False
+    if args.reason and not _reason_matches(rec.get("block_reason"), args.reason):
+        return False
+    if args.alias and rec.get("alias") != args.alias:
+        return False
     if args.key and rec.get("key_id") != args.key:
         return False
     if args.team and rec.get("team") != args.team:
@@ -122,6 +188,11 @@ def _matches(rec: dict, args) -> bool:
     if args.since is not None and rec.get("time", 0) < args.since:
         return False
     return True
+
+
+def _reason_matches(reason: str | None, wanted: str) -> bool:
+    """A reason code or its family: `auth` matches `auth.model_not_allowed`."""
+    return reason is not None and (reason == wanted or reason.startswith(wanted + "."))
 
 
 def _cmd_tail(cfg, store_url, args) -> int:
@@ -147,7 +218,7 @@ def _print_records(cfg, store_url, args, tail: int | None) -> int:
         last = "$"
         for where, line in lines:
             last = where.rsplit("@", 1)[1]
-            if _matches(orjson.loads(line), args):
+            if _matches(_parse(line), args):
                 out.write(line + b"\n")
         out.flush()
         while args.follow:
@@ -155,7 +226,7 @@ def _print_records(cfg, store_url, args, tail: int | None) -> int:
             for _, entries in got or ():
                 for eid, fields in entries:
                     last = eid.decode()
-                    if _matches(orjson.loads(fields[b"r"]), args):
+                    if _matches(_parse(fields[b"r"]), args):
                         out.write(fields[b"r"] + b"\n")
             out.flush()
         return 0
@@ -165,7 +236,7 @@ def _print_records(cfg, store_url, args, tail: int | None) -> int:
         return 2
     kept = []
     for _, line in iter_file(fs.path):
-        if _matches(orjson.loads(line), args):
+        if _matches(_parse(line), args):
             kept.append(line)
             if tail is not None and len(kept) > tail:
                 kept.pop(0)
@@ -180,7 +251,7 @@ def _print_records(cfg, store_url, args, tail: int | None) -> int:
                 if not line:
                     time.sleep(0.5)
                     continue
-                if _matches(orjson.loads(line), args):
+                if _matches(_parse(line), args):
                     out.write(line)
                     out.flush()
     return 0
@@ -197,6 +268,10 @@ def trim_stream(client, stream: str, cut_id: str, key: bytes | None) -> int:
 
 
 def _cmd_trim(cfg, store_url, args) -> int:
+    missing = key_missing(cfg)
+    if missing:  # a checkpoint sealed without the key would read as altered
+        print(missing, file=sys.stderr)
+        return KEY_MISSING
     client, stream = _redis(cfg, store_url)
     if client is None:
         print("trim works on the redis sink; the file sink trims itself on rotation", file=sys.stderr)
@@ -220,8 +295,13 @@ def main(argv: list[str]) -> int:
     for name in ("verify", "tail", "query", "trim"):
         p = sub.add_parser(name)
         p.add_argument("--config", required=True)
-        if name in ("tail", "query"):
+        if name in ("tail", "query", "verify"):
             p.add_argument("--source", choices=("redis", "file"), default=None)
+        if name in ("tail", "query"):
+            p.add_argument("--request-id")
+            p.add_argument("--status", type=int)
+            p.add_argument("--reason", help="block reason code, or its family (auth, rate_limit, guardrail, ...)")
+            p.add_argument("--alias", help="the model alias the caller asked for")
             p.add_argument("--key")
             p.add_argument("--team")
             p.add_argument("--model")

@@ -93,6 +93,19 @@ def checkpoint_record(covers: dict[str, tuple[int, str]], reason: str = "retenti
     }
 
 
+def canonical_line(body: bytes, h: str) -> bytes:
+    """The stored line for a record whose canonical JSON without `hash` is `body` (what `seal` writes)."""
+    return body[:-1] + b',"hash":"' + h.encode() + b'"}'
+
+
+@dataclass(frozen=True, slots=True)
+class Anchor:
+    """A writer's head as published outside the log (gateway.records.anchors): the log must hold it."""
+    seq: int
+    hash: str
+    final: bool = False
+
+
 @dataclass(frozen=True, slots=True)
 class Break:
     where: str  # file:line or stream entry id
@@ -108,8 +121,10 @@ class Verifier:
     """Feed lines in stored order; `feed` returns the first broken link it sees, `finish` checks chain
     starts against checkpoints (which may be stored after the records they vouch for)."""
 
-    def __init__(self, key: bytes | None = None) -> None:
+    def __init__(self, key: bytes | None = None, anchors: dict[str, Anchor] | None = None) -> None:
         self._key = key
+        self._anchors = anchors or {}
+        self._anchor_seen: set[str] = set()
         self._last: dict[str, tuple[int, str]] = {}
         self._starts: list[tuple[str, str, int, str]] = []  # where, writer, seq, prev_hash
         self._claims: set[tuple[str, int, str]] = set()
@@ -117,6 +132,8 @@ class Verifier:
         self.chains_seen: set[str] = set()
 
     def feed(self, line: bytes, where: str) -> Break | None:
+        if not line.strip():
+            return Break(where, None, None, "blank line (bytes that are not a record)")
         try:
             rec = orjson.loads(line)
         except orjson.JSONDecodeError:
@@ -130,8 +147,13 @@ class Verifier:
                          "missing or malformed chain fields")
         self.records += 1
         self.chains_seen.add(writer)
-        if digest(self._key, prev, orjson.dumps(rec, option=_SORT)) != stored:
+        body = orjson.dumps(rec, option=_SORT)
+        if digest(self._key, prev, body) != stored:
             return Break(where, writer, seq, "hash mismatch (record altered)")
+        # The hash covers the parsed record, so bytes that parse to the same record (whitespace,
+        # a duplicated key, an escaped character, another key order) must be refused here.
+        if line != canonical_line(body, stored):
+            return Break(where, writer, seq, "not the canonical serialisation of the record (bytes added or rewritten)")
         last = self._last.get(writer)
         if last is None:
             if seq != 0 or prev != GENESIS:
@@ -145,6 +167,11 @@ class Verifier:
             if prev != lhash:
                 return Break(where, writer, seq, f"prev_hash does not match the hash of seq {lseq}")
         self._last[writer] = (seq, stored)
+        anchor = self._anchors.get(writer)
+        if anchor is not None and anchor.seq == seq:
+            if anchor.hash != stored:
+                return Break(where, writer, seq, "differs from the anchored head at this seq (chain rewritten)")
+            self._anchor_seen.add(writer)
         if rec.get("type") == "checkpoint":
             for c in rec.get("covers", ()):
                 if isinstance(c, list) and len(c) == 3:
@@ -152,10 +179,51 @@ class Verifier:
         return None
 
     def finish(self) -> Break | None:
+        broken = self.finish_all()
+        return broken[0] if broken else None
+
+    def finish_all(self) -> list[Break]:
+        """Every break found after the last line: uncovered chain starts, then every missing anchored head."""
+        return self._check_starts() + self._check_anchors()
+
+    def _check_starts(self) -> list[Break]:
         for where, writer, seq, prev in self._starts:
             if seq == 0:
-                return Break(where, writer, seq, "seq 0 with a prev_hash other than genesis")
+                return [Break(where, writer, seq, "seq 0 with a prev_hash other than genesis")]
             if (writer, seq - 1, prev) not in self._claims:
-                return Break(where, writer, seq,
-                             f"chain starts at seq {seq} and no checkpoint covers seq {seq - 1} (records deleted)")
-        return None
+                return [Break(where, writer, seq,
+                              f"chain starts at seq {seq} and no checkpoint covers seq {seq - 1} (records deleted)")]
+        return []
+
+    def _check_anchors(self) -> list[Break]:
+        out: list[Break] = []
+        covered: dict[str, int] = {}
+        for w, s, _ in self._claims:
+            covered[w] = max(covered.get(w, -1), s)
+        for writer, a in sorted(self._anchors.items()):
+            if writer in self._anchor_seen or (writer, a.seq, a.hash) in self._claims or covered.get(writer, -1) > a.seq:
+                continue  # present, or trimmed away under a checkpoint
+            last = self._last.get(writer)
+            where = f"anchor of {writer}"
+            if last is None:
+                out.append(Break(where, writer, a.seq, f"anchored at seq {a.seq} but none of its records is in "
+                                                       "the log (whole chain removed)"))
+            elif last[0] < a.seq:
+                out.append(Break(where, writer, a.seq, f"anchored head seq {a.seq} is missing: the log ends at "
+                                                       f"seq {last[0]} (records removed from the tail)"))
+            else:
+                out.append(Break(where, writer, a.seq, f"anchored head seq {a.seq} is not in the log"))
+        return out
+
+    def unanchored(self) -> dict[str, int]:
+        """Per chain without a final anchor: how many of its records follow its last anchor (all of
+        them when it has none). A cut there cannot be told from a writer that stopped there."""
+        out = {}
+        for writer, (seq, _) in self._last.items():
+            a = self._anchors.get(writer)
+            if writer.endswith(":checkpoint") or (a is not None and a.final and a.seq >= seq):
+                continue
+            n = seq - (a.seq if a is not None else -1)
+            if n > 0:
+                out[writer] = n
+        return out

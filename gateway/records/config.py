@@ -52,6 +52,13 @@ class AuditConfig(Strict):
     queue_size: int = Field(10_000, ge=1)
     close_timeout_s: float = Field(5.0, ge=0)
     retry_backoff_s: float = Field(0.5, gt=0)
+    # How often each process publishes its chains' heads outside the log (gateway.records.anchors):
+    # records shipped after the last anchor of a running or killed writer are the tail that can be cut
+    # without `gateway audit verify` seeing it. A clean shutdown always publishes a final anchor.
+    anchor_interval_ms: float = Field(1000.0, gt=0, le=3_600_000)
+    # Where the anchor files go; default <spool_dir>/anchors. Put it where whoever can edit the log
+    # cannot (another volume or owner, append-only), and verify against it.
+    anchor_dir: str | None = None
     # Name of an env var holding the chain key: HMAC-SHA256 instead of SHA-256 when it is set.
     hmac_key_env: str | None = None
     # Name of an env var holding the key for user hashes; unset: a random key kept in spool_dir.
@@ -71,7 +78,10 @@ def parse_audit(section: dict | None, *, file: str, base_dir: str | None = None)
     if base_dir is not None:
         sinks = [s.model_copy(update={"path": os.path.join(base_dir, s.path)}) if s.type == "file" else s
                  for s in cfg.sinks]
-        cfg = cfg.model_copy(update={"spool_dir": os.path.join(base_dir, cfg.spool_dir), "sinks": sinks})
+        cfg = cfg.model_copy(update={"spool_dir": os.path.join(base_dir, cfg.spool_dir), "sinks": sinks,
+                                     "anchor_dir": cfg.anchor_dir and os.path.join(base_dir, cfg.anchor_dir)})
+    if cfg.anchor_dir is None:
+        cfg = cfg.model_copy(update={"anchor_dir": os.path.join(cfg.spool_dir, "anchors")})
     kinds = [s.type for s in cfg.sinks]
     for k in set(kinds):
         if kinds.count(k) > 1:

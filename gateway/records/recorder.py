@@ -20,6 +20,7 @@ from collections.abc import Callable
 import orjson
 
 from gateway.context import RequestContext
+from gateway.records.anchors import AnchorPublisher, start_publisher
 from gateway.records.chain import Chain, new_writer_id
 from gateway.records.config import AuditConfig, parse_audit, sink_of
 from gateway.records.metrics import CONTENT_TYPE, Metrics
@@ -60,6 +61,7 @@ class Recorder:
         self._closing = False
         self._ship_final = False
         self._last_read: tuple | None = None  # (segment, start, entries, offset) of the shipper's last read
+        self._anchors: AnchorPublisher | None = None
         self._metrics.queue_depth.set_function(lambda: len(self._pending))
 
     @classmethod
@@ -104,6 +106,8 @@ class Recorder:
         for sink in self._durable:
             await sink.open()
             self._metrics.backlog.labels(sink.name).set_function(lambda n=sink.name: self._spool.backlog(n) if self._spool else 0)
+        self._anchors = await start_publisher(self.writer, self._chain_key, cfg.anchor_dir,
+                                              cfg.anchor_interval_ms / 1000.0, self._spool, self._durable)
         self._tasks = [asyncio.create_task(self._flusher(), name="audit-flusher"),
                        asyncio.create_task(self._shipper(), name="audit-shipper")]
 
@@ -179,6 +183,7 @@ class Recorder:
                         self._metrics.sink_errors.labels(sink.name).inc()
                         log.warning("audit sink %s failed, will retry: %s", sink.name, exc)
                         return False
+                    self._anchors.shipped(sink.name, entries[-1])  # one segment: one chain
                 seg.cursors[sink.name] = offset
                 await asyncio.to_thread(Spool.save_cursor, seg)
         return True
@@ -229,6 +234,8 @@ class Recorder:
             shipper.cancel()
             await asyncio.gather(shipper, return_exceptions=True)
         spool, loop = self._spool, asyncio.get_running_loop()
+        # Final anchors for the sinks that took everything; the rest is shipped and anchored next start.
+        await self._anchors.stop({s.name for s in self._durable if spool.backlog(s.name) == 0})
         spool.active.active = False  # nothing more is written: a fully shipped last segment can go too
         await loop.run_in_executor(spool.executor, spool.collect)
         for sink in self._durable:

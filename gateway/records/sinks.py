@@ -125,6 +125,10 @@ class RedisStreamSink:
             i = j
         return added
 
+    async def put_anchors(self, key: str, fields: dict[str, bytes]) -> None:
+        """Publish chain anchors (gateway.records.anchors) beside the stream."""
+        await self._client.hset(key, mapping=fields)
+
     async def close(self) -> None:
         if self._client is not None:
             await self._client.aclose()

@@ -76,13 +76,16 @@ def test_trim_with_checkpoint_then_verify(tmp_path, redis_proc, capsys):
     conf = write_config(tmp_path, redis_proc.url)
     asyncio.run(fill(tmp_path, redis_proc.url, n=50))
     os.unlink(tmp_path / "audit.jsonl")
+    # The file sink's records are gone without a checkpoint: its anchors say so.
+    assert main(["verify", "--config", conf, "--source", "file"]) == 1
+    assert "whole chain removed" in capsys.readouterr().out
     assert main(["trim", "--config", conf, "--keep", "20"]) == 0
     assert "trimmed 30 entries" in capsys.readouterr().out
-    assert main(["verify", "--config", conf]) == 0
+    assert main(["verify", "--config", conf, "--source", "redis"]) == 0
     assert "21 records" in capsys.readouterr().out  # 20 kept + the checkpoint
     # A second trim carries the first checkpoint's claim forward.
     assert main(["trim", "--config", conf, "--keep", "5"]) == 0
-    assert main(["verify", "--config", conf]) == 0
+    assert main(["verify", "--config", conf, "--source", "redis"]) == 0
 
 
 def test_tail_and_query(tmp_path, redis_proc, capsys):
