@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from aiohttp import web
 
@@ -13,7 +13,9 @@ from gateway.runtime import Runtime
 class GatewayState:
     runtime: Runtime
     config_path: str
-    in_flight: int = 0
+    in_flight: int = 0  # requests whose body has arrived and that are being served
+    reading: int = 0  # requests still receiving their body
+    open_by_key: dict[str, int] = field(default_factory=dict)  # key id -> reading + in flight (no zeros)
     draining: bool = False
     reloads: int = 0
     reload_errors: int = 0

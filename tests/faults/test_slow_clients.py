@@ -97,6 +97,8 @@ def read_answer(s: socket.socket, guard_s: float) -> tuple[int, dict, bytes, boo
         chunk = s.recv(65536)
         assert chunk, "connection closed inside the response body"
         rest += chunk
+    # aiohttp would otherwise linger 10 s reading the rest of the body before closing.
+    s.settimeout(min(guard_s, 5.0))
     try:
         closed = s.recv(65536) == b""
     except (TimeoutError, ConnectionResetError):
@@ -229,3 +231,14 @@ def test_past_max_body_readers_new_requests_get_a_fast_503_with_retry_after(make
     assert client(gw, OTHER_KEY).chat.completions.create(model="demo", messages=MSGS).choices[0].message.content
     recs = records(gw, lambda r: r["status"] == 503, 2)
     assert {r["block_reason"] for r in recs} == {"gateway.body_readers_full"}
+
+
+def test_the_open_dashboard_login_form_bounds_its_body_in_time_too(make_gateway, monkeypatch):
+    monkeypatch.setenv("TEST_ADMIN_KEY", "admin-secret-0123456789")
+    gw = make_gateway(extra='\n[admin]\nkey_env = "TEST_ADMIN_KEY"\n', server="body_timeout_s = 0.5")
+    host, port = gw.url.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=10) as s:
+        s.sendall(f"POST /dashboard/login HTTP/1.1\r\nHost: {host}:{port}\r\n"
+                  "Content-Type: application/x-www-form-urlencoded\r\nContent-Length: 100\r\n\r\nkey=".encode())
+        status, headers, _, closed = read_answer(s, 10.0)
+    assert status == 408 and closed and headers["connection"].lower() == "close"
