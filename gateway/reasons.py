@@ -42,5 +42,6 @@ UPSTREAM_ERROR = "upstream.error"
 UPSTREAM_TIMEOUT = "upstream.timeout"
 UPSTREAM_CIRCUIT_OPEN = "upstream.circuit_open"
 CLIENT_DISCONNECTED = "client.disconnected"
+CLIENT_SEND_TIMEOUT = "client.send_timeout"  # the client read nothing for [server] send_timeout_s; closed
 
 ALL = frozenset(v for k, v in dict(globals()).items() if k.isupper() and isinstance(v, str))

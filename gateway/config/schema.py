@@ -35,6 +35,9 @@ class ServerConfig(Strict):
     # Requests one API key may have open at once in a process, receiving their body or in flight;
     # the next gets 429 `key_in_flight_exceeded` with Retry-After while other keys are served.
     max_in_flight_per_key: int = Field(256, ge=1)
+    # Longest a response may wait for the client to read (its socket buffer full) before the
+    # connection is closed and the request's slots freed; a reading client, however slow, is kept.
+    send_timeout_s: float = Field(60.0, gt=0)
     connect_timeout_s: float = Field(5.0, gt=0)
     first_byte_timeout_s: float = Field(120.0, gt=0)
     idle_timeout_s: float = Field(60.0, gt=0)

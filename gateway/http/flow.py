@@ -79,7 +79,7 @@ async def serve(request: web.Request, api: str) -> web.StreamResponse:
         # and a body-reader slot, bounded in time, never one of the slots finished requests need.
         key_id = ingress.hold_key_slot(state, ctx)
         body = ctx.body = await ingress.read_body(request, ctx, state)
-        ingress.enter(state, ctx)
+        ingress.enter(request, state, ctx)
         in_flight = True
         check_body(api, body)
         ctx.alias = body["model"]
@@ -145,7 +145,7 @@ async def serve(request: web.Request, api: str) -> web.StreamResponse:
         return await _send(request, ctx, error_response(ctx, GatewayError(f"internal gateway error (request id {ctx.request_id})")))
     finally:
         if in_flight:
-            state.in_flight -= 1
+            ingress.leave(state)
         if key_id is not None:
             ingress.release_key_slot(state, key_id)
         if opened is not None:

@@ -8,7 +8,8 @@ A request passes three bounds, each counted per process in `GatewayState`:
 - **body readers** (`max_body_readers`): requests still receiving their body. The read is bounded in
   time (`body_timeout_s`, 408 and the connection closed), so a client that drips its body holds a
   reader slot for at most that long, and never an in-flight slot.
-- **in flight** (`max_in_flight`): requests whose body has arrived and that are being served.
+- **in flight** (`max_in_flight`): requests whose body has arrived and that are being served. While
+  in flight, a client that reads nothing of its answer for `send_timeout_s` is disconnected.
 
 Each refusal carries Retry-After (except the 408, whose body is the client's to resend) and a
 decision with its reason code, so it shows in records and metrics. A request without a valid key never
@@ -63,25 +64,39 @@ def release_key_slot(state: GatewayState, key_id: str) -> None:
 async def read_body(request: web.Request, ctx: RequestContext, state: GatewayState) -> dict:
     """The JSON body, read as one of at most `max_body_readers` and within `body_timeout_s`."""
     server = ctx.runtime.server
+    if request.content.is_eof():
+        # The whole body came with the headers: nothing to wait for, so no reader slot to take.
+        return await read_json(request, server.max_body_bytes)
     if state.reading >= server.max_body_readers:
         raise _refuse(ctx, Overloaded("the gateway is receiving too many request bodies; retry shortly",
                                       headers=dict(_RETRY), reason=reasons.BODY_READERS_FULL))
+    task = asyncio.current_task()
+    state.watchdog.start_reading(task, server.body_timeout_s)
     state.reading += 1
     try:
-        async with asyncio.timeout(server.body_timeout_s):
-            return await read_json(request, server.max_body_bytes)
-    except TimeoutError:
-        raise _refuse(ctx, RequestTimeout(f"the request body did not arrive within {server.body_timeout_s:g}s",
-                                          reason=reasons.BODY_TIMEOUT)) from None
+        return await read_json(request, server.max_body_bytes)
+    except asyncio.CancelledError:
+        # The watchdog's cancel (and nobody else's: a client gone or a shutdown is passed on).
+        if state.watchdog.stop_reading(task) and task.uncancel() == 0:
+            raise _refuse(ctx, RequestTimeout(f"the request body did not arrive within {server.body_timeout_s:g}s",
+                                              reason=reasons.BODY_TIMEOUT)) from None
+        raise
     finally:
+        state.watchdog.stop_reading(task)
         state.reading -= 1
 
 
-def enter(state: GatewayState, ctx: RequestContext) -> None:
-    """Take an in-flight slot (the caller gives it back) now that the body has arrived."""
+def enter(request: web.Request, state: GatewayState, ctx: RequestContext) -> None:
+    """Take an in-flight slot now that the body has arrived; `leave` gives it back."""
     if state.in_flight >= ctx.runtime.server.max_in_flight:
         raise overloaded(ctx)
     state.in_flight += 1
+    state.watchdog.watch_sending(asyncio.current_task(), request, ctx, ctx.runtime.server.send_timeout_s)
+
+
+def leave(state: GatewayState) -> None:
+    state.in_flight -= 1
+    state.watchdog.stop_sending(asyncio.current_task())
 
 
 def close_connection(request: web.Request) -> None:

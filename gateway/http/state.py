@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 
 from aiohttp import web
 
+from gateway.http.watchdog import ClientWatchdog
 from gateway.runtime import Runtime
 
 
@@ -16,6 +17,7 @@ class GatewayState:
     in_flight: int = 0  # requests whose body has arrived and that are being served
     reading: int = 0  # requests still receiving their body
     open_by_key: dict[str, int] = field(default_factory=dict)  # key id -> reading + in flight (no zeros)
+    watchdog: ClientWatchdog = field(default_factory=ClientWatchdog)  # body and send time bounds
     draining: bool = False
     reloads: int = 0
     reload_errors: int = 0

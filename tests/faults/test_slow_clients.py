@@ -101,7 +101,9 @@ def read_answer(s: socket.socket, guard_s: float) -> tuple[int, dict, bytes, boo
     s.settimeout(min(guard_s, 5.0))
     try:
         closed = s.recv(65536) == b""
-    except (TimeoutError, ConnectionResetError):
+    except ConnectionResetError:  # closed, and our drip thread wrote to it since: the peer's kernel resets
+        closed = True
+    except TimeoutError:
         closed = False
     return status, headers, rest[:length], closed
 
@@ -224,12 +226,9 @@ def test_past_max_body_readers_new_requests_get_a_fast_503_with_retry_after(make
             [(status, headers, body, _)] = late.answers()
         assert status == 503 and headers["retry-after"] == "1"
         assert orjson.loads(body)["error"]["type"] == "overloaded_error"
-        with pytest.raises(openai.InternalServerError) as exc:
-            client(gw, OTHER_KEY).chat.completions.create(model="demo", messages=MSGS)
-        assert exc.value.status_code == 503 and exc.value.response.headers["retry-after"] == "1"
     wait_until(lambda: reading(gw) == 0)
     assert client(gw, OTHER_KEY).chat.completions.create(model="demo", messages=MSGS).choices[0].message.content
-    recs = records(gw, lambda r: r["status"] == 503, 2)
+    recs = records(gw, lambda r: r["status"] == 503, 1)
     assert {r["block_reason"] for r in recs} == {"gateway.body_readers_full"}
 
 
@@ -242,3 +241,35 @@ def test_the_open_dashboard_login_form_bounds_its_body_in_time_too(make_gateway,
                   "Content-Type: application/x-www-form-urlencoded\r\nContent-Length: 100\r\n\r\nkey=".encode())
         status, headers, _, closed = read_answer(s, 10.0)
     assert status == 408 and closed and headers["connection"].lower() == "close"
+
+
+BIG = """
+[providers.big]
+type = "mock"
+mode = "lorem"
+chunks = 1000
+
+[models.big]
+targets = [{ provider = "big", model = "m" }]
+"""
+
+
+def test_a_client_that_stops_reading_its_stream_is_disconnected_after_send_timeout_s(make_gateway):
+    gw = make_gateway(extra=BIG + AUDIT, server="send_timeout_s = 0.5")
+    host, port = gw.url.removeprefix("http://").split(":")
+    body = orjson.dumps({"model": "big", "messages": MSGS, "stream": True, "max_tokens": 1_000_000})
+    s = socket.socket()
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)  # a few MB of answer fill every buffer on the way
+    s.settimeout(10)
+    with s:
+        s.connect((host, int(port)))
+        s.sendall(f"POST /v1/chat/completions HTTP/1.1\r\nHost: {host}\r\nAuthorization: Bearer {TEST_KEY}\r\n"
+                  f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n".encode() + body)
+        wait_until(lambda: gw.state.in_flight == 1)
+        # Never read: the gateway's writes block, and after send_timeout_s it lets go of the request.
+        wait_until(lambda: gw.state.in_flight == 0, guard_s=20)
+    [rec] = records(gw, lambda r: r["alias"] == "big", 1)
+    assert rec["client_disconnected"] and "client.send_timeout" in {d["reason"] for d in rec["decisions"]}
+    # A client that reads, however it paces itself, is not cut: the same stream read in full.
+    with client(gw, TEST_KEY).chat.completions.create(model="big", messages=MSGS, stream=True, max_tokens=20_000) as st:
+        assert sum(len(c.choices[0].delta.content or "") for c in st if c.choices) > 100_000
