@@ -145,7 +145,7 @@ async def serve(request: web.Request, api: str) -> web.StreamResponse:
         return await _send(request, ctx, error_response(ctx, GatewayError(f"internal gateway error (request id {ctx.request_id})")))
     finally:
         if in_flight:
-            ingress.leave(state)
+            ingress.leave(request, state)
         if key_id is not None:
             ingress.release_key_slot(state, key_id)
         if opened is not None:

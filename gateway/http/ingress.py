@@ -91,12 +91,12 @@ def enter(request: web.Request, state: GatewayState, ctx: RequestContext) -> Non
     if state.in_flight >= ctx.runtime.server.max_in_flight:
         raise overloaded(ctx)
     state.in_flight += 1
-    state.watchdog.watch_sending(asyncio.current_task(), request, ctx, ctx.runtime.server.send_timeout_s)
+    state.watchdog.watch_sending(request, ctx, ctx.runtime.server.send_timeout_s)
 
 
-def leave(state: GatewayState) -> None:
+def leave(request: web.Request, state: GatewayState) -> None:
     state.in_flight -= 1
-    state.watchdog.stop_sending(asyncio.current_task())
+    state.watchdog.stop_sending(request)
 
 
 def close_connection(request: web.Request) -> None:

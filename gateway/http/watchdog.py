@@ -11,8 +11,6 @@ within `TICK_S`.
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass
-
 from aiohttp import web
 
 from gateway import reasons
@@ -21,19 +19,13 @@ from gateway.context import Decision, RequestContext
 TICK_S = 0.1
 
 
-@dataclass(slots=True)
-class _Sending:
-    request: web.Request
-    ctx: RequestContext
-    timeout_s: float
-    blocked_since: float | None = None
-
-
 class ClientWatchdog:
     def __init__(self) -> None:
         self._reading: dict[asyncio.Task, float] = {}  # task -> deadline (loop time)
         self._expired: set[asyncio.Task] = set()
-        self._sending: dict[asyncio.Task, _Sending] = {}  # the request's handler task -> its state
+        # id(request) -> [request, ctx, timeout_s, blocked since (loop time) or None]; a plain list,
+        # since an entry is made for every request served
+        self._sending: dict[int, list] = {}
         self._loop: asyncio.AbstractEventLoop | None = None
         self._handle: asyncio.TimerHandle | None = None
 
@@ -54,13 +46,14 @@ class ClientWatchdog:
             return True
         return False
 
-    def watch_sending(self, task: asyncio.Task, request: web.Request, ctx: RequestContext, timeout_s: float) -> None:
+    def watch_sending(self, request: web.Request, ctx: RequestContext, timeout_s: float) -> None:
         """Close the connection once its writes have been blocked (client not reading) for `timeout_s`."""
-        self._sending[task] = _Sending(request, ctx, timeout_s)
-        self._arm()
+        self._sending[id(request)] = [request, ctx, timeout_s, None]
+        if self._handle is None:
+            self._arm()
 
-    def stop_sending(self, task: asyncio.Task) -> None:
-        self._sending.pop(task, None)
+    def stop_sending(self, request: web.Request) -> None:
+        self._sending.pop(id(request), None)
 
     def _tick(self) -> None:
         self._handle = None
@@ -71,17 +64,17 @@ class ClientWatchdog:
                     del self._reading[task]
                     self._expired.add(task)
                     task.cancel()
-        for task, w in list(self._sending.items()):
-            request = w.request
+        for key, w in list(self._sending.items()):
+            request, ctx, timeout_s, blocked_since = w
             proto = request.protocol
             if proto is None or not proto.writing_paused:
-                w.blocked_since = None
-            elif w.blocked_since is None:
-                w.blocked_since = now
-            elif now - w.blocked_since >= w.timeout_s:
-                del self._sending[task]
-                w.ctx.decisions.append(Decision("client", "client", "abort", reasons.CLIENT_SEND_TIMEOUT,
-                                                direction="output"))
+                w[3] = None
+            elif blocked_since is None:
+                w[3] = now
+            elif now - blocked_since >= timeout_s:
+                del self._sending[key]
+                ctx.decisions.append(Decision("client", "client", "abort", reasons.CLIENT_SEND_TIMEOUT,
+                                              direction="output"))
                 if request.transport is not None:
                     request.transport.abort()  # the handler sees the disconnect and ends; its finally runs
         if self._reading or self._sending:
