@@ -64,6 +64,14 @@ class NotFound(GatewayError):
     code = "model_not_found"
 
 
+class RequestTimeout(GatewayError):
+    """The request's body did not arrive within `[server] body_timeout_s`."""
+
+    status = 408
+    type = "invalid_request_error"
+    code = "request_timeout"
+
+
 class PayloadTooLarge(GatewayError):
     status = 413
     type = "invalid_request_error"
@@ -120,6 +128,7 @@ _ANTHROPIC_TYPES = {
     401: "authentication_error",
     403: "permission_error",
     404: "not_found_error",
+    408: "invalid_request_error",
     413: "request_too_large",
     415: "invalid_request_error",
     429: "rate_limit_error",

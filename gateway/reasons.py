@@ -32,12 +32,16 @@ GUARDRAIL_HOLD_BACK_OVERFLOW = "guardrail.hold_back_overflow"  # stream text rel
 # request shape and capacity
 BAD_REQUEST = "request.invalid"
 BODY_TOO_LARGE = "request.too_large"
-OVERLOADED = "gateway.overloaded"
+OVERLOADED = "gateway.overloaded"  # past [server] max_in_flight
+BODY_TIMEOUT = "request.body_timeout"  # the body did not arrive within [server] body_timeout_s (408)
+BODY_READERS_FULL = "gateway.body_readers_full"  # past [server] max_body_readers (503)
+KEY_IN_FLIGHT = "gateway.key_in_flight"  # past [server] max_in_flight_per_key (429)
 
 # upstream
 UPSTREAM_ERROR = "upstream.error"
 UPSTREAM_TIMEOUT = "upstream.timeout"
 UPSTREAM_CIRCUIT_OPEN = "upstream.circuit_open"
 CLIENT_DISCONNECTED = "client.disconnected"
+CLIENT_SEND_TIMEOUT = "client.send_timeout"  # the client read nothing for [server] send_timeout_s; closed
 
 ALL = frozenset(v for k, v in dict(globals()).items() if k.isupper() and isinstance(v, str))

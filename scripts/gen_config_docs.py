@@ -184,7 +184,8 @@ NOTES = {
     ("ServerConfig", "port"): "Port to listen on; `--port` overrides it.",
     ("ServerConfig", "workers"): "Processes sharing the port (SO_REUSEPORT); more than one needs a Redis store.",
     ("ServerConfig", "max_body_bytes"): "Larger request bodies are refused with 413.",
-    ("ServerConfig", "max_in_flight"): "Requests served at once by a process; more are refused with 503 `overloaded`.",
+    ("ServerConfig", "max_in_flight"): "Requests served at once by a process, counted once their body has arrived; "
+                                       "more are refused with 503 `overloaded` and Retry-After.",
     ("ServerConfig", "connect_timeout_s"): "Connecting to a provider.",
     ("ServerConfig", "first_byte_timeout_s"): "From sending the request to the provider's first byte.",
     ("ServerConfig", "idle_timeout_s"): "Longest silence inside a streamed answer.",

@@ -26,6 +26,18 @@ class ServerConfig(Strict):
     workers: int = Field(1, ge=1, le=256)
     max_body_bytes: int = Field(4 * 1024 * 1024, ge=1024)
     max_in_flight: int = Field(1024, ge=1)
+    # Longest time a request's body may take to arrive once its headers have: a slower body gets 408
+    # `request_timeout` in the caller's shape and its connection is closed.
+    body_timeout_s: float = Field(30.0, gt=0)
+    # Requests still receiving their body, per process (they do not count against `max_in_flight`
+    # until it has arrived); past this, new requests get 503 `overloaded` with Retry-After.
+    max_body_readers: int = Field(1024, ge=1)
+    # Requests one API key may have open at once in a process, receiving their body or in flight;
+    # the next gets 429 `key_in_flight_exceeded` with Retry-After while other keys are served.
+    max_in_flight_per_key: int = Field(256, ge=1)
+    # Longest a response may wait for the client to read (its socket buffer full) before the
+    # connection is closed and the request's slots freed; a reading client, however slow, is kept.
+    send_timeout_s: float = Field(60.0, gt=0)
     connect_timeout_s: float = Field(5.0, gt=0)
     first_byte_timeout_s: float = Field(120.0, gt=0)
     idle_timeout_s: float = Field(60.0, gt=0)

@@ -9,6 +9,7 @@ accepts for reads too. Without a key the page is open, like `/stats`.
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 from importlib import resources
 from urllib.parse import urlsplit
@@ -16,8 +17,9 @@ from urllib.parse import urlsplit
 from aiohttp import web
 
 from gateway import __version__
-from gateway.http import admin_session
+from gateway.http import admin_session, ingress
 from gateway.http.admin import admin_key, check_admin
+from gateway.http.state import STATE
 
 ASSET_TYPES = {"dashboard.js": "text/javascript", "dashboard.css": "text/css"}
 PAGES = ("dashboard.html", "login.html")
@@ -86,7 +88,17 @@ async def login(request: web.Request) -> web.Response:
         raise web.HTTPSeeOther("/dashboard")
     if not _same_origin(request):
         raise web.HTTPForbidden(text="cross-site login refused")
-    form = await request.post()
+    # The login form is open to anyone: bound its body in time like the API's (`body_timeout_s`).
+    try:
+        async with asyncio.timeout(request.app[STATE].runtime.server.body_timeout_s):
+            form = await request.post()
+    except TimeoutError:
+        resp = web.Response(status=408, text="the request body did not arrive in time")
+        resp.force_close()
+        await resp.prepare(request)
+        await resp.write_eof()
+        ingress.close_connection(request)
+        return resp
     given = form.get("key", "")
     if not isinstance(given, str) or not hmac.compare_digest(given.strip().encode(), key.encode()):
         return _page(request, "login.html", status=401, error=True)

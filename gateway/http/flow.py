@@ -1,8 +1,8 @@
 """The hot path, in order:
 
-    ingress (ids, load shedding, body) -> auth -> route -> limits (reserve) -> input guardrails
-    -> router (attempts, retries, fallbacks) -> provider -> adapter / stream relay (output guardrails)
-    -> response
+    ingress (ids, load shedding) -> auth -> body (per-key slot, bounded read, in-flight slot) -> route
+    -> limits (reserve) -> input guardrails -> router (attempts, retries, fallbacks) -> provider
+    -> adapter / stream relay (output guardrails) -> response
 
 Each stage takes the request context and returns, or raises a `GatewayError`. The `finally` settles
 limits and budgets and submits the one request record. Nothing here is called back from below.
@@ -20,9 +20,9 @@ from aiohttp import web
 
 from gateway import reasons
 from gateway.context import Decision, RequestContext
-from gateway.errors import Forbidden, GatewayError, Overloaded, Unauthorized, UpstreamError, UpstreamTimeout
-from gateway.http import ids
-from gateway.http.parse import check_body, max_output_tokens, output_choices, read_json
+from gateway.errors import Forbidden, GatewayError, RequestTimeout, Unauthorized, UpstreamError, UpstreamTimeout
+from gateway.http import ids, ingress
+from gateway.http.parse import check_body, max_output_tokens, output_choices
 from gateway.http.relay import MALFORMED_UPSTREAM, relay_stream
 from gateway.http.responses import common_headers, error_response
 from gateway.http.state import STATE, GatewayState
@@ -62,19 +62,25 @@ async def serve(request: web.Request, api: str) -> web.StreamResponse:
     state = request.app[STATE]
     ctx = new_context(request, api, state)
     rt = ctx.runtime
+    # Shed load before any work when every in-flight slot is taken (rechecked once the body is in).
     if state.in_flight >= rt.server.max_in_flight:
-        resp = error_response(ctx, Overloaded("the gateway is at capacity; retry shortly", headers={"retry-after": "1"},
-                                              reason=reasons.OVERLOADED))
+        resp = error_response(ctx, ingress.overloaded(ctx))
         _finish(ctx, state)
         return resp
-    state.in_flight += 1
+    key_id = None
+    in_flight = False
     opened = None
     scanner = None
     try:
         ctx.principal = rt.keys.authenticate(request.headers)
         if await rt.services.revocations.is_revoked(ctx.principal.key_id):
             raise Unauthorized("this API key has been revoked", code="revoked_api_key", reason=reasons.AUTH_REVOKED_KEY)
-        body = ctx.body = await read_json(request, rt.server.max_body_bytes)
+        # A request is in flight only once its body has arrived: a slow body holds its key's slot
+        # and a body-reader slot, bounded in time, never one of the slots finished requests need.
+        key_id = ingress.hold_key_slot(state, ctx)
+        body = ctx.body = await ingress.read_body(request, ctx, state)
+        ingress.enter(request, state, ctx)
+        in_flight = True
         check_body(api, body)
         ctx.alias = body["model"]
         ctx.stream = bool(body.get("stream"))
@@ -124,7 +130,13 @@ async def serve(request: web.Request, api: str) -> web.StreamResponse:
         # Streams are bounded by the idle timeout between chunks rather than a total deadline.
         return await relay_stream(request, ctx, opened.adapter, opened.reply, scanner, opened.provider.key_bytes)
     except GatewayError as err:
-        return await _send(request, ctx, error_response(ctx, err))
+        resp = error_response(ctx, err)
+        if isinstance(err, RequestTimeout):
+            resp.force_close()
+            await _send(request, ctx, resp)
+            ingress.close_connection(request)
+            return resp
+        return await _send(request, ctx, resp)
     except asyncio.CancelledError:
         ctx.client_disconnected = True
         ctx.decisions.append(Decision("client", "client", "abort", reasons.CLIENT_DISCONNECTED))
@@ -133,7 +145,10 @@ async def serve(request: web.Request, api: str) -> web.StreamResponse:
         log.exception("unhandled error in request %s", ctx.request_id)
         return await _send(request, ctx, error_response(ctx, GatewayError(f"internal gateway error (request id {ctx.request_id})")))
     finally:
-        state.in_flight -= 1
+        if in_flight:
+            ingress.leave(request, state)
+        if key_id is not None:
+            ingress.release_key_slot(state, key_id)
         if opened is not None:
             opened.reply.close()
         if scanner is not None:

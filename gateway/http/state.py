@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from aiohttp import web
 
+from gateway.http.watchdog import ClientWatchdog
 from gateway.runtime import Runtime
 
 
@@ -13,7 +14,10 @@ from gateway.runtime import Runtime
 class GatewayState:
     runtime: Runtime
     config_path: str
-    in_flight: int = 0
+    in_flight: int = 0  # requests whose body has arrived and that are being served
+    reading: int = 0  # requests still receiving their body
+    open_by_key: dict[str, int] = field(default_factory=dict)  # key id -> reading + in flight (no zeros)
+    watchdog: ClientWatchdog = field(default_factory=ClientWatchdog)  # body and send time bounds
     draining: bool = False
     reloads: int = 0
     reload_errors: int = 0

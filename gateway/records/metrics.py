@@ -20,7 +20,7 @@ log = logging.getLogger(__name__)
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 _LAT_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300)
 _OVERHEAD_BUCKETS = (0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1)
-_LIMIT_KINDS = frozenset(("rate_limit", "budget", "store"))
+_LIMIT_KINDS = frozenset(("rate_limit", "budget", "store", "capacity"))
 BREAKER_STATES = ("closed", "half_open", "open")
 
 
