@@ -26,6 +26,7 @@ own bytes.
 from __future__ import annotations
 
 import re
+import urllib.parse
 from collections.abc import Iterator
 
 import orjson
@@ -41,6 +42,29 @@ _JOINED = frozenset({"content", "text", "delta", "arguments", "partial_json", "t
                      "reasoning_content", "reasoning"})
 # Fields that say which text stream an event's string belongs to.
 _STREAM_IDS = ("index", "output_index", "content_index", "summary_index")
+
+
+_JSON_ESCAPE = re.compile(r"\\+u([dD][89abAB][0-9a-fA-F]{2})\\+u([dD][c-fC-F][0-9a-fA-F]{2})|\\+u([0-9a-fA-F]{4})|\\+(/)")
+
+
+def _json_char(m: re.Match) -> str:
+    if m.group(4):
+        return "/"
+    if m.group(3):
+        return chr(int(m.group(3), 16))
+    hi, lo = int(m.group(1), 16), int(m.group(2), 16)
+    return chr(0x10000 + ((hi - 0xD800) << 10) + (lo - 0xDC00))
+
+
+def _unescape(s: str) -> str:
+    """`s` as a reader may decode it: JSON `\\u`/`\\/` escapes (at any depth of escaped backslashes) and
+    percent-encoding, over and over (a URL in a JSON string in a message) until nothing changes."""
+    for _ in range(4):
+        out = urllib.parse.unquote(_JSON_ESCAPE.sub(_json_char, s))
+        if out == s:
+            break
+        s = out
+    return s
 
 
 def _hex(n: int, width: int) -> str:
@@ -66,22 +90,21 @@ def _char_forms(c: str) -> str:
 class KeyScrubber:
     """One provider's key, compiled once: finds it in bytes and text and takes it out."""
 
-    __slots__ = ("key", "_key_b", "_text_re", "_bytes_re", "_stream_re")
+    __slots__ = ("key", "_key_b", "_escapes_b", "_stream_re")
 
     def __init__(self, key: str) -> None:
         self.key = key
         self._key_b = key.encode()
+        # Escapes that can stand for a character of this key in raw JSON (or a URL in it).
+        self._escapes_b = (b"\\u", b"%") + ((b"\\/",) if "/" in key else ())
+        # In a stream: an event holding an encoded key, or a JSON string value (not an object key:
+        # those are followed by a colon) that ends with the start of the key, whose rest the next
+        # event's text may hold.
         forms = [_char_forms(c) for c in key]
-        full = "".join(forms)
-        self._text_re = re.compile(full)
-        self._bytes_re = re.compile(full.encode())
-        # A JSON string value (not an object key: those are followed by a colon) that ends with the
-        # start of the key: in a stream, the next event's text may hold the rest.
         start = ""
         for f in reversed(forms[1:]):
             start = f"(?:{f}{start})?"
-        tail = forms[0] + start + r'"(?!\s*:)'
-        self._stream_re = re.compile(f"{full}|{tail}".encode())
+        self._stream_re = re.compile((forms[0] + start + r'"(?!\s*:)').encode())
 
     @classmethod
     def for_key(cls, key: str | None) -> KeyScrubber | None:
@@ -93,15 +116,17 @@ class KeyScrubber:
         """Could a reader decode the key from `data`? False is certain; True means look closer."""
         if self._key_b in data:
             return True
-        if b"\\" not in data and b"%" not in data:  # no escapes: the key could only be there as itself
-            return False
-        return self._bytes_re.search(data) is not None
+        return any(e in data for e in self._escapes_b)
 
     def text(self, s: str) -> str:
-        """A decoded string with every form of the key replaced."""
-        if self.key not in s and "\\" not in s and "%" not in s:
+        """A decoded string with the key taken out, in whatever escapes it was written. A string that
+        held it comes back with its escapes decoded (the key's pieces may be spread over several)."""
+        if self.key in s:
+            s = s.replace(self.key, REDACTED)
+        if "\\" not in s and "%" not in s:
             return s
-        return self._text_re.sub(REDACTED, s)
+        plain = _unescape(s)
+        return plain.replace(self.key, REDACTED) if self.key in plain else s
 
     def body(self, data: bytes) -> bytes:
         """A whole JSON body (or any text) with the key taken out of every string; the same bytes
@@ -111,8 +136,11 @@ class KeyScrubber:
         try:
             doc = orjson.loads(data)
         except orjson.JSONDecodeError:
-            return self.text(data.decode("utf-8", "replace")).encode()
-        return orjson.dumps(self._walk(doc))
+            text = data.decode("utf-8", "replace")
+            clean_text = self.text(text)
+            return data if clean_text == text else clean_text.encode()
+        clean = self._walk(doc)
+        return data if clean == doc else orjson.dumps(clean)
 
     def _walk(self, node):
         if isinstance(node, str):
@@ -166,11 +194,11 @@ class StreamScrub:
         self._edits: list[tuple] = []  # (event, container, field, start, end, replacement)
 
     def feed(self, data: bytes) -> bytes:
-        if not self._held and not self.s._stream_re.search(data):
+        if not self._held and not self._suspect(data):
             return data  # the common case: the upstream's own bytes, untouched
         out: list[bytes] = []
         for raw in _split_events(data):
-            if not self._held and not self.s._stream_re.search(raw):
+            if not self._held and not self._suspect(raw):
                 out.append(raw)
                 continue
             self._take(raw)
@@ -184,6 +212,9 @@ class StreamScrub:
         return self._release()
 
     # -- internals --------------------------------------------------------------------------------------
+    def _suspect(self, data: bytes) -> bool:
+        return self.s.may_hold(data) or self.s._stream_re.search(data) is not None
+
     def _release(self) -> bytes:
         self._pending.clear()
         by_string: dict[tuple[int, object], list[tuple]] = {}
