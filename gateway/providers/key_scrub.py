@@ -90,13 +90,12 @@ def _char_forms(c: str) -> str:
 class KeyScrubber:
     """One provider's key, compiled once: finds it in bytes and text and takes it out."""
 
-    __slots__ = ("key", "_key_b", "_escapes_b", "_stream_re")
+    __slots__ = ("key", "_key_b", "_slash", "_stream_re")
 
     def __init__(self, key: str) -> None:
         self.key = key
         self._key_b = key.encode()
-        # Escapes that can stand for a character of this key in raw JSON (or a URL in it).
-        self._escapes_b = (b"\\u", b"%") + ((b"\\/",) if "/" in key else ())
+        self._slash = "/" in key  # `\\/` can stand for one of its characters
         # In a stream: an event holding an encoded key, or a JSON string value (not an object key:
         # those are followed by a colon) that ends with the start of the key, whose rest the next
         # event's text may hold.
@@ -114,9 +113,8 @@ class KeyScrubber:
     # -- whole texts and bodies ------------------------------------------------------------------------
     def may_hold(self, data: bytes) -> bool:
         """Could a reader decode the key from `data`? False is certain; True means look closer."""
-        if self._key_b in data:
-            return True
-        return any(e in data for e in self._escapes_b)
+        return (self._key_b in data or b"\\u" in data or b"%" in data
+                or (self._slash and b"\\/" in data))
 
     def text(self, s: str) -> str:
         """A decoded string with the key taken out, in whatever escapes it was written. A string that
@@ -248,7 +246,10 @@ class StreamScrub:
             return
         ev = _Event(raw, head, doc)
         self._held.append(ev)
-        for box, field, stream, joined in _strings(doc, ()):
+        # Without an escape or the key in its bytes, no single string can hold the key: only the
+        # text streams' strings need looking at (a key start at their end).
+        every = self.s.may_hold(raw)
+        for box, field, stream, joined in _strings(doc, (), every):
             self._string(ev, box, field, stream, joined)
 
     def _string(self, ev: _Event, box, field, stream: tuple, joined: bool) -> None:
@@ -303,24 +304,31 @@ def _slice(pieces: list[tuple], a: int, b: int) -> list[tuple]:
     return [(ev, box, field, start, end) for ev, box, field, start, end, _ in _spans(pieces, a, b)]
 
 
-def _strings(node, stream: tuple) -> Iterator[tuple]:
-    """(container, field, text stream id, joined?) for every string in a decoded event."""
+def _strings(node, stream: tuple, every: bool) -> Iterator[tuple]:
+    """(container, field, text stream id, joined?) for the strings of a decoded event: those of text
+    streams, or with `every` all of them."""
     if isinstance(node, dict):
-        ids = tuple((k, node[k]) for k in _STREAM_IDS if k in node and not isinstance(node[k], (dict, list)))
-        here = stream + ids
+        here = stream
+        for k in _STREAM_IDS:
+            if k in node and not isinstance(node[k], (dict, list)):
+                here += ((k, node[k]),)
         for k, v in node.items():
             if isinstance(v, str):
-                yield node, k, here + (k,), k in _JOINED
+                if k in _JOINED:
+                    yield node, k, here + (k,), True
+                elif every:
+                    yield node, k, (), False
             elif isinstance(v, (dict, list)):
-                yield from _strings(v, here + (k,))
+                yield from _strings(v, here + (k,), every)
     elif isinstance(node, list):
         for i, v in enumerate(node):
             if isinstance(v, str):
-                yield node, i, stream + (i,), False
+                if every:
+                    yield node, i, (), False
             elif isinstance(v, (dict, list)):
                 # An element that names its own stream (`index`) keeps that name wherever it sits.
                 named = isinstance(v, dict) and any(k in v for k in _STREAM_IDS)
-                yield from _strings(v, stream if named else stream + (i,))
+                yield from _strings(v, stream if named else stream + (i,), every)
 
 
 def _split_events(data: bytes) -> list[bytes]:
