@@ -66,6 +66,7 @@ def cmd_check_config(args: argparse.Namespace) -> int:
     if loaded is None:
         return 1
     from gateway import tokens
+    from gateway.providers.key_scrub import MIN_KEY_CHARS
     from gateway.runtime import Services, compile_runtime
 
     try:
@@ -85,6 +86,10 @@ def cmd_check_config(args: argparse.Namespace) -> int:
         key = f"{env} ({'set' if env and os.environ.get(env) else 'unset'})" if env else "-"
         print(f"  {name}: type={p.options.type} base_url={p.base_url or '-'} api_key_env={key} "
               f"timeouts(connect={p.timeouts.connect:g}s first_byte={p.timeouts.first_byte:g}s idle={p.timeouts.idle:g}s)")
+    for name, p in rt.providers.items():
+        if p.key_unprotected:  # named, never shown: the value is a credential all the same
+            print(f"warn: provider '{name}': the key in {p.options.api_key_env} is shorter than {MIN_KEY_CHARS} "
+                  "characters, so it is unprotected: the gateway does not take it out of upstream answers")
     print("routes:")
     for alias, route in rt.router.routes.items():
         total = sum(route.weights)

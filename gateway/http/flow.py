@@ -23,7 +23,7 @@ from gateway.context import Decision, RequestContext
 from gateway.errors import Forbidden, GatewayError, RequestTimeout, Unauthorized, UpstreamError, UpstreamTimeout
 from gateway.http import ids, ingress
 from gateway.http.parse import check_body, max_output_tokens, output_choices
-from gateway.http.relay import MALFORMED_UPSTREAM, relay_stream
+from gateway.http.relay import MALFORMED_UPSTREAM, relay_stream, upstream_exc_text
 from gateway.http.responses import common_headers, error_response
 from gateway.http.state import STATE, GatewayState
 
@@ -113,12 +113,16 @@ async def serve(request: web.Request, api: str) -> web.StreamResponse:
                 if not ctx.stream:
                     raw = await opened.reply.read()
                     ctx.timings.upstream_wait += perf_counter() - ctx.timings.first_byte
+                    key_scrub = opened.provider.scrubber
                     try:
                         out = opened.adapter.response(ctx, raw, scanner)
-                    except MALFORMED_UPSTREAM:
-                        log.warning("request %s: unreadable upstream response", ctx.request_id, exc_info=True)
+                    except MALFORMED_UPSTREAM as exc:
+                        log.warning("request %s: unreadable upstream response\n%s", ctx.request_id,
+                                    upstream_exc_text(exc, key_scrub))
                         raise UpstreamError("the upstream sent a malformed response", code="upstream_malformed_response",
                                             upstream_status=opened.reply.status) from None
+                    if key_scrub is not None:
+                        out = key_scrub.body(out)  # the upstream's own bytes unless the key is in them
                     ctx.status = 200
                     ctx.mark_first_token()
                     if ctx.payload_out is not None:
@@ -128,7 +132,7 @@ async def serve(request: web.Request, api: str) -> web.StreamResponse:
         except TimeoutError:
             raise UpstreamTimeout(f"the request did not complete within {timeout:g}s") from None
         # Streams are bounded by the idle timeout between chunks rather than a total deadline.
-        return await relay_stream(request, ctx, opened.adapter, opened.reply, scanner, opened.provider.key_bytes)
+        return await relay_stream(request, ctx, opened.adapter, opened.reply, scanner, opened.provider.scrubber)
     except GatewayError as err:
         resp = error_response(ctx, err)
         if isinstance(err, RequestTimeout):

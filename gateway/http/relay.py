@@ -13,6 +13,7 @@ to the flow, whose error response would be written into the middle of the stream
 from __future__ import annotations
 
 import logging
+import traceback
 from time import perf_counter
 
 from aiohttp import web
@@ -23,6 +24,7 @@ from gateway.context import Decision, RequestContext
 from gateway.errors import GatewayError, UpstreamError
 from gateway.http.responses import common_headers
 from gateway.providers.base import UpstreamReply
+from gateway.providers.key_scrub import KeyScrubber, StreamScrub
 from gateway.translate.sse import SSEParser
 
 log = logging.getLogger("gateway.relay")
@@ -31,10 +33,17 @@ log = logging.getLogger("gateway.relay")
 MALFORMED_UPSTREAM = (ValueError, TypeError, KeyError, AttributeError, IndexError)
 
 
+def upstream_exc_text(exc: BaseException, key_scrub: KeyScrubber | None) -> str:
+    """An exception raised on upstream data, for the log: its message may quote that data (`int('...')`),
+    so the provider's key is taken out of it."""
+    text = "".join(traceback.format_exception(exc))
+    return key_scrub.text(text) if key_scrub is not None else text
+
+
 async def relay_stream(request: web.Request, ctx: RequestContext, adapter: Adapter, reply: UpstreamReply,
-                       scanner, provider_key: bytes | None = None) -> web.StreamResponse:
-    """`provider_key`: the provider's credential, taken out of anything relayed (an upstream error
-    event may quote it); events are whole by then, so a key is never split across two writes."""
+                       scanner, key_scrub: KeyScrubber | None = None) -> web.StreamResponse:
+    """`key_scrub`: the provider's credential, taken out of everything relayed (an upstream error event
+    may quote it, a model may repeat it), also when it is split across two events."""
     resp = web.StreamResponse(status=200, headers=common_headers(ctx))
     resp.content_type = "text/event-stream"
     resp.headers["Cache-Control"] = "no-cache"
@@ -42,6 +51,7 @@ async def relay_stream(request: web.Request, ctx: RequestContext, adapter: Adapt
     await resp.prepare(request)
     ctx.status = 200
     stream = adapter.stream(ctx, scanner)
+    scrub = key_scrub.stream() if key_scrub is not None else None
     parser = SSEParser()
     chunks = reply.iter_chunks().__aiter__()
     timings = ctx.timings
@@ -59,8 +69,8 @@ async def relay_stream(request: web.Request, ctx: RequestContext, adapter: Adapt
                     out += stream.feed(event)
                 if out:
                     data = b"".join(out) if len(out) > 1 else out[0]
-                    if provider_key is not None and provider_key in data:
-                        data = data.replace(provider_key, b"[redacted]")
+                    if scrub is not None:
+                        data = scrub.feed(data)
                     if ctx.payload_out is not None:
                         ctx.payload_out.append(data)
                     await resp.write(data)
@@ -70,8 +80,8 @@ async def relay_stream(request: web.Request, ctx: RequestContext, adapter: Adapt
                 out += stream.feed(event)
             out += stream.finish()
             data = b"".join(out)
-            if provider_key is not None and provider_key in data:
-                data = data.replace(provider_key, b"[redacted]")
+            if scrub is not None:
+                data = scrub.feed(data) + scrub.finish()
             if ctx.payload_out is not None:
                 ctx.payload_out.append(data)
             await resp.write(data)
@@ -81,11 +91,12 @@ async def relay_stream(request: web.Request, ctx: RequestContext, adapter: Adapt
             ctx.error = err
             if err.reason:
                 ctx.decisions.append(Decision("stream", "stream", "abort", err.reason, direction="output"))
-            await resp.write(stream.error_event(err.message, err.code))
-        except MALFORMED_UPSTREAM:
-            log.warning("request %s: unreadable upstream stream event", ctx.request_id, exc_info=True)
+            await resp.write(_held(scrub, ctx) + stream.error_event(err.message, err.code))
+        except MALFORMED_UPSTREAM as exc:
+            log.warning("request %s: unreadable upstream stream event\n%s", ctx.request_id,
+                        upstream_exc_text(exc, key_scrub))
             err = ctx.error = UpstreamError("the upstream sent a malformed stream event", code="upstream_malformed_event")
-            await resp.write(stream.error_event(err.message, err.code))
+            await resp.write(_held(scrub, ctx) + stream.error_event(err.message, err.code))
         await resp.write_eof()
     except ConnectionError:
         # The client went away mid-stream (aiohttp raises ClientConnectionResetError on write).
@@ -95,3 +106,13 @@ async def relay_stream(request: web.Request, ctx: RequestContext, adapter: Adapt
         stream.close()
         ctx.timings.end = perf_counter()
     return resp
+
+
+def _held(scrub: StreamScrub | None, ctx: RequestContext) -> bytes:
+    """Events held back by the key scrub (a possible key start), released before a closing error event."""
+    if scrub is None:
+        return b""
+    data = scrub.finish()
+    if data and ctx.payload_out is not None:
+        ctx.payload_out.append(data)
+    return data

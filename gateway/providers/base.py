@@ -19,6 +19,7 @@ from pydantic import Field
 
 from gateway.config.validate import ConfigError, Strict
 from gateway.errors import GatewayError, UpstreamError, UpstreamTimeout
+from gateway.providers.key_scrub import KeyScrubber
 from gateway.providers.transport import Response, TransportError, Upstreams
 from gateway.translate.anthropic_to_openai import openai_error_to_gateway
 from gateway.translate.openai_to_anthropic import anthropic_error_to_gateway
@@ -129,8 +130,9 @@ class Provider:
             raise ConfigError(file, f"providers.{name}.base_url", "a base URL for this provider type")
         self.base_url = (base or "").rstrip("/")
         self.api_key = self._read_key(file)
-        # An upstream may quote the credential back (OpenAI's 401 does, and a 400's message is passed on).
-        self.key_bytes = self.api_key.encode() if self.api_key else None
+        # An upstream may quote the credential back (OpenAI's 401 does, and a 400's message is passed on):
+        # everything of the upstream's that is shown goes through this first. None for a short key.
+        self.scrubber = KeyScrubber.for_key(self.api_key)
         o = options
         self.timeouts = Timeouts(
             connect=o.connect_timeout_s or server_timeouts.connect,
@@ -162,10 +164,14 @@ class Provider:
     def auth_headers(self) -> dict[str, str]:
         return {}
 
-    def redact(self, data: bytes) -> bytes:
-        """`data` from the upstream with this provider's own key taken out, before anything shows it."""
-        key = self.key_bytes
-        return data.replace(key, b"[redacted]") if key is not None and key in data else data
+    @property
+    def key_unprotected(self) -> bool:
+        """A key too short to be told apart from ordinary text, so not scrubbed (`check-config` warns)."""
+        return self.api_key is not None and self.scrubber is None
+
+    def scrub_error(self, err: GatewayError) -> GatewayError:
+        """`err`, made from what the upstream sent, without this provider's key in anything shown."""
+        return self.scrubber.error(err) if self.scrubber is not None else err
 
     def map_error(self, status: int, body: bytes) -> GatewayError:
         """A safe gateway error for an upstream error response (the upstream status is kept)."""

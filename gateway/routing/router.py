@@ -196,7 +196,7 @@ class Router:
             reply = await provider.send(req)
         except GatewayError as err:
             ctx.timings.upstream_wait += perf_counter() - t0
-            return None, err
+            return None, provider.scrub_error(err)
         if reply.status < 300:
             ctx.timings.first_byte = perf_counter()
             ctx.timings.upstream_wait += ctx.timings.first_byte - t0
@@ -204,11 +204,16 @@ class Router:
         try:
             body = await reply.read()
         except GatewayError as err:
-            return None, err
+            return None, provider.scrub_error(err)
         finally:
             reply.close()
             ctx.timings.upstream_wait += perf_counter() - t0
-        err = provider.map_error(reply.status, provider.redact(body))
+        # The key is taken out of the decoded message, code and param, not the raw body, where JSON
+        # escapes would hide it from a byte search (and a short key would match ordinary text).
+        err = provider.scrub_error(provider.map_error(reply.status, body))
         err.upstream_status = reply.status
-        err.retry_after = reply.headers.get("retry-after")  # type: ignore[attr-defined]
+        retry_after = reply.headers.get("retry-after")
+        if retry_after is not None and provider.scrubber is not None:
+            retry_after = provider.scrubber.text(retry_after)
+        err.retry_after = retry_after  # type: ignore[attr-defined]
         return None, err

@@ -4,9 +4,11 @@ request ids or header text in logs and records; unbounded metric label sets."""
 
 from __future__ import annotations
 
+import random
 import socket
 
 import httpx
+import pytest
 import orjson
 
 from tests.faults.procs import LoggedGateway
@@ -176,3 +178,39 @@ def test_metric_labels_stay_bounded_under_many_distinct_models_keys_and_tags(mak
     text = httpx.get(gw.url + "/metrics").text
     assert series() - before <= 10, "each new model name, key, tag or request id must not make a new series"
     assert "nope-" not in text and "rid-" not in text and "sk-random" not in text and 't1"' not in text
+
+
+FUZZ_KEY = "sk-fz/9+Q=abcDEF_0123456789xyz"
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_fuzz_a_provider_key_echoed_in_random_escapes_and_cuts_is_never_readable(make_gateway, upstream, monkeypatch,
+                                                                                 seed):
+    """Differential fuzz over the caller's paths: the key, each character randomly written as itself, a
+    \\u escape (either hex case) or `\\/`, in an error (also percent-encoded), a whole answer or a stream
+    cut at a random point into two events and at another into two TCP writes, must never be readable
+    by the caller or in the payload records."""
+    from tests.security import test_key_scrub as ks
+
+    monkeypatch.setenv("TEST_UPSTREAM_KEY", FUZZ_KEY)
+    gw = make_gateway(main=ks.config(upstream.url))
+    rng = random.Random(seed)
+    rounds = 14
+    for _ in range(rounds):
+        path = rng.choice(ks.STREAMED)
+        wire = ks.WIRE[path]
+        kind = rng.choice(["error", "whole", "stream"])
+        if kind == "error":
+            upstream.push(ks.error_reply("anthropic" if wire == "anthropic" else "openai", rng.choice([400, 422]),
+                                         key=FUZZ_KEY))
+        elif kind == "whole":
+            upstream.push(ks.whole_reply(wire, path, key=FUZZ_KEY))
+        else:
+            reply = ks.stream_reply(wire, key=FUZZ_KEY, cut=rng.randrange(1, len(FUZZ_KEY)),
+                                    tcp_cut=rng.randrange(0, 8), every=rng.choice([1, 2, 3, 5, 10 ** 6]))
+            upstream.push(reply)
+        seen = ks.call(gw, path, kind == "stream")
+        ks.assert_no_key(f"{path} {kind} (seed {seed})", seen, FUZZ_KEY)
+        if kind != "error":
+            assert ks.text_of(seen) == "key: [redacted] done", (path, kind, seed, ks.text_of(seen))
+    ks.assert_no_key("the records", ks.records_text(gw.config_path, rounds), FUZZ_KEY)

@@ -43,6 +43,7 @@ class Reply:
     hang: bool = False  # never send headers
     header_delay: float = 0.0
     hold: asyncio.Event | None = None  # answer only once this is set (set it on the servers' loop)
+    writes: list[bytes] | None = None  # stream these bytes as they are, one write each (event_delay apart)
 
 
 @dataclass
@@ -101,6 +102,17 @@ class FakeUpstream:
                 await asyncio.sleep(reply.header_delay)
             if reply.hold is not None:
                 await reply.hold.wait()
+            if reply.writes is not None:  # cut anywhere, even inside an event, to test reassembly
+                resp = web.StreamResponse(status=reply.status, headers=reply.headers)
+                resp.content_type = "text/event-stream"
+                await resp.prepare(request)
+                for i, part in enumerate(reply.writes):
+                    if i and reply.event_delay:
+                        await asyncio.sleep(reply.event_delay)
+                    await resp.write(part)
+                await resp.write_eof()
+                self.completed += 1
+                return resp
             if reply.sse is None:
                 resp = web.Response(status=reply.status, body=reply.body or b"", headers=reply.headers,
                                     content_type="application/json")

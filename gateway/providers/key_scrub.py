@@ -1,0 +1,358 @@
+"""Taking a provider's own credential out of everything its upstream sends back.
+
+An upstream may quote the gateway's key: OpenAI's 401 does, a proxy in front of a model may put it into
+an error message, a model can be made to repeat it. Whatever of the upstream's a caller, a record or a
+log line can see passes through a `KeyScrubber` first: error messages and codes, whole answers, streams.
+
+What is matched is the decoded text, in every form a reader can turn back into the key: the key
+itself, and any mix, character by character, of JSON escapes (`\\u0073` in either hex case, surrogate
+pairs, `\\/` and the other short escapes) and percent-encoding (`%73`), also when the decoded text holds
+such escapes again (an error message quoting another JSON body or a URL). In a stream the key is also
+matched across events: pieces that follow one another in one text stream (a choice's content, a content
+block's text, a tool call's arguments, a Responses delta) are joined, and an event whose text ends
+with the start of the key is held back until the next piece shows whether the key follows. A key whose
+pieces are interleaved with another text stream's text, or separated by more than `MAX_HELD_EVENTS`
+events, is matched only within each piece. Partially masked echoes (`sk-...abcd`) are not the key and
+are left alone, as are other transformations (base64, hashing).
+
+Keys shorter than `MIN_KEY_CHARS` are not scrubbed: `none`, `dummy` or `x` (placeholders for vLLM or
+Ollama) are no secret, and replacing them would rewrite ordinary text. `check-config` says so.
+
+Cost: a 2xx body is decoded only when a byte-level search finds the key in one of these forms (or, in
+a stream, an event's text ending with its first character(s)); everything else passes as the upstream's
+own bytes.
+"""
+
+from __future__ import annotations
+
+import re
+import urllib.parse
+from collections.abc import Iterator
+
+import orjson
+
+MIN_KEY_CHARS = 16
+REDACTED = "[redacted]"
+MAX_HELD_EVENTS = 64  # events held back while a possible key start waits for its next piece
+
+_SHORT_ESCAPES = {'"': '\\"', "\\": "\\\\", "/": "\\/", "\b": "\\b", "\f": "\\f", "\n": "\\n", "\r": "\\r",
+                  "\t": "\\t"}
+# Strings whose pieces a client joins across stream events (OpenAI chat, Anthropic, Responses).
+_JOINED = frozenset({"content", "text", "delta", "arguments", "partial_json", "thinking", "refusal",
+                     "reasoning_content", "reasoning"})
+# Fields that say which text stream an event's string belongs to.
+_STREAM_IDS = ("index", "output_index", "content_index", "summary_index")
+
+
+_JSON_ESCAPE = re.compile(r"\\+u([dD][89abAB][0-9a-fA-F]{2})\\+u([dD][c-fC-F][0-9a-fA-F]{2})|\\+u([0-9a-fA-F]{4})|\\+(/)")
+
+
+def _json_char(m: re.Match) -> str:
+    if m.group(4):
+        return "/"
+    if m.group(3):
+        return chr(int(m.group(3), 16))
+    hi, lo = int(m.group(1), 16), int(m.group(2), 16)
+    return chr(0x10000 + ((hi - 0xD800) << 10) + (lo - 0xDC00))
+
+
+def _unescape(s: str) -> str:
+    """`s` as a reader may decode it: JSON `\\u`/`\\/` escapes (at any depth of escaped backslashes) and
+    percent-encoding, over and over (a URL in a JSON string in a message) until nothing changes."""
+    for _ in range(4):
+        out = urllib.parse.unquote(_JSON_ESCAPE.sub(_json_char, s))
+        if out == s:
+            break
+        s = out
+    return s
+
+
+def _hex(n: int, width: int) -> str:
+    """`n` in hex, either case accepted: a reader's JSON or URL decoder takes both."""
+    return "".join(f"[{d}{d.upper()}]" if d.isalpha() else d for d in f"{n:0{width}x}")
+
+
+def _char_forms(c: str) -> str:
+    """A regex for one character of the key in any form a reader decodes back to it."""
+    forms = [re.escape(c)]
+    cp = ord(c)
+    if cp < 0x10000:
+        forms.append(r"\\u" + _hex(cp, 4))
+    else:
+        hi, lo = 0xD800 + ((cp - 0x10000) >> 10), 0xDC00 + ((cp - 0x10000) & 0x3FF)
+        forms.append(r"\\u" + _hex(hi, 4) + r"\\u" + _hex(lo, 4))
+    forms.append("".join("%" + _hex(b, 2) for b in c.encode()))
+    if c in _SHORT_ESCAPES:
+        forms.append(re.escape(_SHORT_ESCAPES[c]))
+    return "(?:" + "|".join(forms) + ")"
+
+
+class KeyScrubber:
+    """One provider's key, compiled once: finds it in bytes and text and takes it out."""
+
+    __slots__ = ("key", "_key_b", "_slash", "_stream_re")
+
+    def __init__(self, key: str) -> None:
+        self.key = key
+        self._key_b = key.encode()
+        self._slash = "/" in key  # `\\/` can stand for one of its characters
+        # In a stream: an event holding an encoded key, or a JSON string value (not an object key:
+        # those are followed by a colon) that ends with the start of the key, whose rest the next
+        # event's text may hold.
+        forms = [_char_forms(c) for c in key]
+        start = ""
+        for f in reversed(forms[1:]):
+            start = f"(?:{f}{start})?"
+        self._stream_re = re.compile((forms[0] + start + r'"(?!\s*:)').encode())
+
+    @classmethod
+    def for_key(cls, key: str | None) -> KeyScrubber | None:
+        """The scrubber for a key, or None for none or one too short to be a secret."""
+        return cls(key) if key is not None and len(key) >= MIN_KEY_CHARS else None
+
+    # -- whole texts and bodies ------------------------------------------------------------------------
+    def may_hold(self, data: bytes) -> bool:
+        """Could a reader decode the key from `data`? False is certain; True means look closer."""
+        return (self._key_b in data or b"\\u" in data or b"%" in data
+                or (self._slash and b"\\/" in data))
+
+    def text(self, s: str) -> str:
+        """A decoded string with the key taken out, in whatever escapes it was written. A string that
+        held it comes back with its escapes decoded (the key's pieces may be spread over several)."""
+        if self.key in s:
+            s = s.replace(self.key, REDACTED)
+        if "\\" not in s and "%" not in s:
+            return s
+        plain = _unescape(s)
+        return plain.replace(self.key, REDACTED) if self.key in plain else s
+
+    def body(self, data: bytes) -> bytes:
+        """A whole JSON body (or any text) with the key taken out of every string; the same bytes
+        when there is nothing to take out."""
+        if not self.may_hold(data):
+            return data
+        try:
+            doc = orjson.loads(data)
+        except orjson.JSONDecodeError:
+            text = data.decode("utf-8", "replace")
+            clean_text = self.text(text)
+            return data if clean_text == text else clean_text.encode()
+        clean = self._walk(doc)
+        return data if clean == doc else orjson.dumps(clean)
+
+    def _walk(self, node):
+        if isinstance(node, str):
+            return self.text(node)
+        if isinstance(node, dict):
+            return {self.text(k): self._walk(v) for k, v in node.items()}
+        if isinstance(node, list):
+            return [self._walk(v) for v in node]
+        return node
+
+    def error(self, err):
+        """A gateway error built from upstream text, with the key out of every field a caller sees."""
+        err.message = self.text(err.message)
+        for name in ("code", "param"):
+            value = getattr(err, name, None)
+            if isinstance(value, str):
+                setattr(err, name, self.text(value))
+        err.headers = {k: self.text(v) for k, v in err.headers.items()}
+        return err
+
+    def stream(self) -> StreamScrub:
+        return StreamScrub(self)
+
+
+class _Event:
+    """A client-bound SSE event held back or rewritten: its bytes, and its JSON once decoded."""
+
+    __slots__ = ("raw", "head", "doc", "dirty")
+
+    def __init__(self, raw: bytes, head: bytes = b"", doc=None) -> None:
+        self.raw = raw
+        self.head = head  # the event's lines before its JSON data (`event: ...\ndata: `)
+        self.doc = doc
+        self.dirty = False
+
+    def out(self) -> bytes:
+        return self.head + orjson.dumps(self.doc) + b"\n\n" if self.dirty else self.raw
+
+
+class StreamScrub:
+    """Per-stream filter over the client-bound SSE bytes: `feed(bytes) -> bytes`, then `finish()`."""
+
+    __slots__ = ("s", "_held", "_pending", "_edits")
+
+    def __init__(self, scrubber: KeyScrubber) -> None:
+        self.s = scrubber
+        self._held: list[_Event] = []
+        # text stream -> the pieces (event, container, field, start, end) of its text that spell the
+        # start of the key, in order; their text is key[:sum of lengths]
+        self._pending: dict[tuple, list[tuple]] = {}
+        self._edits: list[tuple] = []  # (event, container, field, start, end, replacement)
+
+    def feed(self, data: bytes) -> bytes:
+        if not self._held and not self._suspect(data):
+            return data  # the common case: the upstream's own bytes, untouched
+        out: list[bytes] = []
+        for raw in _split_events(data):
+            if not self._held and not self._suspect(raw):
+                out.append(raw)
+                continue
+            self._take(raw)
+            if not self._pending or len(self._held) > MAX_HELD_EVENTS:
+                out.append(self._release())
+        return b"".join(out)
+
+    def finish(self) -> bytes:
+        """The stream ends (or is cut): what is held goes out; a key start not followed by the rest
+        was not the key."""
+        return self._release()
+
+    # -- internals --------------------------------------------------------------------------------------
+    def _suspect(self, data: bytes) -> bool:
+        return self.s.may_hold(data) or self.s._stream_re.search(data) is not None
+
+    def _release(self) -> bytes:
+        self._pending.clear()
+        by_string: dict[tuple[int, object], list[tuple]] = {}
+        for ev, box, field, start, end, repl in self._edits:
+            ev.dirty = True
+            by_string.setdefault((id(box), field), []).append((box, field, start, end, repl))
+        for edits in by_string.values():
+            box, field = edits[0][0], edits[0][1]
+            s = box[field]
+            for _, _, start, end, repl in sorted(edits, key=lambda e: e[2], reverse=True):
+                s = s[:start] + repl + s[end:]
+            box[field] = s
+        self._edits.clear()
+        out = b"".join(ev.out() for ev in self._held)
+        self._held.clear()
+        return out
+
+    def _take(self, raw: bytes) -> None:
+        head, payload = _data_of(raw)
+        doc = None
+        if payload is not None:
+            try:
+                doc = orjson.loads(payload)
+            except orjson.JSONDecodeError:
+                doc = None
+        if not isinstance(doc, (dict, list)):
+            # Not a JSON event ([DONE], a comment): no text stream to join; scrub it as text.
+            text = raw.decode("utf-8", "replace")
+            scrubbed = self.s.text(text)
+            self._held.append(_Event(scrubbed.encode() if scrubbed != text else raw))
+            return
+        ev = _Event(raw, head, doc)
+        self._held.append(ev)
+        # Without an escape or the key in its bytes, no single string can hold the key: only the
+        # text streams' strings need looking at (a key start at their end).
+        every = self.s.may_hold(raw)
+        for box, field, stream, joined in _strings(doc, (), every):
+            self._string(ev, box, field, stream, joined)
+
+    def _string(self, ev: _Event, box, field, stream: tuple, joined: bool) -> None:
+        s = box[field]
+        clean = self.s.text(s)
+        if clean != s:
+            box[field] = s = clean
+            ev.dirty = True
+        if not joined:
+            return
+        key = self.s.key
+        for other in [k for k in self._pending if k != stream]:
+            del self._pending[other]  # another text stream goes on: that one's key start ended there
+        pieces = self._pending.pop(stream, [])
+        j = sum(p[4] - p[3] for p in pieces)
+        pieces = pieces + [(ev, box, field, 0, len(s))]
+        joined_text = key[:j] + s
+        end = 0
+        at = joined_text.find(key)
+        while at != -1 and at < j:  # a key spanning events (one inside `s` is already replaced)
+            self._cut(pieces, at, at + len(key))
+            end = at + len(key)
+            at = joined_text.find(key, end)
+        # The longest end of the text (after any match) that the key starts with: held back.
+        first = key[0]
+        i = joined_text.find(first, max(end, len(joined_text) - len(key) + 1))
+        while i != -1 and not key.startswith(joined_text[i:]):
+            i = joined_text.find(first, i + 1)
+        if i != -1:
+            self._pending[stream] = _slice(pieces, i, len(joined_text))
+
+    def _cut(self, pieces: list[tuple], a: int, b: int) -> None:
+        """Remove text positions [a, b) of the joined pieces; the first removed part says why."""
+        repl = REDACTED
+        for ev, box, field, start, end, _ in _spans(pieces, a, b):
+            self._edits.append((ev, box, field, start, end, repl))
+            repl = ""
+
+
+def _spans(pieces: list[tuple], a: int, b: int) -> Iterator[tuple]:
+    """The parts of `pieces` (joined) that positions [a, b) fall on, with string offsets."""
+    pos = 0
+    for ev, box, field, start, end in pieces:
+        n = end - start
+        lo, hi = max(a, pos), min(b, pos + n)
+        if lo < hi:
+            yield ev, box, field, start + lo - pos, start + hi - pos, None
+        pos += n
+
+
+def _slice(pieces: list[tuple], a: int, b: int) -> list[tuple]:
+    return [(ev, box, field, start, end) for ev, box, field, start, end, _ in _spans(pieces, a, b)]
+
+
+def _strings(node, stream: tuple, every: bool) -> Iterator[tuple]:
+    """(container, field, text stream id, joined?) for the strings of a decoded event: those of text
+    streams, or with `every` all of them."""
+    if isinstance(node, dict):
+        here = stream
+        for k in _STREAM_IDS:
+            if k in node and not isinstance(node[k], (dict, list)):
+                here += ((k, node[k]),)
+        for k, v in node.items():
+            if isinstance(v, str):
+                if k in _JOINED:
+                    yield node, k, here + (k,), True
+                elif every:
+                    yield node, k, (), False
+            elif isinstance(v, (dict, list)):
+                yield from _strings(v, here + (k,), every)
+    elif isinstance(node, list):
+        for i, v in enumerate(node):
+            if isinstance(v, str):
+                if every:
+                    yield node, i, (), False
+            elif isinstance(v, (dict, list)):
+                # An element that names its own stream (`index`) keeps that name wherever it sits.
+                named = isinstance(v, dict) and any(k in v for k in _STREAM_IDS)
+                yield from _strings(v, stream if named else stream + (i,), every)
+
+
+def _split_events(data: bytes) -> list[bytes]:
+    """Client-bound bytes cut into whole SSE events, each with its blank-line end."""
+    parts = data.split(b"\n\n")
+    events = [p + b"\n\n" for p in parts[:-1]]
+    if parts[-1]:
+        events.append(parts[-1])
+    return events
+
+
+def _data_of(raw: bytes) -> tuple[bytes, bytes | None]:
+    """(the lines before the data, the one-line data) of an event; None when it has no single data line."""
+    if raw.startswith(b"data: "):
+        at = 0
+    else:
+        at = raw.find(b"\ndata: ")
+        if at == -1:
+            return b"", None
+        at += 1
+    start = at + 6
+    end = raw.find(b"\n", start)
+    if end == -1:
+        end = len(raw)
+    if raw[end:].strip():  # more lines after the data: not one of ours
+        return b"", None
+    return raw[:start], raw[start:end]
