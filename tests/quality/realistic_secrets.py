@@ -150,10 +150,11 @@ def pem_body(rng: random.Random, nbytes: int, width: int = 64, sep: str = "\n") 
     return sep.join(raw[i : i + width] for i in range(0, len(raw), width))
 
 
-def private_key(rng: random.Random, sep: str = "\n") -> str:
+def private_key(rng: random.Random, kind: str, sep: str = "\n") -> list:
+    """A PEM private key's parts; the label is on the body: its BEGIN and END lines are no secret."""
     label, nbytes, width = rng.choice([("RSA PRIVATE KEY", 1190, 64), ("PRIVATE KEY", 1216, 64),
                                        ("EC PRIVATE KEY", 121, 64), ("OPENSSH PRIVATE KEY", 400, 70)])
-    return f"-----BEGIN {label}-----{sep}{pem_body(rng, nbytes, width, sep)}{sep}-----END {label}-----"
+    return [f"-----BEGIN {label}-----{sep}", S(kind, pem_body(rng, nbytes, width, sep)), f"{sep}-----END {label}-----"]
 
 
 def certificate(rng: random.Random, label: str = "CERTIFICATE") -> str:
@@ -462,9 +463,9 @@ def t_azure_sas(rng):
 
 
 def t_gcp_sa(rng):
-    key = private_key(rng, sep="\\n")
+    key = private_key(rng, "cloud", sep="\\n")
     return ["{\n  \"type\": \"service_account\",\n  \"project_id\": \"acme-prod\",\n  \"private_key_id\": \"",
-            _rand(rng, HEX, 40), "\",\n  \"private_key\": \"", S("cloud", key + "\\n"), "\",\n  \"client_email\": "
+            _rand(rng, HEX, 40), "\",\n  \"private_key\": \"", *key, "\\n\",\n  \"client_email\": "
             "\"exporter@acme-prod.iam.gserviceaccount.com\",\n  \"client_id\": \"", str(rng.randrange(10**20)), "\"\n}\n"]
 
 
@@ -526,17 +527,16 @@ def t_jwt_json(rng):  # holdout
 
 
 def t_pem(rng):
-    return ["Here is the deploy key, add it to the server:\n\n", S("private_key", private_key(rng)), "\n\nThanks!\n"]
+    return ["Here is the deploy key, add it to the server:\n\n", *private_key(rng, "private_key"), "\n\nThanks!\n"]
 
 
 def t_pem_yaml(rng):
-    body = private_key(rng).replace("\n", "\n    ")
-    return ["tls:\n  cert: /etc/ssl/app.crt\n  key: |\n    ", S("private_key", body), "\n"]
+    return ["tls:\n  cert: /etc/ssl/app.crt\n  key: |\n    ", *private_key(rng, "private_key", sep="\n    "), "\n"]
 
 
 def t_pem_ticket(rng):  # holdout
     return ["Ticket #", str(rng.randrange(10**5)), ": the SFTP upload fails, this is the key we use:\n",
-            S("private_key", private_key(rng)), "\nand the error is 'Permission denied (publickey)'.\n"]
+            *private_key(rng, "private_key"), "\nand the error is 'Permission denied (publickey)'.\n"]
 
 
 # ---- clean texts: hard negatives of each kind ------------------------------------------------------------

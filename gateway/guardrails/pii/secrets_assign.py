@@ -74,6 +74,7 @@ _URL_CREDS = re.compile(r"(?P<user>[^\s:/@?#'\"<>;=]{0,128}):(?P<pw>[^\s/'\"<>;]
 _PORT = re.compile(r"\d{1,5}(?:[?#].*)?")
 _PEM_BEGIN = re.compile(r"-----BEGIN (?:[A-Z0-9]+ ){0,3}PRIVATE KEY(?: BLOCK)?-----")
 _PEM_BODY = re.compile(r"(?:[A-Za-z0-9+/=:,\- \t\r\n]|\\[rn]){0,16384}")  # base64, 'Proc-Type:' lines
+_PEM_GAP = re.compile(r"(?:[ \t\r\n]|\\[rn])*")
 _PEM_END = re.compile(r"-----END (?:[A-Z0-9]+ ){0,3}PRIVATE KEY(?: BLOCK)?-----")
 
 
@@ -226,7 +227,9 @@ def url_credentials(text: str) -> Iterator[tuple[int, int, float]]:
 
 
 def pem_private_keys(text: str) -> Iterator[tuple[int, int, float]]:
-    """A private key's PEM block (also one written with JSON's \\n escapes), BEGIN line to END line."""
+    """The body of a private key's PEM block (also one written with JSON's \\n escapes): the key material
+    between its BEGIN and END lines, which are no secret. The BEGIN line is a finished token before the
+    body starts, so a stream releases it and holds the body (a span that reaches the end may grow)."""
     i = text.find("PRIVATE KEY")
     while i != -1:
         start = text.rfind("-----BEGIN ", max(0, i - 40), i)
@@ -237,11 +240,13 @@ def pem_private_keys(text: str) -> Iterator[tuple[int, int, float]]:
         body = _PEM_BODY.match(text, m.end())
         footer = text.find("-----END ", m.end(), body.end() + 1)
         tail = _PEM_END.match(text, footer) if footer != -1 else None
-        if tail is not None:
-            end = tail.end()
+        start = _PEM_GAP.match(text, m.end()).end()
+        if tail is None:
+            end = body.end()  # unterminated: up to the end of the body, so a stream holds it until the END line
         else:
-            end = body.end()
-            while end > m.end() and text[end - 1] in " \t\r\n-":  # an unterminated block: the body's end
-                end -= 1
-        yield m.start(), end, 0.95
-        i = text.find("PRIVATE KEY", end)
+            end = footer
+            while end > start and (text[end - 1] in " \t\r\n" or text.endswith(("\\n", "\\r"), start, end)):
+                end -= 2 if text[end - 2] == "\\" else 1
+        if end > start:
+            yield start, end, 0.95
+        i = text.find("PRIVATE KEY", max(end, m.end()))
