@@ -136,6 +136,7 @@ class SecretDetector:
         if first == -1:
             return
         n = len(text)
+        blocks = _pem_blocks(text) if "-----BEGIN " in text else []
         for m in _OPAQUE.finditer(text, first):
             start, end = m.span()
             if end - start > 130 or len(m.group().rstrip("=")) > 128 or (start and (text[start - 1].isalnum() or text[start - 1] in _OPAQUE_BEFORE)):
@@ -143,7 +144,7 @@ class SecretDetector:
             if end < n and (text[end].isalnum() or text[end] in _OPAQUE_AFTER):
                 continue
             value = m.group()
-            if _public_blob(text, start, end):
+            if _public_blob(text, start, end, blocks):
                 continue
             if looks_random(value.rstrip("=")):
                 cued = any(c in text[max(0, start - 64) : start].lower() for c in _CUES)
@@ -153,7 +154,19 @@ class SecretDetector:
                     yield start, end, 0.6
 
 
-def _public_blob(text: str, start: int, end: int) -> bool:
+def _pem_blocks(text: str) -> list[tuple[int, int]]:
+    """(start, end) of every PEM block: BEGIN line to END line, or to the end of the text."""
+    blocks = []
+    i = text.find("-----BEGIN ")
+    while i != -1:
+        j = text.find("-----END ", i)
+        end = len(text) if j == -1 else j
+        blocks.append((i, end))
+        i = text.find("-----BEGIN ", end)
+    return blocks
+
+
+def _public_blob(text: str, start: int, end: int, blocks: list[tuple[int, int]]) -> bool:
     """An opaque run that is public by its place: an SSH public key, a hash, a data: URI, a line of a
     PEM block that is not a private key (certificates, public keys) or such a line standing alone."""
     if text.startswith("AAAA", start) or text[max(0, start - 12) : start].endswith(_PUBLIC_BEFORE):
@@ -161,10 +174,9 @@ def _public_blob(text: str, start: int, end: int) -> bool:
     line_start = start == 0 or text[start - 1] == "\n"
     if line_start and (end == len(text) or text[end] in "\r\n") and end - start in (64, 76):
         return True  # a PEM or MIME body line: a private key's lines are found with its BEGIN line
-    begin = text.rfind("-----BEGIN ", 0, start)
-    if begin != -1 and text.find("-----END ", begin, start) == -1:
-        return True  # inside a block; a private key's block is one finding of pem_private_keys
-    return False
+    # Inside a block: a private key's body is one finding of pem_private_keys, anything else is public.
+    k = bisect_left(blocks, (start + 1,))
+    return bool(k) and blocks[k - 1][1] > start
 
 
 def _disjoint(found: list[tuple[int, int, float]]) -> list[tuple[int, int, float]]:

@@ -26,7 +26,6 @@ from collections.abc import Iterator
 _STEMS = ("pass", "pwd", "secret", "token", "key", "auth", "cred", "sig", "pw", "contrase", "senha",
           "wachtw", "hasł", "lösen", "kennw", "salasan", "heslo", "jelsz", "adgangskod")
 _KEY_CHARS = re.compile(r"[\w.\-]{0,48}")  # a key token, read forwards from its start
-_KEY_START = re.compile(r"[\w.\-]{0,48}\Z")  # the same, read backwards from a stem
 _SEGMENTS = re.compile(r"[A-Z]+(?![a-z])|[A-Z]?[a-zß-ÿł]+|\d+")
 # A key segment that says the value is a secret. 'secret' but not 'secretary'.
 _STRONG = re.compile(r"password|passwd|passwort|passphrase|kennwort|wachtwoord|contrase[ñn]a|senha|has[łl]o|"
@@ -95,6 +94,8 @@ def _is_secret_key(key: str, query: bool) -> bool:
 def _placeholder(value: str) -> bool:
     if len(value) < 4 or _PLACEHOLDER_SHAPES.search(value):
         return True
+    if len(value) > 24:  # no placeholder word is this long; skip the per-character fold
+        return len(set(value)) <= 2
     folded = "".join(c for c in value.lower() if c.isalnum())
     return folded in _PLACEHOLDER_WORDS or (len(set(value)) <= 2)
 
@@ -164,7 +165,9 @@ def keyword_values(text: str) -> Iterator[tuple[int, int, float]]:
     for i in sorted(hits):
         if i < done:
             continue
-        ks = i - len(_KEY_START.search(text, max(0, i - 48), i).group())
+        ks, floor = i, max(0, i - 48)
+        while ks > floor and (text[ks - 1].isalnum() or text[ks - 1] in "_.-"):
+            ks -= 1
         ke = _KEY_CHARS.match(text, i).end()
         done = ke
         flag = text.startswith("--", ks)
@@ -172,16 +175,24 @@ def keyword_values(text: str) -> Iterator[tuple[int, int, float]]:
         if not key:
             continue
         before = "-" if flag else text[ks - 1] if ks else ""
-        query = before in "?&"
+        query = before != "" and before in "?&"
         if not _is_secret_key(key, query):
             continue
         found = _after_key(text, ke, before)
         if found is not None:
+            if query and "&" in text[found[0]:found[1]]:  # a query string's value ends at the next '&'
+                found = (found[0], text.index("&", found[0]), found[2])
             yield found
+            done = found[1]
+        else:
+            # Stems inside the value just looked at start no key of their own ('password=password=...'):
+            # skipping them keeps the scan linear.
+            run = _BARE.match(text, ke)
+            done = run.end() if run is not None else ke
 
 
 def _after_key(text: str, ke: int, before: str) -> tuple[int, int, float] | None:
-    if before == "-" and text[ke:ke + 1] in " \t=":  # --password value / --password=value
+    if before == "-" and ke < len(text) and text[ke] in " \t=":  # --password value / --password=value
         pos = ke + 1 if text[ke] == "=" else _FLAG.match(text, ke).end() if _FLAG.match(text, ke) else -1
         if pos < 0:
             return None
