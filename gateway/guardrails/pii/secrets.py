@@ -71,6 +71,8 @@ _CUES = ("secret", "token", "key", "password", "passwd", "credential", "auth", "
 _RUN_ALPHABET = string.ascii_letters + string.digits + "/+_-"
 _RUN_MASK = bytes.maketrans(_RUN_ALPHABET.encode(), b"a" * len(_RUN_ALPHABET))
 _MIN_RUN = b"a" * 15
+_RUN_ONLY = bytes(ord("a") if chr(c) in _RUN_ALPHABET else ord(" ") for c in range(256))
+_WINDOW_BEFORE = 24
 
 
 def _entropy(value: str) -> float:
@@ -119,14 +121,14 @@ class SecretDetector:
         if not may_hold_secret(text):
             return
         seen = -1
-        for start in _known_starts(text):
+        for start in _known_starts(text, _run_windows(text)):
             m = _KNOWN.match(text, start)
             if m is not None and m.start() != seen:
                 seen = m.start()
                 if not _FILLER.search(m.group()):
                     yield m.start(), m.end(), 0.95
         for needle, path in _WEBHOOKS:
-            i = text.find(needle)
+            i = text.find(needle) if "/" in text else -1
             while i != -1:
                 m = path.match(text, i + len(needle))
                 if m is not None and not _FILLER.search(m.group(1)):
@@ -203,18 +205,41 @@ def may_hold_secret(text: str) -> bool:
     return len(text) >= len(_MIN_RUN) and text.encode("ascii", "replace").translate(_RUN_MASK).find(_MIN_RUN) != -1
 
 
-def _known_starts(text: str) -> Iterator[int]:
-    """Where a known-format match could start: at each needle, less its offset."""
-    for gate, needles in _KNOWN_NEEDLES:
-        if gate in text:
-            for needle, back in needles:
-                i = text.find(needle)
-                while i != -1:
-                    if i >= back:
-                        yield i - back
-                    i = text.find(needle, i + 1)
-    if "A" in text:
-        m = _A_PREFIXES.search(text)
-        while m is not None:
-            yield m.start()
-            m = _A_PREFIXES.search(text, m.start() + 1)
+def _run_windows(text: str) -> list[tuple[int, int]]:
+    """Where a known format can lie: around each run of 15 or more token characters (every format holds
+    one, see _RUN_ALPHABET), from _WINDOW_BEFORE characters before it (a prefix such as 'sk-ant-api٠٣-'
+    or 'SG.' may sit before its run) to its end. Prose has few such runs, so the needles below are looked
+    for in a few short windows instead of the whole text, each a find of its own."""
+    windows: list[tuple[int, int]] = []
+    masked = text.encode("ascii", "replace").translate(_RUN_ONLY)  # token characters 'a', the rest ' '
+    i = masked.find(_MIN_RUN)
+    while i != -1:
+        end = masked.find(b" ", i)
+        if end == -1:
+            end = len(masked)
+        lo, hi = max(0, i - _WINDOW_BEFORE), end
+        if windows and lo <= windows[-1][1]:
+            windows[-1] = (windows[-1][0], hi)
+        else:
+            windows.append((lo, hi))
+        i = masked.find(_MIN_RUN, end)
+    return windows
+
+
+def _known_starts(text: str, windows: list[tuple[int, int]]) -> Iterator[int]:
+    """Where a known-format match could start: at each needle inside a window, less its offset."""
+    for lo, hi in windows:
+        part = text[lo:hi]
+        for gate, needles in _KNOWN_NEEDLES:
+            if gate in part:
+                for needle, back in needles:
+                    i = part.find(needle)
+                    while i != -1:
+                        if lo + i >= back:
+                            yield lo + i - back
+                        i = part.find(needle, i + 1)
+        if "A" in part:
+            m = _A_PREFIXES.search(part)
+            while m is not None:
+                yield lo + m.start()
+                m = _A_PREFIXES.search(part, m.start() + 1)

@@ -18,14 +18,18 @@ anchored at such a place with bounded repeats, so the cost stays linear in the t
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterator
 
 # Lower-case stems of key names (and their European-language prose forms); only where one occurs is a
 # key looked for.
-_STEMS = ("pass", "pwd", "secret", "token", "key", "auth", "cred", "sig", "pw", "contrase", "senha",
-          "wachtw", "hasł", "lösen", "kennw", "salasan", "heslo", "jelsz", "adgangskod")
+_STEMS = ("pass", "secret", "token", "key", "auth", "cred", "sig", "pw", "wachtw", "kennw")
+# Words of languages that seldom go without a non-ASCII letter: looked for only in non-ASCII text
+# (each stem is a find over the whole text).
+_STEMS_NON_ASCII = ("contrase", "senha", "hasł", "lösen", "salasan", "heslo", "jelsz", "adgangskod")
 _KEY_CHARS = re.compile(r"[\w.\-]{0,48}")  # a key token, read forwards from its start
+_AFTER_KEY_CHARS = frozenset("\"'`]=:> \t")  # what can follow a key: a closing quote, a separator, a space
 _SEGMENTS = re.compile(r"[A-Z]+(?![a-z])|[A-Z]?[a-zß-ÿł]+|\d+")
 # A key segment that says the value is a secret. 'secret' but not 'secretary'.
 _STRONG = re.compile(r"password|passwd|passwort|passphrase|kennwort|wachtwoord|contrase[ñn]a|senha|has[łl]o|"
@@ -77,6 +81,7 @@ _PEM_GAP = re.compile(r"(?:[ \t\r\n]|\\[rn])*")
 _PEM_END = re.compile(r"-----END (?:[A-Z0-9]+ ){0,3}PRIVATE KEY(?: BLOCK)?-----")
 
 
+@functools.lru_cache(maxsize=4096)  # a stream rescans its window on every chunk: the same keys recur
 def _is_secret_key(key: str, query: bool) -> bool:
     segs = [s.lower() for s in _SEGMENTS.findall(key)]
     if not segs or segs[-1] in _NOT_VALUE or len(segs) > 8:
@@ -154,7 +159,7 @@ def keyword_values(text: str) -> Iterator[tuple[int, int, float]]:
     """Values of keys that name a secret, in any of the separators above."""
     lower = text.lower()
     hits: set[int] = set()
-    for stem in _STEMS:
+    for stem in _STEMS if lower.isascii() else _STEMS + _STEMS_NON_ASCII:
         i = lower.find(stem)
         while i != -1:
             hits.add(i)
@@ -162,14 +167,17 @@ def keyword_values(text: str) -> Iterator[tuple[int, int, float]]:
     if not hits:
         return
     done = -1
+    n = len(text)
     for i in sorted(hits):
         if i < done:
             continue
+        ke = _KEY_CHARS.match(text, i).end()
+        done = ke
+        if ke < n and text[ke] not in _AFTER_KEY_CHARS:
+            continue  # 'keyboard.', 'passed,', 'author)': no separator can follow
         ks, floor = i, max(0, i - 48)
         while ks > floor and (text[ks - 1].isalnum() or text[ks - 1] in "_.-"):
             ks -= 1
-        ke = _KEY_CHARS.match(text, i).end()
-        done = ke
         flag = text.startswith("--", ks)
         key = text[ks:ke].strip(".-")
         if not key:
