@@ -347,3 +347,25 @@ def test_injection_score_is_linear_on_crafted_runs(unit: str, accelerate: bool) 
 
     det = InjectionDetector(accelerate=accelerate)
     assert _cpu(det.score, _fill(unit) + _ALL_TRIGGERS) < BOUND_S
+
+
+# ---- secrets: keyword assignments, URL credentials, PEM blocks, provider formats --------------------------
+
+
+@pytest.mark.parametrize(
+    "unit",
+    [
+        "password=", "password: '", "pass", "DB_PASSWORD=Ab1!", "--password ", "<password>", "<password>x",
+        'key="SmtpPassword" value="', "mot de passe a b c d :", "password is ", "token ", "x_token_x.",
+        "://a:", "://a:b@", "a:b@", "://" + ":" * 10 + "@", "?sig=%2B", "Authorization: Bearer ",
+        "-----BEGIN PRIVATE KEY-----\n", "-----BEGIN RSA PRIVATE KEY-----\nAb1/", "\\n-----END PRIVATE KEY-----",
+        "eyJhbGciOi.", ".eyJ" + "a" * 10, "hooks.slack.com/services/T", "/api/webhooks/1234567890123456/",
+        "sk-" + "a" * 19 + " ", "ghp_" + "b" * 29 + " ", "SG." + "c" * 22 + ".", "Ab1" * 13 + " ",
+    ],
+)
+def test_secret_scans_are_linear_on_crafted_runs(unit: str) -> None:
+    from gateway.guardrails.pii.secrets import SecretDetector
+
+    det = SecretDetector()
+    for text in (_fill(unit), "-----BEGIN CERTIFICATE-----\n" + _fill(unit)):
+        assert _cpu(lambda t: list(det.detect(t)), text) < BOUND_S, unit

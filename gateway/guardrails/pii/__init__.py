@@ -79,7 +79,8 @@ class PiiDetector:
             self.max_entity_len = max(self.max_entity_len, self._ner.max_len)
 
     def detect(self, text: str) -> list[Finding]:
-        """Findings sorted by start, non-overlapping (overlaps go to the higher score, then the longer span)."""
+        """Findings sorted by start, non-overlapping (overlaps go to a SECRET, then the higher score, then the
+        longer span)."""
         thresholds = self._thresholds
         found: list[Finding] = []
         for detect, etype, threshold in self._steps:
@@ -113,7 +114,10 @@ def _resolve_overlaps(found: list[Finding]) -> list[Finding]:
     found.sort(key=lambda f: f.start)
     if all(a.end <= b.start for a, b in zip(found, found[1:])):
         return found  # the usual case: nothing overlaps
-    return _first_disjoint(sorted(found, key=lambda f: (-f.score, -(f.end - f.start), f.start)))
+    # A secret wins any overlap: the e-mail 'pw@db.example.com' inside 'postgres://u:pw@db.example.com'
+    # must not hide the password from the secrets rule, which keeps only SECRET findings of a shared pass.
+    return _first_disjoint(sorted(found, key=lambda f: (f.entity_type != "SECRET", -f.score, -(f.end - f.start),
+                                                        f.start)))
 
 
 def _first_disjoint(ordered: Sequence) -> list:
