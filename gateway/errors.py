@@ -139,7 +139,9 @@ def openai_body(err: GatewayError) -> dict:
 
 
 def anthropic_body(err: GatewayError) -> dict:
-    body: dict = {"type": _ANTHROPIC_TYPES.get(err.status, "api_error"), "message": err.message}
+    # Anthropic's shape has no `param`: its own errors name the field first ("messages.0.content: ...").
+    message = f"{err.param}: {err.message}" if err.param else err.message
+    body: dict = {"type": _ANTHROPIC_TYPES.get(err.status, "api_error"), "message": message}
     return {"type": "error", "error": body}
 
 
