@@ -214,3 +214,13 @@ def test_the_demo_mock_never_answers_a_bad_part_with_a_500(gw, content, stream):
     status, headers, raw = send(gw, "POST", PATHS["chat"], orjson.dumps(body))
     assert status == 400, raw
     assert error_shape(PATHS["chat"], raw)["param"].startswith("messages[0].content[0]")
+
+
+@pytest.mark.parametrize("choice", ["required", {"type": "allowed_tools", "allowed_tools": {"mode": "required", "tools": []}},
+                                    {"type": "custom", "custom": {"name": "grammar"}}])
+@pytest.mark.parametrize("tools", [[{"type": "custom", "custom": {"name": "grammar"}}],
+                                   [{"type": "function", "function": {"name": "f"}}]])
+def test_the_mock_answers_any_valid_tool_choice(gw, choice, tools):
+    body = {"model": "demo", "messages": [{"role": "user", "content": "hi"}], "tools": tools, "tool_choice": choice}
+    status, _, raw = send(gw, "POST", PATHS["chat"], orjson.dumps(body))
+    assert status == 200, raw
