@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import orjson
 
+RETRY_AFTER_S = "1"  # the default Retry-After of a 503 that knows no better
+
 
 class GatewayError(Exception):
     status = 500
@@ -34,7 +36,10 @@ class GatewayError(Exception):
         if status is not None:
             self.status = status
         self.param = param
-        self.headers = headers or {}
+        self.headers = dict(headers) if headers else {}
+        if self.status == 503:
+            # Every 503 says when to come back: clients (and the SDKs' retry logic) key off it.
+            self.headers.setdefault("retry-after", RETRY_AFTER_S)
         self.upstream_status = upstream_status
         # The reason code (gateway.reasons) recorded for this refusal; `code` is the API-facing code.
         self.reason = reason

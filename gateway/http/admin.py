@@ -14,6 +14,7 @@ import orjson
 from aiohttp import web
 
 from gateway import __version__
+from gateway.errors import RETRY_AFTER_S
 from gateway.http import admin_session
 from gateway.http.state import STATE
 
@@ -62,7 +63,10 @@ async def ready(request: web.Request) -> web.Response:
             checks["store"] = {"ok": False, "error": type(exc).__name__}
             ok = False
     checks["breakers"] = rt.router.breaker_states()
-    return _json({"status": "ready" if ok else "not_ready", "checks": checks}, 200 if ok else 503)
+    resp = _json({"status": "ready" if ok else "not_ready", "checks": checks}, 200 if ok else 503)
+    if not ok:
+        resp.headers["Retry-After"] = RETRY_AFTER_S
+    return resp
 
 
 def stats_data(state) -> dict:
