@@ -128,7 +128,10 @@ async def _on_startup(app: web.Application) -> None:
 
 
 async def _on_shutdown(app: web.Application) -> None:
-    app[STATE].draining = True
+    # aiohttp runs this, then waits up to shutdown_timeout (drain_timeout_s) before cancelling handlers.
+    state = app[STATE]
+    state.draining = True
+    state.drain_deadline = time.monotonic() + state.runtime.config.main.server.drain_timeout_s
 
 
 def run_worker(config_path: str, host: str, port: int, reuse_port: bool) -> int:

@@ -15,6 +15,7 @@ class GatewayState:
     config_path: str
     in_flight: int = 0
     draining: bool = False
+    drain_deadline: float = 0.0  # monotonic: requests still running then are cut by the server
     reloads: int = 0
     reload_errors: int = 0
     last_reload_error: str | None = None
