@@ -23,8 +23,9 @@ DELEGATED = {
 
 
 def _setup_logging() -> None:
-    logging.basicConfig(level=os.environ.get("GATEWAY_LOG_LEVEL", "INFO"), stream=sys.stderr,
-                        format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    from gateway.logs import setup_logging
+
+    setup_logging()
 
 
 def _load(path: str) -> LoadedConfig | None:
