@@ -23,8 +23,9 @@ DELEGATED = {
 
 
 def _setup_logging() -> None:
-    logging.basicConfig(level=os.environ.get("GATEWAY_LOG_LEVEL", "INFO"), stream=sys.stderr,
-                        format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    from gateway.logs import setup_logging
+
+    setup_logging()
 
 
 def _load(path: str) -> LoadedConfig | None:
@@ -53,11 +54,30 @@ def preflight(loaded: LoadedConfig, host: str, workers: int) -> str | None:
     if not _is_loopback(host) and not main.admin.key_env and not main.admin.public:
         return (f"refusing to serve admin endpoints (/stats, /metrics, /dashboard) without a key on {host}: set "
                 "[admin] key_env to an environment variable holding an admin key, or say [admin] public = true")
-    if main.admin.key_env and not os.environ.get(main.admin.key_env):
-        return f"[admin] key_env names {main.admin.key_env}, which is not set"
     chain_key_env = (main.audit or {}).get("hmac_key_env")
     if chain_key_env and not os.environ.get(chain_key_env):  # else records would be sealed without it
         return f"[audit] hmac_key_env names {chain_key_env}, which is not set"
+    if main.admin.key_env:
+        key = os.environ.get(main.admin.key_env)
+        if not key:
+            return f"[admin] key_env names {main.admin.key_env}, which is not set"
+        return _weak_admin_key(main.admin.key_env, key, host)
+    return None
+
+
+MIN_ADMIN_KEY_CHARS = 16
+
+
+def _weak_admin_key(env: str, key: str, host: str) -> str | None:
+    # Clients send the key in a header, whose surrounding whitespace HTTP strips: a key of only
+    # whitespace (or with it at either end) could never be presented, or is a mistake (`echo` into a file).
+    if not key.strip():
+        return f"the admin key in {env} is only whitespace"
+    if key != key.strip():
+        return f"the admin key in {env} starts or ends with whitespace, which no client can send in a header"
+    if not _is_loopback(host) and len(key) < MIN_ADMIN_KEY_CHARS:
+        return (f"the admin key in {env} is {len(key)} characters; serving on {host} needs at least "
+                f"{MIN_ADMIN_KEY_CHARS} (e.g. python -c 'import secrets; print(secrets.token_urlsafe(32))')")
     return None
 
 

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import orjson
 
+RETRY_AFTER_S = "1"  # the default Retry-After of a 503 that knows no better
+
 
 class GatewayError(Exception):
     status = 500
@@ -34,7 +36,10 @@ class GatewayError(Exception):
         if status is not None:
             self.status = status
         self.param = param
-        self.headers = headers or {}
+        self.headers = dict(headers) if headers else {}
+        if self.status == 503:
+            # Every 503 says when to come back: clients (and the SDKs' retry logic) key off it.
+            self.headers.setdefault("retry-after", RETRY_AFTER_S)
         self.upstream_status = upstream_status
         # The reason code (gateway.reasons) recorded for this refusal; `code` is the API-facing code.
         self.reason = reason
@@ -148,7 +153,9 @@ def openai_body(err: GatewayError) -> dict:
 
 
 def anthropic_body(err: GatewayError) -> dict:
-    body: dict = {"type": _ANTHROPIC_TYPES.get(err.status, "api_error"), "message": err.message}
+    # Anthropic's shape has no `param`: its own errors name the field first ("messages.0.content: ...").
+    message = f"{err.param}: {err.message}" if err.param else err.message
+    body: dict = {"type": _ANTHROPIC_TYPES.get(err.status, "api_error"), "message": message}
     return {"type": "error", "error": body}
 
 

@@ -2,11 +2,13 @@
 
     gateway keys create [--id ID] [--team TEAM] [--user USER] [--models a,b]
     gateway keys revoke ID --config C [--url http://gateway:8080]
-    gateway keys unrevoke ID --config C
+    gateway keys unrevoke ID --config C [--url http://gateway:8080]
 
 A revocation is recorded in the store, so every gateway sharing it refuses the key within a second.
-With the memory store the state lives inside one gateway process: pass --url to revoke through that
-gateway's admin endpoint (POST /admin/keys/ID/revoke), or remove the key and reload (SIGHUP).
+With the memory store the state lives inside one gateway process: pass --url to go through that
+gateway's admin endpoint (POST /admin/keys/ID/revoke or /unrevoke), or remove the key and reload
+(SIGHUP). An ID that no `[[keys]]` rule declares is an error (exit 1): a typo must not look like a
+revocation.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import os
 import secrets
 import sys
 import urllib.error
+import urllib.parse
 import urllib.request
 
 
@@ -37,11 +40,13 @@ def _create(args: argparse.Namespace) -> int:
     return 0
 
 
-async def _store_op(config: str, key_id: str, revoke: bool) -> int:
-    from gateway.config.loader import load_config
+def key_ids(loaded) -> set[str]:
+    return {str(r.data.get("id")) for r in loaded.rules.get("keys", [])}
+
+
+async def _store_op(loaded, key_id: str, revoke: bool) -> int:
     from gateway.store import open_store
 
-    loaded = load_config(config)
     url = loaded.main.store.url
     if url.startswith("memory://"):
         print("error: the memory store lives inside one gateway process; use --url to revoke through a running "
@@ -56,18 +61,22 @@ async def _store_op(config: str, key_id: str, revoke: bool) -> int:
     return 0
 
 
-def _via_admin(url: str, key_id: str, admin_key_env: str | None) -> int:
+def _via_admin(url: str, key_id: str, op: str, admin_key_env: str | None) -> int:
     headers = {}
     admin = os.environ.get(admin_key_env or "GATEWAY_ADMIN_KEY")
     if admin:
         headers["Authorization"] = f"Bearer {admin}"
-    req = urllib.request.Request(f"{url.rstrip('/')}/admin/keys/{key_id}/revoke", method="POST", headers=headers)
+    path = f"/admin/keys/{urllib.parse.quote(key_id, safe='')}/{op}"
+    req = urllib.request.Request(url.rstrip("/") + path, method="POST", headers=headers)
     try:
         with urllib.request.urlopen(req, timeout=10) as resp:
             print(resp.read().decode())
             return 0
     except urllib.error.HTTPError as exc:
         print(f"error: {exc.code} {exc.read().decode()}", file=sys.stderr)
+        return 1
+    except (urllib.error.URLError, OSError) as exc:
+        print(f"error: cannot reach {url}: {getattr(exc, 'reason', exc)}", file=sys.stderr)
         return 1
 
 
@@ -83,13 +92,22 @@ def main(argv: list[str]) -> int:
         r = sub.add_parser(name)
         r.add_argument("key_id")
         r.add_argument("--config", required=True)
-        if name == "revoke":
-            r.add_argument("--url", help="revoke through this running gateway's admin endpoint")
+        r.add_argument("--url", help=f"{name} through this running gateway's admin endpoint")
     args = ap.parse_args(argv)
     if args.op == "create":
         return _create(args)
-    if args.op == "revoke" and args.url:
-        from gateway.config.loader import load_config
+    from gateway.config.loader import load_config
+    from gateway.config.validate import ConfigError
 
-        return _via_admin(args.url, args.key_id, load_config(args.config).main.admin.key_env)
-    return asyncio.run(_store_op(args.config, args.key_id, args.op == "revoke"))
+    try:
+        loaded = load_config(args.config)
+    except ConfigError as exc:
+        print(f"config error: {exc.file}: {exc.key}: expected {exc.expected}", file=sys.stderr)
+        return 1
+    if args.key_id not in key_ids(loaded):
+        print(f"error: no key with id '{args.key_id}' in {args.config} and its policy files "
+              "(the id of a [[keys]] rule, not its secret)", file=sys.stderr)
+        return 1
+    if args.url:
+        return _via_admin(args.url, args.key_id, args.op, loaded.main.admin.key_env)
+    return asyncio.run(_store_op(loaded, args.key_id, args.op == "revoke"))

@@ -43,5 +43,6 @@ UPSTREAM_TIMEOUT = "upstream.timeout"
 UPSTREAM_CIRCUIT_OPEN = "upstream.circuit_open"
 CLIENT_DISCONNECTED = "client.disconnected"
 CLIENT_SEND_TIMEOUT = "client.send_timeout"  # the client read nothing for [server] send_timeout_s; closed
+SERVER_DRAIN_DEADLINE = "server.drain_deadline"  # still running when drain_timeout_s ran out: cut by us
 
 ALL = frozenset(v for k, v in dict(globals()).items() if k.isupper() and isinstance(v, str))

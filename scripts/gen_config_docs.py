@@ -195,6 +195,8 @@ NOTES = {
     ("StoreConfig", "on_store_error"): "Store unreachable: `closed` refuses requests with 503, `open` serves them "
                                         "under per-process limits.",
     ("StoreConfig", "socket_timeout_s"): "Longest wait for one store round trip.",
+    ("StoreConfig", "revocation_grace_s"): "Store unreachable: a key's last answer from the store that it is not "
+    "revoked stands this long after it was given; then `on_store_error` decides. A revoked answer always stands.",
     ("ProviderOptions", "type"): "The adapter: one of the types below.",
     ("ProviderOptions", "base_url"): "The API's base URL (with `/v1` for OpenAI-compatible servers).",
     ("ProviderOptions", "api_key_env"): "Name of the environment variable holding the provider's API key.",

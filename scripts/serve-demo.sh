@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Install the gateway into .venv and serve config.example.toml (mock provider, memory store):
+# Install the gateway into .venv, link a `gateway` command into ~/.local/bin, and serve
+# config.example.toml (mock provider, memory store):
 #   bash scripts/serve-demo.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -10,4 +11,5 @@ fi
 [ -x .venv/bin/python ] || python3 -m venv .venv
 .venv/bin/python -m pip install -q --upgrade pip
 .venv/bin/python -m pip install -q .
+bash scripts/install-launcher.sh
 exec .venv/bin/gateway serve --config config.example.toml "$@"

@@ -62,6 +62,7 @@ class StoreConfig(Strict):
     url: str = "memory://"
     on_store_error: Literal["closed", "open"] = "closed"
     socket_timeout_s: float = Field(0.25, gt=0)
+    revocation_grace_s: float = Field(30.0, ge=0)
 
 
 class TargetConfig(Strict):

@@ -14,8 +14,10 @@ import orjson
 from aiohttp import web
 
 from gateway import __version__
+from gateway.errors import RETRY_AFTER_S
 from gateway.http import admin_session
 from gateway.http.state import STATE
+from gateway.store.base import StoreError
 
 
 def admin_key(app: web.Application) -> str | None:
@@ -62,7 +64,10 @@ async def ready(request: web.Request) -> web.Response:
             checks["store"] = {"ok": False, "error": type(exc).__name__}
             ok = False
     checks["breakers"] = rt.router.breaker_states()
-    return _json({"status": "ready" if ok else "not_ready", "checks": checks}, 200 if ok else 503)
+    resp = _json({"status": "ready" if ok else "not_ready", "checks": checks}, 200 if ok else 503)
+    if not ok:
+        resp.headers["Retry-After"] = RETRY_AFTER_S
+    return resp
 
 
 def stats_data(state) -> dict:
@@ -103,18 +108,39 @@ async def metrics(request: web.Request) -> web.Response:
     return web.Response(body=recorder.metrics_text(), headers={"Content-Type": recorder.metrics_content_type})
 
 
-async def revoke_key(request: web.Request) -> web.Response:
-    """Record a key's revocation in the store: every gateway sharing it refuses the key within a second."""
+async def _key_op(request: web.Request, revoke: bool) -> web.Response:
+    """Record (or undo) a key's revocation in the store: every gateway sharing it follows within a second."""
     check_admin(request)
     key_id = request.match_info["key_id"]
-    services = request.app[STATE].runtime.services
-    await services.store.revoke_key(key_id)
+    rt = request.app[STATE].runtime
+    if key_id not in {p.key_id for p in rt.keys.principals()}:
+        return _error(404, "not_found_error", "unknown_key", f"no key with id '{key_id}' in the running config")
+    services = rt.services
+    try:
+        await (services.store.revoke_key(key_id) if revoke else services.store.unrevoke_key(key_id))
+    except StoreError:
+        resp = _error(503, "api_error", "store_unavailable", "the store is unavailable; nothing was changed")
+        resp.headers["Retry-After"] = RETRY_AFTER_S
+        return resp
     services.revocations.forget(key_id)
-    return _json({"revoked": key_id})
+    return _json({"revoked" if revoke else "restored": key_id})
+
+
+def _error(status: int, type_: str, code: str, message: str) -> web.Response:
+    return _json({"error": {"message": message, "type": type_, "param": None, "code": code}}, status)
+
+
+async def revoke_key(request: web.Request) -> web.Response:
+    return await _key_op(request, revoke=True)
+
+
+async def unrevoke_key(request: web.Request) -> web.Response:
+    return await _key_op(request, revoke=False)
 
 
 def add_routes(app: web.Application) -> None:
     app.router.add_post("/admin/keys/{key_id}/revoke", revoke_key)
+    app.router.add_post("/admin/keys/{key_id}/unrevoke", unrevoke_key)
     app.router.add_get("/admin/config", config_view)
     app.router.add_get("/health", health)
     app.router.add_get("/health/ready", ready)

@@ -81,7 +81,8 @@ async def _services(app: web.Application) -> AsyncIterator[None]:
     store_cfg = state.runtime.config.main.store
     # Opening a Redis client reads files (redis-py's version): do it off the loop.
     services.store = await asyncio.to_thread(open_store, store_cfg.url, socket_timeout=store_cfg.socket_timeout_s)
-    services.revocations = RevocationCache(services.store, on_store_error=store_cfg.on_store_error)
+    services.revocations = RevocationCache(services.store, on_store_error=store_cfg.on_store_error,
+                                           grace_s=store_cfg.revocation_grace_s)
     await start_runtime(state.runtime)
     # Everything built so far (config, detectors, encodings' Python side, imported modules) lives as
     # long as the process: move it out of the collector's way so collections only walk request garbage.
@@ -91,6 +92,9 @@ async def _services(app: web.Application) -> AsyncIterator[None]:
     recorder = services.recorder
     recorder.set_in_flight_source(lambda: state.in_flight)
     recorder.set_breaker_source(lambda: state.runtime.router.breaker_states())
+    recorder.set_fail_open_source(lambda: {
+        "limits": state.runtime.limits.fail_open_total if state.runtime.limits is not None else 0,
+        "revocation": services.revocations.fail_open_total})
     redis_url = store_cfg.url if store_cfg.url.startswith(("redis://", "rediss://")) else None
     await recorder.start(redis_url)
     alerts = app[ALERTS]

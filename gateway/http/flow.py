@@ -142,8 +142,12 @@ async def serve(request: web.Request, api: str) -> web.StreamResponse:
             return resp
         return await _send(request, ctx, resp)
     except asyncio.CancelledError:
-        ctx.client_disconnected = True
-        ctx.decisions.append(Decision("client", "client", "abort", reasons.CLIENT_DISCONNECTED))
+        if state.draining and time.monotonic() >= state.drain_deadline:
+            ctx.status = 503  # the drain deadline passed: the server cut the request, not the client
+            ctx.decisions.append(Decision("server", "server", "abort", reasons.SERVER_DRAIN_DEADLINE))
+        else:
+            ctx.client_disconnected = True
+            ctx.decisions.append(Decision("client", "client", "abort", reasons.CLIENT_DISCONNECTED))
         raise
     except Exception:
         log.exception("unhandled error in request %s", ctx.request_id)

@@ -11,6 +11,7 @@ from aiohttp import web
 
 from gateway import reasons
 from gateway.errors import BadRequest, PayloadTooLarge, UnsupportedMediaType
+from gateway.http.shapes import CHECKS
 
 MAX_N = 16
 MAX_OUTPUT_TOKENS = 1_000_000
@@ -52,6 +53,12 @@ def _positive_int(body: dict, name: str, limit: int) -> None:
              f"'{name}' must be an integer between 1 and {limit}", name)
 
 
+def _messages(msgs: list) -> None:
+    for i, m in enumerate(msgs):
+        _require(isinstance(m, dict), "each message must be an object with a 'role'", f"messages[{i}]")
+        _require(isinstance(m.get("role"), str), "'role' is required (a string)", f"messages[{i}].role")
+
+
 def check_body(api: str, body: dict) -> None:
     """Check the fields the gateway relies on; raise BadRequest naming the parameter."""
     _require(isinstance(body.get("model"), str) and body["model"] != "", "'model' is required (a string)", "model")
@@ -60,8 +67,7 @@ def check_body(api: str, body: dict) -> None:
     if api == "chat":
         msgs = body.get("messages")
         _require(isinstance(msgs, list) and len(msgs) > 0, "'messages' is required (a non-empty array)", "messages")
-        _require(all(isinstance(m, dict) and isinstance(m.get("role"), str) for m in msgs),
-                 "each message must be an object with a 'role'", "messages")
+        _messages(msgs)
         _positive_int(body, "n", MAX_N)
         _positive_int(body, "max_tokens", MAX_OUTPUT_TOKENS)
         _positive_int(body, "max_completion_tokens", MAX_OUTPUT_TOKENS)
@@ -70,8 +76,7 @@ def check_body(api: str, body: dict) -> None:
     elif api == "messages":
         msgs = body.get("messages")
         _require(isinstance(msgs, list) and len(msgs) > 0, "'messages' is required (a non-empty array)", "messages")
-        _require(all(isinstance(m, dict) and isinstance(m.get("role"), str) for m in msgs),
-                 "each message must be an object with a 'role'", "messages")
+        _messages(msgs)
         _require("max_tokens" in body, "'max_tokens' is required", "max_tokens")
         _positive_int(body, "max_tokens", MAX_OUTPUT_TOKENS)
     elif api == "embeddings":
@@ -82,6 +87,7 @@ def check_body(api: str, body: dict) -> None:
         inp = body.get("input")
         _require(isinstance(inp, (str, list)), "'input' is required (a string or an array)", "input")
         _positive_int(body, "max_output_tokens", MAX_OUTPUT_TOKENS)
+    CHECKS[api](body)  # the parts nested in messages and input, before any policy or provider reads them
 
 
 def output_choices(api: str, body: dict) -> int:

@@ -23,6 +23,7 @@ from aiohttp import web
 from gateway.config.loader import LoadedConfig, load_config
 from gateway.config.validate import ConfigError
 from gateway.http.state import STATE
+from gateway.logs import setup_logging
 
 log = logging.getLogger("gateway.server")
 
@@ -128,14 +129,21 @@ async def _on_startup(app: web.Application) -> None:
 
 
 async def _on_shutdown(app: web.Application) -> None:
-    app[STATE].draining = True
+    # aiohttp runs this, then waits up to shutdown_timeout (drain_timeout_s) before cancelling handlers.
+    state = app[STATE]
+    state.draining = True
+    state.drain_deadline = time.monotonic() + state.runtime.config.main.server.drain_timeout_s
+
+
+def url_of(host: str, port: int) -> str:
+    return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
 
 
 def run_worker(config_path: str, host: str, port: int, reuse_port: bool) -> int:
     from gateway.http.app import build_app
 
     _install_uvloop()
-    logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    setup_logging()
     try:
         loaded = load_config(config_path)
         app = build_app(loaded)
@@ -146,8 +154,10 @@ def run_worker(config_path: str, host: str, port: int, reuse_port: bool) -> int:
     app.cleanup_ctx.append(_config_watcher)
     app.on_shutdown.append(_on_shutdown)
     drain = loaded.main.server.drain_timeout_s
+    # aiohttp calls `print` once the socket is bound: say where, in a URL a user can paste.
     web.run_app(app, host=host, port=port, reuse_port=reuse_port or None, access_log=None,
-                shutdown_timeout=drain, handler_cancellation=True, print=lambda *_: None, backlog=2048)
+                shutdown_timeout=drain, handler_cancellation=True, backlog=2048,
+                print=lambda *_: log.info("serving on %s (pid %d)", url_of(host, port), os.getpid()))
     return 0
 
 
@@ -181,7 +191,7 @@ def run_supervisor(config_path: str, host: str, port: int, workers: int) -> int:
     for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
         signal.signal(sig, forward)
     procs.extend(start() for _ in range(workers))
-    log.info("serving on %s:%d with %d workers", host, port, workers)
+    log.info("serving on %s with %d workers", url_of(host, port), workers)
     while True:
         time.sleep(0.2)
         if stopping:

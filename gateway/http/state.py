@@ -19,6 +19,7 @@ class GatewayState:
     open_by_key: dict[str, int] = field(default_factory=dict)  # key id -> reading + in flight (no zeros)
     watchdog: ClientWatchdog = field(default_factory=ClientWatchdog)  # body and send time bounds
     draining: bool = False
+    drain_deadline: float = 0.0  # monotonic: requests still running then are cut by the server
     reloads: int = 0
     reload_errors: int = 0
     last_reload_error: str | None = None

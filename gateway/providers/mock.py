@@ -141,7 +141,16 @@ class MockProvider(Provider):
         choice = body.get("tool_choice")
         if not tools or choice in (None, "none", "auto"):
             return None
-        name = choice["function"]["name"] if isinstance(choice, dict) else tools[0]["function"]["name"]
+        # Shapes are checked at ingress (gateway/http/shapes.py), but a forced choice may name a
+        # non-function tool ("custom", "allowed_tools"): answer with the first function tool there is.
+        named = choice.get("function") if isinstance(choice, dict) else None
+        if isinstance(named, dict):
+            name = named["name"]
+        else:
+            names = [t["function"]["name"] for t in tools if t.get("type") == "function"]
+            if not names:
+                return None
+            name = names[0]
         return {"id": "call_mock_1", "type": "function",
                 "function": {"name": name, "arguments": orjson.dumps({"text": text}).decode()}}
 

@@ -11,7 +11,7 @@ import logging
 from collections.abc import Callable
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
-from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 
 from gateway import reasons
 
@@ -33,9 +33,22 @@ class _Callbacks:
 
     def __init__(self) -> None:
         self.breakers: Callable[[], dict[str, str]] | None = None
+        self.fail_open: Callable[[], dict[str, int]] | None = None
         self.gpu = None  # _Gpu or None
 
     def collect(self):
+        if self.fail_open is not None:
+            c = CounterMetricFamily("gateway_store_fail_open",
+                                    "Requests served unchecked while the store was down (on_store_error = open), "
+                                    "by the check that could not run", labels=["check"])
+            try:
+                counts = self.fail_open()
+            except Exception:
+                log.exception("fail-open count callable failed")
+                counts = {}
+            for check, n in counts.items():
+                c.add_metric([check], float(n))
+            yield c
         if self.breakers is not None:
             g = GaugeMetricFamily("gateway_circuit_breaker_state",
                                   "Circuit breaker state per target (1 for the current state)",

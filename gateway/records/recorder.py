@@ -77,6 +77,12 @@ class Recorder:
         self._metrics.callbacks.breakers = source
         self._stats.register("breakers", source)
 
+    def set_fail_open_source(self, source: Callable[[], dict[str, int]]) -> None:
+        """Requests served unchecked with the store down, by check ("limits", "revocation")."""
+        self._metrics.callbacks.fail_open = source
+        self._stats.register("fail_open_total", lambda: sum(source().values()))
+        self._stats.register("fail_open_by_check", source)
+
     def register_stats_source(self, name: str, source: Callable[[], object]) -> None:
         """A slot in /stats filled at read time, e.g. "budgets" by the budget module."""
         self._stats.register(name, source)

@@ -9,7 +9,10 @@ that reserved are released with a second round trip (only on refusal).
 
 Failures surface as `StoreError`. The client reconnects on its own (redis-py's pool replaces broken
 connections, with one quick retry on connection errors); socket timeouts are short so a hung Redis
-costs a request at most `socket_timeout`, not a hung event loop task.
+costs a request at most `socket_timeout`, not a hung event loop task. The checks a request makes
+before its upstream call (`is_revoked`, `reserve`) share one view of Redis's health: once one fails,
+they all fail at once for `retry_after_s`, so a request waits at most one socket timeout, not one per
+check.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
+import time
 
 import hiredis
 from collections.abc import Sequence
@@ -128,6 +132,8 @@ class RedisStore:
         self._ready: asyncio.Lock | None = None  # cluster: held until the client has learnt the slot map
         self._cluster_ready = False
         self.round_trips = 0  # script calls and pipelines sent; the benchmark reads it
+        self.retry_after_s = 0.5
+        self._down_until = 0.0  # monotonic: until then the per-request checks fail without waiting
 
     @classmethod
     def from_url(
@@ -146,7 +152,9 @@ class RedisStore:
         opts: dict = dict(
             socket_timeout=socket_timeout,
             socket_connect_timeout=connect_timeout,
-            retry=Retry(ExponentialBackoff(cap=0.05, base=0.005), 1),
+            # supported_errors named: Retry's default also retries timeouts, which made a paused Redis
+            # cost two socket timeouts per command (and could run a timed-out script twice).
+            retry=Retry(ExponentialBackoff(cap=0.05, base=0.005), 1, supported_errors=(RedisConnectionError,)),
             retry_on_error=[RedisConnectionError],
         )
         try:  # redis-py >= 8 looks its own version up (file I/O) per new connection unless given it
@@ -289,7 +297,19 @@ class RedisStore:
 
         return list(await asyncio.gather(*(one(*call) for call in calls)))
 
+    async def _checked(self, fn, *args):
+        if time.monotonic() < self._down_until:
+            raise StoreError(f"redis: unavailable (a call failed in the last {self.retry_after_s:g}s)")
+        try:
+            return await fn(*args)
+        except StoreError:
+            self._down_until = time.monotonic() + self.retry_after_s
+            raise
+
     async def reserve(self, ops: list[ReserveOp], now_ms: float) -> list[OpResult]:
+        return await self._checked(self._reserve, ops, now_ms)
+
+    async def _reserve(self, ops: list[ReserveOp], now_ms: float) -> list[OpResult]:
         if not self._split:
             keys, args = encode_reserve(ops, now_ms)
             return _decode(await self._eval(_RESERVE_SHA, keys, args))
@@ -386,7 +406,7 @@ class RedisStore:
         await self._call(self._r.srem, self.REVOKED, key_id)
 
     async def is_revoked(self, key_id: str) -> bool:
-        return bool(await self._call(self._r.sismember, self.REVOKED, key_id))
+        return bool(await self._checked(self._call, self._r.sismember, self.REVOKED, key_id))
 
     async def ping(self) -> None:
         await self._call(self._r.ping)

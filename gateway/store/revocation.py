@@ -2,25 +2,33 @@
 
 Revocation itself lives in the store (`revoke_key` / `is_revoked`: a Redis set or an in-memory
 set), so revoking a key on one gateway reaches every gateway sharing the store within `ttl`.
+
+With the store unreachable, one rule: an outage never un-revokes a key, so a "revoked" answer stands;
+a "not revoked" answer stands for `grace_s` after the store gave it; past that, and for a key the store
+has not answered for yet, `on_store_error` decides: "closed" refuses with 503 (and Retry-After),
+"open" serves the key and counts it in `fail_open_total`.
 """
 
 from __future__ import annotations
 
 import time
 
+from gateway import reasons
 from gateway.errors import StoreUnavailable
 from gateway.store.base import Store, StoreError
 
 
 class RevocationCache:
     def __init__(
-        self, store: Store, *, ttl: float = 1.0, on_store_error: str = "closed", max_keys: int = 100_000
+        self, store: Store, *, ttl: float = 1.0, grace_s: float = 30.0, on_store_error: str = "closed",
+        max_keys: int = 100_000,
     ) -> None:
         self._store = store
         self._ttl = ttl
+        self._grace = grace_s
         self._closed = on_store_error == "closed"
         self._max = max_keys
-        self._seen: dict[str, tuple[bool, float]] = {}  # key_id -> (revoked, checked at)
+        self._seen: dict[str, tuple[bool, float]] = {}  # key_id -> (revoked, when the store said so)
         self.fail_open_total = 0
 
     async def is_revoked(self, key_id: str) -> bool:
@@ -31,10 +39,13 @@ class RevocationCache:
         try:
             revoked = await self._store.is_revoked(key_id)
         except StoreError:
+            if hit is not None and (hit[0] or now - hit[1] < self._grace):
+                return hit[0]
             if self._closed:
-                raise StoreUnavailable("the gateway's shared store is unavailable") from None
+                raise StoreUnavailable("the gateway's shared store is unavailable, so the key's revocation "
+                                       "cannot be checked", reason=reasons.STORE_UNAVAILABLE) from None
             self.fail_open_total += 1
-            return hit[0] if hit is not None else False
+            return False
         if len(self._seen) >= self._max:
             self._seen.clear()  # bounded; a refill costs one query per key
         self._seen[key_id] = (revoked, now)

@@ -119,6 +119,18 @@ def test_off_loopback_without_an_admin_key_the_gateway_refuses_before_binding(tm
     assert not listening(port)
 
 
+@pytest.mark.parametrize("key,needle", [
+    ("   ", "is only whitespace"), ("\t\n", "is only whitespace"),
+    (" adm-kkkkkkkkkkkkkkkkkkkk", "starts or ends with whitespace"),
+    ("short-key", "is 9 characters; serving on 0.0.0.0 needs at least 16"),
+])
+def test_off_loopback_a_blank_padded_or_short_admin_key_is_refused_before_binding(tmp_path, key, needle):
+    cfg = write_config(tmp_path, base_config("http://127.0.0.1:9", extra='[admin]\nkey_env = "SECURITY_WEAK_ADMIN_KEY"\n'))
+    port, out = serve(cfg, "0.0.0.0", env={"SECURITY_WEAK_ADMIN_KEY": key})
+    assert out.returncode == 2 and needle in out.stderr, out.stderr
+    assert not listening(port)
+
+
 def test_off_loopback_with_public_admin_it_serves(tmp_path):
     cfg = write_config(tmp_path, base_config("http://127.0.0.1:9", extra="[admin]\npublic = true\n"))
     gw = LoggedGateway(cfg, tmp_path / "gw.log", host="0.0.0.0")

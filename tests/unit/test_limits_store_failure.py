@@ -40,6 +40,7 @@ async def _limits(url: str, mode: str) -> tuple[Limits, object]:
         Limits.compile, rule, [], Pricing.compile({}), on_store_error=mode, retry_store_after_s=0.05
     )
     store = await asyncio.to_thread(open_store, url, socket_timeout=0.2, connect_timeout=0.2)
+    store.retry_after_s = 0.05  # the store's own down-window (shared by every check), short like the limits'
     await lim.start(store)
     return lim, store
 
