@@ -145,11 +145,12 @@ async def serve(request: web.Request, api: str) -> web.StreamResponse:
 
 
 async def _send(request: web.Request, ctx: RequestContext, resp: web.Response) -> web.Response:
-    """Record, then write the whole response now, so that settling limits (the `finally`) happens
-    after the caller has its answer rather than before it."""
-    record_before_last_byte(request, ctx)
+    """Write the whole response now, so that settling limits (the `finally`) happens after the
+    caller has its answer rather than before it. aiohttp holds the headers until the body goes out
+    in `write_eof`: the record goes to the spool between the two."""
     try:
         await resp.prepare(request)
+        record_before_last_byte(request, ctx)
         await resp.write_eof()
     except ConnectionError:
         ctx.client_disconnected = True
