@@ -103,6 +103,7 @@ class RequestContext:
     upstream_stream_error: dict | None = None  # an error event the upstream sent mid-stream
     # Opt-in payload logging (sampled per request): the client-bound bytes, after output guardrails.
     payload_out: list[bytes] | None = None
+    recorded: bool = False  # the request record was submitted (once: before the response's last byte)
 
     def mark_first_token(self) -> None:
         if not self.timings.first_token:

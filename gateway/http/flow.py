@@ -4,8 +4,10 @@
     -> limits (reserve) -> input guardrails -> router (attempts, retries, fallbacks) -> provider
     -> adapter / stream relay (output guardrails) -> response
 
-Each stage takes the request context and returns, or raises a `GatewayError`. The `finally` settles
-limits and budgets and submits the one request record. Nothing here is called back from below.
+Each stage takes the request context and returns, or raises a `GatewayError`. The one request record
+is submitted just before the response's last byte (gateway.http.recording), or by the `finally` when
+no response got that far; the `finally` settles limits and budgets. Nothing here is called back from
+below.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from gateway.context import Decision, RequestContext
 from gateway.errors import Forbidden, GatewayError, RequestTimeout, Unauthorized, UpstreamError, UpstreamTimeout
 from gateway.http import ids, ingress
 from gateway.http.parse import check_body, max_output_tokens, output_choices
+from gateway.http.recording import record, record_before_last_byte
 from gateway.http.relay import MALFORMED_UPSTREAM, relay_stream, upstream_exc_text
 from gateway.http.responses import common_headers, error_response
 from gateway.http.state import STATE, GatewayState
@@ -65,7 +68,7 @@ async def serve(request: web.Request, api: str) -> web.StreamResponse:
     # Shed load before any work when every in-flight slot is taken (rechecked once the body is in).
     if state.in_flight >= rt.server.max_in_flight:
         resp = error_response(ctx, ingress.overloaded(ctx))
-        _finish(ctx, state)
+        record(ctx)
         return resp
     key_id = None
     in_flight = False
@@ -162,18 +165,21 @@ async def serve(request: web.Request, api: str) -> web.StreamResponse:
         if scanner is not None:
             scanner.close()
         await _settle(ctx)
-        _finish(ctx, state)
+        record(ctx)
 
 
 async def _send(request: web.Request, ctx: RequestContext, resp: web.Response) -> web.Response:
-    """Write the whole response now, so that settling limits and recording (the `finally`) happen
-    after the caller has its answer rather than before it."""
+    """Write the whole response now, so that settling limits (the `finally`) happens after the
+    caller has its answer rather than before it. aiohttp holds the headers until the body goes out
+    in `write_eof`: the record goes to the spool between the two."""
     try:
         await resp.prepare(request)
+        record_before_last_byte(request, ctx)
         await resp.write_eof()
     except ConnectionError:
         ctx.client_disconnected = True
-    ctx.timings.end = perf_counter()
+    if not ctx.timings.end:
+        ctx.timings.end = perf_counter()
     return resp
 
 
@@ -185,12 +191,3 @@ async def _settle(ctx: RequestContext) -> None:
     except Exception:
         log.exception("settling limits failed for request %s", ctx.request_id)
 
-
-def _finish(ctx: RequestContext, state: GatewayState) -> None:
-    if not ctx.timings.end:  # latency ends when the caller has the whole answer, before settling
-        ctx.timings.end = perf_counter()
-    if not ctx.status:
-        ctx.status = 499 if ctx.client_disconnected else 200
-    recorder = ctx.runtime.services.recorder
-    if recorder is not None:
-        recorder.submit(ctx, ctx.runtime.cost_usd(ctx))

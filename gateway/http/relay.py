@@ -7,7 +7,8 @@ cancels the handler); the `finally` of the flow then closes the upstream connect
 stalls past the idle timeout, breaks, or sends an error ends the stream with an error event in the
 caller's format; nothing is retried once bytes have gone to the client. So does an upstream event the
 adapter cannot read (malformed JSON, a wrong type): once the response has started, nothing may escape
-to the flow, whose error response would be written into the middle of the stream.
+to the flow, whose error response would be written into the middle of the stream. The request's
+record is submitted right before the stream's last events are written (gateway.http.recording).
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from gateway import reasons
 from gateway.adapters.base import Adapter
 from gateway.context import Decision, RequestContext
 from gateway.errors import GatewayError, UpstreamError
+from gateway.http.recording import record_before_last_byte
 from gateway.http.responses import common_headers
 from gateway.providers.base import UpstreamReply
 from gateway.providers.key_scrub import KeyScrubber, StreamScrub
@@ -84,18 +86,21 @@ async def relay_stream(request: web.Request, ctx: RequestContext, adapter: Adapt
                 data = scrub.feed(data) + scrub.finish()
             if ctx.payload_out is not None:
                 ctx.payload_out.append(data)
-            await resp.write(data)
             if ctx.upstream_stream_error is not None:
                 ctx.error = UpstreamError("the upstream reported an error mid-stream", code="upstream_stream_error")
+            record_before_last_byte(request, ctx)
+            await resp.write(data)
         except GatewayError as err:
             ctx.error = err
             if err.reason:
                 ctx.decisions.append(Decision("stream", "stream", "abort", err.reason, direction="output"))
+            record_before_last_byte(request, ctx)
             await resp.write(_held(scrub, ctx) + stream.error_event(err.message, err.code))
         except MALFORMED_UPSTREAM as exc:
             log.warning("request %s: unreadable upstream stream event\n%s", ctx.request_id,
                         upstream_exc_text(exc, key_scrub))
             err = ctx.error = UpstreamError("the upstream sent a malformed stream event", code="upstream_malformed_event")
+            record_before_last_byte(request, ctx)
             await resp.write(_held(scrub, ctx) + stream.error_event(err.message, err.code))
         await resp.write_eof()
     except ConnectionError:
@@ -104,7 +109,8 @@ async def relay_stream(request: web.Request, ctx: RequestContext, adapter: Adapt
         ctx.decisions.append(Decision("client", "client", "abort", reasons.CLIENT_DISCONNECTED, direction="output"))
     finally:
         stream.close()
-        ctx.timings.end = perf_counter()
+        if not ctx.timings.end:
+            ctx.timings.end = perf_counter()
     return resp
 
 

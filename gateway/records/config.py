@@ -43,12 +43,16 @@ class AuditConfig(Strict):
     enabled: bool = True
     spool_dir: str = "var/audit/spool"
     spool_segment_bytes: int = Field(64 * 1024 * 1024, ge=4096)
+    # How often the spool is fsynced. Each record is written to the spool (page cache) before its
+    # response's last byte, so a process kill loses no answered request; an OS crash or power loss
+    # can lose the records of the last interval.
     flush_interval_ms: float = Field(5.0, gt=0, le=1000)
     # The shipper's pace: the durable sinks (Redis stream, file) get what the spool holds at most this
     # often, in one batch per pass. Records are already durable in the spool; a shorter interval only
     # makes them visible in the sinks sooner, at a CPU cost per pass (Redis call, fsync, cursor file).
     ship_interval_ms: float = Field(50.0, gt=0, le=60_000)
-    # Records held in memory before submit writes them to the spool itself (never dropped).
+    # Records held in memory, in order, while spool writes fail (disk full, I/O error), retried every
+    # flush; beyond this, new records are dropped and counted in gateway_audit_dropped_total.
     queue_size: int = Field(10_000, ge=1)
     close_timeout_s: float = Field(5.0, ge=0)
     retry_backoff_s: float = Field(0.5, gt=0)

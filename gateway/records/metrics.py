@@ -137,11 +137,11 @@ class Metrics:
         self.limits = Counter("gateway_limit_rejections", "Requests refused by rate limits and budgets",
                               ["kind", "reason"], registry=r)
         self.in_flight = Gauge("gateway_requests_in_flight", "Requests in flight", registry=r)
-        self.queue_depth = Gauge("gateway_audit_queue_depth", "Audit records waiting for the spool", registry=r)
+        self.queue_depth = Gauge("gateway_audit_queue_depth", "Audit records waiting in memory for the spool "
+                                 "(its write failed; retried every flush)", registry=r)
         self.recorded = Counter("gateway_audit_records", "Audit records submitted", registry=r)
-        self.spooled = Counter("gateway_audit_overflow_spooled", "Records written to the spool by submit "
-                               "because the queue was full", registry=r)
-        self.dropped = Counter("gateway_audit_dropped", "Records lost (a record could not be built)", registry=r)
+        self.dropped = Counter("gateway_audit_dropped", "Records lost (a record could not be built, or queue_size "
+                               "records already waited for a failing spool)", registry=r)
         self.backlog = Gauge("gateway_audit_spool_backlog_bytes", "Spooled bytes not yet shipped", ["sink"], registry=r)
         self.sink_errors = Counter("gateway_audit_sink_errors", "Failed shipments", ["sink"], registry=r)
         self.unscanned = Counter("gateway_guardrail_unscanned_chars", "Characters of text that reached an upstream "

@@ -1,11 +1,13 @@
-"""The background recording pipeline: request path -> memory queue -> spool -> sinks.
+"""The background recording pipeline: request path -> spool -> sinks.
 
-`submit` (on the request path) builds and seals the record, counts it in metrics and /stats, and
-appends the line to a memory queue. A flusher task hands the queue to the spool's writer thread every
-`flush_interval_ms` (write + fsync there) and echoes it to stdout; a shipper task feeds the durable
-sinks (Redis stream, JSON-lines file) from the spool with persisted cursors, retrying with backoff
-while a sink is down. A full queue is handed to the spool's writer thread by `submit` itself without
-waiting (the single writer keeps the order): records are never dropped and the loop never blocks.
+`submit` (on the request path, called just before the response's last byte goes out) builds and
+seals the record, counts it in metrics and /stats, and appends the line to the spool with one
+os.write on the event loop: once it returns, a kill of the process cannot lose the record. A flusher
+task fsyncs the spool every `flush_interval_ms` in the spool's thread (so an OS crash loses at most
+that interval) and echoes the synced lines to stdout; a shipper task feeds the durable sinks (Redis
+stream, JSON-lines file) from the synced spool with persisted cursors, retrying with backoff while a
+sink is down. A spool write that fails (disk full, I/O error) keeps its line, and every later one, in
+memory in order (at most `queue_size`) for the flusher to retry.
 """
 
 from __future__ import annotations
@@ -52,7 +54,8 @@ class Recorder:
         self._user_key = env_key(cfg.user_hash_key_env) or b""
         self._metrics = Metrics()
         self._stats = RollingStats()
-        self._pending: list[bytes] = []
+        self._pending: list[bytes] = []  # lines not yet in the spool: before start, or a write failed
+        self._echo: list[bytes] = []  # lines in the spool for the stdout sink, echoed after the fsync
         self._spool: Spool | None = None
         self._stdout: StdoutSink | None = StdoutSink() if sink_of(cfg, "stdout") else None
         self._durable: list = []
@@ -123,7 +126,7 @@ class Recorder:
         return cfg.log_payloads and cfg.enabled and (cfg.payload_sample_rate >= 1.0 or random.random() < cfg.payload_sample_rate)
 
     def submit(self, ctx: RequestContext, cost_usd: float) -> None:
-        """Record a finished request. Cheap, no I/O unless the queue is full; never raises."""
+        """Record a finished request: one page-cache write to the spool, no fsync; never raises."""
         try:
             rec = build_record(ctx, cost_usd=cost_usd, user_hash_key=self._user_key,
                                payload_max_bytes=self.cfg.payload_max_bytes)
@@ -131,19 +134,40 @@ class Recorder:
             self._stats.observe(rec)
             if not self.cfg.enabled:
                 return
-            self._pending.append(self._chain.seal(rec))
+            line = self._chain.seal(rec)
         except Exception:
             log.exception("building the request record failed (request %s)", getattr(ctx, "request_id", "?"))
             self._metrics.dropped.inc()
             return
         self._metrics.recorded.inc()
-        if len(self._pending) >= self.cfg.queue_size and self._spool is not None:
-            n = len(self._pending)
-            data = b"".join(self._pending)
-            self._pending.clear()
-            fut = self._spool.executor.submit(self._spool.append, data)
-            fut.add_done_callback(_log_spool_failure)
-            self._metrics.spooled.inc(n)
+        # Sealing and writing in one synchronous step keeps the spool in chain order across
+        # concurrent requests; once a write has failed, later lines queue behind it.
+        if self._spool is not None and not self._pending:
+            try:
+                self._spool.append(line)
+            except OSError:
+                log.exception("audit spool write failed; the flusher retries (request %s)", ctx.request_id)
+            else:
+                if self._stdout is not None:
+                    self._echo.append(line)
+                return
+        if len(self._pending) >= self.cfg.queue_size:
+            log.error("audit record of request %s dropped: %d records already wait for the spool",
+                      ctx.request_id, len(self._pending))
+            self._metrics.dropped.inc()
+            return
+        self._pending.append(line)
+
+    def _write_pending(self) -> None:
+        data = b"".join(self._pending)
+        try:
+            self._spool.append(data)
+        except OSError:
+            log.exception("audit spool write failed (%d records); retrying", len(self._pending))
+            return
+        if self._stdout is not None:
+            self._echo += self._pending
+        self._pending.clear()
 
     async def _flusher(self) -> None:
         interval = self.cfg.flush_interval_ms / 1000.0
@@ -151,21 +175,22 @@ class Recorder:
         spool = self._spool
         while True:
             closing = self._closing
-            data = b"".join(self._pending)
-            self._pending.clear()
-            try:
-                await loop.run_in_executor(spool.executor, spool.append_and_sync, data)
-            except OSError:
-                log.exception("audit spool write failed (%d bytes); retrying", len(data))
-                self._pending.insert(0, data)
-                data = b""
-            if data:
-                self._flushed.set()
-            if data and self._stdout is not None:
+            if self._pending:
+                self._write_pending()
+            if spool.unsynced():
+                echo, self._echo = self._echo, []
                 try:
-                    await asyncio.to_thread(self._stdout.write, data)
+                    await loop.run_in_executor(spool.executor, spool.sync)
                 except OSError:
-                    log.exception("audit stdout sink failed")
+                    log.exception("audit spool fsync failed; retrying")
+                    self._echo[:0] = echo
+                else:
+                    self._flushed.set()
+                    if echo:
+                        try:
+                            await asyncio.to_thread(self._stdout.write, b"".join(echo))
+                        except OSError:
+                            log.exception("audit stdout sink failed")
             if closing:
                 return
             await asyncio.sleep(interval)
@@ -190,8 +215,8 @@ class Recorder:
                         log.warning("audit sink %s failed, will retry: %s", sink.name, exc)
                         return False
                     self._anchors.shipped(sink.name, entries[-1])  # one segment: one chain
+                await asyncio.to_thread(Spool.save_cursor, seg, {**seg.cursors, sink.name: offset})
                 seg.cursors[sink.name] = offset
-                await asyncio.to_thread(Spool.save_cursor, seg)
         return True
 
     async def _shipper(self) -> None:
@@ -276,12 +301,6 @@ def _read_entries(seg, sink: str) -> tuple[list[tuple[str, int, bytes]], int]:
         except (orjson.JSONDecodeError, KeyError, TypeError):
             log.error("unreadable spool line in %s skipped: %r", seg.path, line[:200])
     return entries, offset
-
-
-def _log_spool_failure(fut) -> None:
-    exc = fut.exception()
-    if exc is not None:
-        log.error("audit spool write from submit failed", exc_info=exc)
 
 
 def _spool_user_key(directory: str) -> bytes:

@@ -16,6 +16,7 @@ from urllib.parse import parse_qs, urlsplit, urlunsplit
 import orjson
 
 from gateway.records.chain import Chain, checkpoint_covers, checkpoint_record, new_writer_id
+from gateway.records.spool import cut_torn_tail
 
 Entry = tuple[str, int, bytes]
 
@@ -156,8 +157,10 @@ class FileSink:
 
     def _open(self) -> None:
         os.makedirs(os.path.dirname(os.path.abspath(self.path)), exist_ok=True)
-        self._fh = open(self.path, "ab")
-        self._size = self._fh.tell()
+        self._fh = open(self.path, "a+b")  # read too: the torn-tail check reads the end
+        # A process killed in the middle of writing a batch leaves part of a line; its records are
+        # still in the spool (the cursor had not moved) and are shipped again.
+        self._size = cut_torn_tail(self.path, self._fh.fileno())
         # Learn what the file already holds, so a replay after a crash does not duplicate.
         for p in reversed(rotated_paths(self.path, self.max_files)):
             self._learn(p)

@@ -1,21 +1,28 @@
 """The local append-only spool: where every audit record lands before any sink sees it.
 
 A directory of segment files `<writer>.<n>.spool`, each held by its writing process with an exclusive
-flock. Each segment has a cursor file (`.cursor`, JSON {sink: byte offset}) per durable sink. Writes
-happen on the event loop (os.write to the page cache, O_APPEND); fsync and reads run in a thread. A
-segment left by a dead process (its lock is free) is adopted at start-up and shipped from its cursors.
-Durable sinks are idempotent, so a cursor persisted late only means re-offering records, never loss.
+flock. Each segment has a cursor file (`.cursor`, JSON {sink: byte offset}) per durable sink. Appends
+happen on the event loop, one os.write per record to an O_APPEND fd (the page cache: a returned write
+survives a kill of the process, not an OS crash), so a record is in the spool before its response's
+last byte goes out; fsync, reads and collection run in a thread. A segment left by a dead process (its
+lock is free) is adopted at start-up, cut back to its last whole line (a kill can tear a write that
+never returned), and shipped from its cursors. Durable sinks are idempotent, so a cursor persisted
+late only means re-offering records, never loss.
 """
 
 from __future__ import annotations
 
 import fcntl
 import glob
+import logging
 from concurrent.futures import ThreadPoolExecutor
 import os
 import re
+import threading
 
 import orjson
+
+log = logging.getLogger(__name__)
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9_.-]")
 
@@ -54,10 +61,11 @@ class Spool:
         self._n = 0
         self.segments: list[Segment] = []
         self.active: Segment | None = None
+        # `append` (event loop) adds segments while `collect` (executor) drops them.
+        self._lock = threading.Lock()
         self.executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="audit-spool")
 
-    # -- everything below that writes runs on `executor` --
-    def open(self) -> None:
+    def open(self) -> None:  # runs on `executor`
         os.makedirs(self.directory, exist_ok=True)
         for path in sorted(glob.glob(os.path.join(self.directory, "*.spool"))):
             fd = os.open(path, os.O_RDWR | os.O_APPEND)
@@ -66,7 +74,7 @@ class Spool:
             except BlockingIOError:  # a live process owns it
                 os.close(fd)
                 continue
-            size = os.fstat(fd).st_size
+            size = cut_torn_tail(path, fd)
             self.segments.append(Segment(path, fd, size, _read_cursors(path), active=False))
         self._new_segment()
 
@@ -75,31 +83,45 @@ class Spool:
         path = os.path.join(self.directory, f"{self._prefix}.{self._n:06d}.spool")
         fd = os.open(path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o600)
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        if self.active is not None:
-            self.active.active = False
-        self.active = Segment(path, fd, 0, {}, active=True)
-        self.segments.append(self.active)
+        seg = Segment(path, fd, 0, {}, active=True)
+        with self._lock:
+            self.segments.append(seg)
+        old, self.active = self.active, seg
+        if old is not None:
+            old.active = False  # only now: `collect` must not take a segment still being written
 
     def append(self, data: bytes) -> None:
-        """Write to the page cache (no fsync). Rotates when the active segment is full."""
+        """Write whole lines to the page cache (no fsync); called on the event loop, the only writer,
+        so lines land in chain order. Rotates when the active segment is full. A failed write leaves
+        no torn line behind: what it wrote of `data` is cut off again before the error is raised."""
         seg = self.active
         if seg.size >= self.segment_bytes:
             self._new_segment()
             seg = self.active
         view = memoryview(data)
-        while view:
-            n = os.write(seg.fd, view)
-            view = view[n:]
+        try:
+            while view:
+                n = os.write(seg.fd, view)
+                view = view[n:]
+        except OSError:
+            if len(view) < len(data):
+                os.ftruncate(seg.fd, seg.size)
+            raise
         seg.size += len(data)
 
-    def append_and_sync(self, data: bytes) -> None:
-        if data:
-            self.append(data)
+    def sync(self) -> bool:  # runs on `executor`
+        """fsync every segment written since its last sync; True when one was."""
+        synced = False
         for seg in list(self.segments):
             if seg.synced < seg.size:
                 size = seg.size
                 os.fsync(seg.fd)
                 seg.synced = size
+                synced = True
+        return synced
+
+    def unsynced(self) -> bool:
+        return any(s.synced < s.size for s in self.segments)
 
     def backlog(self, sink: str) -> int:
         return sum(s.size - s.cursors.get(sink, 0) for s in self.segments)
@@ -119,20 +141,23 @@ class Spool:
         return data[:cut].splitlines(), start + cut
 
     @staticmethod
-    def save_cursor(seg: Segment) -> None:
+    def save_cursor(seg: Segment, cursors: dict[str, int]) -> None:
+        """Persist `cursors` for `seg`; the caller moves `seg.cursors` only once this returned, so an
+        offset counted as shipped (backlog, collection) is always one a restart would also see."""
         tmp = seg.path + ".cursor.tmp"
         with open(tmp, "wb") as fh:
-            fh.write(orjson.dumps(seg.cursors))
+            fh.write(orjson.dumps(cursors))
         os.replace(tmp, seg.path + ".cursor")
 
     def collect(self) -> int:
         """Delete the segments every durable sink has shipped, except the active one."""
         done, keep = [], []
-        for seg in self.segments:
-            shipped = not seg.active and seg.synced == seg.size and all(
-                seg.cursors.get(s, 0) >= seg.size for s in self.sinks)
-            (done if shipped else keep).append(seg)
-        self.segments = keep
+        with self._lock:
+            for seg in self.segments:
+                shipped = not seg.active and seg.synced == seg.size and all(
+                    seg.cursors.get(s, 0) >= seg.size for s in self.sinks)
+                (done if shipped else keep).append(seg)
+            self.segments = keep
         for seg in done:
             for p in (seg.path, seg.path + ".cursor"):
                 try:
@@ -150,3 +175,23 @@ class Spool:
 
     def shutdown(self) -> None:
         self.executor.shutdown(wait=True)
+
+
+def cut_torn_tail(path: str, fd: int) -> int:
+    """Size of a JSON-lines file after cutting bytes past its last newline: the start of a write its
+    dead writer never saw return (SIGKILL can interrupt a write between pages). In a spool segment that
+    record was never answered and would stall the shipper; in a sink file the next line would be glued
+    to it. Only for files no live process writes (an adopted segment, a sink file being opened)."""
+    size = os.fstat(fd).st_size
+    end = size
+    while end > 0:
+        start = max(0, end - 65536)
+        cut = os.pread(fd, end - start, start).rfind(b"\n")
+        if cut >= 0:
+            end = start + cut + 1
+            break
+        end = start
+    if end < size:
+        log.warning("audit file %s: cut %d bytes of an unfinished record at its end", path, size - end)
+        os.ftruncate(fd, end)
+    return end

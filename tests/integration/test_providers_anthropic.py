@@ -9,7 +9,7 @@ import openai
 import orjson
 import pytest
 
-import gateway.http.flow as flow
+from gateway.records.recorder import Recorder
 from tests.support.fake_upstream import Reply, sse_events, transcript
 from tests.support.gateway import TEST_KEY, UPSTREAM_SECRET
 
@@ -38,15 +38,16 @@ def gw(make_gateway, upstream):
 
 @pytest.fixture
 def finished(monkeypatch):
-    """The request contexts as the flow finishes them (usage, attempts, errors)."""
+    """The request contexts as they are recorded (usage, attempts, errors): before the response's
+    last byte, so each is there once the client has its answer."""
     seen = []
-    original = flow._finish
+    original = Recorder.submit
 
-    def capture(ctx, state):
+    def capture(self, ctx, cost_usd):
         seen.append(ctx)
-        original(ctx, state)
+        original(self, ctx, cost_usd)
 
-    monkeypatch.setattr(flow, "_finish", capture)
+    monkeypatch.setattr(Recorder, "submit", capture)
     return seen
 
 

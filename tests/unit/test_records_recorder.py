@@ -161,17 +161,95 @@ async def test_replay_after_crash_between_xadd_and_cursor_does_not_duplicate(tmp
     assert not [p for p in os.listdir(tmp_path / "spool") if p.endswith(".spool")]
 
 
-async def test_full_queue_spools_from_submit_and_keeps_order(tmp_path):
-    rec = Recorder.compile(audit_section(tmp_path, redis_on=False, queue_size=10), file="t.toml")
+def spool_lines(tmp_path) -> list[bytes]:
+    return [line for p in sorted((tmp_path / "spool").glob("*.spool")) for line in p.read_bytes().splitlines()]
+
+
+async def test_submit_writes_the_record_to_the_spool_before_it_returns(tmp_path):
+    # fsync a second away: the write itself must not wait for the flush cycle.
+    rec = Recorder.compile(audit_section(tmp_path, redis_on=False, flush_interval_ms=1000), file="t.toml")
     await rec.start(None)
-    for i in range(500):  # no await: the flusher never runs, the queue overflows 50 times
+    await asyncio.sleep(0.05)  # the flusher's first pass is done; the next is a second away
+    for i in range(500):  # no await in between: nothing but submit itself can write
         rec.submit(make_ctx(i), 0.0)
-    assert rec.stats()["audit"]["queue_depth"] < 10
+        assert len(await asyncio.to_thread(spool_lines, tmp_path)) == i + 1 if i % 100 == 0 else True
+    lines = await asyncio.to_thread(spool_lines, tmp_path)
+    assert [orjson.loads(x)["seq"] for x in lines] == list(range(500))
+    assert rec.stats()["audit"]["queue_depth"] == 0
     await rec.close()
     lines = await asyncio.to_thread(lambda: list(iter_file(str(tmp_path / "audit.jsonl"))))
-    assert [orjson.loads(x)["seq"] for _, x in lines] == list(range(500))
     assert verify(iter(lines), None) == (500, None)
-    assert b"gateway_audit_overflow_spooled_total 500.0" in rec.metrics_text()
+
+
+async def test_a_failing_spool_write_keeps_the_records_in_order_and_bounded(tmp_path):
+    """Disk full (writes to /dev/full fail with ENOSPC): records wait in memory, in chain order, up
+    to queue_size, and reach the spool once it takes writes again; beyond queue_size they are
+    counted as dropped."""
+    rec = Recorder.compile(audit_section(tmp_path, redis_on=False, queue_size=30), file="t.toml")
+    await rec.start(None)
+    rec.submit(make_ctx(0), 0.0)
+    await asyncio.sleep(0.05)  # written and synced
+    fd = rec._spool.active.fd
+    saved = os.dup(fd)
+    full = os.open("/dev/full", os.O_WRONLY)
+    os.dup2(full, fd)
+    for i in range(1, 30):
+        rec.submit(make_ctx(i), 0.0)
+    await asyncio.sleep(0.05)  # the flusher retries and fails too
+    assert rec.stats()["audit"]["queue_depth"] == 29
+    os.dup2(saved, fd)
+    os.close(saved)
+    os.close(full)
+    rec.submit(make_ctx(30), 0.0)  # the spool works again, but this one waits behind the others
+    for i in range(31, 36):
+        rec.submit(make_ctx(i), 0.0)  # queue_size records wait: dropped
+    assert b"gateway_audit_dropped_total 5.0" in rec.metrics_text()
+    await wait_shipped(rec)
+    rec.submit(make_ctx(36), 0.0)
+    await rec.close()
+    lines = await asyncio.to_thread(lambda: list(iter_file(str(tmp_path / "audit.jsonl"))))
+    assert [orjson.loads(x)["request_id"] for _, x in lines] == [f"req-{i}" for i in [*range(0, 31), 36]]
+    assert [orjson.loads(x)["seq"] for _, x in lines] == [*range(0, 31), 36]  # the chain shows the loss
+
+
+async def test_a_torn_last_line_in_an_adopted_segment_is_cut_and_the_rest_shipped(tmp_path):
+    """SIGKILL can interrupt a spool write between pages: the dead process's segment then ends in
+    part of a line, whose request was never answered. The adopter ships the whole lines and does
+    not stall on the fragment."""
+    from gateway.records.chain import Chain
+    from gateway.records.schema import build_record
+
+    chain = Chain("dead:1:abcd")
+    sealed = [chain.seal(build_record(make_ctx(i), cost_usd=0.0, user_hash_key=b"k")) for i in range(4)]
+    (tmp_path / "spool").mkdir()
+    (tmp_path / "spool" / "dead_1_abcd.000001.spool").write_bytes(b"".join(sealed[:3]) + sealed[3][:57])
+    rec = Recorder.compile(audit_section(tmp_path, redis_on=False), file="t.toml")
+    await rec.start(None)
+    await wait_shipped(rec, timeout=5)
+    await rec.close()
+    lines = await asyncio.to_thread(lambda: list(iter_file(str(tmp_path / "audit.jsonl"))))
+    assert [orjson.loads(x)["seq"] for _, x in lines] == [0, 1, 2]
+    assert not [p for p in os.listdir(tmp_path / "spool") if p.endswith(".spool")]
+
+
+async def test_a_torn_last_line_in_the_file_sink_is_cut_before_appending(tmp_path):
+    """A process killed while writing a batch to the file sink leaves part of a line; the next
+    process must not glue its first record to it (the records are shipped again from the spool)."""
+    rec = Recorder.compile(audit_section(tmp_path, redis_on=False), file="t.toml")
+    await rec.start(None)
+    for i in range(3):
+        rec.submit(make_ctx(i), 0.0)
+    await rec.close()
+    path = tmp_path / "audit.jsonl"
+    whole = path.read_bytes()
+    path.write_bytes(whole + whole.splitlines(keepends=True)[0][:40])
+    rec = Recorder.compile(audit_section(tmp_path, redis_on=False), file="t.toml")
+    await rec.start(None)
+    for i in range(3, 5):
+        rec.submit(make_ctx(i), 0.0)
+    await rec.close()
+    lines = await asyncio.to_thread(lambda: list(iter_file(str(path))))
+    assert [orjson.loads(x)["request_id"] for _, x in lines] == [f"req-{i}" for i in range(5)]
 
 
 async def test_redis_down_at_close_leaves_records_spooled_for_next_start(tmp_path, redis_proc):
@@ -194,12 +272,12 @@ async def test_redis_down_at_close_leaves_records_spooled_for_next_start(tmp_pat
 def test_spool_cursor_file_roundtrip(tmp_path):
     s = Spool(str(tmp_path), "w:1", ("redis",), 4096)
     s.open()
-    s.append_and_sync(b'{"a":1}\n{"a":2}\n')
+    s.append(b'{"a":1}\n{"a":2}\n')
+    assert s.sync()
     seg = s.active
     lines, off = Spool.read(seg, "redis", 1 << 20)
     assert lines == [b'{"a":1}', b'{"a":2}'] and off == 16
-    seg.cursors["redis"] = off
-    Spool.save_cursor(seg)
+    Spool.save_cursor(seg, {"redis": off})
     s.close()
     t = Spool(str(tmp_path), "w:2", ("redis",), 4096)
     t.open()
