@@ -36,7 +36,7 @@ def test_docker_cmd_and_healthcheck_work_on_the_image_layout(tmp_path):
     gw.port, gw.url, gw.log, gw._fh = port, f"http://127.0.0.1:{port}", None, None
     gw.proc = subprocess.Popen([sys.executable, "-m", "gateway", "serve", *args], cwd=tmp_path,
                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                               env={"PATH": "/usr/bin:/bin", "GATEWAY_ADMIN_KEY": "admin-secret-1"})
+                               env={"PATH": "/usr/bin:/bin", "GATEWAY_ADMIN_KEY": "admin-secret-0123456789"})
     try:
         gw._wait_ready()
         health = re.search(r'CMD \["python", "-c", "(.*)"\]\n', docker.split("HEALTHCHECK", 1)[1]).group(1)
