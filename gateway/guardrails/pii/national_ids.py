@@ -8,24 +8,42 @@ from collections.abc import Iterator
 from gateway.guardrails.pii.validation import context_before, validator_cache
 
 _SSN = re.compile(r"(?<![\d.-])(\d{3})([- .])(\d{2})\2(\d{4})(?![\d-]|[.:]\d)|(?<![\w.-])(\d{9})(?![\w-]|[.:]\d)")
-_SSN_CONTEXT = ("ssn", "social security", "social sec", "ss#", "ss #")
+_SSN_CONTEXT = ("ssn", "social security", "social sec", "soc. sec", "soc sec", "ss#", "ss #", "seguro social")
+# Values printed as examples (the Woolworth wallet card, advertising samples, Presidio's list) and runs
+# of one digit. People type exactly these into forms and prompts, so they only lower the score of an
+# uncued number; after a cue they are SSNs like any other.
+_SAMPLE_SSNS = frozenset({"123456789", "987654320", "078051120", "219099999", "457555462"})
+
+
+def ssn_structure_possible(digits: str) -> bool:
+    """False for numbers the SSA never issues: area 000, 666 or 900-999, group 00, serial 0000."""
+    area = digits[:3]
+    return not (area in ("000", "666") or area[0] == "9" or digits[3:5] == "00" or digits[5:] == "0000")
+
+
+def ssn_is_sample(digits: str) -> bool:
+    return digits in _SAMPLE_SSNS or digits == digits[0] * 9
 
 
 class SsnDetector:
-    """US SSNs: delimited 3-2-4 groups (Presidio's medium pattern) or 9 digits after an SSN cue."""
+    """US SSNs: delimited 3-2-4 groups (Presidio's medium pattern) or 9 digits after an SSN cue.
+
+    Presidio's invalidation mixes two kinds of rejection: impossible structures and a list of sample
+    values. Only the first is a fact about the number; the second is a guess that it is an example,
+    which a cue ("SSN", "social security") overrules."""
 
     entity_type = "US_SSN"
     max_len = 11
     min_digits = 9
 
-    def __init__(self, classes: dict[str, type]) -> None:
-        self._invalidate = validator_cache(classes["UsSsnRecognizer"]().invalidate_result)
-
     def detect_window(self, text: str, lo: int, hi: int, lower: str) -> Iterator[tuple[int, int, float]]:
         for m in _SSN.finditer(text, lo, hi):
-            if self._invalidate(m.group()):
+            digits = m.group(5) or m.group(1) + m.group(3) + m.group(4)
+            if not ssn_structure_possible(digits):
                 continue
             cued = context_before(lower, m.start(), _SSN_CONTEXT)
+            if not cued and ssn_is_sample(digits):
+                continue
             if m.group(5) is not None:
                 if cued:
                     yield m.start(), m.end(), 0.85

@@ -27,7 +27,7 @@ def build_fast_detectors(entities: frozenset[str]) -> list:
     ip = IpDetector(classes)
     numeric = {
         "CREDIT_CARD": CardDetector(classes),
-        "US_SSN": SsnDetector(classes),
+        "US_SSN": SsnDetector(),
         "IBAN_CODE": IbanDetector(classes),
         "US_PASSPORT": PassportDetector(),
         "PHONE_NUMBER": PhoneDetector(ip._invalidate if "IP_ADDRESS" in entities else None),
