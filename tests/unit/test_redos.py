@@ -96,7 +96,7 @@ EMAIL_TEXTS = st.lists(st.sampled_from(EMAIL_PIECES), max_size=25).map("".join)
 @given(text=EMAIL_TEXTS)
 def test_email_scan_matches_the_windowed_scan(classes: dict[str, type], text: str) -> None:
     det = em.EmailDetector(classes)
-    assert list(det.detect(text)) == list(_windowed_email_scan(det, text))
+    assert list(det.presidio_matches(text)) == list(_windowed_email_scan(det, text))
 
 
 @settings(max_examples=1500, deadline=None)
@@ -105,7 +105,7 @@ def test_email_spans_match_the_windowed_scan_before_validation(classes: dict[str
     # Validation hides most spans with made-up domains; compare the pattern's spans themselves.
     det = em.EmailDetector(classes)
     det._validate = det._validate_domain = lambda value: True
-    assert list(det.detect(text)) == list(_windowed_email_scan(det, text))
+    assert list(det.presidio_matches(text)) == list(_windowed_email_scan(det, text))
 
 
 @pytest.mark.parametrize(
@@ -129,9 +129,9 @@ def test_email_spans_match_the_windowed_scan_before_validation(classes: dict[str
 )
 def test_email_edge_cases_match_the_windowed_scan(classes: dict[str, type], text: str) -> None:
     det = em.EmailDetector(classes)
-    assert list(det.detect(text)) == list(_windowed_email_scan(det, text))
+    assert list(det.presidio_matches(text)) == list(_windowed_email_scan(det, text))
     det._validate = det._validate_domain = lambda value: True
-    assert list(det.detect(text)) == list(_windowed_email_scan(det, text))
+    assert list(det.presidio_matches(text)) == list(_windowed_email_scan(det, text))
 
 
 @pytest.mark.parametrize(

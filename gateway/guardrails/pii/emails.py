@@ -86,6 +86,18 @@ class EmailDetector:
         self._regex = re.compile(PRESIDIO_EMAIL_PATTERN, _EMAIL_FLAGS)
 
     def detect(self, text: str) -> Iterator[tuple[int, int, float]]:
+        """Presidio's matches, less a `key=` before the address: its local part admits '=', so in
+        `SUPPORT_EMAIL=ops@example.com` or `user=jane@example.com` (configs, logs) it took the key too and
+        redaction ate it. An '=' inside a real local part is legal but vanishingly rare."""
+        for start, end, score in self.presidio_matches(text):
+            eq = text.rfind("=", start, end)
+            if eq != -1 and eq < text.find("@", start, end):
+                start = eq + 1
+                if not _LOCAL_START.match(text, start):
+                    continue
+            yield start, end, score
+
+    def presidio_matches(self, text: str) -> Iterator[tuple[int, int, float]]:
         if "@" not in text:
             return
         n = len(text)

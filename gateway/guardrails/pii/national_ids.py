@@ -7,7 +7,9 @@ from collections.abc import Iterator
 
 from gateway.guardrails.pii.validation import context_before, validator_cache
 
-_SSN = re.compile(r"(?<![\d.-])(\d{3})([- .])(\d{2})\2(\d{4})(?![\d-]|[.:]\d)|(?<![\w.-])(\d{9})(?![\w-]|[.:]\d)")
+# A 3-2-4 run inside a longer group of digit groups ("1Z 435 754 79 3902 923", a tracking number) is not
+# an SSN: no digit group may touch it with one more separator.
+_SSN = re.compile(r"(?<![\d.-])(?<!\d )(\d{3})([- .])(\d{2})\2(\d{4})(?![\d-]|[.: ]\d)|(?<![\w.-])(\d{9})(?![\w-]|[.:]\d)")
 _SSN_CONTEXT = ("ssn", "social security", "social sec", "soc. sec", "soc sec", "ss#", "ss #", "seguro social")
 # Values printed as examples (the Woolworth wallet card, advertising samples, Presidio's list) and runs
 # of one digit. People type exactly these into forms and prompts, so they only lower the score of an

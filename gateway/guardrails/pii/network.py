@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from collections.abc import Iterator
 
@@ -13,18 +14,52 @@ _HEX_COLON = frozenset("0123456789abcdefABCDEF:")
 _IPV6 = re.compile(r"(?<![\w:])(?:[0-9A-Fa-f]{0,4}:){2,7}[0-9A-Fa-f]{0,4}(?:%\w+)?(?:/\d{1,3})?(?![\w:])")
 
 
+# Four dot-separated numbers after one of these are a version ("version": "1.38.146.97", Chrome/120.0.6099.109).
+_VERSION_CUES = ("version", "ver.", "release", "firmware", "build", "kernel", "chrome/", "safari/", "image", "upgrad",
+                 "downgrad")
+
+
+_IMAGE_TAG = re.compile(r"[\w.-]/[\w.-]+:\Z")
+
+
+def _after_version_cue(text: str, start: int) -> bool:
+    before = text[max(0, start - 40) : start].lower()
+    if _IMAGE_TAG.search(before):
+        return True  # registry/app:1.2.3.4
+    if start and text[start - 1] in "vV" and not (start > 1 and text[start - 2].isalnum()):
+        return True  # v1.2.3.4
+    return any(c in before for c in _VERSION_CUES)
+
+
+def _names_no_one(value: str) -> bool:
+    """Loopback, unspecified and reserved addresses (127.0.0.1, 0.0.0.0, ::1, 255.255.255.0) are the
+    same on every machine, so they identify no one; a config or a log is full of them."""
+    try:
+        address = ipaddress.ip_interface(value).ip
+    except ValueError:
+        return False
+    # IPv6 'reserved' is everything outside the assigned blocks, which a random address often is.
+    return address.is_loopback or address.is_unspecified or (address.version == 4 and address.is_reserved)
+
+
 class IpDetector:
     entity_type = "IP_ADDRESS"
     max_len = 50
     min_digits = 4
 
     def __init__(self, classes: dict[str, type]) -> None:
-        self._invalidate = validator_cache(classes["IpRecognizer"]().invalidate_result)
+        presidio_invalidate = classes["IpRecognizer"]().invalidate_result
+
+        def invalidate(value: str) -> bool:
+            return presidio_invalidate(value) or _names_no_one(value)
+
+        self._invalidate = validator_cache(invalidate)
 
     def detect_window(self, text: str, lo: int, hi: int, lower: str) -> list[tuple[int, int, float]]:
         if text.find(".", lo, hi) == -1:  # most clusters: a list, not a generator, is cheap to return
             return []
-        return [(m.start(), m.end(), 0.9) for m in _IPV4.finditer(text, lo, hi) if not self._invalidate(m.group())]
+        return [(m.start(), m.end(), 0.9) for m in _IPV4.finditer(text, lo, hi)
+                if not self._invalidate(m.group()) and not _after_version_cue(text, m.start())]
 
     def detect(self, text: str) -> Iterator[tuple[int, int, float]]:
         """IPv6 only (IPv4 comes through the numeric scan).
