@@ -295,6 +295,10 @@ PII_WORST = [
     "1::1%z", "http://a.b/", "http://a.b/)", "www.", "DE89 3704 0044 0532 0130 00 ", "DE00", "AB12", "sk-", "ghp_",
     "github_pat_", "xoxb-", "AKIA", "AIza", "x at ", "x dot ", "a(at)", "a [at] b [dot] ", "123-45-6789 ", "1.2.3.4 ",
     "1.2.3.", "passport 123456789 ", "4111 1111 1111 1111 ", "41 ",
+    # the phone cues, national layouts and look-alike rules, the IP version cues, the e-mail 'key=' trim
+    "order 0171 1234567 ", "Tel.: 0676/1234567 ", "+49 151 12345678,", "1Z 435 754 79 3902 923 ", "tel tel 1 ",
+    "on_call: 917 217 298 ", "20240315-142231 ", "123 45 6789 ", "06 12 34 56 78 ", "version 1.2.3.4 ",
+    "registry/app:1.2.3.4 ", "v1.2.3.4 ", "a=", "KEY=a@b.de ", "a=a@", "0/", "+1,", "1,234,",
 ]
 
 
