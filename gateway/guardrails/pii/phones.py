@@ -24,31 +24,42 @@ _GROUPS = re.compile(r"[ ./-]+")
 # those whose national numbers have none (Spain, Poland, Portugal, Denmark, ...) but only after a cue.
 _TRUNK_REGIONS = ("GB", "DE", "FR", "IT", "NL", "AT", "CH", "BE", "SE", "IE", "AU", "JP", "IN", "FI", "NO", "BR")
 _NO_TRUNK_REGIONS = ("US", "ES", "PL", "PT", "DK", "NO", "IT", "FR", "DE", "GB", "CH")
-# What the words before a number say it is. Matched at word starts: a substring test took "tel" in
-# "Bestellung" and "hotel" for a phone cue. A phone cue after an id cue ("order ... call 0171 ...")
-# wins, and the reverse: the nearest says what the number is.
-_CUES = re.compile(
-    r"(?P<phone>\b(?:tel|tél|telf|tfno|phone|ph|mobil|mobile|móvil|movil|cell|cel|handy|fax|gsm|whatsapp|sms|call"
-    r"|ruf|rückruf|anruf|appel|rappel|llam|chiam|bel|terugbel|zadzwo|kom|contact|kontakt|reach|text|desk|hotline"
-    r"|numer\w* tel|fon|dial|ring|on.?call)\w*|(?:^|[|\n])[ \t]*[TMOPF]\b|\b[tmpof] ?:)"
-    r"|(?P<id>\b(?:order|bestell|commande|pedido|ordine|bestelling|zamówien|tracking|track|trace|sendung|paket|suivi"
-    r"|seguimiento|tracciamento|przesył|invoice|rechnung|factur|fattur|faktur|ref|referen|kunden|vertrag|customer"
-    r"|client id|isbn|sku|catalog|serial|version|build|ticket|case|account|konto|iban|contract|id|n°|nº"
-    r"|passport|pass|ssn|social sec|tax|steuer|vat|ust|nip|pesel|dni|nie|nif|insee|bsn)\w*)"
-    r"|(?P<number>\b(?:number|nummer|numer|número|numéro|numero|no\.|nr\.?)(?!\w))",
-    re.IGNORECASE | re.MULTILINE,
-)
+# What the words before a number say it is, by word prefix (a substring test took "tel" in
+# "Bestellung" and "hotel" for a phone cue). The nearest cue decides: a phone cue after an id cue
+# ("order 4711, call 0171 ...") makes a phone number, and the reverse an id. "number" alone leans phone.
+_PHONE_CUES = ("tel", "tél", "telf", "tfno", "phone", "ph", "mobil", "móvil", "movil", "cell", "cel", "handy", "fax",
+               "gsm", "whatsapp", "sms", "call", "ruf", "rückruf", "anruf", "appel", "rappel", "llam", "chiam", "bel",
+               "terugbel", "zadzwo", "kom", "contact", "kontakt", "reach", "text", "desk", "hotline", "fon", "dial",
+               "ring", "on_call", "oncall")
+_ID_CUES = ("order", "bestell", "commande", "pedido", "ordine", "bestelling", "zamówien", "tracking", "track", "trace",
+            "sendung", "paket", "suivi", "seguimiento", "tracciamento", "przesył", "invoice", "rechnung", "factur",
+            "fattur", "faktur", "ref", "kunden", "vertrag", "customer", "isbn", "sku", "catalog", "serial", "version",
+            "build", "ticket", "case", "account", "konto", "iban", "contract", "id", "n°", "nº", "passport", "pass",
+            "ssn", "social", "tax", "steuer", "vat", "nip", "pesel", "nif", "insee", "bsn")
+_NUMBER_WORDS = frozenset({"number", "nummer", "numer", "número", "numéro", "numero", "no.", "nr", "nr."})
+_WORDS = re.compile(r"[^\W\d]\w*\.?|n[°º]")
+_SIGNATURE_LETTERS = frozenset("tmopf")  # "T: +49 ...", "M 0171 ...", "| O 030 ..." in signatures
 
 
-def _cue(text: str, start: int) -> str | None:
+def _cue(text: str, lower: str, start: int) -> str | None:
     """'phone', 'id' or None: what the nearest cue in the 48 characters before `start` says."""
     kind = None
     number = False
-    for m in _CUES.finditer(text, max(0, start - 48), start):
-        if m.lastgroup == "number":
+    for m in _WORDS.finditer(lower, max(0, start - 48), start):
+        word = m.group()
+        if word in _NUMBER_WORDS:
             number = True
-        else:
-            kind = m.lastgroup
+        elif word.startswith(_PHONE_CUES):
+            kind = "phone"
+        elif word.startswith(_ID_CUES):
+            kind = "id"
+        elif len(word) == 1 and word in _SIGNATURE_LETTERS:
+            i = m.start()
+            after = lower[i + 1 : i + 2]
+            line_start = lower[max(0, i - 2) : i].strip(" \t")[-1:] in ("", "\n", "|")
+            upper = len(lower) == len(text) and text[i].isupper()  # lower() kept the offsets
+            if after == ":" or (upper and after == " " and line_start):
+                kind = "phone"
     if kind is None and number:
         return "phone"
     return kind
@@ -70,7 +81,7 @@ class PhoneDetector:
             if digits < 7 or digits > 15 or _DATE_LIKE.match(core) or _IPV4_SHAPE.match(core):
                 continue
             international = value.startswith("+")
-            cue = _cue(text, m.start())
+            cue = _cue(text, lower or text.lower(), m.start())
             cued = cue == "phone"
             if not international and not _national_shape_ok(text, m.start(), core, digits, cued, cue):
                 continue
