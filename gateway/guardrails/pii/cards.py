@@ -11,8 +11,11 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 
-# Groups of 2-8 digits (cards are written 4-4-4-4, 4-6-5, 8\n8, ...) or one solid run.
-_CANDIDATE = re.compile(r"(?<![\d.,/-])\d{2,19}(?:(?:[ -]|\r?\n)\d{2,8}){0,5}(?![\d]|[.,/-]\d)")
+from gateway.guardrails.pii.validation import validator_cache
+
+# Groups of 2-8 digits (cards are written 4-4-4-4, 4-6-5, 8\n8, ...) or one solid run; never after a
+# "+", which starts a phone number in E.164 (+4915123450210 is also a Luhn-valid 13-digit "Visa").
+_CANDIDATE = re.compile(r"(?<![\d.,/+-])\d{2,19}(?:(?:[ -]|\r?\n)\d{2,8}){0,5}(?![\d]|[.,/-]\d)")
 _SEPARATORS = str.maketrans("", "", " -\r\n")
 
 
@@ -47,8 +50,6 @@ class CardDetector:
     max_len = 19 + 6 * 2
 
     def __init__(self, classes: dict[str, type]) -> None:
-        from gateway.guardrails.pii.recognizers import validator_cache
-
         self._luhn = validator_cache(classes["CreditCardRecognizer"]().validate_result)
 
     min_digits = 12

@@ -30,10 +30,17 @@ _SCORE = 0.6
 
 # The small model mislabels street names and form labels as people; these cues fix the common cases.
 _ADDRESS_WORDS = frozenset("apt suite road rd street st avenue ave box fork landing route lane way drive dr crest unit rue".split())
+# Only the cue is caseless ("Dear", "dear"); the name must start with a capital, and the words that
+# may follow it too: the pattern once ran wholly under IGNORECASE, so "follow up with Anna about the
+# invoice" lost "about the" and "call me maybe tomorrow" lost everything after "me". A lower-case name
+# is taken after cues that cannot be followed by anything else ("my name is dave"); after "call me"
+# ("call me back", "call me maybe") only where spaCy tags it a proper noun, or a noun spelled with
+# letters English words lack ("call me višeslav", not "call me asap").
+_NAME_WORD = r"[A-Z\u00C0-\u00DE\u0100-\u024F][\w'\u00C0-\u024F-]+"
 _NAME_CUE = re.compile(
-    r"(?:\bmy name is|\bname:|\bdear|\bcall me|\bsign it as|\btraveller:|\bguest|\bfollow up with|\bholder is)[ \t]+"
-    r"((?:[A-Z\u00C0-\u024F][\w'\u00C0-\u024F-]+|[a-z][a-z\u00C0-\u024F'-]+)(?:[ \t][A-Z\u00C0-\u024F][\w'\u00C0-\u024F-]+){0,2})",
-    re.IGNORECASE,
+    r"(?i:\bmy name is|\bname:|\bdear|\bcall me|\bsign it as|\btraveller:|\bguest|\bfollow up with|\bholder is)[ \t]+"
+    rf"({_NAME_WORD}(?:[ \t]{_NAME_WORD}){{0,2}})"
+    r"|(?i:\bmy name is|\bname:|\bsign it as|\b(call me))[ \t]+([a-z][a-z\u00DF-\u00F6\u00F8-\u024F'-]+)(?![\w'-])"
 )
 
 
@@ -42,6 +49,14 @@ def _plausible_person(value: str, text: str, end: int) -> bool:
     if not words or any(w in _ADDRESS_WORDS for w in words) or any(c.isdigit() for c in value):
         return False
     return not (len(words) == 1 and text[end : end + 1] == ":")  # a form label ("Traveller:")
+
+
+def _lowercase_name(doc, start: int, word: str) -> bool:
+    span = doc.char_span(start, start + len(word), alignment_mode="expand")
+    if span is None or len(span) != 1:
+        return False
+    token = span[0]
+    return token.pos_ == "PROPN" or (token.pos_ == "NOUN" and not token.ent_type_ and not word.isascii())
 
 
 def ner_available() -> bool:
@@ -71,4 +86,7 @@ class NerTagger:
                 yield ent.start_char, ent.end_char, etype, _SCORE
         if "PERSON" in self._wanted:
             for m in _NAME_CUE.finditer(text):
-                yield m.start(1), m.end(1), "PERSON", _SCORE + 0.05
+                if m.group(1) is not None:
+                    yield m.start(1), m.end(1), "PERSON", _SCORE + 0.05
+                elif m.group(2) is None or _lowercase_name(doc, m.start(3), m.group(3)):
+                    yield m.start(3), m.end(3), "PERSON", _SCORE + 0.05
