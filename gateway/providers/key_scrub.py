@@ -9,8 +9,11 @@ itself, and any mix, character by character, of JSON escapes (`\\u0073` in eithe
 pairs, `\\/` and the other short escapes) and percent-encoding (`%73`), also when the decoded text holds
 such escapes again (an error message quoting another JSON body or a URL). In a stream the key is also
 matched across events: pieces that follow one another in one text stream (a choice's content, a content
-block's text, a tool call's arguments, a Responses delta) are joined, and an event whose text ends
-with the start of the key is held back until the next piece shows whether the key follows. A key whose
+block's text, a tool call's arguments, a Responses delta) are joined. An event whose text ends with
+the key's first `HOLD_FROM` (3) characters is held back until the next piece shows whether the key
+follows; text ending with fewer (words ending in "s") goes out at once, without a look, so a text that
+starts with the rest of a key whose first 1 or 2 characters went out before it is cut there: a caller
+may see at most those 2 characters before `[redacted]`, never enough to rebuild the key. A key whose
 pieces are interleaved with another text stream's text, or separated by more than `MAX_HELD_EVENTS`
 events, is matched only within each piece. Partially masked echoes (`sk-...abcd`) are not the key and
 are left alone, as are other transformations (base64, hashing).
@@ -18,9 +21,13 @@ are left alone, as are other transformations (base64, hashing).
 Keys shorter than `MIN_KEY_CHARS` are not scrubbed: `none`, `dummy` or `x` (placeholders for vLLM or
 Ollama) are no secret, and replacing them would rewrite ordinary text. `check-config` says so.
 
-Cost: a 2xx body is decoded only when a byte-level search finds the key in one of these forms (or, in
-a stream, an event's text ending with its first character(s)); everything else passes as the upstream's
-own bytes.
+Cost: bytes are decoded only when a byte-level test says a reader could find the key in them: the key
+itself, a `\\u00XX` or `%XX` escape of one of its characters (or of `\\`, `u`, a hex digit, `%`, which
+can build further escapes: `\\u00e9` from ensure_ascii text or `%C3%A9` never can), `\\/` for a key with
+a slash, or in a stream the key's 2nd and 3rd characters or a string starting with its 3rd (the start
+and continuation rules above). Everything else passes as the upstream's own bytes: in a stream that is
+two single-byte scans and one regex with a literal lead, about 1 µs an event on a loaded 2-core box
+(`benchmarks/key_scrub_micro.py`); a decoded event costs 10-20 µs.
 """
 
 from __future__ import annotations
@@ -34,9 +41,10 @@ import orjson
 MIN_KEY_CHARS = 16
 REDACTED = "[redacted]"
 MAX_HELD_EVENTS = 64  # events held back while a possible key start waits for its next piece
+# A stream text ending with this many of the key's first characters is held back; the text before a key
+# may have gone out ending with up to HOLD_FROM - 1 of them: only those can leak. (`_lead` is built for 3.)
+HOLD_FROM = 3
 
-_SHORT_ESCAPES = {'"': '\\"', "\\": "\\\\", "/": "\\/", "\b": "\\b", "\f": "\\f", "\n": "\\n", "\r": "\\r",
-                  "\t": "\\t"}
 # Strings whose pieces a client joins across stream events (OpenAI chat, Anthropic, Responses).
 _JOINED = frozenset({"content", "text", "delta", "arguments", "partial_json", "thinking", "refusal",
                      "reasoning_content", "reasoning"})
@@ -72,38 +80,40 @@ def _hex(n: int, width: int) -> str:
     return "".join(f"[{d}{d.upper()}]" if d.isalpha() else d for d in f"{n:0{width}x}")
 
 
-def _char_forms(c: str) -> str:
-    """A regex for one character of the key in any form a reader decodes back to it."""
-    forms = [re.escape(c)]
-    cp = ord(c)
-    if cp < 0x10000:
-        forms.append(r"\\u" + _hex(cp, 4))
-    else:
-        hi, lo = 0xD800 + ((cp - 0x10000) >> 10), 0xDC00 + ((cp - 0x10000) & 0x3FF)
-        forms.append(r"\\u" + _hex(hi, 4) + r"\\u" + _hex(lo, 4))
-    forms.append("".join("%" + _hex(b, 2) for b in c.encode()))
-    if c in _SHORT_ESCAPES:
-        forms.append(re.escape(_SHORT_ESCAPES[c]))
-    return "(?:" + "|".join(forms) + ")"
+def _raw(s: str) -> bytes:
+    """`s` as it sits inside a JSON string when written without `\\u` escapes."""
+    return orjson.dumps(s)[1:-1]
 
 
 class KeyScrubber:
     """One provider's key, compiled once: finds it in bytes and text and takes it out."""
 
-    __slots__ = ("key", "_key_b", "_slash", "_stream_re")
+    __slots__ = ("key", "_key_b", "_key_raw", "_slash", "_esc_at", "_esc_re", "_pct_re", "_lead")
 
     def __init__(self, key: str) -> None:
         self.key = key
         self._key_b = key.encode()
+        self._key_raw = _raw(key)
         self._slash = "/" in key  # `\\/` can stand for one of its characters
-        # In a stream: an event holding an encoded key, or a JSON string value (not an object key:
-        # those are followed by a colon) that ends with the start of the key, whose rest the next
-        # event's text may hold.
-        forms = [_char_forms(c) for c in key]
-        start = ""
-        for f in reversed(forms[1:]):
-            start = f"(?:{f}{start})?"
-        self._stream_re = re.compile((forms[0] + start + r'"(?!\s*:)').encode())
+        # An escape matters only if it decodes to a character that is in the key or that can start or
+        # complete another escape once decoded (`\\`, `u`, hex digits, `%`): `\\u00e9` or `%C3%A9`
+        # (any non-ASCII text written with ensure_ascii, or a URL) cannot spell an ASCII key.
+        risky = set(key) | set("\\u%0123456789abcdefABCDEF")
+        self._esc_at = b"\\u00" if max(map(ord, risky)) < 0x100 else b"\\u"
+        forms = sorted({_hex(ord(c), 4) for c in risky if ord(c) < 0x10000})
+        if max(map(ord, risky)) >= 0x10000:
+            forms.append("[dD][89abAB][0-9a-fA-F]{2}")  # the high half of a surrogate pair
+        self._esc_re = re.compile(("\\\\u(?:" + "|".join(forms) + ")").encode())
+        byte_forms = sorted({_hex(b, 2) for c in risky for b in c.encode()})
+        self._pct_re = re.compile(("%(?:" + "|".join(byte_forms) + ")").encode())
+        # In a stream, an event holds `k-` or `"-` (the key's 2nd and 3rd characters, or a string
+        # starting with its 3rd) if a text of it may end with the key's first 3 characters, start with
+        # the rest of a key whose first 1 or 2 characters went out before it, or hold the key itself
+        # (see StreamScrub). One regex led by the 3rd character: `re` finds a literal lead with a
+        # fast scan, twice as fast as two `in` tests.
+        third = _raw(key[2])
+        self._lead = re.compile(re.escape(third) + b"(?:(?<=" + re.escape(_raw(key[1]) + third) + b")|(?<="
+                                + re.escape(b'"' + third) + b"))").search
 
     @classmethod
     def for_key(cls, key: str | None) -> KeyScrubber | None:
@@ -113,8 +123,20 @@ class KeyScrubber:
     # -- whole texts and bodies ------------------------------------------------------------------------
     def may_hold(self, data: bytes) -> bool:
         """Could a reader decode the key from `data`? False is certain; True means look closer."""
-        return (self._key_b in data or b"\\u" in data or b"%" in data
-                or (self._slash and b"\\/" in data))
+        return (self._key_raw in data or self._key_b in data or self._escaped(data))
+
+    def _escaped(self, data: bytes) -> bool:
+        """Does `data` hold an escape that decodes to a character of the key (or to one that builds
+        another escape)? Single-byte searches first: they are the cheapest."""
+        if b"%" in data and self._pct_re.search(data) is not None:
+            return True
+        return b"\\" in data and ((self._esc_at in data and self._esc_re.search(data) is not None)
+                                   or (self._slash and b"\\/" in data))
+
+    def _suspect(self, data: bytes) -> bool:
+        """In a stream, does an event need decoding? (the key in any form, or a text holding its start
+        or its continuation)"""
+        return self._lead(data) is not None or self._escaped(data)
 
     def text(self, s: str) -> str:
         """A decoded string with the key taken out, in whatever escapes it was written. A string that
@@ -186,17 +208,20 @@ class StreamScrub:
     def __init__(self, scrubber: KeyScrubber) -> None:
         self.s = scrubber
         self._held: list[_Event] = []
-        # text stream -> the pieces (event, container, field, start, end) of its text that spell the
-        # start of the key, in order; their text is key[:sum of lengths]
-        self._pending: dict[tuple, list[tuple]] = {}
+        # text stream -> (the pieces (event, container, field, start, end) of its text that may be part
+        # of the key, in order; their text; whether it follows text that went out unexamined)
+        self._pending: dict[tuple, tuple[list[tuple], str, bool]] = {}
         self._edits: list[tuple] = []  # (event, container, field, start, end, replacement)
 
     def feed(self, data: bytes) -> bytes:
-        if not self._held and not self._suspect(data):
-            return data  # the common case: the upstream's own bytes, untouched
+        s = self.s
+        if not self._held and b"%" not in data and b"\\" not in data and s._lead(data) is None:
+            return data  # the common case (`_suspect`, inlined: three fast byte scans)
+        if not self._held and not s._suspect(data):
+            return data  # the upstream's own bytes, untouched
         out: list[bytes] = []
         for raw in _split_events(data):
-            if not self._held and not self._suspect(raw):
+            if not self._held and not s._suspect(raw):
                 out.append(raw)
                 continue
             self._take(raw)
@@ -210,9 +235,6 @@ class StreamScrub:
         return self._release()
 
     # -- internals --------------------------------------------------------------------------------------
-    def _suspect(self, data: bytes) -> bool:
-        return self.s.may_hold(data) or self.s._stream_re.search(data) is not None
-
     def _release(self) -> bytes:
         self._pending.clear()
         by_string: dict[tuple[int, object], list[tuple]] = {}
@@ -263,23 +285,34 @@ class StreamScrub:
         key = self.s.key
         for other in [k for k in self._pending if k != stream]:
             del self._pending[other]  # another text stream goes on: that one's key start ended there
-        pieces = self._pending.pop(stream, [])
-        j = sum(p[4] - p[3] for p in pieces)
+        pieces, text, after_unseen = self._pending.pop(stream, ([], "", True))
         pieces = pieces + [(ev, box, field, 0, len(s))]
-        joined_text = key[:j] + s
+        x = text + s
         end = 0
-        at = joined_text.find(key)
-        while at != -1 and at < j:  # a key spanning events (one inside `s` is already replaced)
+        if after_unseen:
+            # Text that went out unexamined ends with at most HOLD_FROM - 1 of the key's first
+            # characters: a text going on with the rest of the key loses that rest.
+            j = next((j for j in range(1, HOLD_FROM) if x.startswith(key[j:])), 0)
+            if j:
+                self._cut(pieces, 0, end := len(key) - j)
+        at = x.find(key, end)
+        while at != -1:  # a key spanning events (one inside `s` is already replaced)
             self._cut(pieces, at, at + len(key))
             end = at + len(key)
-            at = joined_text.find(key, end)
-        # The longest end of the text (after any match) that the key starts with: held back.
-        first = key[0]
-        i = joined_text.find(first, max(end, len(joined_text) - len(key) + 1))
-        while i != -1 and not key.startswith(joined_text[i:]):
-            i = joined_text.find(first, i + 1)
+            at = x.find(key, end)
+        # Held back: a text that may still become such a rest and would make the key's start that went
+        # out longer than HOLD_FROM - 1, or the longest end (after any match) that is the key's start,
+        # of at least HOLD_FROM characters.
+        if after_unseen and end == 0 and any(j + len(x) >= HOLD_FROM and key.startswith(x, j)
+                                             for j in range(1, HOLD_FROM)):
+            self._pending[stream] = (pieces, x, True)
+            return
+        head = key[:HOLD_FROM]
+        i = x.find(head, max(end, len(x) - len(key) + 1))
+        while i != -1 and not key.startswith(x[i:]):
+            i = x.find(head, i + 1)
         if i != -1:
-            self._pending[stream] = _slice(pieces, i, len(joined_text))
+            self._pending[stream] = (_slice(pieces, i, len(x)), x[i:], False)
 
     def _cut(self, pieces: list[tuple], a: int, b: int) -> None:
         """Remove text positions [a, b) of the joined pieces; the first removed part says why."""

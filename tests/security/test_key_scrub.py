@@ -9,6 +9,7 @@ Every path is driven through the official SDKs against the fake upstream: Chat C
 
 from __future__ import annotations
 
+import json
 import re
 import subprocess
 import sys
@@ -21,6 +22,7 @@ import openai
 import orjson
 import pytest
 
+from gateway.providers.key_scrub import HOLD_FROM
 from tests.support.fake_upstream import Reply, transcript
 from tests.support.gateway import TEST_KEY, UPSTREAM_SECRET, write_config
 
@@ -269,14 +271,21 @@ def test_a_whole_answer_quoting_the_key_reaches_no_caller_and_no_record(gw, upst
     assert_no_key("the records", records_text(gw.config_path, len(PATHS)))
 
 
-@pytest.mark.parametrize("cut", [1, 10, len(KEY) - 1])
+def streamed_text(key: str, cut: int) -> str:
+    """What a caller reads of `stream_reply`: a text event ending with fewer than HOLD_FROM of the key's
+    first characters goes out at once (holding every word ending in "s" would cost each stream a decode),
+    so those show before the mark; the rest of the key does not."""
+    return f"key: {key[:cut] if cut < HOLD_FROM else ''}[redacted] done"
+
+
+@pytest.mark.parametrize("cut", [1, 2, HOLD_FROM, 10, len(KEY) - 1])
 def test_a_key_split_across_two_events_and_two_reads_reaches_no_caller_and_no_record(gw, upstream, cut):
     for path in STREAMED:
         upstream.push(stream_reply(WIRE[path], cut=cut))
         seen = call(gw, path, True)
         assert "ERROR:" not in seen, (path, seen)
         assert_no_key(f"the {path} stream", seen)
-        assert text_of(seen) == "key: [redacted] done", (path, text_of(seen))
+        assert text_of(seen) == streamed_text(KEY, cut), (path, text_of(seen))
     assert_no_key("the records", records_text(gw.config_path, len(STREAMED)))
 
 
@@ -316,3 +325,37 @@ def test_check_config_says_a_short_provider_key_is_unprotected_without_showing_i
     long = subprocess.run([sys.executable, "-m", "gateway", "check-config", "--config", str(cfg)], capture_output=True,
                           text=True, timeout=60, cwd=ROOT, env={**os.environ, "TEST_UPSTREAM_KEY": KEY})
     assert long.returncode == 0 and "unprotected" not in long.stdout + long.stderr
+
+
+def token_reply(wire: str, text: str, size: int = 3) -> Reply:
+    """`text` the way a model streams it: `size` characters an event, each written with ensure_ascii
+    escapes (as OpenAI's upstream writes non-ASCII text)."""
+    tokens = [json.dumps(text[i:i + size])[1:-1].encode() for i in range(0, len(text), size)]
+    if wire == "openai":
+        raw, field, old = transcript("openai_stream_text.sse"), b'"content":"', [b"Hello", b"! How can I", b" help you today?"]
+    elif wire == "anthropic":
+        raw, field, old = transcript("anthropic_stream_text.sse"), b'"text":"', [b"Hello", b"! How can I help", b" you today?"]
+    else:
+        raw, field = transcript("openai_responses_stream_text.sse"), b'"delta":"'
+        old = [b"Hello", b"!", b" How", b" can", b" I", b" help", b" you", b" today", b"?"]
+        raw = raw.replace(b"Hello! How can I help you today?", json.dumps(text)[1:-1].encode())
+    events = raw.split(b"\n\n")
+    at = next(i for i, e in enumerate(events) if field + old[0] + b'"' in e)
+    template = events[at]
+    events[at:at + 1] = [template.replace(field + old[0] + b'"', field + t + b'"') for t in tokens]
+    for word in old[1:]:
+        events = [e.replace(field + word + b'"', field + b'"') for e in events]
+    return Reply(writes=[b"\n\n".join(events)])
+
+
+@pytest.mark.parametrize("size", [1, 2, 3, 5])
+def test_a_key_a_model_repeats_token_by_token_in_ensure_ascii_text_is_never_readable(gw, upstream, size):
+    before, after = "Voilà la clé demandée : ", " — c'est tout, à bientôt."
+    for path in STREAMED:
+        for shift in range(size):  # every alignment of the key against the event cuts
+            upstream.push(token_reply(WIRE[path], before[shift:] + KEY + after, size))
+            seen = call(gw, path, True)
+            assert "ERROR:" not in seen, (path, seen)
+            assert_no_key(f"the {path} stream", seen)
+            assert text_of(seen) in {before[shift:] + KEY[:i] + "[redacted]" + after for i in range(HOLD_FROM)}, (
+                path, size, shift, text_of(seen))

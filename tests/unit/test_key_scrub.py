@@ -4,6 +4,7 @@ byte; a key too short to be a secret is never scrubbed."""
 
 from __future__ import annotations
 
+import json
 import re
 import urllib.parse
 
@@ -11,7 +12,7 @@ import orjson
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from gateway.providers.key_scrub import MIN_KEY_CHARS, KeyScrubber
+from gateway.providers.key_scrub import HOLD_FROM, MIN_KEY_CHARS, KeyScrubber
 
 KEY = "sk-fz/9+Q=abcDEF_0123456789xyz"
 S = KeyScrubber(KEY)
@@ -104,10 +105,38 @@ def test_a_body_without_the_key_is_returned_as_the_same_bytes():
 
 def test_a_key_start_at_the_end_of_an_event_is_held_until_the_next_piece_says_it_is_not_the_key():
     scrub = S.stream()
-    first = chat_event("tasks")
-    assert scrub.feed(first) == b""  # "s" may start the key
+    first = chat_event("risky tasks sk-")
+    assert scrub.feed(first) == b""  # "sk-" (HOLD_FROM characters) may start the key
     second = chat_event(" done")
     assert scrub.feed(second) == first + second  # it did not: both go out as they came
+
+
+def test_text_ending_with_fewer_than_hold_from_key_characters_goes_out_at_once():
+    """Words ending in "s" or "sk" are everywhere: holding them would cost every stream a decode."""
+    assert HOLD_FROM == 3
+    scrub = S.stream()
+    for text in ("tasks", " ask", " s", "k", " desk-top", " sk", " -x"):
+        event = chat_event(text)
+        assert scrub.feed(event) == event, text
+
+
+def test_non_ascii_text_written_with_ensure_ascii_and_percent_signs_need_no_look():
+    for text in ("Grüße, schöne Änderung — 100 % größer", "déjà vu, où est-ce ? « ça va »", "日本語のテキスト 🎉",
+                 "50% off, see /docs?q=%C3%A9t%C3%A9"):
+        raw = json.dumps(text)[1:-1]  # ensure_ascii: every non-ASCII character as a \u escape
+        assert not S.may_hold(raw.encode()), text
+        scrub = S.stream()
+        assert scrub.feed(chat_event(raw)) == chat_event(raw), text
+    for risky in ("\\u0073", "\\u005C", "%73", "%5c", "\\u0025", "%25"):  # a key character, or one building escapes
+        assert S.may_hold(risky.encode()), risky
+
+
+def test_a_key_continued_after_its_first_characters_went_out_is_cut_and_leaks_at_most_those():
+    for j in range(1, HOLD_FROM):
+        out = run_stream(["key: " + KEY[:j], KEY[j:j + 4], KEY[j + 4:] + " done"])
+        assert joined_text(out) == "key: " + KEY[:j] + "[redacted] done", j
+    # a text that only looks like such a continuation goes out unchanged
+    assert joined_text(run_stream(["x", KEY[2:6], "y"])) == "x" + KEY[2:6] + "y"
 
 
 def test_another_choice_text_or_a_non_text_event_does_not_release_a_key_start_in_the_wrong_place():
@@ -172,7 +201,36 @@ def test_only_the_key_is_replaced_and_the_text_around_it_is_kept(before, after, 
     for p in points + [len(text)]:
         pieces.append(orjson.dumps(text[last:p]).decode()[1:-1])
         last = p
-    assert joined_text(run_stream(pieces)) == before + "[redacted]" + after
+    # The text before a key may have gone out with the key's first HOLD_FROM - 1 characters at its end.
+    assert joined_text(run_stream(pieces)) in {before + KEY[:i] + "[redacted]" + after for i in range(HOLD_FROM)}
+
+
+@settings(max_examples=300, deadline=None)
+@given(before=st.text(ALPHABET, max_size=12), after=st.text(ALPHABET, max_size=12),
+       how=st.lists(st.integers(0, 3), min_size=len(KEY), max_size=len(KEY)),
+       sizes=st.lists(st.integers(0, 5), min_size=1, max_size=40), anthropic=st.booleans(),
+       ensure_ascii=st.booleans())
+def test_a_key_echoed_one_token_per_event_is_never_readable(before, after, how, sizes, anthropic, ensure_ascii):
+    """How a model repeats a key: 0-5 characters an event (empty ones too), the text around it written
+    with or without ensure_ascii escapes; at most the key's first HOLD_FROM - 1 characters go out."""
+    raw_key = "".join(encode_char(c, h) for c, h in zip(KEY, how))
+    units = (re.findall(r"\\u[0-9a-fA-F]{4}|\\.|.", json.dumps(before, ensure_ascii=ensure_ascii)[1:-1], re.S)
+             + re.findall(r"\\u[0-9a-fA-F]{4}|\\.|.", raw_key, re.S)
+             + re.findall(r"\\u[0-9a-fA-F]{4}|\\.|.", json.dumps(after, ensure_ascii=ensure_ascii)[1:-1], re.S))
+    pieces, i, k = [], 0, 0
+    while i < len(units):
+        n = sizes[k % len(sizes)]
+        pieces.append("".join(units[i:i + n]))
+        i, k = i + n, k + 1
+        if k > 400:
+            pieces.append("".join(units[i:]))
+            break
+    out = run_stream(pieces, anthropic_event if anthropic else chat_event)
+    assert not leaks(out.decode()), out
+    text = joined_text(out)
+    assert not leaks(text)
+    if "\n" not in before + after and KEY[0] not in after:
+        assert text in {before + KEY[:i] + "[redacted]" + after for i in range(HOLD_FROM)}, text
 
 
 @settings(max_examples=300, deadline=None)
