@@ -42,7 +42,7 @@ def test_docker_cmd_and_healthcheck_work_on_the_image_layout(tmp_path):
         health = re.search(r'CMD \["python", "-c", "(.*)"\]\n', docker.split("HEALTHCHECK", 1)[1]).group(1)
         ok = subprocess.run([sys.executable, "-c", health.replace("8080", str(port))], timeout=10)
         assert ok.returncode == 0
-        req = urllib.request.Request(gw.url + "/stats", headers={"Authorization": "Bearer admin-secret-1"})
+        req = urllib.request.Request(gw.url + "/stats", headers={"Authorization": "Bearer admin-secret-0123456789"})
         assert urllib.request.urlopen(req, timeout=5).status == 200
         try:
             urllib.request.urlopen(gw.url + "/stats", timeout=5)
