@@ -44,6 +44,11 @@ def found(detector: PiiDetector, text: str) -> list[tuple[str, str]]:
         ("ping 2001:db8:85a3::8a2e:370:7334 now", ("IP_ADDRESS", "2001:db8:85a3::8a2e:370:7334")),
         ("see https://example.com/a?b=1).", ("URL", "https://example.com/a?b=1")),
         ("my passport is C42602015", ("US_PASSPORT", "C42602015")),
+        # A call verb is a cue in the languages whose national numbers have no trunk 0 to go by.
+        ("Llámame al 612 345 678, gracias", ("PHONE_NUMBER", "612 345 678")),
+        ("Ligue-me: 912 345 678", ("PHONE_NUMBER", "912 345 678")),
+        ("Zadzwoń do mnie 512 345 678", ("PHONE_NUMBER", "512 345 678")),
+        ("Ring mig på 20 12 34 56", ("PHONE_NUMBER", "20 12 34 56")),
     ],
 )
 def test_entity_types(detector: PiiDetector, text: str, expected: tuple[str, str]) -> None:

@@ -28,7 +28,7 @@ _NO_TRUNK_REGIONS = ("US", "ES", "PL", "PT", "DK", "NO", "IT", "FR", "DE", "GB",
 # "Bestellung" and "hotel" for a phone cue). The nearest cue decides: a phone cue after an id cue
 # ("order 4711, call 0171 ...") makes a phone number, and the reverse an id. "number" alone leans phone.
 _PHONE_CUES = ("tel", "tél", "telf", "tfno", "phone", "ph", "mobil", "móvil", "movil", "cell", "cel", "handy", "fax",
-               "gsm", "whatsapp", "sms", "call", "ruf", "rückruf", "anruf", "appel", "rappel", "llam", "chiam", "bel",
+               "gsm", "whatsapp", "sms", "call", "ruf", "rückruf", "anruf", "appel", "rappel", "llam", "llám", "ligue", "chiam", "bel",
                "terugbel", "zadzwo", "kom", "contact", "kontakt", "reach", "text", "desk", "hotline", "fon", "dial",
                "ring", "on_call", "oncall")
 _ID_CUES = ("order", "bestell", "commande", "pedido", "ordine", "bestelling", "zamówien", "tracking", "track", "trace",
