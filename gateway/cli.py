@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import hashlib
 import ipaddress
 import logging
 import os
@@ -45,9 +46,33 @@ def _is_loopback(host: str) -> bool:
         return False
 
 
+# The README's demo key. Its secret is public, so it is a live credential only on loopback.
+DEMO_KEY_SECRET = "sk-gateway-demo"
+
+
+def demo_key_ids(loaded: LoadedConfig) -> list[str]:
+    """Ids of the `[[keys]]` whose secret is the published demo secret, however it is given: as `key`,
+    as `key_sha256` (its digest) or through `key_env` (the variable's value)."""
+    digest = hashlib.sha256(DEMO_KEY_SECRET.encode()).hexdigest()
+    found = []
+    for rule in loaded.rules.get("keys", []):
+        raw = rule.data
+        env = raw.get("key_env")
+        if (raw.get("key") == DEMO_KEY_SECRET or str(raw.get("key_sha256", "")).lower() == digest
+                or (isinstance(env, str) and os.environ.get(env) == DEMO_KEY_SECRET)):
+            found.append(f"{raw.get('id')} ({os.path.basename(rule.file)})")
+    return found
+
+
 def preflight(loaded: LoadedConfig, host: str, workers: int) -> str | None:
     """Refusals that are about how the gateway is started, not about the file."""
     main = loaded.main
+    demo = demo_key_ids(loaded)
+    if demo and not _is_loopback(host) and not main.server.allow_demo_key:
+        return (f"refusing to serve on {host} while key {', '.join(demo)} has the demo secret "
+                f"'{DEMO_KEY_SECRET}', which is published in the README, so anyone could use it: remove that "
+                "key (or give it a secret of its own: `gateway keys create`), serve on 127.0.0.1, or say "
+                "[server] allow_demo_key = true")
     if workers > 1 and main.store.url.startswith("memory://"):
         return ("--workers > 1 needs a shared store: the memory store is per process, so each worker would "
                 "enforce its own limits. Set [store] url = \"redis://...\" or run one worker.")

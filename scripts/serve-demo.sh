@@ -9,7 +9,8 @@ if ! python3 -c 'import ensurepip, venv' >/dev/null 2>&1; then
   $sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq python3-venv >/dev/null
 fi
 [ -x .venv/bin/python ] || python3 -m venv .venv
-.venv/bin/python -m pip install -q --upgrade pip
-.venv/bin/python -m pip install -q .
+# The runtime lock (versions and hashes), then the gateway without resolving anything.
+.venv/bin/python -m pip install -q --require-hashes -r requirements/runtime.lock
+.venv/bin/python -m pip install -q --no-deps --no-build-isolation .
 bash scripts/install-launcher.sh
 exec .venv/bin/gateway serve --config config.example.toml "$@"

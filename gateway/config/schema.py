@@ -43,6 +43,13 @@ class ServerConfig(Strict):
     idle_timeout_s: float = Field(60.0, gt=0)
     total_timeout_s: float = Field(600.0, gt=0)
     drain_timeout_s: float = Field(20.0, ge=0)
+    # On SIGTERM, first answer /health/ready with 503 (and keep serving) for this long, so a load balancer
+    # that health-checks stops sending before the listener closes; then drain. A stop timeout must exceed
+    # this plus drain_timeout_s (Kubernetes: terminationGracePeriodSeconds, plus any preStop pause).
+    unready_before_drain_s: float = Field(0.0, ge=0, le=300)
+    # The demo key's secret `sk-gateway-demo` is published in the README: serving it off loopback is
+    # refused at start-up unless this says so.
+    allow_demo_key: bool = False
     # Trust an incoming x-request-id (sanitised) instead of always minting one.
     trust_request_id: bool = True
     # Reload when the main file or a policy file changes (their mtimes are polled about once a second),

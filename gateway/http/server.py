@@ -126,6 +126,27 @@ async def _config_watcher(app: web.Application) -> AsyncIterator[None]:
 async def _on_startup(app: web.Application) -> None:
     loop = asyncio.get_running_loop()
     loop.add_signal_handler(signal.SIGHUP, lambda: asyncio.ensure_future(reload_config(app)))
+    # Replaces aiohttp's handler, which closes the listener at once: first turn unready, then drain.
+    loop.add_signal_handler(signal.SIGTERM, _begin_stop, app, loop)
+
+
+def _begin_stop(app: web.Application, loop: asyncio.AbstractEventLoop) -> None:
+    """SIGTERM: /health/ready answers 503 while the listener still serves for `unready_before_drain_s`,
+    so a balancer that health-checks stops sending first; then aiohttp closes the listener and drains."""
+    state = app[STATE]
+    if state.draining:
+        return
+    state.draining = True
+    state.drain_deadline = float("inf")  # not cut before the drain proper starts (set in _on_shutdown)
+    delay = state.runtime.config.main.server.unready_before_drain_s
+    log.info("SIGTERM: unready; draining in %gs", delay)
+    loop.call_later(delay, _graceful_exit)
+
+
+def _graceful_exit() -> None:
+    from aiohttp.web_runner import GracefulExit
+
+    raise GracefulExit()  # what aiohttp's own handler raises: run_app then stops the sites and drains
 
 
 async def _on_shutdown(app: web.Application) -> None:
