@@ -14,6 +14,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable
 from typing import TYPE_CHECKING, ClassVar, Literal
 
+from gateway.apis.json_types import JsonObject
 from gateway.apis.slots import InputTexts
 
 if TYPE_CHECKING:
@@ -40,30 +41,30 @@ class ApiSpec(ABC):
     encoder: ClassVar[EncoderFactory | None] = None
 
     @abstractmethod
-    def validate(self, body: dict) -> None:
+    def validate(self, body: JsonObject) -> None:
         """Refuse a body the gateway cannot serve: raise `BadRequest` whose `param` is the path to the
         first wrong field. Checks every field any later stage reads (policies, translators, providers,
         the mock), so that an exception from those stages is a gateway bug, never the caller's."""
 
     @abstractmethod
-    def walk_input(self, body: dict, out: InputTexts) -> None:
+    def walk_input(self, body: JsonObject, out: InputTexts) -> None:
         """Add each scannable input string of a validated body to `out` as a slot, and the size of
         everything it cannot scan (images, audio, token ids, signed blocks) as unscanned."""
 
     @abstractmethod
-    def count_prompt(self, body: dict, model: str | None) -> int:
+    def count_prompt(self, body: JsonObject, model: str | None) -> int:
         """tiktoken estimate of the body's prompt tokens with `model`'s encoding (limits and budgets
         reserve it before the call; usage falls back on it when the upstream reports none)."""
 
-    def input_texts(self, body: dict) -> InputTexts:
+    def input_texts(self, body: JsonObject) -> InputTexts:
         out = InputTexts()
         self.walk_input(body, out)
         return out
 
-    def max_output_tokens(self, body: dict) -> int | None:
+    def max_output_tokens(self, body: JsonObject) -> int | None:
         """The caller's cap on output tokens per answer, None when it sets none."""
         return None
 
-    def output_choices(self, body: dict) -> int:
+    def output_choices(self, body: JsonObject) -> int:
         """How many answers the request asks for; each may use `max_output_tokens`."""
         return 1

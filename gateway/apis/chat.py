@@ -12,6 +12,7 @@ from collections.abc import Callable
 
 from gateway.apis import fields as f
 from gateway.apis.base import ApiSpec
+from gateway.apis.json_types import JsonObject
 from gateway.apis.prompt import count_tools
 from gateway.apis.slots import InputTexts, dicts, role_of
 from gateway.tokens import count_messages
@@ -19,7 +20,7 @@ from gateway.tokens import count_messages
 
 def _with_cache_control(check: f.Check) -> f.Check:
     """The translator copies a part's `cache_control` into the Anthropic block it makes."""
-    def checked(part: dict, where: str) -> None:
+    def checked(part: JsonObject, where: str) -> None:
         check(part, where)
         f.field(part, "cache_control", where, dict, required=False)
     return checked
@@ -45,7 +46,7 @@ def _tool_call(call: object, where: str) -> None:
         f.sub("custom", "name", "input")(call, where)
 
 
-def _message(msg: dict, i: int) -> None:
+def _message(msg: JsonObject, i: int) -> None:
     if not isinstance(msg, dict):
         f.fail(f"messages[{i}]", "each message must be an object with a 'role'")
     get = msg.get
@@ -70,7 +71,7 @@ def _message(msg: dict, i: int) -> None:
         f.sub("function_call", "name", "arguments")(msg, f"messages[{i}]")
 
 
-def _tools(body: dict) -> None:
+def _tools(body: JsonObject) -> None:
     tools = body["tools"]
     if tools is None:
         return
@@ -85,14 +86,14 @@ def _tools(body: dict) -> None:
             f.sub("custom", "name", optional=("description",))(tool, f"tools[{k}]")
 
 
-def _tool_choice(body: dict) -> None:
+def _tool_choice(body: JsonObject) -> None:
     choice = body["tool_choice"]
     if choice is not None and not isinstance(choice, str):
         if f.typed(choice, "tool_choice") == "function":
-            f.sub("function", "name")(choice, "tool_choice")  # type: ignore[arg-type]
+            f.sub("function", "name")(choice, "tool_choice")
 
 
-def _stream_options(body: dict) -> None:
+def _stream_options(body: JsonObject) -> None:
     if body["stream_options"] is not None:
         f.field(body, "stream_options", "", dict)
         f.optional_bools(body["stream_options"], "stream_options", "include_usage")
@@ -100,7 +101,7 @@ def _stream_options(body: dict) -> None:
 
 # Optional top-level fields, checked only when present: a body's own keys are walked, not this table,
 # so a request pays for the fields it sends.
-_OPTIONAL: dict[str, Callable[[dict], None]] = {
+_OPTIONAL: dict[str, Callable[[JsonObject], None]] = {
     "n": lambda body: f.positive_int(body, "n", f.MAX_N),
     "max_tokens": lambda body: f.positive_int(body, "max_tokens", f.MAX_OUTPUT_TOKENS),
     "max_completion_tokens": lambda body: f.positive_int(body, "max_completion_tokens", f.MAX_OUTPUT_TOKENS),
@@ -115,7 +116,7 @@ _OPTIONAL: dict[str, Callable[[dict], None]] = {
 }
 
 
-def _walk_content(msg: dict, key: str, role: str, out: InputTexts) -> None:
+def _walk_content(msg: JsonObject, key: str, role: str, out: InputTexts) -> None:
     content = msg[key]
     if isinstance(content, str) or content is None:
         out.add(msg, key, role)
@@ -136,18 +137,19 @@ def _walk_content(msg: dict, key: str, role: str, out: InputTexts) -> None:
 class ChatSpec(ApiSpec):
     name = "chat"
 
-    def validate(self, body: dict) -> None:
+    def validate(self, body: JsonObject) -> None:
         f.model_and_stream(body)
         msgs = body.get("messages")
-        f.require(isinstance(msgs, list) and len(msgs) > 0, "'messages' is required (a non-empty array)", "messages")
-        for i, msg in enumerate(msgs):  # type: ignore[arg-type]
+        if not isinstance(msgs, list) or not msgs:
+            f.fail("messages", "'messages' is required (a non-empty array)")
+        for i, msg in enumerate(msgs):
             _message(msg, i)
         for key in body:
             check = _OPTIONAL.get(key)
             if check is not None:
                 check(body)
 
-    def walk_input(self, body: dict, out: InputTexts) -> None:
+    def walk_input(self, body: JsonObject, out: InputTexts) -> None:
         for msg in dicts(body.get("messages")):
             role = role_of(msg.get("role"))
             if "content" in msg:
@@ -161,18 +163,18 @@ class ChatSpec(ApiSpec):
             if isinstance(fn, dict) and "arguments" in fn:
                 out.add(fn, "arguments", "assistant")
 
-    def count_prompt(self, body: dict, model: str | None) -> int:
+    def count_prompt(self, body: JsonObject, model: str | None) -> int:
         messages = body.get("messages")
         n = count_messages(messages, model) if isinstance(messages, list) else 0
         return n + count_tools(body, model)
 
-    def max_output_tokens(self, body: dict) -> int | None:
+    def max_output_tokens(self, body: JsonObject) -> int | None:
         for name in ("max_completion_tokens", "max_tokens"):
             v = body.get(name)
             if isinstance(v, int):
                 return v
         return None
 
-    def output_choices(self, body: dict) -> int:
+    def output_choices(self, body: JsonObject) -> int:
         n = body.get("n")
         return n if isinstance(n, int) and not isinstance(n, bool) and n > 0 else 1

@@ -7,6 +7,7 @@ from collections.abc import Callable
 
 from gateway.apis import fields as f
 from gateway.apis.base import ApiSpec
+from gateway.apis.json_types import JsonObject
 from gateway.apis.prompt import count_field
 from gateway.apis.slots import InputTexts
 
@@ -27,23 +28,24 @@ class EmbeddingsSpec(ApiSpec):
     name = "embeddings"
     scans_output = False
 
-    def validate(self, body: dict) -> None:
+    def validate(self, body: JsonObject) -> None:
         """`input`: a string, an array of strings, an array of token ids, or an array of token-id arrays."""
         f.model_and_stream(body)
         inp = body.get("input")
-        f.require(isinstance(inp, (str, list)) and len(inp) > 0, "'input' is required (a string or an array)", "input")
+        if not isinstance(inp, (str, list)) or not inp:
+            f.fail("input", "'input' is required (a string or an array)")
         f.require(not body.get("stream", False), "embeddings cannot be streamed", "stream")
         if isinstance(inp, str):
             return
-        first = inp[0]  # type: ignore[index]
+        first = inp[0]
         ok: Callable[[object], bool] = _is_str if isinstance(first, str) else \
             _token_ids if _token_ids(first) else _token_id_array
-        for i, value in enumerate(inp):  # type: ignore[arg-type]
+        for i, value in enumerate(inp):
             if not ok(value):
                 f.fail(f"input[{i}]", "'input' must be a string, an array of strings, an array of token ids "
                                       "or an array of token-id arrays")
 
-    def walk_input(self, body: dict, out: InputTexts) -> None:
+    def walk_input(self, body: JsonObject, out: InputTexts) -> None:
         value = body.get("input")
         if isinstance(value, str):
             out.add(body, "input", "user")
@@ -56,5 +58,5 @@ class EmbeddingsSpec(ApiSpec):
         elif value is not None:
             out.skip(value)
 
-    def count_prompt(self, body: dict, model: str | None) -> int:
+    def count_prompt(self, body: JsonObject, model: str | None) -> int:
         return count_field(body.get("input"), model)

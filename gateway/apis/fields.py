@@ -10,15 +10,16 @@ gateway or a translator reads, or that every provider requires, are checked.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import NoReturn
+from typing import Any, NoReturn
 
 from gateway import reasons
+from gateway.apis.json_types import JsonArray, JsonObject
 from gateway.errors import BadRequest
 
 MAX_N = 16
 MAX_OUTPUT_TOKENS = 1_000_000
 
-Check = Callable[[dict, str], None]  # checks one part (an object) found at a path
+Check = Callable[[JsonObject, str], None]  # checks one part (an object) found at a path
 
 _MISSING = object()
 _TYPES = {str: "a string", dict: "an object", list: "an array", bool: "a boolean"}
@@ -33,7 +34,7 @@ def require(cond: bool, message: str, param: str) -> None:
         fail(param, message)
 
 
-def field(obj: dict, key: str, where: str, kind: type, *, required: bool = True) -> object:
+def field(obj: JsonObject, key: str, where: str, kind: type, *, required: bool = True) -> Any:
     """obj[key] if it has type `kind`; absent or null only where not required. `where` is the path to
     `obj` ("" at the top of the body)."""
     value = obj.get(key, _MISSING)
@@ -47,22 +48,22 @@ def field(obj: dict, key: str, where: str, kind: type, *, required: bool = True)
     return value
 
 
-def strings(obj: dict, where: str, *keys: str) -> None:
+def strings(obj: JsonObject, where: str, *keys: str) -> None:
     for key in keys:
         field(obj, key, where, str)
 
 
-def optional_strings(obj: dict, where: str, *keys: str) -> None:
+def optional_strings(obj: JsonObject, where: str, *keys: str) -> None:
     for key in keys:
         field(obj, key, where, str, required=False)
 
 
-def optional_bools(obj: dict, where: str, *keys: str) -> None:
+def optional_bools(obj: JsonObject, where: str, *keys: str) -> None:
     for key in keys:
         field(obj, key, where, bool, required=False)
 
 
-def optional_numbers(body: dict, *keys: str) -> None:
+def optional_numbers(body: JsonObject, *keys: str) -> None:
     """Top-level sampling numbers (`temperature`, `top_p`) that translators copy to another vendor."""
     for key in keys:
         value = body.get(key)
@@ -70,7 +71,7 @@ def optional_numbers(body: dict, *keys: str) -> None:
             fail(key, f"'{key}' must be a number")
 
 
-def string_list(body: dict, key: str, *, or_string: bool = False) -> None:
+def string_list(body: JsonObject, key: str, *, or_string: bool = False) -> None:
     """An optional array of strings (`stop_sequences`), or also one string where the API allows it (`stop`)."""
     value = body.get(key)
     if value is None or (or_string and isinstance(value, str)):
@@ -82,7 +83,7 @@ def string_list(body: dict, key: str, *, or_string: bool = False) -> None:
             fail(f"{key}[{i}]", f"each of '{key}' must be a string")
 
 
-def positive_int(body: dict, name: str, limit: int) -> None:
+def positive_int(body: JsonObject, name: str, limit: int) -> None:
     v = body.get(name)
     if v is None:
         return
@@ -90,7 +91,7 @@ def positive_int(body: dict, name: str, limit: int) -> None:
             f"'{name}' must be an integer between 1 and {limit}", name)
 
 
-def model_and_stream(body: dict) -> None:
+def model_and_stream(body: JsonObject) -> None:
     """What every API requires: a model alias, and `stream` a boolean if present."""
     require(isinstance(body.get("model"), str) and body["model"] != "", "'model' is required (a string)", "model")
     stream = body.get("stream", False)
@@ -107,7 +108,7 @@ def typed(part: object, where: str) -> str:
     return kind
 
 
-def parts(content: list, where: str, checks: dict[str, Check]) -> None:
+def parts(content: JsonArray, where: str, checks: dict[str, Check]) -> None:
     for j, part in enumerate(content):
         at = f"{where}[{j}]"
         check = checks.get(typed(part, at))
@@ -117,12 +118,14 @@ def parts(content: list, where: str, checks: dict[str, Check]) -> None:
 
 def sub(key: str, *required: str, optional: tuple[str, ...] = ()) -> Check:
     """A part whose payload is an object under `key` with these string fields."""
-    def check(part: dict, where: str) -> None:
+    def check(part: JsonObject, where: str) -> None:
         inner = field(part, key, where, dict)
-        strings(inner, f"{where}.{key}", *required)  # type: ignore[arg-type]
-        optional_strings(inner, f"{where}.{key}", *optional)  # type: ignore[arg-type]
+        strings(inner, f"{where}.{key}", *required)
+        optional_strings(inner, f"{where}.{key}", *optional)
     return check
 
 
 def text(key: str) -> Check:
-    return lambda part, where: field(part, key, where, str)  # type: ignore[return-value]
+    def check(part: JsonObject, where: str) -> None:
+        field(part, key, where, str)
+    return check

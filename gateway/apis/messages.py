@@ -13,40 +13,41 @@ from collections.abc import Callable
 
 from gateway.apis import fields as f
 from gateway.apis.base import ApiSpec
+from gateway.apis.json_types import JsonArray, JsonObject
 from gateway.apis.prompt import count_field, count_tools
 from gateway.apis.slots import InputTexts, dicts, leaves, role_of
 from gateway.tokens import count_messages
 
 
-def _source(block: dict, where: str) -> None:
+def _source(block: JsonObject, where: str) -> None:
     source = f.field(block, "source", where, dict)
     at = f"{where}.source"
     kind = f.typed(source, at)
     if kind == "base64":
-        f.strings(source, at, "media_type", "data")  # type: ignore[arg-type]
+        f.strings(source, at, "media_type", "data")
     elif kind == "text":
-        f.strings(source, at, "data")  # type: ignore[arg-type]
-        f.optional_strings(source, at, "media_type")  # type: ignore[arg-type]
+        f.strings(source, at, "data")
+        f.optional_strings(source, at, "media_type")
     elif kind == "url":
-        f.strings(source, at, "url")  # type: ignore[arg-type]
+        f.strings(source, at, "url")
     elif kind == "file":
-        f.strings(source, at, "file_id")  # type: ignore[arg-type]
+        f.strings(source, at, "file_id")
     elif kind == "content":
-        _block_content(source, "content", at, required=True)  # type: ignore[arg-type]
+        _block_content(source, "content", at, required=True)
 
 
-def _tool_use(block: dict, where: str) -> None:
+def _tool_use(block: JsonObject, where: str) -> None:
     f.strings(block, where, "id", "name")
     f.field(block, "input", where, dict)
 
 
-def _tool_result(block: dict, where: str) -> None:
+def _tool_result(block: JsonObject, where: str) -> None:
     f.strings(block, where, "tool_use_id")
     f.field(block, "is_error", where, bool, required=False)
     _block_content(block, "content", where, required=False)
 
 
-def _block_content(obj: dict, key: str, where: str, *, required: bool) -> None:
+def _block_content(obj: JsonObject, key: str, where: str, *, required: bool) -> None:
     """A string or an array of content blocks (tool results and content documents nest them)."""
     content = obj.get(key)
     if isinstance(content, list):
@@ -55,7 +56,7 @@ def _block_content(obj: dict, key: str, where: str, *, required: bool) -> None:
         f.fail(f"{where}.{key}", f"'{key}' must be a string or an array of content blocks")
 
 
-def _document(block: dict, where: str) -> None:
+def _document(block: JsonObject, where: str) -> None:
     _source(block, where)
     f.optional_strings(block, where, "title", "context")
 
@@ -72,7 +73,7 @@ _BLOCKS: dict[str, f.Check] = {
 }
 
 
-def _tools(body: dict) -> None:
+def _tools(body: JsonObject) -> None:
     tools = body["tools"]
     if tools is None:
         return
@@ -87,16 +88,16 @@ def _tools(body: dict) -> None:
             f.field(tool, "input_schema", f"tools[{k}]", dict)
 
 
-def _tool_choice(body: dict) -> None:
+def _tool_choice(body: JsonObject) -> None:
     choice = body["tool_choice"]
     if choice is None:
         return
     if f.typed(choice, "tool_choice") == "tool":
-        f.strings(choice, "tool_choice", "name")  # type: ignore[arg-type]
-    f.optional_bools(choice, "tool_choice", "disable_parallel_tool_use")  # type: ignore[arg-type]
+        f.strings(choice, "tool_choice", "name")
+    f.optional_bools(choice, "tool_choice", "disable_parallel_tool_use")
 
 
-def _system(body: dict) -> None:
+def _system(body: JsonObject) -> None:
     system = body["system"]
     if isinstance(system, list):
         f.parts(system, "system", _BLOCKS)
@@ -104,7 +105,7 @@ def _system(body: dict) -> None:
         f.fail("system", "'system' must be a string or an array of text blocks")
 
 
-def _metadata(body: dict) -> None:
+def _metadata(body: JsonObject) -> None:
     if body["metadata"] is not None:
         f.field(body, "metadata", "", dict)
         f.optional_strings(body["metadata"], "metadata", "user_id")
@@ -112,7 +113,7 @@ def _metadata(body: dict) -> None:
 
 # Optional top-level fields, checked only when present: a body's own keys are walked, not this table,
 # so a request pays for the fields it sends.
-_OPTIONAL: dict[str, Callable[[dict], None]] = {
+_OPTIONAL: dict[str, Callable[[JsonObject], None]] = {
     "system": _system,
     "stop_sequences": lambda body: f.string_list(body, "stop_sequences"),
     "temperature": lambda body: f.optional_numbers(body, "temperature"),
@@ -123,7 +124,7 @@ _OPTIONAL: dict[str, Callable[[dict], None]] = {
 }
 
 
-def _walk_blocks(blocks: list, role: str, out: InputTexts) -> None:
+def _walk_blocks(blocks: JsonArray, role: str, out: InputTexts) -> None:
     for block in blocks:
         kind = block.get("type") if isinstance(block, dict) else None
         if kind == "text" and "text" in block:
@@ -146,13 +147,14 @@ class MessagesSpec(ApiSpec):
     name = "messages"
     error_shape = "anthropic"
 
-    def validate(self, body: dict) -> None:
+    def validate(self, body: JsonObject) -> None:
         f.model_and_stream(body)
         msgs = body.get("messages")
-        f.require(isinstance(msgs, list) and len(msgs) > 0, "'messages' is required (a non-empty array)", "messages")
+        if not isinstance(msgs, list) or not msgs:
+            f.fail("messages", "'messages' is required (a non-empty array)")
         f.require("max_tokens" in body, "'max_tokens' is required", "max_tokens")
         f.positive_int(body, "max_tokens", f.MAX_OUTPUT_TOKENS)
-        for i, msg in enumerate(msgs):  # type: ignore[arg-type]
+        for i, msg in enumerate(msgs):
             if not isinstance(msg, dict):
                 f.fail(f"messages[{i}]", "each message must be an object with a 'role'")
             if not isinstance(msg.get("role"), str):
@@ -164,7 +166,7 @@ class MessagesSpec(ApiSpec):
             if check is not None:
                 check(body)
 
-    def walk_input(self, body: dict, out: InputTexts) -> None:
+    def walk_input(self, body: JsonObject, out: InputTexts) -> None:
         system = body.get("system")
         if isinstance(system, str):
             out.add(body, "system", "system")
@@ -177,11 +179,11 @@ class MessagesSpec(ApiSpec):
             elif isinstance(msg.get("content"), list):
                 _walk_blocks(msg["content"], role, out)
 
-    def count_prompt(self, body: dict, model: str | None) -> int:
+    def count_prompt(self, body: JsonObject, model: str | None) -> int:
         messages = body.get("messages")
         n = count_messages(messages, model) if isinstance(messages, list) else 0
         return n + count_field(body.get("system"), model) + count_tools(body, model)
 
-    def max_output_tokens(self, body: dict) -> int | None:
+    def max_output_tokens(self, body: JsonObject) -> int | None:
         v = body.get("max_tokens")
         return v if isinstance(v, int) else None

@@ -4,6 +4,7 @@ request its error shape like any other API's."""
 from __future__ import annotations
 
 from gateway.apis.base import ApiSpec
+from gateway.apis.json_types import JsonObject
 from gateway.apis.slots import InputTexts
 
 
@@ -12,11 +13,11 @@ class ModelsSpec(ApiSpec):
     scans_input = False
     scans_output = False
 
-    def validate(self, body: dict) -> None:
+    def validate(self, body: JsonObject) -> None:
         pass  # a GET: there is no body
 
-    def walk_input(self, body: dict, out: InputTexts) -> None:
+    def walk_input(self, body: JsonObject, out: InputTexts) -> None:
         pass
 
-    def count_prompt(self, body: dict, model: str | None) -> int:
+    def count_prompt(self, body: JsonObject, model: str | None) -> int:
         return 0

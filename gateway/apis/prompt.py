@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import orjson
 
+from gateway.apis.json_types import JsonObject
 from gateway.tokens import count_messages, count_text
 
 
@@ -31,6 +32,6 @@ def count_field(value: object, model: str | None) -> int:
     return n
 
 
-def count_tools(body: dict, model: str | None) -> int:
+def count_tools(body: JsonObject, model: str | None) -> int:
     tools = body.get("tools")
     return count_text(orjson.dumps(tools).decode(), model) if tools else 0

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from gateway.apis import fields as f
 from gateway.apis.base import ApiSpec
+from gateway.apis.json_types import JsonObject
 from gateway.apis.prompt import count_field, count_tools
 from gateway.apis.slots import InputTexts, role_of
 
@@ -22,7 +23,7 @@ _PARTS: dict[str, f.Check] = {
 }
 
 
-def _content(item: dict, key: str, where: str) -> None:
+def _content(item: JsonObject, key: str, where: str) -> None:
     content = item.get(key)
     if isinstance(content, list):
         f.parts(content, f"{where}.{key}", _PARTS)
@@ -46,7 +47,7 @@ def _item(item: object, where: str) -> None:
         _content(item, "output", where)
 
 
-def _walk_content(item: dict, key: str, role: str, out: InputTexts) -> None:
+def _walk_content(item: JsonObject, key: str, role: str, out: InputTexts) -> None:
     content = item.get(key)
     if isinstance(content, str):
         out.add(item, key, role)
@@ -68,7 +69,7 @@ def _walk_content(item: dict, key: str, role: str, out: InputTexts) -> None:
 class ResponsesSpec(ApiSpec):
     name = "responses"
 
-    def validate(self, body: dict) -> None:
+    def validate(self, body: JsonObject) -> None:
         f.model_and_stream(body)
         items = body.get("input")
         f.require(isinstance(items, (str, list)), "'input' is required (a string or an array)", "input")
@@ -78,7 +79,7 @@ class ResponsesSpec(ApiSpec):
             for i, item in enumerate(items):
                 _item(item, f"input[{i}]")
 
-    def walk_input(self, body: dict, out: InputTexts) -> None:
+    def walk_input(self, body: JsonObject, out: InputTexts) -> None:
         if isinstance(body.get("instructions"), str):
             out.add(body, "instructions", "system")
         items = body.get("input")
@@ -103,10 +104,10 @@ class ResponsesSpec(ApiSpec):
             else:  # reasoning (encrypted), item references, computer calls, ...
                 out.skip(item)
 
-    def count_prompt(self, body: dict, model: str | None) -> int:
+    def count_prompt(self, body: JsonObject, model: str | None) -> int:
         return count_field(body.get("instructions"), model) + count_field(body.get("input"), model) \
             + count_tools(body, model)
 
-    def max_output_tokens(self, body: dict) -> int | None:
+    def max_output_tokens(self, body: JsonObject) -> int | None:
         v = body.get("max_output_tokens")
         return v if isinstance(v, int) else None

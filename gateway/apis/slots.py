@@ -11,6 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from gateway.apis.json_types import JsonArray, JsonObject
+
 # Roles whose text may carry instructions from someone other than the caller's own application:
 # end-user turns and tool or document results. System and developer prompts are the caller's own.
 UNTRUSTED_ROLES = frozenset({"user", "tool"})
@@ -19,7 +21,7 @@ _ROLES = ("system", "developer", "user", "assistant", "tool")  # a tuple: `in` t
 
 @dataclass(slots=True)
 class TextSlot:
-    container: dict | list
+    container: JsonObject | JsonArray
     key: str | int
     role: str  # "system", "developer", "user", "assistant" or "tool"
 
@@ -40,7 +42,7 @@ class InputTexts:
     slots: list[TextSlot] = field(default_factory=list)
     unscanned_chars: int = 0
 
-    def add(self, container: dict | list, key: str | int, role: str) -> None:
+    def add(self, container: JsonObject | JsonArray, key: str | int, role: str) -> None:
         value = container[key]  # type: ignore[index]
         if isinstance(value, str):
             if value:
@@ -52,10 +54,10 @@ class InputTexts:
         self.unscanned_chars += unscanned_size(value)
 
 
-def leaves(value: dict | list, role: str, out: InputTexts) -> None:
+def leaves(value: JsonObject | JsonArray, role: str, out: InputTexts) -> None:
     """Every string in `value`, depth first in document order. An explicit stack, not recursion: a
     caller's tool input nested a thousand deep (as deep as the JSON parser accepts) is just data."""
-    stack: list[tuple[dict | list, Any]] = [(value, iter(value.items() if isinstance(value, dict) else enumerate(value)))]
+    stack: list[tuple[JsonObject | JsonArray, Any]] = [(value, iter(value.items() if isinstance(value, dict) else enumerate(value)))]
     while stack:
         container, items = stack[-1]
         for key, item in items:
@@ -68,14 +70,14 @@ def leaves(value: dict | list, role: str, out: InputTexts) -> None:
             stack.pop()
 
 
-def dicts(value: Any) -> list[dict]:
+def dicts(value: Any) -> list[JsonObject]:
     return [v for v in value if isinstance(v, dict)] if isinstance(value, list) else []
 
 
 def role_of(value: Any) -> str:
     if value == "function":
         return "tool"
-    return value if value in _ROLES else "user"  # type: ignore[no-any-return]
+    return value if value in _ROLES else "user"
 
 
 def unscanned_size(value: Any) -> int:
