@@ -34,6 +34,7 @@ log = logging.getLogger("gateway.flow")
 
 _NO_DEADLINE = contextlib.nullcontext()
 
+
 def new_context(request: web.Request, api: str, state: GatewayState) -> RequestContext:
     rt = state.runtime
     headers = request.headers
