@@ -19,7 +19,6 @@ import re
 from importlib import resources
 from typing import Any
 
-import orjson
 import tiktoken
 
 from gateway.token_count import TokenCounter
@@ -181,29 +180,3 @@ def count_messages(messages: list[dict], model: str | None) -> int:
                 n += counter.count(str(fn.get("name", "")) + str(fn.get("arguments", "")))
     return n
 
-
-def count_prompt(body: dict, model: str | None) -> int:
-    """Prompt tokens of a request body of any API: chat `messages`, Anthropic `system`, Responses
-    `instructions`/`input`, embeddings and completions `input`/`prompt`, and the tool definitions."""
-    n = 0
-    messages = body.get("messages")
-    if isinstance(messages, list):
-        n += count_messages(messages, model)
-    for key in ("system", "instructions", "input", "prompt"):
-        value = body.get(key)
-        if isinstance(value, str):
-            n += count_text(value, model)
-        elif isinstance(value, list):
-            if value and all(isinstance(v, dict) and "role" in v for v in value):
-                n += count_messages(value, model)
-            else:
-                for v in value:
-                    if isinstance(v, str):
-                        n += count_text(v, model)
-                    elif isinstance(v, list):  # pre-tokenized input
-                        n += len(v)
-                    elif isinstance(v, dict) and isinstance(v.get("text"), str):
-                        n += count_text(v["text"], model)
-    if body.get("tools"):
-        n += count_text(orjson.dumps(body["tools"]).decode(), model)
-    return n

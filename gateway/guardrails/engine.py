@@ -16,6 +16,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from gateway import reasons
+from gateway.apis.registry import APIS
+from gateway.apis.slots import InputTexts
 from gateway.config.validate import ConfigError, SourcedRule
 from gateway.context import Decision, Principal, RequestContext
 from gateway.errors import PolicyBlocked
@@ -23,11 +25,9 @@ from gateway.guardrails.actions import SEVERITY, Pseudonyms
 from gateway.guardrails.policy import DetectorCache, Guard, InjectionGuard, SpanGuard, share_fast_detection
 from gateway.guardrails.registry import compile_rule
 from gateway.guardrails.stream_scan import GuardFailed, Hit, SpanPlan, StreamScanner, Tally, scan_whole
-from gateway.guardrails.surfaces import input_texts
 
 log = logging.getLogger(__name__)
 
-SCANNED_APIS = frozenset({"chat", "messages", "responses", "embeddings"})
 _CACHE_LIMIT = 4096  # (key, team, alias) selections kept; aliases come from requests, so bound it
 
 
@@ -119,10 +119,11 @@ class RequestGuard:
         self.pseudonyms = Pseudonyms()
 
     async def check_input(self, ctx: RequestContext) -> None:
-        if ctx.api not in SCANNED_APIS:
+        spec = APIS.get(ctx.api)
+        if spec is None or not spec.scans_input:
             return
         sel = self.selection
-        found = input_texts(ctx.api, ctx.body)
+        found = spec.input_texts(ctx.body) if ctx.body is not None else InputTexts()
         if found.unscanned_chars:
             self.owner.unscanned_chars_total += found.unscanned_chars
             ctx.decisions.append(Decision("guardrails", "unscanned", "allow", reasons.GUARDRAIL_UNSCANNED,
@@ -192,6 +193,9 @@ class RequestGuard:
     def output_scanner(self, ctx: RequestContext) -> OutputScanner | None:
         if not self.selection.output_spans and not self.pseudonyms:
             return None
+        spec = APIS.get(ctx.api)
+        if spec is not None and not spec.scans_output:
+            return None  # embeddings: vectors, no text to scan or placeholders to restore
         return OutputScanner(self, ctx)
 
 

@@ -21,10 +21,10 @@ from time import perf_counter
 from aiohttp import web
 
 from gateway import reasons
+from gateway.apis.registry import APIS
 from gateway.context import Decision, RequestContext
 from gateway.errors import Forbidden, GatewayError, RequestTimeout, Unauthorized, UpstreamError, UpstreamTimeout
 from gateway.http import ids, ingress
-from gateway.http.parse import check_body, max_output_tokens, output_choices
 from gateway.http.recording import record, record_before_last_byte
 from gateway.http.relay import MALFORMED_UPSTREAM, relay_stream, upstream_exc_text
 from gateway.http.responses import common_headers, error_response
@@ -34,8 +34,6 @@ log = logging.getLogger("gateway.flow")
 
 _NO_DEADLINE = contextlib.nullcontext()
 
-_SHAPE = {"messages": "anthropic"}
-
 
 def new_context(request: web.Request, api: str, state: GatewayState) -> RequestContext:
     rt = state.runtime
@@ -44,7 +42,7 @@ def new_context(request: web.Request, api: str, state: GatewayState) -> RequestC
                                                  rt.server.trust_request_id)
     ctx = RequestContext(
         request_id=rid,
-        api=api, shape=_SHAPE.get(api, "openai"), runtime=rt, received_at=time.time(),
+        api=api, shape=APIS[api].error_shape, runtime=rt, received_at=time.time(),
         trace_id=trace_id, span_id=span_id, parent_span_id=parent,
     )
     ctx.timings.start = perf_counter()
@@ -63,6 +61,7 @@ def _tags(request: web.Request) -> tuple[str, ...]:
 
 async def serve(request: web.Request, api: str) -> web.StreamResponse:
     state = request.app[STATE]
+    spec = APIS[api]
     ctx = new_context(request, api, state)
     rt = ctx.runtime
     # Shed load before any work when every in-flight slot is taken (rechecked once the body is in).
@@ -84,7 +83,7 @@ async def serve(request: web.Request, api: str) -> web.StreamResponse:
         body = ctx.body = await ingress.read_body(request, ctx, state)
         ingress.enter(request, state, ctx)
         in_flight = True
-        check_body(api, body)
+        spec.validate(body)
         ctx.alias = body["model"]
         ctx.stream = bool(body.get("stream"))
         if ctx.stream and api == "chat":
@@ -98,8 +97,8 @@ async def serve(request: web.Request, api: str) -> web.StreamResponse:
         if rt.limits is not None:
             if rt.limits.needs_prompt_tokens:
                 ctx.prompt_tokens_estimate = rt.limits.estimate_prompt_tokens(ctx)
-            await rt.limits.admit(ctx, ctx.prompt_tokens_estimate, max_output_tokens(body) or 0,
-                                  output_choices(api, body))
+            await rt.limits.admit(ctx, ctx.prompt_tokens_estimate, spec.max_output_tokens(body) or 0,
+                                  spec.output_choices(body))
         guard = rt.guardrails.for_request(ctx.principal, ctx.alias) if rt.guardrails is not None else None
         if guard is not None:
             await guard.check_input(ctx)

@@ -44,6 +44,7 @@ from typing import Any
 
 
 from gateway import reasons
+from gateway.apis.registry import APIS
 from gateway.config.validate import SourcedRule
 from gateway.context import Decision, RequestContext, Target
 from gateway.errors import RateLimited, StoreUnavailable
@@ -191,7 +192,7 @@ class Limits:
     def estimate_prompt_tokens(self, ctx: RequestContext) -> int:
         """tiktoken count of the request's prompt (chat, messages, responses, embeddings), the largest
         over the tokenizers of the targets the alias can reach."""
-        return self.worst_case(ctx.alias).prompt_tokens(ctx.body or {})
+        return self.worst_case(ctx.alias).prompt_tokens(APIS[ctx.api].count_prompt, ctx.body or {})
 
     async def admit(self, ctx: RequestContext, estimate_input_tokens: int, max_output_tokens: int,
                     choices: int = 1) -> None:

@@ -12,7 +12,7 @@ local model), so neither is ever looked up by the alias name.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from gateway import tokens
@@ -31,10 +31,11 @@ class WorstCase:
     def usd(self, input_tokens: int, output_tokens: int) -> float:
         return (input_tokens * self.input_per_m + output_tokens * self.output_per_m) / 1e6
 
-    def prompt_tokens(self, body: dict) -> int:
+    def prompt_tokens(self, count: Callable[[dict, str | None], int], body: dict) -> int:
+        """`count`: the request's API's `ApiSpec.count_prompt`."""
         if len(self.count_models) == 1:
-            return tokens.count_prompt(body, self.count_models[0])
-        return max(tokens.count_prompt(body, m) for m in self.count_models)
+            return count(body, self.count_models[0])
+        return max(count(body, m) for m in self.count_models)
 
 
 def worst_case(targets: Sequence[Target], pricing: Pricing) -> WorstCase:

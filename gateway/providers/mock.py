@@ -141,7 +141,7 @@ class MockProvider(Provider):
         choice = body.get("tool_choice")
         if not tools or choice in (None, "none", "auto"):
             return None
-        # Shapes are checked at ingress (gateway/http/shapes.py), but a forced choice may name a
+        # Shapes are checked at ingress (gateway/apis), but a forced choice may name a
         # non-function tool ("custom", "allowed_tools"): answer with the first function tool there is.
         named = choice.get("function") if isinstance(choice, dict) else None
         if isinstance(named, dict):

@@ -7,7 +7,8 @@ import random
 
 import pytest
 
-from gateway import reasons, tokens
+from gateway import reasons
+from gateway.apis.registry import APIS
 from gateway.config.validate import ConfigError, SourcedRule
 from gateway.context import Principal, RequestContext, Target, Usage
 from gateway.errors import RateLimited
@@ -240,7 +241,7 @@ async def test_usd_reservation_takes_the_highest_input_and_output_price_over_eve
 
 def test_prompt_estimate_is_the_largest_count_over_the_reachable_targets_tokenizers():
     body = {"messages": [{"role": "user", "content": "東京の天気は今日とても良いです。" * 4}]}
-    o200k, cl100k = tokens.count_prompt(body, "gpt-4o"), tokens.count_prompt(body, "claude-sonnet-4")
+    o200k, cl100k = APIS["chat"].count_prompt(body, "gpt-4o"), APIS["chat"].count_prompt(body, "claude-sonnet-4")
     assert cl100k > o200k
     reach = {"gpt-4o": (Target("gpt-4o", "a", "gpt-4o"), Target("gpt-4o", "b", "claude-sonnet-4")),
              "only-4o": (Target("only-4o", "a", "gpt-4o"),)}

@@ -16,11 +16,12 @@ from hypothesis import strategies as st
 
 from gateway.config.validate import SourcedRule
 from gateway.context import RequestContext
-from gateway.guardrails import surfaces
+from gateway.apis import slots
+from gateway.apis.registry import APIS
 from gateway.guardrails.engine import Guardrails
 from gateway.guardrails.pii import Finding, PiiDetector, _resolve_overlaps
 from gateway.guardrails.stream_scan import RESTORE, Hit, _non_overlapping
-from gateway.guardrails.surfaces import InputTexts, input_texts
+from gateway.apis.slots import InputTexts
 
 SIZE = 100_000
 BOUND_S = 1.0
@@ -159,7 +160,7 @@ def _slots(out: InputTexts) -> list[tuple[int, object, str]]:
 @given(st.lists(_json, max_size=4) | st.dictionaries(st.sampled_from(["type", "a", "b"]), _json, max_size=4))
 def test_leaves_finds_the_strings_the_recursive_walk_found(value: dict | list) -> None:
     new, old = InputTexts(), InputTexts()
-    surfaces._leaves(value, "assistant", new)
+    slots.leaves(value, "assistant", new)
     _old_leaves(value, "assistant", old)
     assert _slots(new) == _slots(old)
     assert new.unscanned_chars == old.unscanned_chars
@@ -168,7 +169,7 @@ def test_leaves_finds_the_strings_the_recursive_walk_found(value: dict | list) -
 @settings(max_examples=400, deadline=None)
 @given(_json)
 def test_size_counts_what_the_recursive_count_counted(value: Any) -> None:
-    assert surfaces._size(value) == _old_size(value)
+    assert slots.unscanned_size(value) == _old_size(value)
 
 
 def _nested(depth: int, leaf: Any, key: str = "a") -> dict:
@@ -184,7 +185,7 @@ def test_tool_input_nested_5000_deep_is_walked_in_order() -> None:
         {"role": "assistant", "content": [{"type": "tool_use", "id": "t", "name": "f", "input": tool_input}]},
         {"role": "user", "content": [{"type": "image", "source": _nested(5000, "QUJD", key="data")}]},
     ]}
-    found = input_texts("messages", body)
+    found = APIS["messages"].input_texts(body)
     texts = [s.text for s in found.slots]
     # Depth first in document order: the innermost value first, then each level's note on the way out.
     assert texts == ["x@y.co"] + [f"level {i}" for i in range(1, 5000, 2)]
@@ -199,4 +200,4 @@ def test_tool_input_nested_5000_deep_is_walked_in_order() -> None:
 
 def test_chat_part_nested_5000_deep_is_counted_unscanned() -> None:
     body = {"model": "m", "messages": [{"role": "user", "content": [{"type": "input_audio", "x": _nested(5000, "abc")}]}]}
-    assert input_texts("chat", body).unscanned_chars == 3 + sum(len(f"level {i}") for i in range(1, 5000, 2))
+    assert APIS["chat"].input_texts(body).unscanned_chars == 3 + sum(len(f"level {i}") for i in range(1, 5000, 2))
