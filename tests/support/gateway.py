@@ -22,10 +22,13 @@ def sha(secret: str) -> str:
     return hashlib.sha256(secret.encode()).hexdigest()
 
 
+# The [server] settings of every test config (a test's `server` lines override them).
+TEST_SERVER = {"first_byte_timeout_s": "5", "idle_timeout_s": "2", "total_timeout_s": "20", "max_body_bytes": "65536"}
+
+
 def base_config(upstream_url: str, extra: str = "", server: str = "") -> str:
     """A test config; `server` holds extra [server] lines, `extra` more tables after the base ones."""
-    server_lines = {"first_byte_timeout_s": "5", "idle_timeout_s": "2", "total_timeout_s": "20",
-                    "max_body_bytes": "65536"}
+    server_lines = dict(TEST_SERVER)
     for line in textwrap.dedent(server).strip().splitlines():
         k, _, v = line.partition("=")
         server_lines[k.strip()] = v.strip()
