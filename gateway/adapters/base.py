@@ -31,8 +31,9 @@ class Adapter:
         """A new encoder of the caller's API, for one answer."""
         raise NotImplementedError
 
-    def fast_lane(self, ctx: RequestContext, decoder: Any, keep: list) -> Any:
-        """Same API on both sides: relays what no filter reads as the upstream's bytes (None: no such lane)."""
+    def fast_lane(self, ctx: RequestContext, decoder: Any, keep: list, full: Callable[[Any], bytes]) -> Any:
+        """Same API on both sides: a lane whose `feed(event) -> bytes` relays what no filter reads as the
+        upstream's bytes and hands anything else to `full` (None: no such lane)."""
         return None
 
     def stream(self, ctx: RequestContext, scanner: OutputScanner | None) -> StreamPipe:

@@ -34,5 +34,5 @@ class ChatOpenAI(PassThroughAdapter):
     def encoder(self, ctx: RequestContext) -> ChatEncoder:
         return ChatEncoder(relay=True, include_usage=ctx.include_usage)
 
-    def fast_lane(self, ctx: RequestContext, decoder: ChatDecoder, keep: list) -> ChatFastLane:
-        return ChatFastLane(ctx, decoder, keep)
+    def fast_lane(self, ctx: RequestContext, decoder: ChatDecoder, keep: list, full) -> ChatFastLane:
+        return ChatFastLane(ctx, decoder, keep, full)

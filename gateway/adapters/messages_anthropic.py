@@ -21,5 +21,5 @@ class MessagesAnthropic(PassThroughAdapter):
     def encoder(self, ctx: RequestContext) -> MessagesEncoder:
         return MessagesEncoder(relay=True, model=ctx.target.model if ctx.target else "")
 
-    def fast_lane(self, ctx: RequestContext, decoder: MessagesDecoder, keep: list) -> MessagesFastLane:
-        return MessagesFastLane(ctx, decoder, keep)
+    def fast_lane(self, ctx: RequestContext, decoder: MessagesDecoder, keep: list, full) -> MessagesFastLane:
+        return MessagesFastLane(ctx, decoder, keep, full)

@@ -33,7 +33,7 @@ class UpstreamMalformed(UpstreamError):
 
 
 class StreamPipe:
-    __slots__ = ("ctx", "dec", "enc", "chain", "fast", "error_event")
+    __slots__ = ("ctx", "dec", "enc", "chain", "feed", "error_event")
 
     def __init__(self, adapter: Adapter, ctx: RequestContext, scanner: OutputScanner | None) -> None:
         self.ctx = ctx
@@ -41,14 +41,12 @@ class StreamPipe:
         self.enc: Any = adapter.encoder(ctx)
         self.error_event = self.enc.error_event  # an in-band error event in the caller's format
         self.chain = Chain.compose(ctx, scanner, adapter.text_of)
-        # No filter rewrites text: events the fast lane recognises go out as the upstream's bytes.
-        self.fast = adapter.fast_lane(ctx, self.dec, self.chain.usage.parts) if scanner is None else None
+        # `feed(event) -> bytes`: when no filter rewrites text, the fast lane relays the events it
+        # recognises as the upstream's bytes and hands the others to the full path (one call per event).
+        fast = adapter.fast_lane(ctx, self.dec, self.chain.usage.parts, self._feed) if scanner is None else None
+        self.feed = fast.feed if fast is not None else self._feed
 
-    def feed(self, event: SSEEvent) -> bytes:
-        if self.fast is not None:
-            out = self.fast.feed(event)
-            if out is not None:
-                return out
+    def _feed(self, event: SSEEvent) -> bytes:
         try:
             events = self.dec.feed(event)
         except _UNREADABLE as exc:

@@ -9,6 +9,8 @@ OpenAI's prompt_tokens does. `message_start` tells the input count, `message_del
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import orjson
 
 from gateway.codecs import Malformed
@@ -174,17 +176,19 @@ class MessagesFastLane:
     """Events relayed as the upstream's bytes when no filter reads text (once message_start told the
     input usage): first-token timing and keeping deltas for a usage count are done here."""
 
-    __slots__ = ("ctx", "dec", "keep")
+    __slots__ = ("ctx", "dec", "keep", "full")
 
-    def __init__(self, ctx: RequestContext, dec: MessagesDecoder, keep: list) -> None:
+    def __init__(self, ctx: RequestContext, dec: MessagesDecoder, keep: list,
+                 full: Callable[[SSEEvent], bytes]) -> None:
         self.ctx = ctx
         self.dec = dec
+        self.full = full  # the full path: decoder, filters, encoder
         self.keep = keep
 
-    def feed(self, event: SSEEvent) -> bytes | None:
+    def feed(self, event: SSEEvent) -> bytes:
         name = event.event
         if name not in _AS_IS or not self.dec.started:
-            return None
+            return self.full(event)
         if name == "content_block_delta":
             self.ctx.mark_first_token()
             self.keep.append(event.data)

@@ -73,12 +73,14 @@ class ChatEncoder:
         for ev in events:
             kind = type(ev)
             if kind is TextDelta:
-                if ev.src is not None:
-                    key = _text_key(ev.src)
-                    if ev.src.get(key) != ev.text:
-                        self._held |= not ev.text
-                        ev.src[key] = ev.text
-                        self._dirty = True
+                src = ev.src
+                if src is not None:
+                    if src.get("content") != ev.text:  # unchanged text: nothing to write
+                        key = _text_key(src)
+                        if src.get(key) != ev.text:
+                            self._held |= not ev.text
+                            src[key] = ev.text
+                            self._dirty = True
                 elif ev.text:  # released by a filter
                     out.append(self._sse(self._chunk(ev.choice, {"content": ev.text})))
             elif kind is ToolCallDelta:
@@ -90,17 +92,20 @@ class ChatEncoder:
                     call = {"index": ev.index, "function": {"arguments": ev.arguments}}
                     out.append(self._sse(self._chunk(ev.choice, {"tool_calls": [call]})))
             elif kind is Raw:
-                self._emit(out)
+                if self._pending is not None:
+                    self._emit(out)
                 self._pending = ev
                 self._last = ev.data
             elif kind is Error:
                 self._emit(out)
                 self.error = ev.detail or {"message": ev.message}
-                out.append(b"data: " + ev.src + b"\n\n" if ev.src is not None else chat_error_event(ev.message, ev.code))
+                out.append(b"data: " + ev.src + b"\n\n" if ev.src is not None
+                           else chat_error_event(ev.message, ev.code))
                 return b"".join(out)
             # Start, Finish, UsageReport, End: the upstream's chunks carry them
-        self._emit(out)
-        return b"".join(out)
+        if self._pending is not None:
+            self._emit(out)
+        return out[0] if len(out) == 1 else b"".join(out)
 
     def chunks(self, events: list[Event]) -> list[dict]:
         """Translated: chat.completion.chunk objects for events read from another wire."""

@@ -112,7 +112,8 @@ class MessagesEncoder:
         for ev in events:
             kind = type(ev)
             if kind is Raw:
-                self._emit(out)
+                if self._pending is not None:
+                    self._emit(out)
                 self._pending = ev
                 if ev.name == "content_block_start":
                     self._block = ev.data.get("index", self._block)
@@ -138,8 +139,9 @@ class MessagesEncoder:
                 out.append(encode_event(ev.src, "error") if ev.src is not None
                            else anthropic_error_event(ev.message, ev.code))
                 break
-        self._emit(out)
-        return b"".join(out)
+        if self._pending is not None:
+            self._emit(out)
+        return out[0] if len(out) == 1 else b"".join(out)
 
     def _delta(self, delta: dict) -> bytes:
         data = {"type": "content_block_delta", "index": self._block, "delta": delta}

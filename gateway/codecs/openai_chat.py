@@ -7,6 +7,8 @@ A stream that ends with neither a finish_reason nor `[DONE]` was cut: `end()` re
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import orjson
 
 from gateway.codecs import Malformed
@@ -155,17 +157,18 @@ class ChatFastLane:
     What a chain would do for them is done here: first-token timing, and keeping the chunk for the
     usage count in case no usage arrives. Anything else (usage, errors, odd bytes) takes the full path."""
 
-    __slots__ = ("ctx", "dec", "keep")
+    __slots__ = ("ctx", "dec", "keep", "full")
 
-    def __init__(self, ctx: RequestContext, dec: ChatDecoder, keep: list) -> None:
+    def __init__(self, ctx: RequestContext, dec: ChatDecoder, keep: list, full: Callable[[SSEEvent], bytes]) -> None:
         self.ctx = ctx
         self.dec = dec
+        self.full = full  # the full path: decoder, filters, encoder
         self.keep = keep  # raw chunks, decoded only if the stream ends with no usage
 
-    def feed(self, event: SSEEvent) -> bytes | None:
+    def feed(self, event: SSEEvent) -> bytes:
         data = event.data
         if b'"usage":{' in data or b'"error"' in data or data[:1] != b"{" or data[-1:] != b"}":
-            return None
+            return self.full(event)
         if not self.ctx.timings.first_token and (b'"content":"' in data and b'"content":""' not in data
                                                 or b'"tool_calls"' in data):
             self.ctx.mark_first_token()

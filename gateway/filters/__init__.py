@@ -7,8 +7,8 @@ A filter sees the neutral events of gateway.events, never a provider's format, t
     on_end() -> events            the upstream finished: what the filter still holds
     close()                       the request is over, however it ended (always called)
 
-`gateway.filters.chain.Chain.compose` builds the chain once per request from the policy, in this order (the order matters:
-each filter sees what the ones before it returned):
+`gateway.filters.chain.Chain.compose` builds the chain once per request from the policy, in this order
+(the order matters: each filter sees what the ones before it returned):
 
     usage fallback  -> output guardrails -> first-token timing
 

@@ -14,11 +14,12 @@ from gateway.guardrails.engine import OutputScanner
 
 
 class Chain:
-    __slots__ = ("filters", "usage")
+    __slots__ = ("filters", "usage", "_on_events")
 
     def __init__(self, filters: list[Filter], usage: UsageFallback) -> None:
         self.filters = filters
         self.usage = usage  # the usage filter: the fast lane keeps raw events in it
+        self._on_events = [f.on_events for f in filters]  # bound once: run() is called per upstream event
 
     @classmethod
     def compose(cls, ctx: RequestContext, scanner: OutputScanner | None, text_of: Callable[[bytes], str], *,
@@ -33,8 +34,8 @@ class Chain:
         return cls(filters, usage)
 
     def run(self, events: list[Event]) -> list[Event]:
-        for f in self.filters:
-            events = f.on_events(events)
+        for on_events in self._on_events:
+            events = on_events(events)
         return events
 
     def end(self, events: list[Event]) -> list[Event]:

@@ -32,10 +32,11 @@ class OutputGuard(Filter):
                     self._fed.add(ev.choice)  # type: ignore[union-attr]
                     ev.text = scanner.feed(ev.choice, ev.text)  # type: ignore[union-attr]
             elif kind is ToolCallDelta:
-                if ev.arguments:  # type: ignore[union-attr]
+                args = ev.arguments  # type: ignore[union-attr]
+                if args:
                     self._fed.add(ev.choice)  # type: ignore[union-attr]
-                    ev.arguments = (scanner.scan_tool_args(ev.arguments) if self.whole  # type: ignore[union-attr]
-                                    else scanner.feed_tool_args(ev.choice, ev.index, ev.arguments))  # type: ignore[union-attr]
+                    ev.arguments = (scanner.scan_tool_args(args) if self.whole  # type: ignore[union-attr]
+                                    else scanner.feed_tool_args(ev.choice, ev.index, args))  # type: ignore[union-attr]
             elif kind is PartEnd:
                 self._flush_part(ev.choice, ev.tool, out)  # type: ignore[union-attr]
             elif kind is Finish and not self.whole:
