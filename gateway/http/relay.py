@@ -93,8 +93,8 @@ async def relay_stream(request: web.Request, ctx: RequestContext, pipe: StreamPi
             await _end_with_error(request, resp, ctx, pipe, stages, err)
         except Exception:
             log.exception("request %s: gateway error while relaying the stream", ctx.request_id)
-            err = GatewayError(f"internal gateway error (request id {ctx.request_id})")
-            await _end_with_error(request, resp, ctx, pipe, stages, err)
+            bug = GatewayError(f"internal gateway error (request id {ctx.request_id})")
+            await _end_with_error(request, resp, ctx, pipe, stages, bug)
         await resp.write_eof()
     except ConnectionError:
         # The client went away mid-stream (aiohttp raises ClientConnectionResetError on write).
