@@ -1,6 +1,7 @@
 """Adapters: one per (caller's API, provider's wire) pair, registered in `registry.py`.
 
-An adapter turns the caller's parsed body into the upstream's request body, and the upstream's
-response (whole or streamed) back into the caller's format, reading usage on the way and applying the
-request's output scanner to the text it relays. Same-format pairs are pass-throughs.
+An adapter builds the upstream request body from the caller's, and names the codecs of its pair: the
+provider wire's decoder and the caller API's encoder (gateway.codecs), with a raw-bytes fast lane when
+the two are the same API. `pipeline.py` runs decoder -> filter chain -> encoder for a stream or a
+whole answer. Files are named `<caller api>_<provider wire>.py`.
 """

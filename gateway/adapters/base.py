@@ -1,51 +1,49 @@
-"""The adapter contract."""
+"""The adapter contract: a (caller API, provider wire) pair."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, ClassVar
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import orjson
 
-from gateway.context import RequestContext, Target, Usage
+from gateway.context import RequestContext, Target
 
 if TYPE_CHECKING:
+    from gateway.adapters.pipeline import StreamPipe
     from gateway.guardrails.engine import OutputScanner
-    from gateway.translate.sse import SSEEvent
-
-
-class StreamAdapter:
-    """Per-request translator of upstream SSE events into client-ready SSE bytes."""
-
-    def feed(self, event: SSEEvent) -> list[bytes]:
-        raise NotImplementedError
-
-    def finish(self) -> list[bytes]:
-        """The upstream ended: trailing events for the client (flushed text, final markers)."""
-        raise NotImplementedError
-
-    def error_event(self, message: str, code: str) -> bytes:
-        """An in-band error event in the caller's format, to end a stream that cannot go on."""
-        raise NotImplementedError
-
-    def close(self) -> None:
-        """The stream is over, however it ended: make sure ctx.usage holds what was used (counting
-        the streamed text when the upstream sent no usage)."""
 
 
 class Adapter:
     api: ClassVar[str]  # the caller's API: "chat", "embeddings", "messages", "responses"
     wire: ClassVar[str]  # the provider's wire: "openai" or "anthropic"
     upstream_api: ClassVar[str]  # which provider endpoint it calls
+    text_of: ClassVar[Callable[[bytes], str]]  # the text in a raw upstream event the fast lane relayed
 
     def upstream_body(self, ctx: RequestContext, target: Target) -> bytes:
         raise NotImplementedError
 
-    def response(self, ctx: RequestContext, raw: bytes, scanner: OutputScanner | None) -> bytes:
-        """The caller's response body for a whole upstream response; sets ctx.usage."""
+    def decoder(self) -> Any:
+        """A new decoder of the provider's wire, for one answer."""
         raise NotImplementedError
 
-    def stream(self, ctx: RequestContext, scanner: OutputScanner | None) -> StreamAdapter:
+    def encoder(self, ctx: RequestContext) -> Any:
+        """A new encoder of the caller's API, for one answer."""
         raise NotImplementedError
+
+    def fast_lane(self, ctx: RequestContext, decoder: Any, keep: list, full: Callable[[Any], bytes]) -> Any:
+        """Same API on both sides: a lane whose `feed(event) -> bytes` relays what no filter reads as the
+        upstream's bytes and hands anything else to `full` (None: no such lane)."""
+        return None
+
+    def stream(self, ctx: RequestContext, scanner: OutputScanner | None) -> StreamPipe:
+        from gateway.adapters.pipeline import StreamPipe
+        return StreamPipe(self, ctx, scanner)
+
+    def response(self, ctx: RequestContext, raw: bytes, scanner: OutputScanner | None) -> bytes:
+        """The caller's response body for a whole upstream response; sets ctx.usage."""
+        from gateway.adapters.pipeline import whole_response
+        return whole_response(self, ctx, raw, scanner)
 
 
 class PassThroughAdapter(Adapter):
@@ -55,19 +53,3 @@ class PassThroughAdapter(Adapter):
         body = dict(ctx.body)  # type: ignore[arg-type]
         body["model"] = target.model
         return orjson.dumps(body)
-
-    def response(self, ctx: RequestContext, raw: bytes, scanner: OutputScanner | None) -> bytes:
-        """The upstream's bytes as they are, unless the output scanner rewrote text in them."""
-        resp = orjson.loads(raw)
-        ctx.usage = self.usage_of(resp)
-        if scanner is None:
-            return raw
-        rewritten = scanner.rewritten
-        self.scan(resp, scanner)
-        return raw if scanner.rewritten == rewritten else orjson.dumps(resp)
-
-    def usage_of(self, resp) -> Usage:
-        raise NotImplementedError
-
-    def scan(self, resp: dict, scanner: OutputScanner) -> None:
-        """Rewrite the answer's text in place through the scanner."""

@@ -2,19 +2,23 @@
 
 from __future__ import annotations
 
-from gateway.adapters.anthropic_chat import AnthropicChatAdapter
-from gateway.adapters.anthropic_messages import AnthropicMessagesAdapter
 from gateway.adapters.base import Adapter
-from gateway.adapters.messages_via_openai import MessagesViaOpenAIAdapter
-from gateway.adapters.openai_chat import OpenAIChatAdapter
-from gateway.adapters.openai_embeddings import OpenAIEmbeddingsAdapter
-from gateway.adapters.openai_responses import OpenAIResponsesAdapter
+from gateway.adapters.chat_anthropic import ChatAnthropic
+from gateway.adapters.chat_openai import ChatOpenAI
+from gateway.adapters.embeddings_openai import EmbeddingsOpenAI
+from gateway.adapters.messages_anthropic import MessagesAnthropic
+from gateway.adapters.messages_openai import MessagesOpenAI
+from gateway.adapters.responses_openai import ResponsesOpenAI
 
 ADAPTERS: dict[tuple[str, str], Adapter] = {
-    ("chat", "openai"): OpenAIChatAdapter(),
-    ("embeddings", "openai"): OpenAIEmbeddingsAdapter(),
-    ("responses", "openai"): OpenAIResponsesAdapter(),
-    ("chat", "anthropic"): AnthropicChatAdapter(),
-    ("messages", "anthropic"): AnthropicMessagesAdapter(),
-    ("messages", "openai"): MessagesViaOpenAIAdapter(),
+    ("chat", "openai"): ChatOpenAI(),
+    ("embeddings", "openai"): EmbeddingsOpenAI(),
+    ("responses", "openai"): ResponsesOpenAI(),
+    ("chat", "anthropic"): ChatAnthropic(),
+    ("messages", "anthropic"): MessagesAnthropic(),
+    ("messages", "openai"): MessagesOpenAI(),
 }
+
+
+def adapter_for(api: str, wire: str) -> Adapter | None:
+    return ADAPTERS.get((api, wire))

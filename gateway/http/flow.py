@@ -2,7 +2,8 @@
 
     ingress (ids, load shedding) -> auth -> body (per-key slot, bounded read, in-flight slot) -> route
     -> limits (reserve) -> input guardrails -> router (attempts, retries, fallbacks) -> provider
-    -> adapter / stream relay (output guardrails) -> response
+    -> adapter pipe: decoder -> filters (usage, output guardrails, timing) -> encoder -> key scrub
+    -> response (whole, or the stream relay)
 
 Each stage takes the request context and returns, or raises a `GatewayError`. The one request record
 is submitted just before the response's last byte (gateway.http.recording), or by the `finally` when
@@ -21,12 +22,14 @@ from time import perf_counter
 from aiohttp import web
 
 from gateway import reasons
+from gateway.adapters.pipeline import UpstreamMalformed
+from gateway.adapters.registry import ADAPTERS, adapter_for
 from gateway.apis.registry import APIS
 from gateway.context import Decision, RequestContext
 from gateway.errors import Forbidden, GatewayError, RequestTimeout, Unauthorized, UpstreamError, UpstreamTimeout
 from gateway.http import ids, ingress
 from gateway.http.recording import record, record_before_last_byte
-from gateway.http.relay import MALFORMED_UPSTREAM, relay_stream, upstream_exc_text
+from gateway.http.relay import relay_stream, upstream_exc_text
 from gateway.http.responses import common_headers, error_response
 from gateway.http.state import STATE, GatewayState
 
@@ -111,16 +114,17 @@ async def serve(request: web.Request, api: str) -> web.StreamResponse:
         timeout = route.timeout_s
         try:
             async with asyncio.timeout(timeout) if timeout else _NO_DEADLINE:
-                opened = await rt.router.open(ctx, route, trace_headers)
+                opened = await rt.router.open(ctx, route, trace_headers, adapter_for)
+                adapter = ADAPTERS[(ctx.api, opened.provider.wire)]
                 if not ctx.stream:
                     raw = await opened.reply.read()
                     ctx.timings.upstream_wait += perf_counter() - ctx.timings.first_byte
                     key_scrub = opened.provider.scrubber
                     try:
-                        out = opened.adapter.response(ctx, raw, scanner)
-                    except MALFORMED_UPSTREAM as exc:
+                        out = adapter.response(ctx, raw, scanner)
+                    except UpstreamMalformed as exc:
                         log.warning("request %s: unreadable upstream response\n%s", ctx.request_id,
-                                    upstream_exc_text(exc, key_scrub))
+                                    upstream_exc_text(exc.__cause__ or exc, key_scrub))
                         raise UpstreamError("the upstream sent a malformed response", code="upstream_malformed_response",
                                             upstream_status=opened.reply.status) from None
                     if key_scrub is not None:
@@ -134,7 +138,7 @@ async def serve(request: web.Request, api: str) -> web.StreamResponse:
         except TimeoutError:
             raise UpstreamTimeout(f"the request did not complete within {timeout:g}s") from None
         # Streams are bounded by the idle timeout between chunks rather than a total deadline.
-        return await relay_stream(request, ctx, opened.adapter, opened.reply, scanner, opened.provider.scrubber)
+        return await relay_stream(request, ctx, adapter.stream(ctx, scanner), opened.reply, opened.provider.scrubber)
     except GatewayError as err:
         resp = error_response(ctx, err)
         if isinstance(err, RequestTimeout):

@@ -1,14 +1,19 @@
-"""The stream relay: upstream SSE bytes -> adapter (translation, usage, output guardrails) -> client.
+"""The stream relay: upstream bytes -> SSE events -> the request's pipe (decoder, filters, encoder)
+-> byte stages (key scrub, capture) -> client.
 
-Events are relayed as they arrive: each upstream read is parsed, translated and written before the
-next read, and `write` waits while the client's socket buffer is full, so a slow client slows the
-upstream read (backpressure) instead of filling memory. A client that goes away raises on write (or
-cancels the handler); the `finally` of the flow then closes the upstream connection. An upstream that
-stalls past the idle timeout, breaks, or sends an error ends the stream with an error event in the
-caller's format; nothing is retried once bytes have gone to the client. So does an upstream event the
-adapter cannot read (malformed JSON, a wrong type): once the response has started, nothing may escape
-to the flow, whose error response would be written into the middle of the stream. The request's
-record is submitted right before the stream's last events are written (gateway.http.recording).
+Events are relayed as they arrive: each upstream read is parsed, piped and written before the next
+read, and `write` waits while the client's socket buffer is full, so a slow client slows the upstream
+read (backpressure) instead of filling memory. A client that goes away raises on write (or cancels the
+handler); the `finally` of the flow then closes the upstream connection. An upstream that stalls past
+the idle timeout, breaks, or sends an error ends the stream with an error event in the caller's format;
+nothing is retried once bytes have gone to the client. The request's record is submitted right before
+the stream's last events are written (gateway.http.recording).
+
+Once the response is prepared, this function is the only writer: every exception is caught here and
+ends the stream with one in-band error event (or, if writing fails, nothing more), so nothing can
+reach the flow and write a second response. Who is blamed depends on where it came from: the decoder
+(`UpstreamMalformed`: the upstream), a filter's policy decision (`GatewayError`), or anything else (a
+gateway bug, logged with the request id).
 """
 
 from __future__ import annotations
@@ -20,19 +25,17 @@ from time import perf_counter
 from aiohttp import web
 
 from gateway import reasons
-from gateway.adapters.base import Adapter
+from gateway.adapters.pipeline import StreamPipe, UpstreamMalformed
 from gateway.context import Decision, RequestContext
 from gateway.errors import GatewayError, UpstreamError
+from gateway.filters.byte_stages import ByteStages
 from gateway.http.recording import record_before_last_byte
 from gateway.http.responses import common_headers
 from gateway.providers.base import UpstreamReply
-from gateway.providers.key_scrub import KeyScrubber, StreamScrub
+from gateway.providers.key_scrub import KeyScrubber
 from gateway.translate.sse import SSEParser
 
 log = logging.getLogger("gateway.relay")
-
-# What an adapter raises on an upstream event it cannot read (orjson.JSONDecodeError is a ValueError).
-MALFORMED_UPSTREAM = (ValueError, TypeError, KeyError, AttributeError, IndexError)
 
 
 def upstream_exc_text(exc: BaseException, key_scrub: KeyScrubber | None) -> str:
@@ -42,8 +45,8 @@ def upstream_exc_text(exc: BaseException, key_scrub: KeyScrubber | None) -> str:
     return key_scrub.text(text) if key_scrub is not None else text
 
 
-async def relay_stream(request: web.Request, ctx: RequestContext, adapter: Adapter, reply: UpstreamReply,
-                       scanner, key_scrub: KeyScrubber | None = None) -> web.StreamResponse:
+async def relay_stream(request: web.Request, ctx: RequestContext, pipe: StreamPipe, reply: UpstreamReply,
+                       key_scrub: KeyScrubber | None = None) -> web.StreamResponse:
     """`key_scrub`: the provider's credential, taken out of everything relayed (an upstream error event
     may quote it, a model may repeat it), also when it is split across two events."""
     resp = web.StreamResponse(status=200, headers=common_headers(ctx))
@@ -52,8 +55,7 @@ async def relay_stream(request: web.Request, ctx: RequestContext, adapter: Adapt
     resp.headers["X-Accel-Buffering"] = "no"
     await resp.prepare(request)
     ctx.status = 200
-    stream = adapter.stream(ctx, scanner)
-    scrub = key_scrub.stream() if key_scrub is not None else None
+    stages = ByteStages(ctx, key_scrub)
     parser = SSEParser()
     chunks = reply.iter_chunks().__aiter__()
     timings = ctx.timings
@@ -66,59 +68,60 @@ async def relay_stream(request: web.Request, ctx: RequestContext, adapter: Adapt
                 timings.upstream_wait += t1 - t0
                 if chunk is None:
                     break
-                out: list[bytes] = []
-                for event in parser.feed(chunk):
-                    out += stream.feed(event)
-                if out:
-                    data = b"".join(out) if len(out) > 1 else out[0]
-                    if scrub is not None:
-                        data = scrub.feed(data)
-                    if ctx.payload_out is not None:
-                        ctx.payload_out.append(data)
-                    await resp.write(data)
+                events = parser.feed(chunk)
+                if not events:
+                    continue
+                data = pipe.feed(events[0]) if len(events) == 1 else b"".join([pipe.feed(e) for e in events])
+                if data:
+                    await resp.write(stages.feed(data))
                     timings.client_wait += perf_counter() - t1
-            out = []
-            for event in parser.close():
-                out += stream.feed(event)
-            out += stream.finish()
-            data = b"".join(out)
-            if scrub is not None:
-                data = scrub.feed(data) + scrub.finish()
-            if ctx.payload_out is not None:
-                ctx.payload_out.append(data)
+            data = b"".join([pipe.feed(e) for e in parser.close()]) + pipe.finish()
+            data = stages.finish(data)
             if ctx.upstream_stream_error is not None:
                 ctx.error = UpstreamError("the upstream reported an error mid-stream", code="upstream_stream_error")
             record_before_last_byte(request, ctx)
             await resp.write(data)
+        except ConnectionError:
+            raise
+        except UpstreamMalformed as err:
+            log.warning("request %s: unreadable upstream stream event\n%s", ctx.request_id,
+                        upstream_exc_text(err.__cause__ or err, key_scrub))
+            await _end_with_error(request, resp, ctx, pipe, stages, err)
         except GatewayError as err:
-            ctx.error = err
             if err.reason:
                 ctx.decisions.append(Decision("stream", "stream", "abort", err.reason, direction="output"))
-            record_before_last_byte(request, ctx)
-            await resp.write(_held(scrub, ctx) + stream.error_event(err.message, err.code))
-        except MALFORMED_UPSTREAM as exc:
-            log.warning("request %s: unreadable upstream stream event\n%s", ctx.request_id,
-                        upstream_exc_text(exc, key_scrub))
-            err = ctx.error = UpstreamError("the upstream sent a malformed stream event", code="upstream_malformed_event")
-            record_before_last_byte(request, ctx)
-            await resp.write(_held(scrub, ctx) + stream.error_event(err.message, err.code))
+            await _end_with_error(request, resp, ctx, pipe, stages, err)
+        except Exception:
+            log.exception("request %s: gateway error while relaying the stream", ctx.request_id)
+            bug = GatewayError(f"internal gateway error (request id {ctx.request_id})")
+            await _end_with_error(request, resp, ctx, pipe, stages, bug)
         await resp.write_eof()
     except ConnectionError:
         # The client went away mid-stream (aiohttp raises ClientConnectionResetError on write).
         ctx.client_disconnected = True
         ctx.decisions.append(Decision("client", "client", "abort", reasons.CLIENT_DISCONNECTED, direction="output"))
+    except Exception:
+        # Writing the closing error failed in an unforeseen way: the response has started, so no
+        # second one; the connection is closed by aiohttp when the handler returns.
+        log.exception("request %s: could not end the stream", ctx.request_id)
     finally:
-        stream.close()
+        try:
+            pipe.close()
+        except Exception:
+            log.exception("request %s: closing the stream's filters failed", ctx.request_id)
         if not ctx.timings.end:
             ctx.timings.end = perf_counter()
     return resp
 
 
-def _held(scrub: StreamScrub | None, ctx: RequestContext) -> bytes:
-    """Events held back by the key scrub (a possible key start), released before a closing error event."""
-    if scrub is None:
-        return b""
-    data = scrub.finish()
-    if data and ctx.payload_out is not None:
-        ctx.payload_out.append(data)
-    return data
+async def _end_with_error(request: web.Request, resp: web.StreamResponse, ctx: RequestContext, pipe: StreamPipe,
+                          stages: ByteStages, err: GatewayError) -> None:
+    """One closing error event in the caller's format, after what the key scrub still holds."""
+    ctx.error = err
+    record_before_last_byte(request, ctx)
+    try:
+        held = stages.finish()
+    except Exception:
+        log.exception("request %s: the key scrub failed while ending the stream", ctx.request_id)
+        held = b""  # what it held may hold the key: dropped
+    await resp.write(held + pipe.error_event(err.message, err.code))

@@ -21,8 +21,7 @@ from gateway.config.validate import ConfigError, Strict
 from gateway.errors import GatewayError, UpstreamError, UpstreamTimeout
 from gateway.providers.key_scrub import KeyScrubber
 from gateway.providers.transport import Response, TransportError, Upstreams
-from gateway.translate.anthropic_to_openai import openai_error_to_gateway
-from gateway.translate.openai_to_anthropic import anthropic_error_to_gateway
+from gateway.translate.upstream_errors import anthropic_error_to_gateway, openai_error_to_gateway
 
 
 class ProviderOptions(Strict):

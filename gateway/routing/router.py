@@ -17,13 +17,12 @@ from __future__ import annotations
 
 import asyncio
 import random
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from time import perf_counter
+from typing import Protocol
 
 from gateway import reasons
-from gateway.adapters.base import Adapter
-from gateway.adapters.registry import ADAPTERS
 from gateway.config.schema import ModelConfig
 from gateway.context import RequestContext, Target
 from gateway.errors import BadRequest, GatewayError, NotFound, Overloaded, UpstreamError
@@ -43,9 +42,22 @@ class Route:
     timeout_s: float | None = None  # the alias's total timeout, overriding the server's
 
 
+class Pair(Protocol):
+    """What routing needs of a (caller API, provider wire) pair: the caller's flow owns the pairs
+    (gateway.adapters) and passes their lookup in, so routing never imports them."""
+
+    wire: str
+    upstream_api: str
+
+    def upstream_body(self, ctx: RequestContext, target: Target) -> bytes: ...
+
+
+PairFor = Callable[[str, str], "Pair | None"]  # (caller API, provider wire) -> the pair, if there is one
+
+
 @dataclass(slots=True)
 class Opened:
-    adapter: Adapter
+    adapter: Pair
     provider: Provider
     reply: UpstreamReply
 
@@ -123,7 +135,8 @@ class Router:
     def breaker_states(self) -> dict[str, str]:
         return {name: b.state for name, b in self.breakers.items()}
 
-    async def open(self, ctx: RequestContext, route: Route, trace_headers: Mapping[str, str]) -> Opened:
+    async def open(self, ctx: RequestContext, route: Route, trace_headers: Mapping[str, str],
+                   pair_for: PairFor) -> Opened:
         """Try targets until one answers 2xx; raise the last error when none does."""
         last: GatewayError | None = None
         started = perf_counter()
@@ -139,7 +152,7 @@ class Router:
                     continue
                 target = order[i % len(order)]
                 provider = self.providers[target.provider]
-                adapter = ADAPTERS.get((ctx.api, provider.wire))
+                adapter = pair_for(ctx.api, provider.wire)
                 if adapter is None or adapter.upstream_api not in provider.apis:
                     skipped.add(i % len(order))
                     last = last or BadRequest(f"the model '{r.alias}' cannot serve this API", code="unsupported_api")
@@ -175,7 +188,7 @@ class Router:
             err.headers = {**err.headers, "retry-after": retry_after}
         raise err
 
-    async def _attempt(self, ctx: RequestContext, target: Target, provider: Provider, adapter: Adapter,
+    async def _attempt(self, ctx: RequestContext, target: Target, provider: Provider, adapter: Pair,
                        trace_headers: Mapping[str, str]) -> tuple[UpstreamReply | None, GatewayError | None]:
         """One upstream attempt: the reply when it answered 2xx, else the error it failed with."""
         ctx.attempts += 1

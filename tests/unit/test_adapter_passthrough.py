@@ -7,9 +7,9 @@ import orjson
 import pytest
 
 from gateway import reasons
-from gateway.adapters.anthropic_messages import AnthropicMessagesAdapter
-from gateway.adapters.openai_chat import OpenAIChatAdapter
-from gateway.adapters.openai_responses import OpenAIResponsesAdapter
+from gateway.adapters.chat_openai import ChatOpenAI
+from gateway.adapters.messages_anthropic import MessagesAnthropic
+from gateway.adapters.responses_openai import ResponsesOpenAI
 from gateway.config.validate import SourcedRule
 from gateway.context import RequestContext
 from gateway.guardrails.engine import Guardrails
@@ -45,8 +45,8 @@ def _messages(text: str, args: str | None = None) -> dict:
             "usage": {"input_tokens": 3, "output_tokens": 5}}
 
 
-CASES = [(OpenAIChatAdapter(), _chat, "chat"), (OpenAIResponsesAdapter(), _responses, "responses"),
-         (AnthropicMessagesAdapter(), _messages, "messages")]
+CASES = [(ChatOpenAI(), _chat, "chat"), (ResponsesOpenAI(), _responses, "responses"),
+         (MessagesAnthropic(), _messages, "messages")]
 IDS = [c[2] for c in CASES]
 
 

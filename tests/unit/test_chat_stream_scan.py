@@ -7,7 +7,7 @@ from __future__ import annotations
 import orjson
 import pytest
 
-from gateway.adapters.openai_chat import ChatStream
+from gateway.adapters.chat_openai import ChatOpenAI
 from gateway.config.validate import SourcedRule
 from gateway.context import RequestContext
 from gateway.guardrails.engine import Guardrails
@@ -30,13 +30,13 @@ def _run(transcript: list[bytes], include_usage: bool) -> list[bytes]:
     ctx = RequestContext("req", "chat", "openai", None, 0.0, "trace", "span", body={})
     ctx.include_usage = include_usage
     scanner = EMAILS.for_request(None, None).output_scanner(ctx)
-    stream, parser, out = ChatStream(ctx, scanner), SSEParser(), []
+    stream, parser, data = ChatOpenAI().stream(ctx, scanner), SSEParser(), b""
     for piece in transcript:
         for event in parser.feed(piece):
-            out += stream.feed(event)
-    out += stream.finish()
+            data += stream.feed(event)
+    data += stream.finish()
     stream.close()
-    return out
+    return [e + b"\n\n" for e in data.split(b"\n\n") if e]  # one item per client event
 
 
 # An address split over two chunks, then a word held back until the finishing chunk (whose

@@ -13,17 +13,15 @@ from openai.types.chat import ChatCompletion, ChatCompletionChunk
 
 from gateway.context import Usage
 from gateway.errors import BadRequest, RateLimited, UpstreamError
-from gateway.translate.anthropic_to_openai import (
+from gateway.translate.answers import (
     ChatStreamToMessages,
-    chat_response_to_messages,
-    messages_to_chat_request,
-    openai_error_to_gateway,
-)
-from gateway.translate.openai_to_anthropic import (
     MessagesStreamToChat,
-    chat_to_messages_request,
+    chat_response_to_messages,
     messages_response_to_chat,
 )
+from gateway.translate.anthropic_to_openai import messages_to_chat_request
+from gateway.translate.openai_to_anthropic import chat_to_messages_request
+from gateway.translate.upstream_errors import openai_error_to_gateway
 from gateway.translate.sse import SSEParser
 
 TRANSCRIPTS = Path(__file__).parent.parent / "fixtures" / "transcripts"

@@ -15,12 +15,9 @@ from gateway.errors import (
     UpstreamError,
     UpstreamTimeout,
 )
-from gateway.translate.openai_to_anthropic import (
-    MessagesStreamToChat,
-    anthropic_error_to_gateway,
-    chat_to_messages_request,
-    messages_response_to_chat,
-)
+from gateway.translate.answers import MessagesStreamToChat, messages_response_to_chat
+from gateway.translate.openai_to_anthropic import chat_to_messages_request
+from gateway.translate.upstream_errors import anthropic_error_to_gateway
 from gateway.translate.sse import SSEEvent, SSEParser
 
 TRANSCRIPTS = Path(__file__).parent.parent / "fixtures" / "transcripts"

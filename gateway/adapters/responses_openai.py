@@ -1,5 +1,8 @@
 """The Responses API from an OpenAI-format caller to an OpenAI-wire provider: a pass-through.
 
+Not yet on the event model (gateway.events): its stream object applies the output scanner itself and
+offers the relay the same interface as `gateway.adapters.pipeline.StreamPipe`.
+
 Events are relayed as they come, with their `event:` names. Usage is read from the terminal event
 (`response.completed`, `.incomplete` or `.failed`). With no output scanner the upstream's bytes are
 relayed untouched. With one, `response.output_text.delta` text and function-call argument deltas are
@@ -12,9 +15,10 @@ from __future__ import annotations
 
 import orjson
 
-from gateway.adapters.base import PassThroughAdapter, StreamAdapter
-from gateway.adapters.usage import count_output
+from gateway.adapters.base import PassThroughAdapter
+from gateway.adapters.pipeline import UpstreamMalformed
 from gateway.context import RequestContext, Usage
+from gateway.filters.usage import count_output
 from gateway.translate.sse import SSEEvent, encode_event
 
 _TERMINAL = frozenset({"response.completed", "response.incomplete", "response.failed"})
@@ -40,7 +44,7 @@ def scan_response(resp: dict, scanner) -> None:
             item["arguments"] = scanner.scan_tool_args(item["arguments"])
 
 
-class ResponsesStream(StreamAdapter):
+class ResponsesStream:
     __slots__ = ("ctx", "scanner", "_usage", "_deltas", "_ended", "_seq", "_text", "_args")
 
     def __init__(self, ctx: RequestContext, scanner) -> None:
@@ -53,7 +57,10 @@ class ResponsesStream(StreamAdapter):
         self._text: dict[tuple[int, int], list[str]] = {}  # scanned text by (output_index, content_index)
         self._args: dict[int, list[str]] = {}  # scanned function-call arguments by output_index
 
-    def feed(self, event: SSEEvent) -> list[bytes]:
+    def feed(self, event: SSEEvent) -> bytes:
+        return b"".join(self._feed(event))
+
+    def _feed(self, event: SSEEvent) -> list[bytes]:
         name = event.event
         if self.scanner is None and name is not None and name not in _TERMINAL and name != "error":
             if name in _DELTAS:
@@ -63,9 +70,9 @@ class ResponsesStream(StreamAdapter):
             return [encode_event(event.data, name)]
         try:
             data = orjson.loads(event.data)
-        except orjson.JSONDecodeError:
-            self.ctx.upstream_stream_error = {"message": "malformed upstream stream event"}
-            return [self.error_event("the upstream sent a malformed stream event", "upstream_stream_error")]
+        except orjson.JSONDecodeError as exc:
+            raise UpstreamMalformed("the upstream sent a malformed stream event",
+                                    code="upstream_malformed_event") from exc
         if not isinstance(data, dict):
             return []
         kind = data.get("type") or name
@@ -152,11 +159,11 @@ class ResponsesStream(StreamAdapter):
         elif item.get("type") == "function_call" and oi in self._args:
             item["arguments"] = "".join(self._args[oi])
 
-    def finish(self) -> list[bytes]:
+    def finish(self) -> bytes:
         if self._ended:
-            return []
+            return b""
         self.ctx.upstream_stream_error = {"message": _CUT}
-        return [self.error_event(_CUT, "upstream_stream_error")]
+        return self.error_event(_CUT, "upstream_stream_error")
 
     def error_event(self, message: str, code: str) -> bytes:
         data = {"type": "error", "code": code, "message": message, "param": None, "sequence_number": self._seq}
@@ -178,16 +185,24 @@ class ResponsesStream(StreamAdapter):
         self.ctx.usage = count_output(self.ctx, "".join(parts))
 
 
-class OpenAIResponsesAdapter(PassThroughAdapter):
+class ResponsesOpenAI(PassThroughAdapter):
     api = "responses"
     wire = "openai"
     upstream_api = "responses"
 
-    def usage_of(self, resp: dict) -> Usage:
-        return responses_usage(resp.get("usage"))
-
-    def scan(self, resp: dict, scanner) -> None:
+    def response(self, ctx: RequestContext, raw: bytes, scanner) -> bytes:
+        """The upstream's bytes as they are, unless the output scanner rewrote text in them."""
+        try:
+            resp = orjson.loads(raw)
+            ctx.usage = responses_usage(resp.get("usage"))
+        except (ValueError, TypeError, AttributeError) as exc:
+            raise UpstreamMalformed("the upstream sent a malformed response",
+                                    code="upstream_malformed_response") from exc
+        if scanner is None:
+            return raw
+        rewritten = scanner.rewritten
         scan_response(resp, scanner)
+        return raw if scanner.rewritten == rewritten else orjson.dumps(resp)
 
-    def stream(self, ctx: RequestContext, scanner) -> StreamAdapter:
+    def stream(self, ctx: RequestContext, scanner) -> ResponsesStream:  # type: ignore[override]
         return ResponsesStream(ctx, scanner)

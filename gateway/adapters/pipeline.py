@@ -1,0 +1,83 @@
+"""One answer's way through the gateway: decoder -> filter chain -> encoder, then the byte stages
+(in the relay). `StreamPipe` does it per upstream SSE event; `whole_response` for a whole body.
+
+Ownership of failures, by structure: only the decoder reads upstream data, so only what the decoder
+raises becomes `UpstreamMalformed` (the upstream's fault, 502 / `upstream_malformed_event`). A
+`GatewayError` from a filter (a guardrail blocking) is the policy's answer. Anything else a filter or
+an encoder raises is a gateway bug, left to propagate to the relay (which ends the stream in-band) or
+the flow (a logged 500).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import orjson
+
+from gateway.codecs import Malformed
+from gateway.context import RequestContext
+from gateway.errors import UpstreamError
+from gateway.filters.chain import Chain
+from gateway.translate.sse import SSEEvent
+
+if TYPE_CHECKING:
+    from gateway.adapters.base import Adapter
+    from gateway.guardrails.engine import OutputScanner
+
+# What reading unexpected upstream data raises (orjson.JSONDecodeError is a ValueError).
+_UNREADABLE = (Malformed, ValueError, TypeError, KeyError, AttributeError, IndexError)
+
+
+class UpstreamMalformed(UpstreamError):
+    """Upstream data the decoder could not read; `__cause__` holds what it raised."""
+
+
+class StreamPipe:
+    __slots__ = ("ctx", "dec", "enc", "chain", "feed", "error_event")
+
+    def __init__(self, adapter: Adapter, ctx: RequestContext, scanner: OutputScanner | None) -> None:
+        self.ctx = ctx
+        self.dec: Any = adapter.decoder()
+        self.enc: Any = adapter.encoder(ctx)
+        self.error_event = self.enc.error_event  # an in-band error event in the caller's format
+        self.chain = Chain.compose(ctx, scanner, adapter.text_of)
+        # `feed(event) -> bytes`: when no filter rewrites text, the fast lane relays the events it
+        # recognises as the upstream's bytes and hands the others to the full path (one call per event).
+        fast = adapter.fast_lane(ctx, self.dec, self.chain.usage.parts, self._feed) if scanner is None else None
+        self.feed = fast.feed if fast is not None else self._feed
+
+    def _feed(self, event: SSEEvent) -> bytes:
+        try:
+            events = self.dec.feed(event)
+        except _UNREADABLE as exc:
+            raise UpstreamMalformed("the upstream sent a malformed stream event",
+                                    code="upstream_malformed_event") from exc
+        out = self.enc.encode(self.chain.run(events))
+        if self.enc.error is not None and self.ctx.upstream_stream_error is None:
+            self.ctx.upstream_stream_error = self.enc.error
+        return out
+
+    def finish(self) -> bytes:
+        """The upstream body ended: what the filters still hold, and the stream's last events."""
+        out = self.enc.encode(self.chain.end(self.dec.end())) + self.enc.finish_stream()
+        if self.enc.error is not None and self.ctx.upstream_stream_error is None:
+            self.ctx.upstream_stream_error = self.enc.error
+        return out
+
+    def close(self) -> None:
+        """However the stream ended: ctx.usage holds what was used."""
+        self.chain.close()
+
+
+def whole_response(adapter: Adapter, ctx: RequestContext, raw: bytes, scanner: OutputScanner | None) -> bytes:
+    """The caller's body for a whole upstream body; sets ctx.usage."""
+    try:
+        events = adapter.decoder().whole(orjson.loads(raw), raw)
+    except _UNREADABLE as exc:
+        raise UpstreamMalformed("the upstream sent a malformed response",
+                                code="upstream_malformed_response") from exc
+    chain = Chain.compose(ctx, scanner, adapter.text_of, whole=True)
+    try:
+        return adapter.encoder(ctx).whole(chain.run(events), raw)
+    finally:
+        chain.close()

@@ -1,0 +1,25 @@
+"""First-token timing: when the client gets its first text or tool call (after guardrails held back
+what they hold)."""
+
+from __future__ import annotations
+
+from gateway.context import RequestContext
+from gateway.events import Event, TextDelta, ToolCallDelta
+from gateway.filters import Filter
+
+
+class FirstToken(Filter):
+    __slots__ = ("ctx",)
+
+    def __init__(self, ctx: RequestContext) -> None:
+        self.ctx = ctx
+
+    def on_events(self, events: list[Event]) -> list[Event]:
+        if self.ctx.timings.first_token:
+            return events
+        for ev in events:
+            kind = type(ev)
+            if kind is TextDelta and ev.text or kind is ToolCallDelta:  # type: ignore[union-attr]
+                self.ctx.mark_first_token()
+                break
+        return events

@@ -1,0 +1,104 @@
+"""Upstream errors (status, vendor error type, vendor message) mapped to the gateway's error hierarchy.
+
+One mapping for both wires: `openai_error_to_gateway` and `anthropic_error_to_gateway` read an error
+body; `openai_stream_error` and `anthropic_stream_error` read an error object that arrived inside a
+200 answer.
+"""
+
+from __future__ import annotations
+
+import orjson
+
+from gateway.errors import (
+    BadRequest,
+    GatewayError,
+    NotFound,
+    Overloaded,
+    PayloadTooLarge,
+    RateLimited,
+    UpstreamError,
+    UpstreamTimeout,
+)
+
+_MAX_MESSAGE = 500
+
+
+def upstream_error(status: int, message: str | None, *, code: str | None = None) -> GatewayError:
+    """The gateway error for an upstream failure, keeping the upstream status.
+
+    Only errors the caller can fix by changing its request (400, 413, 422) carry the upstream's own
+    message, shortened: it explains what to change. Every other message is fixed text, because the
+    upstream's may name the gateway's account, organisation or key (OpenAI's 429 and 401 bodies do),
+    and because a 401/403 from upstream is the gateway's credential problem, not the caller's.
+    """
+    if status in (400, 422):
+        return BadRequest(_clip(message) or "the upstream provider rejected the request",
+                          code=code, upstream_status=status)
+    if status == 413:
+        return PayloadTooLarge("the request is too large for the upstream provider", upstream_status=status)
+    if status == 404:
+        return NotFound("the upstream provider does not know this model or endpoint", upstream_status=status)
+    if status in (401, 403):
+        return UpstreamError("the upstream provider refused the gateway's credentials",
+                             code="upstream_auth_failed", upstream_status=status)
+    if status == 429:
+        if code == "insufficient_quota":
+            # The gateway's account is out of credit: not the caller's rate, and retrying will not help.
+            return UpstreamError("the upstream provider's quota is exhausted",
+                                 code="upstream_quota_exceeded", upstream_status=status)
+        return RateLimited("the upstream provider is rate limiting requests", upstream_status=status)
+    if status in (503, 529):
+        return Overloaded("the upstream provider is overloaded", upstream_status=status)
+    if status in (408, 504):
+        return UpstreamTimeout("the upstream provider timed out", upstream_status=status)
+    return UpstreamError(f"the upstream provider failed with status {status}", upstream_status=status)
+
+
+def _clip(message: str | None) -> str | None:
+    if not isinstance(message, str) or not message:
+        return None
+    return message if len(message) <= _MAX_MESSAGE else message[: _MAX_MESSAGE - 1] + "…"
+
+
+def openai_error_to_gateway(status: int, body: bytes) -> GatewayError:
+    return openai_stream_error(status, _error_object(body))
+
+
+def openai_stream_error(status: int, err: dict) -> GatewayError:
+    code = err.get("code")
+    if not isinstance(code, str):
+        code = err.get("type") if err.get("type") == "insufficient_quota" else None
+    return upstream_error(status, err.get("message"), code=code)
+
+
+# Anthropic error types, for errors that arrive inside a 200 stream (no status to go by).
+_STATUS_OF_TYPE = {
+    "invalid_request_error": 400,
+    "authentication_error": 401,
+    "permission_error": 403,
+    "not_found_error": 404,
+    "request_too_large": 413,
+    "rate_limit_error": 429,
+    "api_error": 500,
+    "overloaded_error": 529,
+    "timeout_error": 504,
+}
+
+
+def anthropic_error_to_gateway(status: int, body: bytes) -> GatewayError:
+    return anthropic_stream_error(status, _error_object(body))
+
+
+def anthropic_stream_error(status: int, err: dict) -> GatewayError:
+    if status < 400:
+        status = _STATUS_OF_TYPE.get(err.get("type") or "", 500)
+    return upstream_error(status, err.get("message"))
+
+
+def _error_object(body: bytes) -> dict:
+    try:
+        data = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        return {}
+    err = data.get("error") if isinstance(data, dict) else None
+    return err if isinstance(err, dict) else {}

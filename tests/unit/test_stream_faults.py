@@ -1,0 +1,137 @@
+"""Errors by ownership in the stream relay, by fault injection: an exception raised at every filter
+(`on_events`, `on_end`) and at the encoder (`encode`, `finish_stream`) is a gateway bug. The client
+still gets exactly one well-formed stream in its API's format ending in one error event, the context
+records a gateway error (not the upstream's `upstream_malformed_event`), and the log names the request.
+Run for chat and messages callers, with the same wire (native) and the other (translated), with and
+without output guardrails, through the real relay on a loopback server."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from types import SimpleNamespace
+
+import orjson
+import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestClient, TestServer
+
+from gateway.adapters.registry import ADAPTERS
+from gateway.codecs.chat_encoder import ChatEncoder
+from gateway.codecs.messages_encoder import MessagesEncoder
+from gateway.config.validate import SourcedRule
+from gateway.context import RequestContext, Target
+from gateway.filters.guardrails import OutputGuard
+from gateway.filters.timing import FirstToken
+from gateway.filters.usage import UsageFallback
+from gateway.guardrails.engine import Guardrails
+from gateway.http.relay import relay_stream
+from gateway.translate.sse import SSEParser
+
+TRANSCRIPTS = Path(__file__).parent.parent / "fixtures" / "transcripts"
+STREAMS = {"openai": (TRANSCRIPTS / "openai_stream_text.sse").read_bytes(),
+           "anthropic": (TRANSCRIPTS / "anthropic_stream_text.sse").read_bytes()}
+EMAILS = Guardrails.compile([SourcedRule("t.toml", "guardrails[0]", {"id": "pii", "type": "pii",
+                                                                      "entities": ["EMAIL_ADDRESS"],
+                                                                      "direction": "output"})])
+PAIRS = [("chat", "openai"), ("chat", "anthropic"), ("messages", "anthropic"), ("messages", "openai")]
+SITES = [(UsageFallback, "on_events"), (UsageFallback, "on_end"), (OutputGuard, "on_events"),
+         (OutputGuard, "on_end"), (FirstToken, "on_events"), (FirstToken, "on_end"),
+         ("encoder", "encode"), ("encoder", "finish_stream")]
+ENCODERS = {"chat": ChatEncoder, "messages": MessagesEncoder}
+
+
+class Reply:
+    status = 200
+    headers: dict = {}
+
+    def __init__(self, body: bytes) -> None:
+        self.body = body
+
+    async def iter_chunks(self):
+        for i in range(0, len(self.body), 97):  # events split across reads
+            yield self.body[i:i + 97]
+
+
+class Tokens:
+    def count_prompt(self, body, model) -> int:
+        return 1
+
+    def count_text(self, text, model) -> int:
+        return 1
+
+
+def _ctx(api: str) -> RequestContext:
+    runtime = SimpleNamespace(services=SimpleNamespace(recorder=None), cost_usd=lambda ctx: 0.0, tokens=Tokens())
+    ctx = RequestContext("req-fault", api, "anthropic" if api == "messages" else "openai", runtime, 0.0, "t", "s",
+                         body={"model": "m"})
+    ctx.stream = True
+    ctx.target = Target("alias", "p", "model")
+    return ctx
+
+
+async def _run(api: str, wire: str, guard: bool) -> tuple[bytes, RequestContext]:
+    ctx = _ctx(api)
+
+    async def handler(request: web.Request) -> web.StreamResponse:
+        scanner = EMAILS.for_request(None, None).output_scanner(ctx) if guard else None
+        pipe = ADAPTERS[(api, wire)].stream(ctx, scanner)
+        return await relay_stream(request, ctx, pipe, Reply(STREAMS[wire]))  # type: ignore[arg-type]
+
+    app = web.Application()
+    app.router.add_post("/", handler)
+    async with TestClient(TestServer(app)) as client:
+        resp = await client.post("/")
+        assert resp.status == 200
+        body = await resp.read()
+    return body, ctx
+
+
+def _events(body: bytes) -> list[tuple[str | None, bytes]]:
+    parser = SSEParser()
+    events = parser.feed(body) + parser.close()
+    assert body.endswith(b"\n\n"), "the stream ends on an event boundary"
+    return [(e.event, e.data) for e in events]
+
+
+def _is_error(api: str, name: str | None, data: bytes) -> bool:
+    if data == b"[DONE]":
+        return False
+    obj = orjson.loads(data)  # every event is well-formed JSON
+    if api == "messages":
+        assert name == obj["type"]
+        return obj["type"] == "error"
+    return "error" in obj
+
+
+@pytest.mark.parametrize("guard", [False, True], ids=["plain", "guarded"])
+@pytest.mark.parametrize(("api", "wire"), PAIRS, ids=[f"{a}-{w}" for a, w in PAIRS])
+async def test_a_clean_stream_has_no_error(api: str, wire: str, guard: bool) -> None:
+    body, ctx = await _run(api, wire, guard)
+    events = _events(body)
+    assert not any(_is_error(api, n, d) for n, d in events)
+    assert ctx.error is None
+
+
+@pytest.mark.parametrize("site", SITES, ids=[f"{getattr(c, '__name__', c)}.{m}" for c, m in SITES])
+@pytest.mark.parametrize("guard", [False, True], ids=["plain", "guarded"])
+@pytest.mark.parametrize(("api", "wire"), PAIRS, ids=[f"{a}-{w}" for a, w in PAIRS])
+async def test_an_exception_in_a_filter_or_encoder_ends_the_stream_once_with_an_error(
+        api: str, wire: str, guard: bool, site: tuple, monkeypatch, caplog) -> None:
+    cls, method = site
+    cls = ENCODERS[api] if cls == "encoder" else cls
+    if cls is OutputGuard and not guard:
+        pytest.skip("no output guardrail in this chain")
+
+    def boom(self, *args, **kwargs):
+        raise RuntimeError("injected fault")
+
+    monkeypatch.setattr(cls, method, boom)
+    with caplog.at_level(logging.ERROR, logger="gateway.relay"):
+        body, ctx = await _run(api, wire, guard)
+    events = _events(body)
+    errors = [i for i, (n, d) in enumerate(events) if _is_error(api, n, d)]
+    assert errors == [len(events) - 1], "exactly one error event, and it is the last"
+    assert b"internal gateway error (request id req-fault)" in events[-1][1]
+    assert ctx.error is not None and ctx.error.code == "internal_error" and ctx.error.status == 500
+    assert any("req-fault" in r.getMessage() for r in caplog.records)
