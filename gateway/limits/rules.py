@@ -86,7 +86,7 @@ def duration_ms(value: Duration, *, file: str, key: str) -> float:
     return ms
 
 
-def _safe(text: str) -> str:
+def hash_tag_safe(text: str) -> str:
     # Braces would break the Redis Cluster hash tag the key is built around.
     return text.replace("{", "(").replace("}", ")")
 
@@ -142,7 +142,7 @@ class _Rule:
         if scope == "tag":
             if not tags:
                 return ()
-            return ("*",) if self.shared else tuple(dict.fromkeys(_safe(t) for t in tags))
+            return ("*",) if self.shared else tuple(dict.fromkeys(hash_tag_safe(t) for t in tags))
         if scope == "model":
             value = ctx.alias
         elif p is None:
@@ -151,7 +151,7 @@ class _Rule:
             value = p.key_id if scope == "key" else p.team if scope == "team" else p.user
         if value is None:
             return ()
-        return ("*",) if self.shared else (_safe(value),)
+        return ("*",) if self.shared else (hash_tag_safe(value),)
 
 
 class RateRule(_Rule):
@@ -221,7 +221,7 @@ def compile_rules(rate_limits: list[SourcedRule], budgets: list[SourcedRule]) ->
 
     def rule_id(src: SourcedRule) -> str:
         raw = src.data.get("id") if isinstance(src.data, dict) else None
-        rid = _safe(str(raw)) if raw is not None else src.key
+        rid = hash_tag_safe(str(raw)) if raw is not None else src.key
         if rid in seen:
             raise ConfigError(src.file, f"{src.key}.id", f"a unique rule id ({rid!r} is also {seen[rid]})")
         seen[rid] = src.key

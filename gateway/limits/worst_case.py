@@ -14,11 +14,12 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
-from gateway import tokens
 from gateway.config.validate import ConfigError
 from gateway.context import Target
 from gateway.pricing import Pricing
+from gateway.tokens import Tokenizer, encoding_name
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,10 +32,10 @@ class WorstCase:
     def usd(self, input_tokens: int, output_tokens: int) -> float:
         return (input_tokens * self.input_per_m + output_tokens * self.output_per_m) / 1e6
 
-    def prompt_tokens(self, body: dict) -> int:
+    def prompt_tokens(self, body: dict[str, Any], tokenizer: Tokenizer) -> int:
         if len(self.count_models) == 1:
-            return tokens.count_prompt(body, self.count_models[0])
-        return max(tokens.count_prompt(body, m) for m in self.count_models)
+            return tokenizer.count_prompt(body, self.count_models[0])
+        return max(tokenizer.count_prompt(body, m) for m in self.count_models)
 
 
 def worst_case(targets: Sequence[Target], pricing: Pricing) -> WorstCase:
@@ -42,7 +43,7 @@ def worst_case(targets: Sequence[Target], pricing: Pricing) -> WorstCase:
     known = [p for p in prices if p is not None]
     by_encoding: dict[str, str] = {}
     for t in targets:
-        by_encoding.setdefault(tokens.encoding_name(t.model), t.model)
+        by_encoding.setdefault(encoding_name(t.model), t.model)
     return WorstCase(
         input_per_m=max((p.input for p in known), default=0.0),
         output_per_m=max((p.output for p in known), default=0.0),

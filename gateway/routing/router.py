@@ -59,14 +59,21 @@ class Router:
                  breakers: dict[str, CircuitBreaker], rng: random.Random | None = None) -> None:
         self.routes = routes
         self.providers = providers
-        self.breakers = breakers  # by "provider/model", shared across reloads by the caller
+        self.breakers = breakers  # by "provider/model"; never changed after construction
         self.rng = rng or random.Random()
 
     @classmethod
     def compile(cls, models: Mapping[str, ModelConfig], providers: Mapping[str, Provider],
-                breakers: dict[str, CircuitBreaker] | None = None) -> Router:
+                previous: Mapping[str, CircuitBreaker] | None = None) -> Router:
+        """Routes and breakers for a config. Pure: it runs off the loop during a reload, so it only
+        reads `previous` (the breakers of the router being replaced) and never changes them; a
+        refused reload leaves the serving breakers exactly as they were.
+
+        A target (same "provider/model") whose breaker settings are unchanged keeps the very same
+        breaker, state included: an open breaker stays open across a reload. A target whose settings
+        changed gets a fresh, closed breaker with the new settings: the operator has said how to judge
+        it from now on, and copying live state from another thread could copy it half-updated."""
         routes = {}
-        breakers = breakers if breakers is not None else {}
         settings: dict[str, tuple[int, float]] = {}  # breaker key -> (failures, cooldown), most cautious
         for alias, m in models.items():
             targets = tuple(Target(alias, t.provider, t.model) for t in m.targets)
@@ -77,12 +84,13 @@ class Router:
             for t in targets:
                 failures, cooldown = settings.get(breaker_key(t), (m.breaker_failures, m.breaker_cooldown_s))
                 settings[breaker_key(t)] = (min(failures, m.breaker_failures), max(cooldown, m.breaker_cooldown_s))
+        breakers: dict[str, CircuitBreaker] = {}
         for key, (failures, cooldown) in settings.items():
-            breaker = breakers.get(key)
-            if breaker is None:
+            kept = previous.get(key) if previous is not None else None
+            if kept is not None and (kept.failure_threshold, kept.cooldown_s) == (failures, cooldown):
+                breakers[key] = kept
+            else:
                 breakers[key] = CircuitBreaker(failure_threshold=failures, cooldown_s=cooldown)
-            else:  # kept across a reload, with its state; the new thresholds apply from now on
-                breaker.failure_threshold, breaker.cooldown_s = failures, cooldown
         return cls(routes, providers, breakers)
 
     def route(self, alias: str | None) -> Route:
