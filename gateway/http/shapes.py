@@ -215,6 +215,13 @@ def check_messages(body: dict) -> None:
     choice = body.get("tool_choice")
     if choice is not None and _typed(choice, "tool_choice") == "tool":
         _strings(choice, "tool_choice", "name")
+    # Read by the translation to OpenAI's wire (`stop`, `user`): a wrong type there would be a gateway bug.
+    stop = body.get("stop_sequences")
+    if stop is not None and not (isinstance(stop, list) and all(isinstance(x, str) for x in stop)):
+        _fail("stop_sequences", "'stop_sequences' must be an array of strings")
+    metadata = body.get("metadata")
+    if metadata is not None and not isinstance(metadata, dict):
+        _fail("metadata", "'metadata' must be an object")
 
 
 # -- Responses ---------------------------------------------------------------------------------------

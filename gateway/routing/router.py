@@ -50,6 +50,23 @@ class Opened:
     reply: UpstreamReply
 
 
+_MAX_ENCODE_DEPTH = 250  # orjson encodes at most 254 levels; a translator adds a few of its own
+
+
+def _nested_deeper_than(value: object, limit: int) -> bool:
+    """True when `value` has containers nested more than `limit` deep (iterative: no recursion limit)."""
+    stack = [(value, 0)]
+    while stack:
+        v, depth = stack.pop()
+        if isinstance(v, dict):
+            v = list(v.values())
+        if isinstance(v, list):
+            if depth >= limit:
+                return True
+            stack.extend((x, depth + 1) for x in v)
+    return False
+
+
 def breaker_key(target: Target) -> str:
     return f"{target.provider}/{target.model}"
 
@@ -188,14 +205,18 @@ class Router:
         """One upstream attempt: the reply when it answered 2xx, else the error it failed with."""
         ctx.attempts += 1
         ctx.target = target
+        # No exception allowlist here: request validation (gateway.http.parse) checks every field a
+        # translator reads, so an exception from a translator is a bug in the gateway, and reaches the
+        # flow's handler as a logged 500 with the request id, never a 400 blaming the caller. The one
+        # thing validation does not bound is nesting (JSON decodes 1024 levels, encodes 254): that is
+        # decided by looking at the caller's body, only once encoding has failed.
         try:
             body = adapter.upstream_body(ctx, target)
-        except (TypeError, AttributeError, ValueError, KeyError, IndexError):
-            # A translator met an optional field of the wrong type (`metadata: true`, `system: 5`):
-            # the caller's fault, so a 400, not a 500. Same-wire adapters copy the body and never raise.
-            raise BadRequest(f"a field of the request cannot be sent to the {adapter.wire} API (a wrong type, "
-                             "nesting deeper than 250 levels, or a number out of range)",
-                             reason=reasons.BAD_REQUEST) from None
+        except TypeError:
+            if not _nested_deeper_than(ctx.body, _MAX_ENCODE_DEPTH):
+                raise
+            raise BadRequest(f"the request nests JSON deeper than {_MAX_ENCODE_DEPTH} levels, which cannot be "
+                             f"sent to the {adapter.wire} API", reason=reasons.BAD_REQUEST) from None
         req = provider.build(adapter.upstream_api, target.model, ctx.stream, body, trace_headers)
         t0 = perf_counter()
         if not ctx.timings.upstream_start:
