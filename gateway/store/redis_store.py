@@ -1,8 +1,8 @@
 """RedisStore: the Store protocol shared by many gateway processes through Redis.
 
-Check-and-reserve and settle are each one Lua script call (`gateway.store.lua`, with the keys and arguments
-`gateway.store.redis_ops` encodes), so one request
-costs one round trip before the upstream call and one after. On Redis Cluster (or with
+Check-and-reserve and settle are each one Lua script call (`gateway.store.lua`, with the keys and
+arguments `gateway.store.redis_ops` encodes), so one request costs one round trip before the upstream
+call and one after. On Redis Cluster (or with
 `split_by_slot=True`) the ops are grouped by hash tag, every key of a group shares one slot, and
 the groups run as separate atomic scripts in one pipeline (on a cluster: sent to their nodes
 concurrently, as redis-py refuses scripts in a cluster pipeline); when a group refuses, the groups
