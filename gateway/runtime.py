@@ -128,7 +128,7 @@ async def start_runtime(rt: Runtime) -> None:
         await rt.limits.start(rt.services.store)
 
 
-def _fingerprint(data: dict) -> str:
+def _fingerprint(data: dict[str, Any]) -> str:
     """A short digest of a rule's content, so a summary shows that a rule changed without showing it.
     Literal secrets (a key, a webhook URL) are hashed first, as key_sha256 would hold them."""
 

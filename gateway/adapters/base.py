@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import orjson
 
@@ -52,7 +52,7 @@ class PassThroughAdapter(Adapter):
     """Same API on both sides: the caller's body goes upstream unchanged but for the target's model."""
 
     def upstream_body(self, ctx: RequestContext, target: Target) -> bytes:
-        body = dict(ctx.body)  # type: ignore[arg-type]
+        body = dict(ctx.body or {})  # the flow has read and checked the body before any adapter runs
         body["model"] = target.model
         return orjson.dumps(body)
 
@@ -66,8 +66,8 @@ class PassThroughAdapter(Adapter):
         self.scan(resp, scanner)
         return raw if scanner.rewritten == rewritten else orjson.dumps(resp)
 
-    def usage_of(self, resp) -> Usage:
+    def usage_of(self, resp: dict[str, Any]) -> Usage:
         raise NotImplementedError
 
-    def scan(self, resp: dict, scanner: OutputScanner) -> None:
+    def scan(self, resp: dict[str, Any], scanner: OutputScanner) -> None:
         """Rewrite the answer's text in place through the scanner."""

@@ -45,7 +45,7 @@ from typing import Any
 
 from gateway import reasons
 from gateway.config.validate import SourcedRule
-from gateway.context import Decision, RequestContext, Target
+from gateway.context import Decision, Principal, RequestContext, Target
 from gateway.errors import RateLimited, StoreUnavailable
 from gateway.limits.rules import BudgetRule, Limiter, RateRule, compile_rules, hash_tag_safe
 from gateway.limits.worst_case import WorstCase, check_usd_budget, compile_worst_cases, worst_case
@@ -57,9 +57,11 @@ from gateway.store.base import (
     OpResult,
     RateAdjust,
     RateOp,
+    ReserveOp,
     SettleOp,
     SlotOp,
     SlotRelease,
+    Store,
     StoreError,
 )
 from gateway.store.memory import MemoryStore
@@ -70,13 +72,16 @@ __all__ = ["Admission", "Limits"]
 log = logging.getLogger("gateway.limits")
 
 
+Meta = tuple[str, "Limiter | BudgetRule", str]
+
+
 @dataclass(slots=True)
 class Admission:
     """What `admit` reserved, for `settle` (kept in `ctx.admission`)."""
 
-    store: Any
-    ops: list
-    metas: list  # per op: the Limiter or BudgetRule it came from
+    store: Store | None  # None only when nothing was reserved (no ops)
+    ops: list[ReserveOp]
+    metas: list[Meta]  # per op: the rule id, the Limiter or BudgetRule it came from, and the subject
     tokens: int  # reserved token estimate
     settled: bool = False
     fail_open: bool = False
@@ -121,7 +126,7 @@ class Limits:
         self._default_out = default_max_output_tokens
         self._clock = clock
         self._retry_after_s = retry_store_after_s
-        self._store: Any = None
+        self._store: Store | None = None
         self._fallback = MemoryStore()
         self._down_until = 0.0  # monotonic: skip a failed store for a moment, don't wait on it per request
         self.fail_open_total = 0
@@ -151,7 +156,7 @@ class Limits:
                 check_usd_budget(*rule.source, rule.limit, rule.models, cases)
         return cls(rates, budget_rules, pricing, on_store_error=on_store_error, worst_cases=cases, **opts)
 
-    async def start(self, store: Any) -> None:
+    async def start(self, store: Store) -> None:
         self._store = store
 
     async def close(self) -> None:
@@ -159,13 +164,14 @@ class Limits:
 
     # -- reporting --------------------------------------------------------------------------------
 
-    async def budget_report(self, principals: list, aliases: list[str], limit: int = 200) -> list[dict]:
+    async def budget_report(self, principals: Sequence[Principal], aliases: list[str],
+                            limit: int = 200) -> list[dict[str, Any]]:
         """Use of every budget counter the config can name (per key, team, user, model or tag of the
         configured keys and aliases), for /stats and the dashboard. Not on the request path."""
         if not self._budgets or self._store is None:
             return []
         now = self._clock() * 1000
-        out: list[dict] = []
+        out: list[dict[str, Any]] = []
         for rule in self._budgets:
             wid, end = rule.window_at(now)
             for subject in _budget_subjects(rule, principals, aliases):
@@ -203,8 +209,8 @@ class Limits:
         out = (max_output_tokens if max_output_tokens and max_output_tokens > 0 else self._default_out) * max(choices, 1)
         est_tokens = max(estimate_input_tokens, 0) + out
         now = self._clock() * 1000
-        ops: list = []
-        metas: list = []
+        ops: list[ReserveOp] = []
+        metas: list[Meta] = []
         rid = ctx.request_id
         for rule in self._rates:
             for subject in rule.subjects(ctx):
@@ -219,16 +225,16 @@ class Limits:
         if self._budgets:
             # Before routing: priced at the dearest target the request can end at, never by alias name.
             est_usd = self.worst_case(ctx.alias).usd(max(estimate_input_tokens, 0), out)
-            for rule in self._budgets:
-                subjects = rule.subjects(ctx)
+            for budget in self._budgets:
+                subjects = budget.subjects(ctx)
                 if not subjects:
                     continue
-                wid, end = rule.window_at(now)
-                amount = est_usd if rule.usd else est_tokens
+                wid, end = budget.window_at(now)
+                amount = est_usd if budget.usd else est_tokens
                 for subject in subjects:
-                    key = rule.counter_key(subject, wid)
-                    ops.append(BudgetOp(key, rule.limit, amount, rid, rule.ttl_ms, end, rule.roll_ms))
-                    metas.append((rule.id, rule, subject))
+                    key = budget.counter_key(subject, wid)
+                    ops.append(BudgetOp(key, budget.limit, amount, rid, budget.ttl_ms, end, budget.roll_ms))
+                    metas.append((budget.id, budget, subject))
         adm = Admission(self._store, ops, metas, est_tokens)
         if not ops:
             ctx.admission = adm
@@ -265,7 +271,7 @@ class Limits:
             ctx.decisions.append(Decision("limits", "rate_limit", "allow", reasons.STORE_FAIL_OPEN))
         return results
 
-    def _headers(self, metas: list, results: list[OpResult]) -> dict[str, str]:
+    def _headers(self, metas: list[Meta], results: list[OpResult]) -> dict[str, str]:
         best: dict[str, tuple[float, float, float]] = {}  # "requests"/"tokens" -> (remaining, limit, reset)
         for meta, r in zip(metas, results):
             lim = meta[1]
@@ -282,7 +288,8 @@ class Limits:
             headers[f"x-ratelimit-reset-{which}"] = _go_duration(reset)
         return headers
 
-    def _refusal(self, ctx, metas, results, refused, headers, now) -> RateLimited:
+    def _refusal(self, ctx: RequestContext, metas: list[Meta], results: list[OpResult], refused: list[int],
+                 headers: dict[str, str], now: float) -> RateLimited:
         # Report the refusal that lasts longest: retrying before it clears is pointless.
         worst = max(refused, key=lambda i: math.inf if results[i].retry_ms == NEVER else results[i].retry_ms)
         rule_id, what, subject = metas[worst]
@@ -326,16 +333,16 @@ class Limits:
         cost: float | None = None
         ops: list[SettleOp] = []
         for op, meta in zip(adm.ops, adm.metas):
-            t = type(op)
-            if t is RateOp:
-                if op.cost != 1 or meta[1].kind[0] == "t":
+            what = meta[1]
+            if type(op) is RateOp:
+                if op.cost != 1 or (type(what) is Limiter and what.kind[0] == "t"):
                     delta = actual_tokens - op.cost
                     if delta:
                         ops.append(RateAdjust(op.key, op.limit, op.period_ms, delta))
-            elif t is SlotOp:
+            elif type(op) is SlotOp:
                 ops.append(SlotRelease(op.key, op.rid))
-            else:
-                if meta[1].usd:
+            elif type(op) is BudgetOp:
+                if type(what) is BudgetRule and what.usd:
                     if cost is None:
                         # The target that answered (the router sets it per attempt); none: nothing was used.
                         cost = self._pricing.cost_usd(ctx.target.model, usage) if ctx.target is not None else 0.0
@@ -347,6 +354,8 @@ class Limits:
             return
         now = self._clock() * 1000
         store = adm.store
+        if store is None:  # cannot happen with ops: `admit` reserved them somewhere
+            return
         # The memory store settles at once; Redis writes the settle now and checks the reply in a callback.
         if store.settle_soon(ops, now):
             return
@@ -357,13 +366,13 @@ class Limits:
             log.warning("settling limits for request %s failed (reservations expire by TTL): %s", ctx.request_id, exc)
 
 
-def _budget_subjects(rule: BudgetRule, principals: list, aliases: list[str]) -> list[str]:
+def _budget_subjects(rule: BudgetRule, principals: Sequence[Principal], aliases: list[str]) -> list[str]:
     if rule.shared or rule.scope == "global":
         return ["*"]
     ps = [p for p in principals if (rule.keys is None or p.key_id in rule.keys)
           and (rule.teams is None or p.team in rule.teams) and (rule.users is None or p.user in rule.users)]
     if rule.scope == "key":
-        values = [p.key_id for p in ps]
+        values: Sequence[str | None] = [p.key_id for p in ps]
     elif rule.scope == "team":
         values = [p.team for p in ps]
     elif rule.scope == "user":
@@ -372,4 +381,4 @@ def _budget_subjects(rule: BudgetRule, principals: list, aliases: list[str]) -> 
         values = sorted(rule.models) if rule.models is not None else list(aliases)
     else:  # tag
         values = sorted(rule.tags) if rule.tags is not None else [t for p in ps for t in p.tags]
-    return [hash_tag_safe(v) for v in dict.fromkeys(v for v in values if v)]
+    return [hash_tag_safe(v) for v in dict.fromkeys(values) if v]

@@ -49,7 +49,7 @@ class RateLimitTable(_Selectors):
     concurrency_ttl: Duration = "15m"
 
     @model_validator(mode="after")
-    def _some_limit(self):
+    def _some_limit(self) -> RateLimitTable:
         if all(v is None for v in (self.rps, self.rpm, self.tpm, self.tpd, self.concurrency)):
             raise ValueError("needs at least one of rps, rpm, tpm, tpd, concurrency")
         return self
@@ -64,7 +64,7 @@ class BudgetTable(_Selectors):
     reservation_ttl: Duration = "15m"
 
     @model_validator(mode="after")
-    def _one_amount(self):
+    def _one_amount(self) -> BudgetTable:
         if (self.usd is None) == (self.tokens is None):
             raise ValueError("needs exactly one of usd, tokens")
         if (self.window == "rolling") != (self.period is not None):
@@ -174,7 +174,9 @@ class BudgetRule(_Rule):
         self._init_selectors(t, rule_id)
         self.source = (src.file, src.key)  # for config errors found when the routes are known
         self.usd = t.usd is not None
-        self.limit = float(t.usd if t.usd is not None else t.tokens)  # type: ignore[arg-type]
+        amount = t.usd if t.usd is not None else t.tokens
+        assert amount is not None  # BudgetTable's validator requires exactly one of usd, tokens
+        self.limit = float(amount)
         self.reason = reasons.BUDGET_USD if self.usd else reasons.BUDGET_TOKENS
         self.window = t.window
         try:

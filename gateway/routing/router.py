@@ -171,7 +171,7 @@ class Router:
                     continue
                 delay = 0.0
                 if target == failed:  # coming back to a target that just failed: back off first
-                    delay = r.retry.delay(ctx.attempts, getattr(last, "retry_after", None))
+                    delay = r.retry.delay(ctx.attempts, last.retry_after if last is not None else None)
                     if perf_counter() - started + delay > route.retry.retry_budget_s:
                         skipped.add(i % len(order))
                         continue
@@ -195,7 +195,7 @@ class Router:
                 breaker.record_failure()
                 last, failed = err, target
         err = last or UpstreamError("no target could serve this request")
-        retry_after = getattr(err, "retry_after", None)
+        retry_after = err.retry_after
         if retry_after and err.status in (429, 503):
             err.headers = {**err.headers, "retry-after": retry_after}
         raise err
@@ -239,10 +239,10 @@ class Router:
             ctx.timings.upstream_wait += perf_counter() - t0
         # The key is taken out of the decoded message, code and param, not the raw body, where JSON
         # escapes would hide it from a byte search (and a short key would match ordinary text).
-        err = provider.scrub_error(provider.map_error(reply.status, body))
-        err.upstream_status = reply.status
+        mapped = provider.scrub_error(provider.map_error(reply.status, body))
+        mapped.upstream_status = reply.status
         retry_after = reply.headers.get("retry-after")
         if retry_after is not None and provider.scrubber is not None:
             retry_after = provider.scrubber.text(retry_after)
-        err.retry_after = retry_after  # type: ignore[attr-defined]
-        return None, err
+        mapped.retry_after = retry_after
+        return None, mapped
