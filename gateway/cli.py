@@ -110,12 +110,11 @@ def cmd_check_config(args: argparse.Namespace) -> int:
     loaded = _load(args.config)
     if loaded is None:
         return 1
-    from gateway import tokens
     from gateway.providers.key_scrub import MIN_KEY_CHARS
     from gateway.runtime import Services, compile_runtime
 
     try:
-        rt = compile_runtime(loaded, Services(tokens=tokens))
+        rt = compile_runtime(loaded, Services())
     except ConfigError as exc:
         print(f"config error: {exc.file}: {exc.key}: expected {exc.expected}", file=sys.stderr)
         return 1

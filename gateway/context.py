@@ -11,8 +11,10 @@ from dataclasses import dataclass, field
 from time import perf_counter
 from typing import TYPE_CHECKING, Any
 
-if TYPE_CHECKING:  # imports for type checkers only: the context module depends on nothing
+if TYPE_CHECKING:  # imports for type checkers only: at run time the context module depends on nothing
     from gateway.errors import GatewayError
+    from gateway.limits.admission import Admission
+    from gateway.runtime import Runtime
 
 
 @dataclass(slots=True)
@@ -77,13 +79,13 @@ class RequestContext:
     request_id: str
     api: str  # "chat", "embeddings", "messages", "responses", "models"
     shape: str  # error and response shape of the caller: "openai" or "anthropic"
-    runtime: Any  # the gateway.runtime.Runtime snapshot this request started on
+    runtime: Runtime  # the snapshot this request started on
     received_at: float  # unix time
     trace_id: str
     span_id: str  # the gateway's span, sent upstream in traceparent
     parent_span_id: str | None = None
     principal: Principal | None = None
-    body: dict | None = None
+    body: dict[str, Any] | None = None
     alias: str | None = None
     stream: bool = False
     include_usage: bool = False  # the client asked for the usage chunk
@@ -98,9 +100,9 @@ class RequestContext:
     timings: Timings = field(default_factory=Timings)
     response_headers: dict[str, str] = field(default_factory=dict)
     # Per-request state owned by one stage each, typed where the stage is known at import time.
-    admission: Any = None  # gateway.limits: reservations to settle in the request's finally
+    admission: Admission | None = None  # gateway.limits: reservations to settle in the request's finally
     prompt_tokens_estimate: int = 0  # tiktoken count of the prompt, made before the call
-    upstream_stream_error: dict | None = None  # an error event the upstream sent mid-stream
+    upstream_stream_error: dict[str, Any] | None = None  # an error event the upstream sent mid-stream
     # Opt-in payload logging (sampled per request): the client-bound bytes, after output guardrails.
     payload_out: list[bytes] | None = None
     recorded: bool = False  # the request record was submitted (once: before the response's last byte)

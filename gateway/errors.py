@@ -17,6 +17,7 @@ class GatewayError(Exception):
     status = 500
     type = "api_error"
     code = "internal_error"
+    retry_after: str | None = None  # an upstream's Retry-After (the router backs off by it and passes it on)
 
     def __init__(
         self,

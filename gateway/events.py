@@ -28,6 +28,7 @@ have no `src`. Filters never read `src` or `Raw`: they see one API.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from gateway.context import Usage
 
@@ -42,7 +43,7 @@ class Start:
 class TextDelta:
     choice: int
     text: str
-    src: dict | None = None  # the upstream dict holding this text, for a same-wire encoder
+    src: dict[str, Any] | None = None  # the upstream dict holding this text, for a same-wire encoder
 
 
 @dataclass(slots=True)
@@ -52,7 +53,7 @@ class ToolCallDelta:
     id: str | None = None  # set on the call's first event
     name: str | None = None
     arguments: str = ""  # argument text (JSON, possibly in pieces)
-    src: dict | None = None
+    src: dict[str, Any] | None = None
 
 
 @dataclass(slots=True)
@@ -77,7 +78,7 @@ class UsageReport:
 class Error:
     message: str
     code: str
-    detail: dict | None = None  # the upstream's own error object
+    detail: dict[str, Any] | None = None  # the upstream's own error object
     src: bytes | None = None  # the upstream event's bytes, which a same-wire encoder relays
 
 

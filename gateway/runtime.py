@@ -1,9 +1,11 @@
 """Phase two of config loading: compile a `LoadedConfig` into the runtime objects the hot path uses.
 
-`Runtime` is an immutable snapshot: hot reload compiles a new one through the same path and swaps it
-in atomically; a request keeps the snapshot it started with. Long-lived things that must survive a
-reload (the HTTP session, the store, the recorder, circuit breakers) are `Services`, built once when
-the app starts.
+`Runtime` is a frozen snapshot, complete when it is built: hot reload compiles a new one through the
+same path (off the loop, reading the old snapshot, changing nothing shared) and swaps it in on the
+loop; a request keeps the snapshot it started with. Long-lived things that must survive a reload (the
+HTTP session, the connection pools, the store, the recorder, the tokenizer) are `Services`, built once
+per process. Circuit breakers belong to the router of each snapshot; a reload carries them over per
+target (`Router.compile`).
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ from __future__ import annotations
 import hashlib
 import os
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 
@@ -20,30 +22,40 @@ from gateway.auth import KeyTable
 from gateway.config.loader import LoadedConfig
 from gateway.config.schema import ServerConfig
 from gateway.config.validate import ConfigError, validate
-from gateway.context import Principal
+from gateway.context import Principal, RequestContext
 from gateway.guardrails.engine import Guardrails
 from gateway.limits import Limits
 from gateway.pricing import Pricing
 from gateway.providers.base import Provider, Timeouts
 from gateway.providers.registry import PROVIDERS
-from gateway.routing.breaker import CircuitBreaker
+from gateway.providers.transport import Upstreams
 from gateway.routing.router import Router
+from gateway.tokens import Tokenizer
+
+if TYPE_CHECKING:  # built by the app at start-up; the runtime only passes them along
+    import aiohttp
+
+    from gateway.records.recorder import Recorder
+    from gateway.store.base import Store
+    from gateway.store.revocation import RevocationCache
 
 
 @dataclass(slots=True)
 class Services:
     """Built once per process at start-up, shared by every runtime snapshot."""
 
-    session: Any = None  # aiohttp.ClientSession (webhooks and other calls off the hot path)
-    upstreams: Any = None  # gateway.providers.transport.Upstreams: the providers' HTTP client
-    store: Any = None  # gateway.store: memory or Redis, opened at start-up
-    revocations: Any = None  # gateway.store.revocation.RevocationCache over the store
-    recorder: Any = None
-    tokens: Any = None
-    breakers: dict[str, CircuitBreaker] = field(default_factory=dict)
+    tokens: Tokenizer = field(default_factory=Tokenizer)
+    recorder: Recorder | None = None  # None for `check-config`, which serves nothing
+    # The providers' HTTP client: built with no I/O, so providers receive it at construction.
+    upstreams: Upstreams = field(default_factory=Upstreams)
+    # Opened by the app's cleanup context before it serves (they need the running loop, or read files);
+    # reading one before that is an AttributeError rather than a None check on every request.
+    session: aiohttp.ClientSession = field(init=False)  # webhooks and other calls off the hot path
+    store: Store = field(init=False)  # memory or Redis
+    revocations: RevocationCache = field(init=False)  # over the store
 
 
-@dataclass(slots=True)
+@dataclass(frozen=True, slots=True)
 class Runtime:
     config: LoadedConfig
     server: ServerConfig
@@ -51,18 +63,18 @@ class Runtime:
     providers: dict[str, Provider]
     router: Router
     services: Services
-    limits: Any = None  # gateway.limits.Limits, when any rate limit or budget is configured
-    guardrails: Any = None  # gateway.guardrails.engine.Guardrails, when any guardrail is configured
-    pricing: Any = None
+    pricing: Pricing
+    limits: Limits | None = None  # when any rate limit or budget is configured
+    guardrails: Guardrails | None = None  # when any guardrail is configured
     alerts: Alerts | None = None  # compiled [[alerts]]; the evaluator (owned by the app) reads it each tick
     generation: int = 0
 
     @property
-    def tokens(self) -> Any:
+    def tokens(self) -> Tokenizer:
         return self.services.tokens
 
-    def cost_usd(self, ctx) -> float:
-        if self.pricing is None or ctx.target is None:
+    def cost_usd(self, ctx: RequestContext) -> float:
+        if ctx.target is None:
             return 0.0
         return self.pricing.cost_usd(ctx.target.model, ctx.usage)
 
@@ -72,27 +84,27 @@ class Runtime:
         return list(self.router.routes)
 
 
-def compile_providers(loaded: LoadedConfig) -> dict[str, Provider]:
+def compile_providers(loaded: LoadedConfig, transport: Upstreams) -> dict[str, Provider]:
     server = loaded.main.server
     timeouts = Timeouts(server.connect_timeout_s, server.first_byte_timeout_s, server.idle_timeout_s,
                         server.total_timeout_s)
     providers: dict[str, Provider] = {}
     for name, raw in loaded.main.providers.items():
         kind = raw.get("type")
-        cls = PROVIDERS.get(kind)  # type: ignore[arg-type]
+        cls = PROVIDERS.get(kind) if isinstance(kind, str) else None
         if cls is None:
             raise ConfigError(loaded.path, f"providers.{name}.type", f"one of {', '.join(sorted(PROVIDERS))}")
         options = validate(cls.Options, raw, file=loaded.path, key=f"providers.{name}")
-        providers[name] = cls(name, options, file=loaded.path, server_timeouts=timeouts)
+        providers[name] = cls(name, options, file=loaded.path, server_timeouts=timeouts, transport=transport)
     return providers
 
 
-def compile_runtime(loaded: LoadedConfig, services: Services, generation: int = 0) -> Runtime:
-    """Build every runtime object from the loaded config; raises ConfigError without side effects."""
-    providers = compile_providers(loaded)
-    for p in providers.values():
-        p.transport = services.upstreams
-    router = Router.compile(loaded.main.models, providers, services.breakers)
+def compile_runtime(loaded: LoadedConfig, services: Services, generation: int = 0,
+                    previous: Runtime | None = None) -> Runtime:
+    """Build every runtime object from the loaded config; raises ConfigError without side effects.
+    `previous` is the snapshot a reload replaces: only read (its breakers are carried over per target)."""
+    providers = compile_providers(loaded, services.upstreams)
+    router = Router.compile(loaded.main.models, providers, previous.router.breakers if previous is not None else None)
     keys = KeyTable.compile(loaded.rules.get("keys", []), loaded.main.models)
     pricing = Pricing.compile(loaded.main.pricing, file=loaded.path)
     limits = None
@@ -100,7 +112,7 @@ def compile_runtime(loaded: LoadedConfig, services: Services, generation: int = 
     if rate_rules or budget_rules:
         reach = {alias: router.reachable(alias) for alias in router.routes}
         limits = Limits.compile(rate_rules, budget_rules, pricing, reach=reach,
-                                on_store_error=loaded.main.store.on_store_error)
+                                on_store_error=loaded.main.store.on_store_error, tokenizer=services.tokens)
     guard_rules = loaded.rules.get("guardrails", [])
     guardrails = Guardrails.compile(guard_rules) if guard_rules else None
     alert_rules = loaded.rules.get("alerts", [])
@@ -116,7 +128,7 @@ async def start_runtime(rt: Runtime) -> None:
         await rt.limits.start(rt.services.store)
 
 
-def _fingerprint(data: dict) -> str:
+def _fingerprint(data: dict[str, Any]) -> str:
     """A short digest of a rule's content, so a summary shows that a rule changed without showing it.
     Literal secrets (a key, a webhook URL) are hashed first, as key_sha256 would hold them."""
 

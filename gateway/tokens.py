@@ -1,7 +1,10 @@
 """Token counting with tiktoken from the BPE files shipped in `gateway/data/tiktoken` (never downloaded).
 
-`load_encodings()` reads both files once at start-up (about 0.5 s); `count_text` and `count_messages`
-load them lazily if start-up did not, but importing this module does no I/O. Model names pick the
+A `Tokenizer` is built once per process at start-up (`Services.tokens`) and owns everything counting
+caches: both encodings, their `TokenCounter`s and the table of conversation-history counts; nothing is
+kept at module level. `load_encodings()` reads both files (about 0.5 s, at start-up off the loop);
+counting loads them lazily if start-up did not, but importing this module, or building a
+`Tokenizer`, does no I/O. Model names pick the
 encoding: o200k_base for gpt-4o, gpt-4.1, gpt-4.5, gpt-5, o1/o3/o4 and chatgpt-4o; cl100k_base for
 everything else, Anthropic and other providers included, where it is an estimate (their tokenizers
 are not public) used only to reserve rate-limit and budget capacity before the upstream call.
@@ -19,6 +22,7 @@ import re
 from importlib import resources
 from typing import Any
 
+import orjson
 import tiktoken
 
 from gateway.token_count import TokenCounter
@@ -60,9 +64,6 @@ TOKENS_PER_NAME = 1
 REPLY_PRIMING = 3
 IMAGE_TOKENS = 765  # a 1024x1024 "high" detail image; a fixed estimate, images are not downloaded
 
-_encodings: dict[str, tiktoken.Encoding] = {}
-_counters: dict[str, TokenCounter] = {}
-
 
 def _load(name: str) -> tiktoken.Encoding:
     pat, special, sha256 = _SPEC[name]
@@ -73,38 +74,8 @@ def _load(name: str) -> tiktoken.Encoding:
     return tiktoken.Encoding(name, pat_str=pat, mergeable_ranks=ranks, special_tokens=special)
 
 
-def load_encodings() -> None:
-    """Build both encodings and their counters (start-up; idempotent)."""
-    for name in _SPEC:
-        _counter(name)
-
-
-def _counter(name: str) -> TokenCounter:
-    counter = _counters.get(name)
-    if counter is None:
-        if name not in _encodings:
-            _encodings[name] = _load(name)
-        counter = _counters[name] = TokenCounter(_encodings[name])
-    return counter
-
-
 def encoding_name(model: str | None) -> str:
     return "o200k_base" if model and _O200K_MODELS.match(model.lower()) else "cl100k_base"
-
-
-def counter_for(model: str | None) -> TokenCounter:
-    return _counter(encoding_name(model))
-
-
-def encoding_for(model: str | None) -> tiktoken.Encoding:
-    return _counter(encoding_name(model)).encoding
-
-
-def count_text(text: str, model: str | None) -> int:
-    """Tokens in `text`; special-token text is counted as ordinary text, never rejected."""
-    if not text:
-        return 0
-    return counter_for(model).count(text)
 
 
 def _content_tokens(counter: TokenCounter, content: Any) -> int:
@@ -136,47 +107,80 @@ def _content_tokens(counter: TokenCounter, content: Any) -> int:
 # encoding and a 128-bit digest of the text, so the table's memory does not grow with message size.
 _HISTORY_MAX = 4096
 _HISTORY_MIN_CHARS = 64
-_history: dict[tuple[str, bytes], int] = {}
 
 
 def _history_key(enc_name: str, text: str) -> tuple[str, bytes]:
     return enc_name, hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=16).digest()
 
 
-def _history_tokens(counter: TokenCounter, text: str) -> int:
-    key = _history_key(counter.name, text)
-    n = _history.get(key)
-    if n is None:
-        n = counter.count(text)
-        if len(_history) >= _HISTORY_MAX:
-            _history.pop(next(iter(_history)))  # oldest first (dicts keep insertion order)
-        _history[key] = n
-    return n
+class Tokenizer:
+    """Token counts for every API's prompt and for streamed text, with the caches that make them cheap."""
 
+    __slots__ = ("_encodings", "_counters", "_history")
 
-def count_messages(messages: list[dict], model: str | None) -> int:
-    """Prompt tokens of a chat request: per-message overhead, role, name, content, tool calls."""
-    counter = counter_for(model)
-    n = REPLY_PRIMING
-    last = len(messages) - 1
-    for i, msg in enumerate(messages):
-        if not isinstance(msg, dict):
-            continue
-        n += TOKENS_PER_MESSAGE
-        role = msg.get("role")
-        if isinstance(role, str):
-            n += counter.count(role)
-        name = msg.get("name")
-        if isinstance(name, str):
-            n += TOKENS_PER_NAME + counter.count(name)
-        content = msg.get("content")
-        if i < last and isinstance(content, str) and len(content) >= _HISTORY_MIN_CHARS:
-            n += _history_tokens(counter, content)
-        else:
-            n += _content_tokens(counter, content)
-        for call in msg.get("tool_calls") or ():
-            fn = call.get("function") if isinstance(call, dict) else None
-            if isinstance(fn, dict):
-                n += counter.count(str(fn.get("name", "")) + str(fn.get("arguments", "")))
-    return n
+    def __init__(self) -> None:
+        self._encodings: dict[str, tiktoken.Encoding] = {}
+        self._counters: dict[str, TokenCounter] = {}
+        self._history: dict[tuple[str, bytes], int] = {}
 
+    def load_encodings(self) -> None:
+        """Build both encodings and their counters (start-up; idempotent)."""
+        for name in _SPEC:
+            self._counter(name)
+
+    def _counter(self, name: str) -> TokenCounter:
+        counter = self._counters.get(name)
+        if counter is None:
+            if name not in self._encodings:
+                self._encodings[name] = _load(name)
+            counter = self._counters[name] = TokenCounter(self._encodings[name])
+        return counter
+
+    def counter_for(self, model: str | None) -> TokenCounter:
+        return self._counter(encoding_name(model))
+
+    def encoding_for(self, model: str | None) -> tiktoken.Encoding:
+        return self._counter(encoding_name(model)).encoding
+
+    def count_text(self, text: str, model: str | None) -> int:
+        """Tokens in `text`; special-token text is counted as ordinary text, never rejected."""
+        if not text:
+            return 0
+        return self.counter_for(model).count(text)
+
+    def _history_tokens(self, counter: TokenCounter, text: str) -> int:
+        history = self._history
+        key = _history_key(counter.name, text)
+        n = history.get(key)
+        if n is None:
+            n = counter.count(text)
+            if len(history) >= _HISTORY_MAX:
+                history.pop(next(iter(history)))  # oldest first (dicts keep insertion order)
+            history[key] = n
+        return n
+
+    def count_messages(self, messages: list[dict[str, Any]], model: str | None) -> int:
+        """Prompt tokens of a chat request: per-message overhead, role, name, content, tool calls."""
+        counter = self.counter_for(model)
+        n = REPLY_PRIMING
+        last = len(messages) - 1
+        for i, msg in enumerate(messages):
+            if not isinstance(msg, dict):
+                continue
+            n += TOKENS_PER_MESSAGE
+            role = msg.get("role")
+            if isinstance(role, str):
+                n += counter.count(role)
+            name = msg.get("name")
+            if isinstance(name, str):
+                n += TOKENS_PER_NAME + counter.count(name)
+            content = msg.get("content")
+            if i < last and isinstance(content, str) and len(content) >= _HISTORY_MIN_CHARS:
+                n += self._history_tokens(counter, content)
+            else:
+                n += _content_tokens(counter, content)
+            for call in msg.get("tool_calls") or ():
+                fn = call.get("function") if isinstance(call, dict) else None
+                if isinstance(fn, dict):
+                    n += counter.count(str(fn.get("name", "")) + str(fn.get("arguments", "")))
+        return n

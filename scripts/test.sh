@@ -32,4 +32,6 @@ fi
 .venv/bin/python -m pip install -q --no-deps -r requirements/ner.txt
 
 export PYTHONUNBUFFERED=1
+# Type check the typed spine first (files and rules: [tool.mypy] in pyproject.toml); errors fail the run.
+.venv/bin/python -m mypy
 exec .venv/bin/python -m pytest -q -p no:cacheprovider "$@"

@@ -31,7 +31,7 @@ class Adapter:
         """A new encoder of the caller's API, for one answer."""
         raise NotImplementedError
 
-    def fast_lane(self, ctx: RequestContext, decoder: Any, keep: list, full: Callable[[Any], bytes]) -> Any:
+    def fast_lane(self, ctx: RequestContext, decoder: Any, keep: list[Any], full: Callable[[Any], bytes]) -> Any:
         """Same API on both sides: a lane whose `feed(event) -> bytes` relays what no filter reads as the
         upstream's bytes and hands anything else to `full` (None: no such lane)."""
         return None
@@ -50,6 +50,6 @@ class PassThroughAdapter(Adapter):
     """Same API on both sides: the caller's body goes upstream unchanged but for the target's model."""
 
     def upstream_body(self, ctx: RequestContext, target: Target) -> bytes:
-        body = dict(ctx.body)  # type: ignore[arg-type]
+        body = dict(ctx.body or {})  # the flow has read and checked the body before any adapter runs
         body["model"] = target.model
         return orjson.dumps(body)

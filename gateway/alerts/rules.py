@@ -233,7 +233,7 @@ def _compile_rule(t: AlertTable, src: SourcedRule, budgets: dict[str, BudgetRule
             raise ConfigError(src.file, f"{src.key}.subject",
                               f"the {budget.scope} whose budget to watch (budget '{budget.id}' counts each {budget.scope} apart)")
         else:
-            subject = t.subject.replace("{", "(").replace("}", ")")  # as gateway.limits.rules._safe
+            subject = t.subject.replace("{", "(").replace("}", ")")  # as gateway.limits.rules.hash_tag_safe
         op, threshold = ">=", float(t.percent)  # type: ignore[arg-type]
     webhooks = tuple(_webhook(w, src, i) for i, w in enumerate(t.webhooks))
     return AlertRule(

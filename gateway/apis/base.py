@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, ClassVar, Literal
 
 from gateway.apis.json_types import JsonObject
 from gateway.apis.slots import InputTexts
+from gateway.tokens import Tokenizer
 
 if TYPE_CHECKING:
     from gateway.context import RequestContext
@@ -52,7 +53,7 @@ class ApiSpec(ABC):
         everything it cannot scan (images, audio, token ids, signed blocks) as unscanned."""
 
     @abstractmethod
-    def count_prompt(self, body: JsonObject, model: str | None) -> int:
+    def count_prompt(self, body: JsonObject, model: str | None, tokens: Tokenizer) -> int:
         """tiktoken estimate of the body's prompt tokens with `model`'s encoding (limits and budgets
         reserve it before the call; usage falls back on it when the upstream reports none)."""
 

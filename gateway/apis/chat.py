@@ -15,7 +15,7 @@ from gateway.apis.base import ApiSpec
 from gateway.apis.json_types import JsonObject
 from gateway.apis.prompt import count_tools
 from gateway.apis.slots import InputTexts, dicts, role_of
-from gateway.tokens import count_messages
+from gateway.tokens import Tokenizer
 
 
 def _with_cache_control(check: f.Check) -> f.Check:
@@ -163,10 +163,10 @@ class ChatSpec(ApiSpec):
             if isinstance(fn, dict) and "arguments" in fn:
                 out.add(fn, "arguments", "assistant")
 
-    def count_prompt(self, body: JsonObject, model: str | None) -> int:
+    def count_prompt(self, body: JsonObject, model: str | None, tokens: Tokenizer) -> int:
         messages = body.get("messages")
-        n = count_messages(messages, model) if isinstance(messages, list) else 0
-        return n + count_tools(body, model)
+        n = tokens.count_messages(messages, model) if isinstance(messages, list) else 0
+        return n + count_tools(body, model, tokens)
 
     def max_output_tokens(self, body: JsonObject) -> int | None:
         for name in ("max_completion_tokens", "max_tokens"):

@@ -10,6 +10,7 @@ from gateway.apis.base import ApiSpec
 from gateway.apis.json_types import JsonObject
 from gateway.apis.prompt import count_field
 from gateway.apis.slots import InputTexts
+from gateway.tokens import Tokenizer
 
 
 def _token_ids(value: object) -> bool:
@@ -58,5 +59,5 @@ class EmbeddingsSpec(ApiSpec):
         elif value is not None:
             out.skip(value)
 
-    def count_prompt(self, body: JsonObject, model: str | None) -> int:
-        return count_field(body.get("input"), model)
+    def count_prompt(self, body: JsonObject, model: str | None, tokens: Tokenizer) -> int:
+        return count_field(body.get("input"), model, tokens)

@@ -16,7 +16,7 @@ from gateway.apis.base import ApiSpec
 from gateway.apis.json_types import JsonArray, JsonObject
 from gateway.apis.prompt import count_field, count_tools
 from gateway.apis.slots import InputTexts, dicts, leaves, role_of
-from gateway.tokens import count_messages
+from gateway.tokens import Tokenizer
 
 
 def _source(block: JsonObject, where: str) -> None:
@@ -179,10 +179,10 @@ class MessagesSpec(ApiSpec):
             elif isinstance(msg.get("content"), list):
                 _walk_blocks(msg["content"], role, out)
 
-    def count_prompt(self, body: JsonObject, model: str | None) -> int:
+    def count_prompt(self, body: JsonObject, model: str | None, tokens: Tokenizer) -> int:
         messages = body.get("messages")
-        n = count_messages(messages, model) if isinstance(messages, list) else 0
-        return n + count_field(body.get("system"), model) + count_tools(body, model)
+        n = tokens.count_messages(messages, model) if isinstance(messages, list) else 0
+        return n + count_field(body.get("system"), model, tokens) + count_tools(body, model, tokens)
 
     def max_output_tokens(self, body: JsonObject) -> int | None:
         v = body.get("max_tokens")

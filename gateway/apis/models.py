@@ -6,6 +6,7 @@ from __future__ import annotations
 from gateway.apis.base import ApiSpec
 from gateway.apis.json_types import JsonObject
 from gateway.apis.slots import InputTexts
+from gateway.tokens import Tokenizer
 
 
 class ModelsSpec(ApiSpec):
@@ -19,5 +20,5 @@ class ModelsSpec(ApiSpec):
     def walk_input(self, body: JsonObject, out: InputTexts) -> None:
         pass
 
-    def count_prompt(self, body: JsonObject, model: str | None) -> int:
+    def count_prompt(self, body: JsonObject, model: str | None, tokens: Tokenizer) -> int:
         return 0

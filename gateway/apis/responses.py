@@ -11,6 +11,7 @@ from gateway.apis.base import ApiSpec
 from gateway.apis.json_types import JsonObject
 from gateway.apis.prompt import count_field, count_tools
 from gateway.apis.slots import InputTexts, role_of
+from gateway.tokens import Tokenizer
 
 _PARTS: dict[str, f.Check] = {
     "input_text": f.text("text"),
@@ -104,9 +105,9 @@ class ResponsesSpec(ApiSpec):
             else:  # reasoning (encrypted), item references, computer calls, ...
                 out.skip(item)
 
-    def count_prompt(self, body: JsonObject, model: str | None) -> int:
-        return count_field(body.get("instructions"), model) + count_field(body.get("input"), model) \
-            + count_tools(body, model)
+    def count_prompt(self, body: JsonObject, model: str | None, tokens: Tokenizer) -> int:
+        return count_field(body.get("instructions"), model, tokens) + count_field(body.get("input"), model, tokens) \
+            + count_tools(body, model, tokens)
 
     def max_output_tokens(self, body: JsonObject) -> int | None:
         v = body.get("max_output_tokens")

@@ -18,7 +18,7 @@ def count_output(ctx: RequestContext, text: str) -> Usage:
     counter = ctx.runtime.tokens
     model = ctx.target.model if ctx.target else ""
     # The estimate exists when limits needed it; otherwise count the prompt now (a rare path).
-    prompt = ctx.prompt_tokens_estimate or (APIS[ctx.api].count_prompt(ctx.body, model) if ctx.body else 0)
+    prompt = ctx.prompt_tokens_estimate or (APIS[ctx.api].count_prompt(ctx.body, model, counter) if ctx.body else 0)
     return Usage(input_tokens=prompt, output_tokens=counter.count_text(text, model) if text else 0,
                  cached_tokens=0, estimated=True)
 

@@ -28,6 +28,7 @@ from gateway.records.recorder import Recorder
 from gateway.runtime import Services, compile_runtime, start_runtime
 from gateway.store import open_store
 from gateway.store.revocation import RevocationCache
+from gateway.tokens import Tokenizer
 
 log = logging.getLogger("gateway.app")
 
@@ -75,9 +76,7 @@ async def _services(app: web.Application) -> AsyncIterator[None]:
     # an outside server sets should ride along on a later call.
     services.session = aiohttp.ClientSession(connector=connector, auto_decompress=True, skip_auto_headers=("User-Agent",),
                                              cookie_jar=aiohttp.DummyCookieJar())
-    services.upstreams = Upstreams(keepalive_s=60.0, ssl_context=await asyncio.to_thread(Upstreams.default_ssl_context))
-    for p in state.runtime.providers.values():
-        p.transport = services.upstreams
+    await services.upstreams.load_trust_store()
     store_cfg = state.runtime.config.main.store
     # Opening a Redis client reads files (redis-py's version): do it off the loop.
     services.store = await asyncio.to_thread(open_store, store_cfg.url, socket_timeout=store_cfg.socket_timeout_s)
@@ -112,9 +111,9 @@ async def _services(app: web.Application) -> AsyncIterator[None]:
 
 
 def build_app(loaded: LoadedConfig) -> web.Application:
-    from gateway import tokens
-
-    services = Services(tokens=tokens,
+    # The providers' connection pools are built here (no I/O) so that every provider receives them at
+    # construction; the trust store is read at start-up, off the loop.
+    services = Services(tokens=Tokenizer(), upstreams=Upstreams(keepalive_s=60.0),
                         recorder=Recorder.compile(loaded.main.audit, file=loaded.path, base_dir=loaded.base_dir))
     runtime = compile_runtime(loaded, services)
     app = web.Application(client_max_size=runtime.server.max_body_bytes + 1, middlewares=[route_errors])

@@ -187,10 +187,11 @@ async def _send(request: web.Request, ctx: RequestContext, resp: web.Response) -
 
 
 async def _settle(ctx: RequestContext) -> None:
-    if ctx.admission is None:
+    limits = ctx.runtime.limits
+    if ctx.admission is None or limits is None:
         return
     try:
-        await ctx.runtime.limits.settle(ctx)
+        await limits.settle(ctx)
     except Exception:
         log.exception("settling limits failed for request %s", ctx.request_id)
 

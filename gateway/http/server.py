@@ -52,13 +52,13 @@ async def reload_config(app: web.Application) -> bool:
 
 
 async def _reload(app: web.Application) -> bool:
-    from gateway.runtime import compile_runtime, start_runtime
+    from gateway.runtime import Runtime, compile_runtime, start_runtime
 
     state = app[STATE]
     old = state.runtime
 
-    def build():
-        return compile_runtime(load_config(state.config_path), old.services, old.generation + 1)
+    def build() -> Runtime:  # off the loop: reads `old`, changes nothing the loop uses
+        return compile_runtime(load_config(state.config_path), old.services, old.generation + 1, previous=old)
 
     try:
         new = await asyncio.get_running_loop().run_in_executor(None, build)

@@ -49,7 +49,7 @@ class RateLimitTable(_Selectors):
     concurrency_ttl: Duration = "15m"
 
     @model_validator(mode="after")
-    def _some_limit(self):
+    def _some_limit(self) -> RateLimitTable:
         if all(v is None for v in (self.rps, self.rpm, self.tpm, self.tpd, self.concurrency)):
             raise ValueError("needs at least one of rps, rpm, tpm, tpd, concurrency")
         return self
@@ -64,7 +64,7 @@ class BudgetTable(_Selectors):
     reservation_ttl: Duration = "15m"
 
     @model_validator(mode="after")
-    def _one_amount(self):
+    def _one_amount(self) -> BudgetTable:
         if (self.usd is None) == (self.tokens is None):
             raise ValueError("needs exactly one of usd, tokens")
         if (self.window == "rolling") != (self.period is not None):
@@ -86,7 +86,7 @@ def duration_ms(value: Duration, *, file: str, key: str) -> float:
     return ms
 
 
-def _safe(text: str) -> str:
+def hash_tag_safe(text: str) -> str:
     # Braces would break the Redis Cluster hash tag the key is built around.
     return text.replace("{", "(").replace("}", ")")
 
@@ -142,7 +142,7 @@ class _Rule:
         if scope == "tag":
             if not tags:
                 return ()
-            return ("*",) if self.shared else tuple(dict.fromkeys(_safe(t) for t in tags))
+            return ("*",) if self.shared else tuple(dict.fromkeys(hash_tag_safe(t) for t in tags))
         if scope == "model":
             value = ctx.alias
         elif p is None:
@@ -151,7 +151,7 @@ class _Rule:
             value = p.key_id if scope == "key" else p.team if scope == "team" else p.user
         if value is None:
             return ()
-        return ("*",) if self.shared else (_safe(value),)
+        return ("*",) if self.shared else (hash_tag_safe(value),)
 
 
 class RateRule(_Rule):
@@ -174,7 +174,9 @@ class BudgetRule(_Rule):
         self._init_selectors(t, rule_id)
         self.source = (src.file, src.key)  # for config errors found when the routes are known
         self.usd = t.usd is not None
-        self.limit = float(t.usd if t.usd is not None else t.tokens)  # type: ignore[arg-type]
+        amount = t.usd if t.usd is not None else t.tokens
+        assert amount is not None  # BudgetTable's validator requires exactly one of usd, tokens
+        self.limit = float(amount)
         self.reason = reasons.BUDGET_USD if self.usd else reasons.BUDGET_TOKENS
         self.window = t.window
         try:
@@ -221,7 +223,7 @@ def compile_rules(rate_limits: list[SourcedRule], budgets: list[SourcedRule]) ->
 
     def rule_id(src: SourcedRule) -> str:
         raw = src.data.get("id") if isinstance(src.data, dict) else None
-        rid = _safe(str(raw)) if raw is not None else src.key
+        rid = hash_tag_safe(str(raw)) if raw is not None else src.key
         if rid in seen:
             raise ConfigError(src.file, f"{src.key}.id", f"a unique rule id ({rid!r} is also {seen[rid]})")
         seen[rid] = src.key

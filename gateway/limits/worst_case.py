@@ -12,13 +12,17 @@ local model), so neither is ever looked up by the alias name.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
-from gateway import tokens
 from gateway.config.validate import ConfigError
 from gateway.context import Target
 from gateway.pricing import Pricing
+from gateway.tokens import Tokenizer, encoding_name
+
+if TYPE_CHECKING:
+    from gateway.apis.base import ApiSpec
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,11 +35,12 @@ class WorstCase:
     def usd(self, input_tokens: int, output_tokens: int) -> float:
         return (input_tokens * self.input_per_m + output_tokens * self.output_per_m) / 1e6
 
-    def prompt_tokens(self, count: Callable[[dict, str | None], int], body: dict) -> int:
-        """`count`: the request's API's `ApiSpec.count_prompt`."""
+    def prompt_tokens(self, spec: ApiSpec, body: dict[str, Any], tokenizer: Tokenizer) -> int:
+        """The request's prompt counted by its API's `ApiSpec.count_prompt`, the largest count over the
+        tokenizers of the reachable targets."""
         if len(self.count_models) == 1:
-            return count(body, self.count_models[0])
-        return max(count(body, m) for m in self.count_models)
+            return spec.count_prompt(body, self.count_models[0], tokenizer)
+        return max(spec.count_prompt(body, m, tokenizer) for m in self.count_models)
 
 
 def worst_case(targets: Sequence[Target], pricing: Pricing) -> WorstCase:
@@ -43,7 +48,7 @@ def worst_case(targets: Sequence[Target], pricing: Pricing) -> WorstCase:
     known = [p for p in prices if p is not None]
     by_encoding: dict[str, str] = {}
     for t in targets:
-        by_encoding.setdefault(tokens.encoding_name(t.model), t.model)
+        by_encoding.setdefault(encoding_name(t.model), t.model)
     return WorstCase(
         input_per_m=max((p.input for p in known), default=0.0),
         output_per_m=max((p.output for p in known), default=0.0),

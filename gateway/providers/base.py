@@ -121,7 +121,8 @@ class Provider:
     default_base_url: ClassVar[str | None] = None
     apis: ClassVar[frozenset[str]] = frozenset({"chat", "embeddings", "responses"})
 
-    def __init__(self, name: str, options: ProviderOptions, *, file: str, server_timeouts: Timeouts) -> None:
+    def __init__(self, name: str, options: ProviderOptions, *, file: str, server_timeouts: Timeouts,
+                 transport: Upstreams) -> None:
         self.name = name
         self.options = options
         base = options.base_url or self.default_base_url
@@ -140,7 +141,8 @@ class Provider:
             total=o.total_timeout_s or server_timeouts.total,
         )
         self._static_headers = {"content-type": "application/json", **o.headers, **self.auth_headers()}
-        self.transport: Upstreams | None = None  # set by the app at start-up
+        # The process's connection pools (`Services.upstreams`), shared by every runtime snapshot.
+        self.transport = transport
         # Parsed endpoint URLs: aiohttp would parse the same few strings again on every request.
         self._urls: dict[str, yarl.URL] = {}
 
@@ -194,7 +196,6 @@ class Provider:
 
     async def send(self, req: UpstreamRequest) -> UpstreamReply:
         """Send the request and wait for the response headers (bounded by the first-byte timeout)."""
-        assert self.transport is not None, "provider used before the app started"
         t = self.timeouts
         started = asyncio.get_running_loop().time()
         limit = min(t.first_byte, t.total)

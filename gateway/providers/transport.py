@@ -316,6 +316,11 @@ class Upstreams:
         """The system trust store (reads files: call it off the event loop)."""
         return ssl.create_default_context()
 
+    async def load_trust_store(self) -> None:
+        """Read the system trust store now (start-up, off the loop) rather than on the first https call."""
+        if self._ssl is None:
+            self._ssl = await asyncio.to_thread(self.default_ssl_context)
+
     async def post(self, url: yarl.URL, headers: Mapping[str, str], body: bytes, *,
                    connect_timeout: float) -> Response:
         """Send a POST and return once the response's status and headers are in."""

@@ -74,7 +74,7 @@ class RetryPolicy:
         told = parse_retry_after(retry_after, self._now())
         if told is not None:
             return min(told, self.max_retry_after_s)
-        ceiling = min(self.max_s, self.base_s * 2 ** min(max(attempt, 1) - 1, 62))
+        ceiling = min(self.max_s, self.base_s * 2.0 ** min(max(attempt, 1) - 1, 62))
         return self._random() * ceiling if self.jitter else ceiling
 
     def should_retry(self, attempt: int, elapsed_s: float, delay_s: float) -> bool:

@@ -52,7 +52,7 @@ class CircuitBreaker:
         self._opened_at = 0.0
         self._probe_at: float | None = None  # when the half-open probe was let through
         self._width = window_s / _BUCKETS
-        self._buckets: deque[list] = deque()  # [bucket number, requests, failures], oldest first
+        self._buckets: deque[list[int]] = deque()  # [bucket number, requests, failures], oldest first
         self._total = 0
         self._failures = 0
         self.opened_count = 0  # how many times it opened, for /stats
@@ -136,7 +136,7 @@ class CircuitBreaker:
         self._total = 0
         self._failures = 0
 
-    def snapshot(self) -> dict:
+    def snapshot(self) -> dict[str, object]:
         """The breaker's state for /health/ready and /stats (JSON-ready)."""
         if self.error_rate is not None:
             self._expire(int(self._clock() // self._width))

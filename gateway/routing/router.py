@@ -46,8 +46,11 @@ class Pair(Protocol):
     """What routing needs of a (caller API, provider wire) pair: the caller's flow owns the pairs
     (gateway.adapters) and passes their lookup in, so routing never imports them."""
 
-    wire: str
-    upstream_api: str
+    @property
+    def wire(self) -> str: ...
+
+    @property
+    def upstream_api(self) -> str: ...
 
     def upstream_body(self, ctx: RequestContext, target: Target) -> bytes: ...
 
@@ -62,6 +65,23 @@ class Opened:
     reply: UpstreamReply
 
 
+_MAX_ENCODE_DEPTH = 250  # orjson encodes at most 254 levels; a translator adds a few of its own
+
+
+def _nested_deeper_than(value: object, limit: int) -> bool:
+    """True when `value` has containers nested more than `limit` deep (iterative: no recursion limit)."""
+    stack = [(value, 0)]
+    while stack:
+        v, depth = stack.pop()
+        if isinstance(v, dict):
+            v = list(v.values())
+        if isinstance(v, list):
+            if depth >= limit:
+                return True
+            stack.extend((x, depth + 1) for x in v)
+    return False
+
+
 def breaker_key(target: Target) -> str:
     return f"{target.provider}/{target.model}"
 
@@ -71,14 +91,21 @@ class Router:
                  breakers: dict[str, CircuitBreaker], rng: random.Random | None = None) -> None:
         self.routes = routes
         self.providers = providers
-        self.breakers = breakers  # by "provider/model", shared across reloads by the caller
+        self.breakers = breakers  # by "provider/model"; never changed after construction
         self.rng = rng or random.Random()
 
     @classmethod
     def compile(cls, models: Mapping[str, ModelConfig], providers: Mapping[str, Provider],
-                breakers: dict[str, CircuitBreaker] | None = None) -> Router:
+                previous: Mapping[str, CircuitBreaker] | None = None) -> Router:
+        """Routes and breakers for a config. Pure: it runs off the loop during a reload, so it only
+        reads `previous` (the breakers of the router being replaced) and never changes them; a
+        refused reload leaves the serving breakers exactly as they were.
+
+        A target (same "provider/model") whose breaker settings are unchanged keeps the very same
+        breaker, state included: an open breaker stays open across a reload. A target whose settings
+        changed gets a fresh, closed breaker with the new settings: the operator has said how to judge
+        it from now on, and copying live state from another thread could copy it half-updated."""
         routes = {}
-        breakers = breakers if breakers is not None else {}
         settings: dict[str, tuple[int, float]] = {}  # breaker key -> (failures, cooldown), most cautious
         for alias, m in models.items():
             targets = tuple(Target(alias, t.provider, t.model) for t in m.targets)
@@ -89,12 +116,13 @@ class Router:
             for t in targets:
                 failures, cooldown = settings.get(breaker_key(t), (m.breaker_failures, m.breaker_cooldown_s))
                 settings[breaker_key(t)] = (min(failures, m.breaker_failures), max(cooldown, m.breaker_cooldown_s))
+        breakers: dict[str, CircuitBreaker] = {}
         for key, (failures, cooldown) in settings.items():
-            breaker = breakers.get(key)
-            if breaker is None:
+            kept = previous.get(key) if previous is not None else None
+            if kept is not None and (kept.failure_threshold, kept.cooldown_s) == (failures, cooldown):
+                breakers[key] = kept
+            else:
                 breakers[key] = CircuitBreaker(failure_threshold=failures, cooldown_s=cooldown)
-            else:  # kept across a reload, with its state; the new thresholds apply from now on
-                breaker.failure_threshold, breaker.cooldown_s = failures, cooldown
         return cls(routes, providers, breakers)
 
     def route(self, alias: str | None) -> Route:
@@ -159,7 +187,7 @@ class Router:
                     continue
                 delay = 0.0
                 if target == failed:  # coming back to a target that just failed: back off first
-                    delay = r.retry.delay(ctx.attempts, getattr(last, "retry_after", None))
+                    delay = r.retry.delay(ctx.attempts, last.retry_after if last is not None else None)
                     if perf_counter() - started + delay > route.retry.retry_budget_s:
                         skipped.add(i % len(order))
                         continue
@@ -183,7 +211,7 @@ class Router:
                 breaker.record_failure()
                 last, failed = err, target
         err = last or UpstreamError("no target could serve this request")
-        retry_after = getattr(err, "retry_after", None)
+        retry_after = err.retry_after
         if retry_after and err.status in (429, 503):
             err.headers = {**err.headers, "retry-after": retry_after}
         raise err
@@ -193,14 +221,18 @@ class Router:
         """One upstream attempt: the reply when it answered 2xx, else the error it failed with."""
         ctx.attempts += 1
         ctx.target = target
+        # No exception allowlist here: request validation (gateway.http.parse) checks every field a
+        # translator reads, so an exception from a translator is a bug in the gateway, and reaches the
+        # flow's handler as a logged 500 with the request id, never a 400 blaming the caller. The one
+        # thing validation does not bound is nesting (JSON decodes 1024 levels, encodes 254): that is
+        # decided by looking at the caller's body, only once encoding has failed.
         try:
             body = adapter.upstream_body(ctx, target)
-        except (TypeError, AttributeError, ValueError, KeyError, IndexError):
-            # A translator met an optional field of the wrong type (`metadata: true`, `system: 5`):
-            # the caller's fault, so a 400, not a 500. Same-wire adapters copy the body and never raise.
-            raise BadRequest(f"a field of the request cannot be sent to the {adapter.wire} API (a wrong type, "
-                             "nesting deeper than 250 levels, or a number out of range)",
-                             reason=reasons.BAD_REQUEST) from None
+        except TypeError:
+            if not _nested_deeper_than(ctx.body, _MAX_ENCODE_DEPTH):
+                raise
+            raise BadRequest(f"the request nests JSON deeper than {_MAX_ENCODE_DEPTH} levels, which cannot be "
+                             f"sent to the {adapter.wire} API", reason=reasons.BAD_REQUEST) from None
         req = provider.build(adapter.upstream_api, target.model, ctx.stream, body, trace_headers)
         t0 = perf_counter()
         if not ctx.timings.upstream_start:
@@ -223,10 +255,10 @@ class Router:
             ctx.timings.upstream_wait += perf_counter() - t0
         # The key is taken out of the decoded message, code and param, not the raw body, where JSON
         # escapes would hide it from a byte search (and a short key would match ordinary text).
-        err = provider.scrub_error(provider.map_error(reply.status, body))
-        err.upstream_status = reply.status
+        mapped = provider.scrub_error(provider.map_error(reply.status, body))
+        mapped.upstream_status = reply.status
         retry_after = reply.headers.get("retry-after")
         if retry_after is not None and provider.scrubber is not None:
             retry_after = provider.scrubber.text(retry_after)
-        err.retry_after = retry_after  # type: ignore[attr-defined]
-        return None, err
+        mapped.retry_after = retry_after
+        return None, mapped

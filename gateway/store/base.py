@@ -102,6 +102,9 @@ class Store(Protocol):
     def settle_soon(self, ops: list[SettleOp], now_ms: float) -> bool:
         """Start the settle without waiting for it (errors are logged); False: await `settle` instead."""
 
+    async def budget_usage(self, key: str, roll_ms: float, now_ms: float) -> tuple[float, float]:
+        """(spent, reserved) of one budget counter, for reports."""
+
     async def revoke_key(self, key_id: str) -> None: ...
 
     async def unrevoke_key(self, key_id: str) -> None: ...

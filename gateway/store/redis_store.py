@@ -1,7 +1,8 @@
 """RedisStore: the Store protocol shared by many gateway processes through Redis.
 
-Check-and-reserve and settle are each one Lua script call (`gateway.store.lua`), so one request
-costs one round trip before the upstream call and one after. On Redis Cluster (or with
+Check-and-reserve and settle are each one Lua script call (`gateway.store.lua`, with the keys and
+arguments `gateway.store.redis_ops` encodes), so one request costs one round trip before the upstream
+call and one after. On Redis Cluster (or with
 `split_by_slot=True`) the ops are grouped by hash tag, every key of a group shares one slot, and
 the groups run as separate atomic scripts in one pipeline (on a cluster: sent to their nodes
 concurrently, as redis-py refuses scripts in a cluster pipeline); when a group refuses, the groups
@@ -18,12 +19,10 @@ check.
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import logging
 import time
 
 import hiredis
-from collections.abc import Sequence
 
 import redis.asyncio as aioredis
 from redis.asyncio.retry import Retry
@@ -31,81 +30,20 @@ from redis.backoff import ExponentialBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import NoScriptError, RedisClusterException, RedisError
 
-from gateway.store import lua
-from gateway.store.resp import RespClient, RespError
-from gateway.store.base import (
-    BudgetOp,
-    OpResult,
-    RateAdjust,
-    RateOp,
-    ReserveOp,
-    SettleOp,
-    SlotOp,
-    SlotRelease,
-    StoreError,
-    hash_tag,
-    release_ops,
+from gateway.store.base import OpResult, ReserveOp, SettleOp, StoreError, release_ops
+from gateway.store.redis_ops import (
+    RESERVE_SHA,
+    SCRIPTS,
+    SETTLE_SHA,
+    decode_results,
+    encode_reserve,
+    encode_settle,
+    group_by_slot,
 )
-
-_RESERVE_SHA = hashlib.sha1(lua.RESERVE.encode()).hexdigest()
-_SETTLE_SHA = hashlib.sha1(lua.SETTLE.encode()).hexdigest()
-_SCRIPTS = {_RESERVE_SHA: lua.RESERVE, _SETTLE_SHA: lua.SETTLE}
-
+from gateway.store.resp import RespClient, RespError
 
 # RedisClusterException (a command the cluster client refuses, no reachable node) is not a RedisError.
 _ERRORS = (RedisError, RedisClusterException)
-
-
-def _num(x: float) -> str:
-    return repr(float(x))
-
-
-def encode_reserve(ops: Sequence[ReserveOp], now_ms: float) -> tuple[list[str], list[str]]:
-    keys: list[str] = []
-    args = [_num(now_ms), str(len(ops))]
-    for op in ops:
-        if type(op) is RateOp:
-            keys.append(op.key)
-            args += ("r", _num(op.limit), _num(op.period_ms), _num(op.cost), "", "", "")
-        elif type(op) is SlotOp:
-            keys.append(op.key)
-            args += ("s", _num(op.limit), _num(op.ttl_ms), op.rid, "", "", "")
-        else:
-            assert type(op) is BudgetOp
-            keys += (op.key + ":h", op.key + ":z")
-            args += ("b", _num(op.limit), _num(op.amount), op.rid, _num(op.ttl_ms),
-                     _num(op.expire_at_ms), _num(op.roll_ms))  # fmt: skip
-    return keys, args
-
-
-def encode_settle(ops: Sequence[SettleOp], now_ms: float) -> tuple[list[str], list[str]]:
-    keys: list[str] = []
-    args = [_num(now_ms), str(len(ops))]
-    for op in ops:
-        if type(op) is RateAdjust:
-            keys.append(op.key)
-            args += ("r", _num(op.limit), _num(op.period_ms), _num(op.delta), "")
-        elif type(op) is SlotRelease:
-            keys.append(op.key)
-            args += ("s", op.rid, "", "", "")
-        else:
-            keys += (op.key + ":h", op.key + ":z")
-            args += ("b", op.rid, _num(op.actual), _num(op.expire_at_ms), _num(op.roll_ms))
-    return keys, args
-
-
-def _decode(raw: list) -> list[OpResult]:
-    out = []
-    for i in range(0, len(raw), 4):
-        out.append(OpResult(raw[i] in (b"1", "1"), float(raw[i + 1]), float(raw[i + 2]), float(raw[i + 3])))
-    return out
-
-
-def _groups(ops: Sequence) -> list[list[int]]:
-    by_tag: dict[str, list[int]] = {}
-    for i, op in enumerate(ops):
-        by_tag.setdefault(hash_tag(op.key), []).append(i)
-    return list(by_tag.values())
 
 
 log = logging.getLogger(__name__)
@@ -176,7 +114,7 @@ class RedisStore:
         # Scripts are loaded on every new connection: a Redis that restarted (and so lost them) always
         # comes back on a new connection, so the hot path rarely meets NOSCRIPT.
         fast = None if cluster else RespClient(url, socket_timeout=socket_timeout, connect_timeout=connect_timeout,
-                                               on_connect=tuple(("SCRIPT", "LOAD", src) for src in _SCRIPTS.values()))
+                                               on_connect=tuple(("SCRIPT", "LOAD", src) for src in SCRIPTS.values()))
         store = cls(client, split_by_slot=cluster if split_by_slot is None else split_by_slot, fast=fast)
         if cluster:
             # The cluster client's per-node pools raise MaxConnectionsError when full instead of waiting;
@@ -226,7 +164,7 @@ class RedisStore:
             try:
                 return await self._r.evalsha(sha, len(keys), *keys, *args)
             except NoScriptError:
-                await self._r.script_load(_SCRIPTS[sha])
+                await self._r.script_load(SCRIPTS[sha])
                 self.round_trips += 1
                 return await self._r.evalsha(sha, len(keys), *keys, *args)
         except _ERRORS as exc:
@@ -240,7 +178,7 @@ class RedisStore:
         todo = list(range(len(calls)))
         for attempt in (0, 1):
             self.round_trips += 1
-            loads = [("SCRIPT", "LOAD", _SCRIPTS[sha]) for sha in {calls[i][0] for i in todo}] if attempt else []
+            loads = [("SCRIPT", "LOAD", SCRIPTS[sha]) for sha in {calls[i][0] for i in todo}] if attempt else []
             cmds = loads + [("EVALSHA", calls[i][0], len(calls[i][1]), *calls[i][1], *calls[i][2]) for i in todo]
             try:
                 got = (await self._fast.pipeline(cmds))[len(loads):]
@@ -280,7 +218,7 @@ class RedisStore:
                 if not todo or attempt:
                     break
                 for sha in {calls[i][0] for i in todo}:
-                    await self._r.script_load(_SCRIPTS[sha])
+                    await self._r.script_load(SCRIPTS[sha])
             except _ERRORS as exc:
                 raise StoreError(f"redis: {exc.__class__.__name__}: {exc}") from None
         return replies
@@ -312,9 +250,9 @@ class RedisStore:
     async def _reserve(self, ops: list[ReserveOp], now_ms: float) -> list[OpResult]:
         if not self._split:
             keys, args = encode_reserve(ops, now_ms)
-            return _decode(await self._eval(_RESERVE_SHA, keys, args))
-        groups = _groups(ops)
-        calls = [(_RESERVE_SHA, *encode_reserve([ops[i] for i in g], now_ms)) for g in groups]
+            return decode_results(await self._eval(RESERVE_SHA, keys, args))
+        groups = group_by_slot(ops)
+        calls = [(RESERVE_SHA, *encode_reserve([ops[i] for i in g], now_ms)) for g in groups]
         replies = await self._pipeline(calls)
         results: list[OpResult | None] = [None] * len(ops)
         reserved: list[ReserveOp] = []
@@ -324,7 +262,7 @@ class RedisStore:
             if isinstance(reply, Exception):
                 error = reply
                 continue
-            decoded = _decode(reply)
+            decoded = decode_results(reply)
             group_ok = all(r.ok for r in decoded)
             refused = refused or not group_ok
             for i, r in zip(g, decoded):
@@ -346,9 +284,9 @@ class RedisStore:
             return
         if not self._split:
             keys, args = encode_settle(ops, now_ms)
-            await self._eval(_SETTLE_SHA, keys, args)
+            await self._eval(SETTLE_SHA, keys, args)
             return
-        calls = [(_SETTLE_SHA, *encode_settle([ops[i] for i in g], now_ms)) for g in _groups(ops)]
+        calls = [(SETTLE_SHA, *encode_settle([ops[i] for i in g], now_ms)) for g in group_by_slot(ops)]
         replies = await self._pipeline(calls)
         for reply in replies:
             if isinstance(reply, Exception):
@@ -361,7 +299,7 @@ class RedisStore:
         if self._fast is None or self._split or not ops:
             return False
         keys, args = encode_settle(ops, now_ms)
-        fut = self._fast.send_nowait(("EVALSHA", _SETTLE_SHA, len(keys), *keys, *args))
+        fut = self._fast.send_nowait(("EVALSHA", SETTLE_SHA, len(keys), *keys, *args))
         if fut is None:
             return False
         self.round_trips += 1

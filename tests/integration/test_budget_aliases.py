@@ -16,12 +16,14 @@ import openai
 import orjson
 import pytest
 
-from gateway import tokens
 from gateway.context import Usage
 from gateway.pricing import Pricing
+from gateway.tokens import Tokenizer
 from tests.support.fake_upstream import Reply, transcript
 from tests.support.gateway import TEST_KEY, base_config, write_config
 from tests.support.processes import ROOT, GatewayProcess
+
+tokens = Tokenizer()  # counts as the gateway's own tokenizer makes them
 
 PRICES = Pricing.compile({})
 MSGS = [{"role": "user", "content": "Say hello"}]

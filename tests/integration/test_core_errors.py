@@ -150,3 +150,30 @@ def test_past_max_in_flight_the_gateway_sheds_load_with_503(make_gateway, upstre
     assert status == 503 and headers.get("retry-after") == "1"
     assert_openai_error(body, "overloaded")
     assert first[0][0] == 200
+
+
+def test_a_translator_bug_is_a_logged_500_with_the_request_id_not_a_400(gateway, monkeypatch, caplog):
+    """Errors by ownership: a TypeError in gateway code is the gateway's fault, never the caller's."""
+    from gateway.adapters.registry import ADAPTERS
+
+    def buggy(self, ctx, target):
+        raise TypeError("'int' object is not iterable (injected translator bug)")
+
+    monkeypatch.setattr(type(ADAPTERS[("messages", "openai")]), "upstream_body", buggy)
+    body = orjson.dumps({"model": "demo", "max_tokens": 16, "messages": MSGS})
+    with caplog.at_level("ERROR", logger="gateway.flow"):
+        status, headers, answer = post(gateway, "/v1/messages", body, {"x-request-id": "req-translator-bug-1"})
+    rid = headers["x-request-id"]
+    assert status == 500 and answer["type"] == "error" and answer["error"]["type"] == "api_error"
+    assert rid in answer["error"]["message"]
+    logged = [r for r in caplog.records if rid in r.getMessage()]
+    assert logged and logged[0].exc_info and "injected translator bug" in str(logged[0].exc_info[1])
+
+
+def test_nesting_too_deep_to_translate_is_the_callers_400(gateway):
+    # 150 levels of properties (300 of JSON): decodable (orjson reads 1024), too deep to encode again (254).
+    schema = b'{"type":"object","properties":{"x":' * 150 + b'{"type":"object"}' + b"}}" * 150
+    body = (b'{"model":"demo","max_tokens":16,"messages":[{"role":"user","content":"hi"}],'
+            b'"tools":[{"name":"t","input_schema":' + schema + b"}]}")
+    status, _, answer = post(gateway, "/v1/messages", body)
+    assert status == 400 and answer["type"] == "error" and "deeper than 250" in answer["error"]["message"]

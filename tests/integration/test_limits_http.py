@@ -9,10 +9,12 @@ import aiohttp
 import openai
 import pytest
 
-from gateway import tokens
+from gateway.tokens import Tokenizer
 from tests.support.fake_upstream import Reply, transcript
 from tests.support.gateway import TEST_KEY, base_config, write_config
 from tests.support.processes import GatewayProcess
+
+tokens = Tokenizer()  # counts as the gateway's own tokenizer makes them
 
 MSGS = [{"role": "user", "content": "Say hello"}]
 

@@ -4,6 +4,7 @@ and the old policy keeps applying; SIGHUP and file watching on a real `gateway s
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import signal
 import textwrap
@@ -186,3 +187,56 @@ def test_check_config_against_a_running_gateway_prints_the_diff(make_gateway, up
     assert cli.main(["check-config", "--config", str(gw.config_path), "--against", gw.url,
                      "--admin-key-env", "WRONG_ADMIN_KEY"]) == 1
     assert "401" in capsys.readouterr().err
+
+
+DEMO_TARGET = 'targets = [{ provider = "mock", model = "mock-1" }]'
+
+
+def _demo_breaker(failures: int) -> str:
+    return f"{DEMO_TARGET}\nbreaker_failures = {failures}"
+
+
+async def _fail(breaker, times: int) -> None:  # on the gateway's loop, as the router would
+    for _ in range(times):
+        breaker.record_failure()
+
+
+def test_reload_never_changes_serving_breakers_and_carries_them_over_per_target(make_gateway, upstream, servers):
+    gw = make_gateway(main=base_config(upstream.url).replace(DEMO_TARGET, _demo_breaker(3)))
+    before = gw.state.runtime
+    breaker = before.router.breakers["mock/mock-1"]
+    servers.run(_fail(breaker, 3))
+    assert breaker.state == "open" and breaker.opened_count == 1
+    # Refused: new breaker settings in a valid main file, and a limits file that only fails to compile
+    # after the router was built. The serving breaker keeps its settings and its state.
+    gw.config_path.write_text(base_config(upstream.url).replace(DEMO_TARGET, _demo_breaker(1)))
+    (gw.config_path.parent / "policies" / "limits.toml").write_text(
+        textwrap.dedent(RPM_2).replace("rpm = 2", "rpm = 2\nburst = 5"))
+    assert servers.run(reload_config(gw.app)) is False
+    assert gw.state.runtime is before and before.router.breakers["mock/mock-1"] is breaker
+    assert (breaker.failure_threshold, breaker.cooldown_s, breaker.state) == (3, 30.0, "open")
+    # Accepted, same settings for the target: the very same breaker, still open.
+    gw.config_path.write_text(base_config(upstream.url, NEW_ALIAS).replace(DEMO_TARGET, _demo_breaker(3)))
+    (gw.config_path.parent / "policies" / "limits.toml").unlink()
+    assert servers.run(reload_config(gw.app)) is True
+    after = gw.state.runtime
+    assert after is not before and after.router.breakers["mock/mock-1"] is breaker and breaker.state == "open"
+    assert before.router.breakers["mock/mock-1"] is breaker  # the old snapshot was not touched either
+    # Accepted, new settings for the target: a fresh breaker with them (documented in Router.compile).
+    gw.config_path.write_text(base_config(upstream.url).replace(DEMO_TARGET, _demo_breaker(1)))
+    assert servers.run(reload_config(gw.app)) is True
+    fresh = gw.state.runtime.router.breakers["mock/mock-1"]
+    assert fresh is not breaker and (fresh.failure_threshold, fresh.state) == (1, "closed")
+    assert (breaker.failure_threshold, breaker.state) == (3, "open")
+
+
+def test_runtime_is_frozen_and_providers_get_their_transport_at_construction(make_gateway, upstream, servers):
+    gw = make_gateway()
+    rt = gw.state.runtime
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        rt.limits = None  # type: ignore[misc]  # the point of the test: assignment is refused
+    assert rt.providers and all(p.transport is rt.services.upstreams for p in rt.providers.values())
+    gw.config_path.write_text(base_config(upstream.url, NEW_ALIAS))
+    assert servers.run(reload_config(gw.app)) is True
+    new = gw.state.runtime
+    assert all(p.transport is rt.services.upstreams for p in new.providers.values())

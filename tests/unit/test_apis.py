@@ -6,11 +6,13 @@ from __future__ import annotations
 import orjson
 import pytest
 
-from gateway import tokens
 from gateway.adapters.registry import ADAPTERS
 from gateway.apis.base import ApiSpec
 from gateway.apis.registry import APIS
 from gateway.errors import BadRequest
+from gateway.tokens import Tokenizer
+
+tokens = Tokenizer()  # the gateway's own counter, as the runtime builds it
 
 MSGS = [{"role": "user", "content": "What is the capital of France?"}]
 TOOLS = [{"type": "function", "function": {"name": "f", "parameters": {"type": "object"}}}]
@@ -56,13 +58,13 @@ def test_a_wrong_field_is_a_bad_request_naming_it(api, body, param):
 def test_prompt_counts_read_the_apis_own_fields():
     m = "gpt-4o"
     chat = {"messages": MSGS, "tools": TOOLS}
-    assert APIS["chat"].count_prompt(chat, m) == tokens.count_messages(MSGS, m) + tokens.count_text(
+    assert APIS["chat"].count_prompt(chat, m, tokens) == tokens.count_messages(MSGS, m) + tokens.count_text(
         orjson.dumps(TOOLS).decode(), m)
     messages = {"system": [{"type": "text", "text": "Be brief."}], "messages": MSGS}
-    assert APIS["messages"].count_prompt(messages, m) == tokens.count_messages(MSGS, m) + tokens.count_text("Be brief.", m)
+    assert APIS["messages"].count_prompt(messages, m, tokens) == tokens.count_messages(MSGS, m) + tokens.count_text("Be brief.", m)
     responses = {"instructions": "Be brief.", "input": MSGS}
-    assert APIS["responses"].count_prompt(responses, m) == tokens.count_text("Be brief.", m) + tokens.count_messages(MSGS, m)
-    assert APIS["embeddings"].count_prompt({"input": ["one two", [1, 2, 3]]}, m) == tokens.count_text("one two", m) + 3
+    assert APIS["responses"].count_prompt(responses, m, tokens) == tokens.count_text("Be brief.", m) + tokens.count_messages(MSGS, m)
+    assert APIS["embeddings"].count_prompt({"input": ["one two", [1, 2, 3]]}, m, tokens) == tokens.count_text("one two", m) + 3
 
 
 def test_output_reservation():

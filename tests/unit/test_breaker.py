@@ -138,3 +138,25 @@ def test_bad_settings():
         CircuitBreaker(error_rate=1.5)
     with pytest.raises(ValueError):
         CircuitBreaker(window_s=0)
+
+
+def test_router_compile_carries_breakers_per_target_and_changes_none():
+    from gateway.config.schema import ModelConfig
+    from gateway.routing.router import Router
+
+    def models(failures: int) -> dict[str, ModelConfig]:
+        return {"a": ModelConfig(targets=[{"provider": "p", "model": "m"}], breaker_failures=failures),
+                "b": ModelConfig(targets=[{"provider": "p", "model": "n"}])}
+
+    old = Router.compile(models(2), {})
+    kept, other = old.breakers["p/m"], old.breakers["p/n"]
+    kept.record_failure()
+    kept.record_failure()
+    assert kept.state == OPEN
+    before = dict(old.breakers)
+    same = Router.compile(models(2), {}, old.breakers)
+    assert same.breakers["p/m"] is kept and same.breakers["p/n"] is other and kept.state == OPEN
+    changed = Router.compile(models(1), {}, old.breakers)
+    assert changed.breakers["p/m"] is not kept and changed.breakers["p/m"].failure_threshold == 1
+    assert changed.breakers["p/m"].state == CLOSED and changed.breakers["p/n"] is other
+    assert old.breakers == before and kept.failure_threshold == 2 and kept.state == OPEN  # nothing changed

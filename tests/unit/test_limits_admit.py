@@ -14,7 +14,10 @@ from gateway.context import Principal, RequestContext, Target, Usage
 from gateway.errors import RateLimited
 from gateway.limits import Limits
 from gateway.pricing import Pricing
+from gateway.tokens import Tokenizer
 from tests.conftest_redis import redis_server, redis_url, store  # noqa: F401  (also a suite plugin)
+
+tokens = Tokenizer()  # counts as the gateway's own tokenizer makes them
 
 _n = 0
 
@@ -241,7 +244,7 @@ async def test_usd_reservation_takes_the_highest_input_and_output_price_over_eve
 
 def test_prompt_estimate_is_the_largest_count_over_the_reachable_targets_tokenizers():
     body = {"messages": [{"role": "user", "content": "東京の天気は今日とても良いです。" * 4}]}
-    o200k, cl100k = APIS["chat"].count_prompt(body, "gpt-4o"), APIS["chat"].count_prompt(body, "claude-sonnet-4")
+    o200k, cl100k = APIS["chat"].count_prompt(body, "gpt-4o", tokens), APIS["chat"].count_prompt(body, "claude-sonnet-4", tokens)
     assert cl100k > o200k
     reach = {"gpt-4o": (Target("gpt-4o", "a", "gpt-4o"), Target("gpt-4o", "b", "claude-sonnet-4")),
              "only-4o": (Target("only-4o", "a", "gpt-4o"),)}

@@ -60,6 +60,9 @@ class Tokens:
     def count_text(self, text, model) -> int:
         return 1
 
+    def count_messages(self, messages, model) -> int:
+        return 1
+
 
 def _ctx(api: str) -> RequestContext:
     runtime = SimpleNamespace(services=SimpleNamespace(recorder=None), cost_usd=lambda ctx: 0.0, tokens=Tokens())

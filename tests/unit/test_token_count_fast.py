@@ -12,6 +12,9 @@ from hypothesis import strategies as st
 
 from gateway import token_count, tokens
 from gateway.token_count import TokenCounter, spaces_are_safe
+from gateway.tokens import Tokenizer
+
+TOKENIZER = Tokenizer()
 
 NAMES = ("cl100k_base", "o200k_base")
 EVAL = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "eval"
@@ -19,8 +22,8 @@ EVAL = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "eval"
 
 @pytest.fixture(scope="module")
 def counters() -> dict[str, TokenCounter]:
-    tokens.load_encodings()
-    return {name: TokenCounter(tokens._encodings[name]) for name in NAMES}
+    TOKENIZER.load_encodings()
+    return {name: TokenCounter(TOKENIZER._encodings[name]) for name in NAMES}
 
 
 def assert_exact(counters: dict[str, TokenCounter], text: str) -> None:
@@ -113,10 +116,10 @@ def test_eval_texts(counters):
 
 
 def test_counts_through_tokens_module_are_exact():
-    tokens.load_encodings()
+    TOKENIZER.load_encodings()
     text = "Please summarise the notes.\n\n  - item one\n  - item two's cost: $1,234\n"
     for model in ("gpt-4o", "gpt-4"):
-        assert tokens.count_text(text, model) == len(tokens.encoding_for(model).encode_ordinary(text))
+        assert TOKENIZER.count_text(text, model) == len(TOKENIZER.encoding_for(model).encode_ordinary(text))
 
 
 def test_tables_stay_bounded(counters, monkeypatch):

@@ -11,6 +11,9 @@ from pathlib import Path
 import pytest
 
 from gateway import tokens
+from gateway.tokens import Tokenizer
+
+TOKENIZER = Tokenizer()
 
 DATA = Path(tokens.__file__).parent / "data" / "tiktoken"
 URL = "https://openaipublic.blob.core.windows.net/encodings/{}.tiktoken"
@@ -46,14 +49,14 @@ def reference(tmp_path_factory):
 
 @pytest.fixture(scope="module", autouse=True)
 def loaded():
-    tokens.load_encodings()
+    TOKENIZER.load_encodings()
 
 
 @pytest.mark.parametrize("model", ["gpt-4o", "gpt-3.5-turbo"])
 def test_counts_match_tiktoken(reference, model):
     ref = reference[tokens.encoding_name(model)]
     for text in TEXTS:
-        assert tokens.count_text(text, model) == len(ref.encode_ordinary(text))
+        assert TOKENIZER.count_text(text, model) == len(ref.encode_ordinary(text))
 
 
 @pytest.mark.parametrize(
@@ -83,40 +86,38 @@ COOKBOOK = [
 
 def test_count_messages_matches_openai_cookbook():
     # OpenAI's "How to count tokens with tiktoken": 129 prompt tokens for gpt-4 / gpt-3.5-turbo.
-    assert tokens.count_messages(COOKBOOK, "gpt-4") == 129
+    assert TOKENIZER.count_messages(COOKBOOK, "gpt-4") == 129
 
 
 def test_count_messages_content_parts_and_tool_calls():
     parts = [{"role": "user", "content": [{"type": "text", "text": "hello world"}, {"type": "image_url", "image_url": {"url": "x"}}]}]
-    assert tokens.count_messages(parts, "gpt-4o") == 3 + 3 + 1 + 2 + tokens.IMAGE_TOKENS
+    assert TOKENIZER.count_messages(parts, "gpt-4o") == 3 + 3 + 1 + 2 + tokens.IMAGE_TOKENS
     call = [{"role": "assistant", "content": None,
              "tool_calls": [{"type": "function", "function": {"name": "get_weather", "arguments": '{"city":"Paris"}'}}]}]  # fmt: skip
-    assert tokens.count_messages(call, "gpt-4o") > 3 + 3 + 1 + 5
+    assert TOKENIZER.count_messages(call, "gpt-4o") > 3 + 3 + 1 + 5
     anthropic = [{"role": "user", "content": [{"type": "text", "text": "hello world"}]}]
-    assert tokens.count_messages(anthropic, "claude-3-5-haiku") == 3 + 3 + 1 + 2
+    assert TOKENIZER.count_messages(anthropic, "claude-3-5-haiku") == 3 + 3 + 1 + 2
 
 
 def test_importing_does_no_io():
-    code = "import gateway.tokens as t, sys; assert not t._encodings; print('ok')"
+    code = "import gateway.tokens as t, sys; assert not t.Tokenizer()._encodings; print('ok')"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert out.stdout.strip() == "ok", out.stderr
 
 
 def test_history_counts_come_from_the_bounded_table_and_equal_fresh_counts():
-    from gateway import tokens
-
-    tokens.load_encodings()
+    TOKENIZER.load_encodings()
     system = "You are a careful assistant who answers questions about invoices. " * 5
     history = [{"role": "system", "content": system}, {"role": "user", "content": "first question about invoice 42"},
                {"role": "assistant", "content": "The invoice was paid on the 3rd of March, by bank transfer. " * 2},
                {"role": "user", "content": "and the second one?"}]
-    tokens._history.clear()
-    first = tokens.count_messages(history, "gpt-4o")
-    assert tokens._history_key("o200k_base", system) in tokens._history
-    assert tokens._history_key("o200k_base", "and the second one?") not in tokens._history  # newest: never cached
-    assert tokens.count_messages(history, "gpt-4o") == first
-    tokens._history.clear()
-    assert tokens.count_messages(history, "gpt-4o") == first
+    TOKENIZER._history.clear()
+    first = TOKENIZER.count_messages(history, "gpt-4o")
+    assert tokens._history_key("o200k_base", system) in TOKENIZER._history
+    assert tokens._history_key("o200k_base", "and the second one?") not in TOKENIZER._history  # newest: never cached
+    assert TOKENIZER.count_messages(history, "gpt-4o") == first
+    TOKENIZER._history.clear()
+    assert TOKENIZER.count_messages(history, "gpt-4o") == first
     for i in range(tokens._HISTORY_MAX + 10):
-        tokens.count_messages([{"role": "user", "content": f"{i} " + "x" * 80}, {"role": "user", "content": "q"}], "gpt-4o")
-    assert len(tokens._history) <= tokens._HISTORY_MAX
+        TOKENIZER.count_messages([{"role": "user", "content": f"{i} " + "x" * 80}, {"role": "user", "content": "q"}], "gpt-4o")
+    assert len(TOKENIZER._history) <= tokens._HISTORY_MAX
