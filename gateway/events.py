@@ -89,7 +89,7 @@ class End:
 
 @dataclass(slots=True)
 class Raw:
-    data: dict | None  # the parsed upstream event (None: nothing in it was parsed)
+    data: dict[str, Any] | None  # the parsed upstream event (None: nothing in it was parsed)
     raw: bytes  # its bytes as received
     name: str | None = None  # its SSE `event:` name
 
