@@ -17,6 +17,7 @@ request); its module doc says why the sum is exact.
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import re
 from importlib import resources
@@ -65,7 +66,10 @@ REPLY_PRIMING = 3
 IMAGE_TOKENS = 765  # a 1024x1024 "high" detail image; a fixed estimate, images are not downloaded
 
 
+@functools.cache
 def _load(name: str) -> tiktoken.Encoding:
+    # An Encoding is immutable once built, and building one costs ~1 s and ~150 MB: one per process, shared
+    # by every Tokenizer (the mutable caches, word tables and history, stay each Tokenizer's own).
     pat, special, sha256 = _SPEC[name]
     data = resources.files("gateway").joinpath(f"data/tiktoken/{name}.tiktoken").read_bytes()
     if hashlib.sha256(data).hexdigest() != sha256:
