@@ -9,8 +9,9 @@ import orjson
 
 from gateway.context import RequestContext, Target
 
+from gateway.adapters.pipeline import StreamPipe, whole_response
+
 if TYPE_CHECKING:
-    from gateway.adapters.pipeline import StreamPipe
     from gateway.guardrails.engine import OutputScanner
 
 
@@ -37,12 +38,10 @@ class Adapter:
         return None
 
     def stream(self, ctx: RequestContext, scanner: OutputScanner | None) -> StreamPipe:
-        from gateway.adapters.pipeline import StreamPipe
         return StreamPipe(self, ctx, scanner)
 
     def response(self, ctx: RequestContext, raw: bytes, scanner: OutputScanner | None) -> bytes:
         """The caller's response body for a whole upstream response; sets ctx.usage."""
-        from gateway.adapters.pipeline import whole_response
         return whole_response(self, ctx, raw, scanner)
 
 

@@ -59,7 +59,8 @@ class StreamPipe:
 
     def finish(self) -> bytes:
         """The upstream body ended: what the filters still hold, and the stream's last events."""
-        out = self.enc.encode(self.chain.end(self.dec.end())) + self.enc.finish_stream()
+        events = self.chain.end(self.dec.end())
+        out = self.enc.encode(events) + self.enc.finish_stream() if events else self.enc.finish_stream()
         if self.enc.error is not None and self.ctx.upstream_stream_error is None:
             self.ctx.upstream_stream_error = self.enc.error
         return out

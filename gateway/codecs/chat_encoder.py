@@ -47,7 +47,7 @@ def _held(choice: dict) -> bool:
 
 class ChatEncoder:
     __slots__ = ("relay", "include_usage", "id", "model", "created", "error", "usage", "finish",
-                 "_pending", "_last", "_dirty", "_held")
+                 "_last", "_dirty", "_held")
 
     error_event = staticmethod(chat_error_event)
 
@@ -58,7 +58,6 @@ class ChatEncoder:
         self.error: dict | None = None  # set once an error event was written: the stream is over
         self.usage: Usage | None = None
         self.finish: str | None = None  # whole answers: the (first) choice's finish reason
-        self._pending: Raw | None = None  # the upstream chunk being rebuilt
         self._last: dict | None = None  # the latest upstream chunk: the fields of chunks built later
         self._dirty = False
         self._held = False
@@ -70,6 +69,7 @@ class ChatEncoder:
         if not self.relay:
             return b"".join([self._sse(c) for c in self.chunks(events)])
         out: list[bytes] = []
+        raw: Raw | None = None  # the upstream chunk of these events (a stream's events come from one)
         for ev in events:
             kind = type(ev)
             if kind is TextDelta:
@@ -83,6 +83,11 @@ class ChatEncoder:
                             self._dirty = True
                 elif ev.text:  # released by a filter
                     out.append(self._sse(self._chunk(ev.choice, {"content": ev.text})))
+            elif kind is Raw:
+                if raw is not None:
+                    self._emit(raw, out)
+                raw = ev
+                self._last = ev.data
             elif kind is ToolCallDelta:
                 if ev.src is not None:
                     if (ev.src.get("arguments") or "") != ev.arguments:
@@ -91,20 +96,19 @@ class ChatEncoder:
                 elif ev.arguments:
                     call = {"index": ev.index, "function": {"arguments": ev.arguments}}
                     out.append(self._sse(self._chunk(ev.choice, {"tool_calls": [call]})))
-            elif kind is Raw:
-                if self._pending is not None:
-                    self._emit(out)
-                self._pending = ev
-                self._last = ev.data
             elif kind is Error:
-                self._emit(out)
+                if raw is not None:
+                    self._emit(raw, out)
                 self.error = ev.detail or {"message": ev.message}
                 out.append(b"data: " + ev.src + b"\n\n" if ev.src is not None
                            else chat_error_event(ev.message, ev.code))
                 return b"".join(out)
             # Start, Finish, UsageReport, End: the upstream's chunks carry them
-        if self._pending is not None:
-            self._emit(out)
+        if raw is not None:
+            if not out and not self._dirty and not self._held and raw.data.get("choices") and (
+                    self.include_usage or "usage" not in raw.data):
+                return b"data: " + raw.raw + b"\n\n"  # the common chunk: relayed as it came
+            self._emit(raw, out)
         return out[0] if len(out) == 1 else b"".join(out)
 
     def chunks(self, events: list[Event]) -> list[dict]:
@@ -143,11 +147,7 @@ class ChatEncoder:
     def finish_stream(self) -> bytes:
         return b"" if self.error is not None else DONE
 
-    def _emit(self, out: list[bytes]) -> None:
-        raw = self._pending
-        if raw is None:
-            return
-        self._pending = None
+    def _emit(self, raw: Raw, out: list[bytes]) -> None:
         chunk, dirty = raw.data, self._dirty
         self._dirty = False
         choices = chunk.get("choices")

@@ -78,7 +78,7 @@ def parse_arguments(raw: object, *, truncated: bool) -> dict:
 
 class MessagesEncoder:
     __slots__ = ("relay", "model", "message_id", "usage", "error", "closed", "finish",
-                 "_out", "_pending", "_dirty", "_drop", "_block", "_open", "_tools", "_next", "_started")
+                 "_out", "_dirty", "_drop", "_block", "_open", "_tools", "_next", "_started")
 
     error_event = staticmethod(anthropic_error_event)
 
@@ -91,7 +91,6 @@ class MessagesEncoder:
         self.closed = False  # message_stop was written
         self.finish: str | None = None
         self._out: list[tuple[str, dict]] = []  # built events (translated), before they are bytes
-        self._pending: Raw | None = None
         self._dirty = False
         self._drop = False
         self._block = -1  # index of the open content block, -1 when none is open
@@ -109,15 +108,10 @@ class MessagesEncoder:
             for name, data in self.build(events):
                 out.append(encode_event(orjson.dumps(data), name))
             return b"".join(out)
+        raw: Raw | None = None  # the upstream event of these events (a stream's events come from one)
         for ev in events:
             kind = type(ev)
-            if kind is Raw:
-                if self._pending is not None:
-                    self._emit(out)
-                self._pending = ev
-                if ev.name == "content_block_start":
-                    self._block = ev.data.get("index", self._block)
-            elif kind is TextDelta:
+            if kind is TextDelta:
                 if ev.src is not None:
                     if ev.src.get("text") != ev.text:
                         ev.src["text"] = ev.text
@@ -125,6 +119,12 @@ class MessagesEncoder:
                         self._drop |= not ev.text
                 elif ev.text:
                     out.append(self._delta({"type": "text_delta", "text": ev.text}))
+            elif kind is Raw:
+                if raw is not None:
+                    self._emit(raw, out)
+                raw = ev
+                if ev.name == "content_block_start":
+                    self._block = ev.data.get("index", self._block)
             elif kind is ToolCallDelta:
                 if ev.src is not None:
                     if ev.src.get("partial_json") != ev.arguments:
@@ -134,24 +134,24 @@ class MessagesEncoder:
                 elif ev.arguments:
                     out.append(self._delta({"type": "input_json_delta", "partial_json": ev.arguments}))
             elif kind is Error:
-                self._emit(out)
+                if raw is not None:
+                    self._emit(raw, out)
+                    raw = None
                 self.error = ev.detail or {"type": "api_error", "message": ev.message}
                 out.append(encode_event(ev.src, "error") if ev.src is not None
                            else anthropic_error_event(ev.message, ev.code))
                 break
-        if self._pending is not None:
-            self._emit(out)
+        if raw is not None:
+            if not out and not self._dirty:  # the common event: relayed as it came
+                return encode_event(raw.raw, raw.name)
+            self._emit(raw, out)
         return out[0] if len(out) == 1 else b"".join(out)
 
     def _delta(self, delta: dict) -> bytes:
         data = {"type": "content_block_delta", "index": self._block, "delta": delta}
         return encode_event(orjson.dumps(data), "content_block_delta")
 
-    def _emit(self, out: list[bytes]) -> None:
-        raw = self._pending
-        if raw is None:
-            return
-        self._pending = None
+    def _emit(self, raw: Raw, out: list[bytes]) -> None:
         dirty, drop = self._dirty, self._drop
         self._dirty = self._drop = False
         if drop and raw.name == "content_block_delta":

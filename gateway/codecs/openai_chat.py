@@ -88,27 +88,29 @@ class ChatDecoder:
         usage = chunk.get("usage")
         if usage:
             out.append(UsageReport(openai_usage(usage), True))
-        for choice in chunk.get("choices") or ():
-            self._choice(choice, out)
+        parts = self._parts
+        for choice in chunk.get("choices") or ():  # inlined: this runs for every chunk of a stream
+            idx = choice.get("index", 0)
+            delta = choice.get("delta") or {}
+            text = delta.get("content") or delta.get("refusal")
+            if text:
+                if parts.get(idx) != -1:
+                    self._part(idx, -1, out)
+                out.append(TextDelta(idx, text, delta))
+            calls = delta.get("tool_calls")
+            if calls:
+                for call in calls:
+                    fn = call.get("function") or {}
+                    index = call.get("index", 0)
+                    self._part(idx, index, out)
+                    out.append(ToolCallDelta(idx, index, call.get("id"), fn.get("name"), fn.get("arguments") or "",
+                                             fn))
+            reason = choice.get("finish_reason")
+            if reason is not None:
+                self.finished = True
+                parts.pop(idx, None)
+                out.append(Finish(idx, reason))
         return out
-
-    def _choice(self, choice: dict, out: list[Event]) -> None:
-        idx = choice.get("index", 0)
-        delta = choice.get("delta") or {}
-        text = delta.get("content") or delta.get("refusal")
-        if text:
-            self._part(idx, -1, out)
-            out.append(TextDelta(idx, text, delta))
-        for call in delta.get("tool_calls") or ():
-            fn = call.get("function") or {}
-            index = call.get("index", 0)
-            self._part(idx, index, out)
-            out.append(ToolCallDelta(idx, index, call.get("id"), fn.get("name"), fn.get("arguments") or "", fn))
-        reason = choice.get("finish_reason")
-        if reason is not None:
-            self.finished = True
-            self._parts.pop(idx, None)
-            out.append(Finish(idx, reason))
 
     def _part(self, choice: int, part: int, out: list[Event]) -> None:
         """Text, then tool calls one after another: a new part ends the one before it."""

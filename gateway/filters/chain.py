@@ -39,12 +39,20 @@ class Chain:
         return events
 
     def end(self, events: list[Event]) -> list[Event]:
-        """The upstream finished: its last events, then what each filter still holds, through the rest."""
+        """The upstream finished: its last events, then what each filter still holds, through the rest.
+        A filter is not called with no events, nor for `on_end` when it does not hold anything back."""
         for f in self.filters:
-            events = f.on_events(events)
-            events += f.on_end()
+            if events:
+                events = f.on_events(events)
+            if type(f).on_end is not _HOLDS_NOTHING:
+                events += f.on_end()
         return events
 
     def close(self) -> None:
         for f in self.filters:
-            f.close()
+            if type(f).close is not _NOTHING_TO_CLOSE:
+                f.close()
+
+
+_HOLDS_NOTHING = Filter.on_end
+_NOTHING_TO_CLOSE = Filter.close

@@ -20,23 +20,48 @@ class OutputGuard(Filter):
         self._fed: set[int] = set()  # choices with text or tool arguments fed
 
     def on_events(self, events: list[Event]) -> list[Event]:
-        scanner = self.scanner
-        out: list[Event] = []
-        for ev in events:
+        # Text and tool arguments are rewritten in place; only a part's or a choice's end adds events
+        # (what was held back), and only then is a new list made.
+        for i, ev in enumerate(events):
             kind = type(ev)
             if kind is TextDelta:
-                if self.whole:
-                    ev.text = scanner.scan_text(ev.text, ev.choice)  # type: ignore[union-attr]
-                elif ev.text:  # type: ignore[union-attr]
-                    self._text.add(ev.choice)  # type: ignore[union-attr]
-                    self._fed.add(ev.choice)  # type: ignore[union-attr]
-                    ev.text = scanner.feed(ev.choice, ev.text)  # type: ignore[union-attr]
+                if ev.text and not self.whole:  # a streamed piece (inlined: it runs for every chunk)
+                    choice = ev.choice  # type: ignore[union-attr]
+                    self._text.add(choice)
+                    self._fed.add(choice)
+                    ev.text = self.scanner.feed(choice, ev.text)  # type: ignore[union-attr]
+                else:
+                    self._text_delta(ev)  # type: ignore[arg-type]
             elif kind is ToolCallDelta:
-                args = ev.arguments  # type: ignore[union-attr]
-                if args:
-                    self._fed.add(ev.choice)  # type: ignore[union-attr]
-                    ev.arguments = (scanner.scan_tool_args(args) if self.whole  # type: ignore[union-attr]
-                                    else scanner.feed_tool_args(ev.choice, ev.index, args))  # type: ignore[union-attr]
+                self._tool_delta(ev)  # type: ignore[arg-type]
+            elif kind is PartEnd or kind is Finish and not self.whole:
+                return self._with_flushes(events, i)
+        return events
+
+    def _text_delta(self, ev: TextDelta) -> None:
+        if self.whole:
+            ev.text = self.scanner.scan_text(ev.text, ev.choice)
+        elif ev.text:
+            self._text.add(ev.choice)
+            self._fed.add(ev.choice)
+            ev.text = self.scanner.feed(ev.choice, ev.text)
+
+    def _tool_delta(self, ev: ToolCallDelta) -> None:
+        args = ev.arguments
+        if args:
+            self._fed.add(ev.choice)
+            ev.arguments = (self.scanner.scan_tool_args(args) if self.whole
+                            else self.scanner.feed_tool_args(ev.choice, ev.index, args))
+
+    def _with_flushes(self, events: list[Event], start: int) -> list[Event]:
+        """`events` from `start` on, with what is held back released before each part's or choice's end."""
+        out = events[:start]
+        for ev in events[start:]:
+            kind = type(ev)
+            if kind is TextDelta:
+                self._text_delta(ev)  # type: ignore[arg-type]
+            elif kind is ToolCallDelta:
+                self._tool_delta(ev)  # type: ignore[arg-type]
             elif kind is PartEnd:
                 self._flush_part(ev.choice, ev.tool, out)  # type: ignore[union-attr]
             elif kind is Finish and not self.whole:
