@@ -1,7 +1,11 @@
 """A fleet behind a real load balancer: N gateway instances (2, then 4) behind nginx, sharing one Redis,
 everything on (limits + budgets in Redis, the guardrails, audit records to stdout, file and a Redis stream).
 
-    nice -n 19 .venv/bin/python benchmarks/fleet.py [--instances 2,4] [--quick]
+    nice -n 19 .venv/bin/python benchmarks/fleet.py [--instances 2,4] [--store redis|cluster|redis,cluster] [--quick]
+
+--store cluster shares a local 3-master Redis Cluster instead of one redis-server (started as tests/cluster
+does: three cluster-enabled redis-server processes and `redis-cli --cluster create`; the gateways get
+`[store] url = "redis://127.0.0.1:<first node>/0?cluster=1"` and learn the other nodes from it).
 
 Installs nginx and wrk with apt-get when missing. Measures, through nginx: latency at concurrency 1 and 8
 (plain and streamed) and the gateway's overhead, i.e. the percentile through nginx -> gateways minus the
@@ -31,6 +35,7 @@ from pathlib import Path
 
 import aiohttp
 
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # tests.cluster's helper, when --store cluster
 from bench import (BODY, GUARDRAILS, KEY, LIMITS, NCPU, PY, SINKS, STREAM_BODY, free_port, latency, save,
                    wait_port, wrk)
 
@@ -177,16 +182,55 @@ def served_per_instance(ports: list[int]) -> list[int]:
     return out
 
 
-def run_fleet(n: int, tmp: Path, upstream: str, redis_port: int, base: dict, args) -> dict:
-    subprocess.run(["redis-cli", "-p", str(redis_port), "flushall"], check=True, capture_output=True)
+class Store:
+    """The shared store of a fleet: one redis-server, or a 3-master Redis Cluster (tests/cluster's helper)."""
+
+    def __init__(self, kind: str, tmp: Path) -> None:
+        self.kind = kind
+        if kind == "cluster":
+            from tests.cluster.conftest import RedisCluster
+
+            self.cluster = RedisCluster(masters=3)
+            try:
+                self.cluster.start()
+            except BaseException:
+                self.cluster.close()  # the nodes it did start
+                raise
+            self.ports, self.url, self.label = self.cluster.ports, self.cluster.url, "3-master Redis Cluster"
+        else:
+            port = free_port()
+            self.proc = start(["redis-server", "--port", str(port), "--save", "", "--appendonly", "no",
+                               "--dir", str(tmp)], port)
+            self.ports, self.url, self.label = [port], f"redis://127.0.0.1:{port}/0", "one Redis"
+
+    def flush(self) -> None:
+        for p in self.ports:  # on a cluster FLUSHALL is per node
+            subprocess.run(["redis-cli", "-p", str(p), "flushall"], check=True, capture_output=True)
+
+    def keys(self) -> list[int]:
+        """Keys on each node (on a cluster: how the limits, budgets and audit stream spread over the masters)."""
+        return [int(subprocess.run(["redis-cli", "-p", str(p), "dbsize"], capture_output=True, text=True,
+                                   check=True).stdout.split()[-1]) for p in self.ports]
+
+    def close(self) -> None:
+        if self.kind == "cluster":
+            self.cluster.close()
+        else:
+            self.proc.terminate()
+            self.proc.wait(10)
+
+
+def run_fleet(n: int, tmp: Path, upstream: str, store: Store, base: dict, args) -> dict:
+    store.flush()
     ports = [free_port() for _ in range(n)]
     gws = []
     for i, p in enumerate(ports):  # each instance its own directory: spool and audit file (same config)
-        cfg = gateway_config(tmp / f"fleet{n}" / f"gw{i}", upstream, f"redis://127.0.0.1:{redis_port}/0")
+        cfg = gateway_config(tmp / f"fleet{n}-{store.kind}" / f"gw{i}", upstream, store.url)
         gws.append(start([PY, "-m", "gateway", "serve", "--config", str(cfg), "--port", str(p)], p, cwd=cfg.parent))
-    lb, url = start_nginx(tmp / f"nginx{n}", ports)
+    lb, url = start_nginx(tmp / f"nginx{n}-{store.kind}", ports)
     try:
-        res: dict = {"instances": n, **lat(url + "/v1/chat/completions", args.n)}
+        res: dict = {"instances": n, "store": store.kind, "store_label": store.label, "store_nodes": len(store.ports),
+                     **lat(url + "/v1/chat/completions", args.n)}
         res["rps"], _ = wrk(url + "/v1/chat/completions", args.seconds, BODY)
         res["served_per_instance"] = served_per_instance(ports)
         rate, took = asyncio.run(burst(url, RATE_KEY, 300, 32))
@@ -195,6 +239,7 @@ def run_fleet(n: int, tmp: Path, upstream: str, redis_port: int, base: dict, arg
         budget, took = asyncio.run(burst(url, BUDGET_KEY, 3 * BUDGET_REQUESTS, 32))
         res["budget_check"] = {"fits": BUDGET_REQUESTS, "sent": 3 * BUDGET_REQUESTS, "admitted": budget.get(200, 0),
                                "refused": sum(v for k, v in budget.items() if k != 200), "seconds": took}
+        res["store_keys"] = store.keys()  # on a cluster: spread over every master
         res["overhead"] = {k: {p: res[k][p] - base[k][p] for p in ("p50", "p99")} for k in ("c1", "c8", "c1_stream")}
         return res
     finally:
@@ -214,7 +259,7 @@ def table(direct: dict, lb_direct: dict, fleets: list[dict]) -> str:
                     f"{ms(r['c8']['p99'])} | {ms(r['c1_stream']['p50'])} | - | - | - | - |")
     for f in fleets:
         o, rc, bc = f["overhead"], f["rate_check"], f["budget_check"]
-        rows.append(f"| {f['instances']} gateways, one Redis | {f['rps']:,.0f} | {ms(f['c1']['p50'])} / {ms(f['c1']['p99'])} | "
+        rows.append(f"| {f['instances']} gateways, {f['store_label']} | {f['rps']:,.0f} | {ms(f['c1']['p50'])} / {ms(f['c1']['p99'])} | "
                     f"{ms(f['c8']['p50'])} / {ms(f['c8']['p99'])} | {ms(f['c1_stream']['p50'])} | "
                     f"{ms(o['c1']['p50'])} / {ms(o['c1']['p99'])} | {ms(o['c8']['p50'])} / {ms(o['c8']['p99'])} | "
                     f"{rc['admitted']} / {rc['limit']} | {bc['admitted']} / {bc['fits']} |")
@@ -225,6 +270,7 @@ def table(direct: dict, lb_direct: dict, fleets: list[dict]) -> str:
 def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--instances", default="2,4")
+    ap.add_argument("--store", default="redis", help="redis, cluster (3 masters) or both: redis,cluster")
     ap.add_argument("--quick", action="store_true")
     args = ap.parse_args()
     args.n, args.seconds = (200, 3) if args.quick else (1000, 8)
@@ -232,9 +278,12 @@ def main() -> int:
     ensure("wrk", "wrk")
     ensure("redis-server", "redis-server")
     tmp = Path(tempfile.mkdtemp(prefix="gw-fleet-"))
-    up_port, redis_port = free_port(), free_port()
-    procs = [start([PY, "benchmarks/canned_upstream.py", str(up_port)], up_port),
-             start(["redis-server", "--port", str(redis_port), "--save", "", "--appendonly", "no", "--dir", str(tmp)], redis_port)]
+    kinds = args.store.split(",")
+    if not set(kinds) <= {"redis", "cluster"}:
+        ap.error("--store takes redis, cluster or redis,cluster")
+    up_port = free_port()
+    procs = [start([PY, "benchmarks/canned_upstream.py", str(up_port)], up_port)]
+    stores: list[Store] = []
     upstream = f"http://127.0.0.1:{up_port}"
     try:
         direct = lat(upstream + "/v1/chat/completions", args.n)
@@ -245,14 +294,21 @@ def main() -> int:
         finally:
             lb.terminate()
             lb.wait(10)
-        fleets = [run_fleet(int(n), tmp, upstream, redis_port, lb_direct, args) for n in args.instances.split(",")]
+        fleets = []
+        for kind in kinds:
+            stores.append(Store(kind, tmp))
+            fleets += [run_fleet(int(n), tmp, upstream, stores[-1], lb_direct, args) for n in args.instances.split(",")]
     finally:
+        for st in stores:
+            st.close()
         for p in procs:
             p.terminate()
+            p.wait(10)
+        shutil.rmtree(tmp, ignore_errors=True)
     print(table(direct, lb_direct, fleets))
     for f in fleets:
-        print(f"{f['instances']} instances: served per instance {f['served_per_instance']}; rate burst {f['rate_check']}; "
-              f"budget burst {f['budget_check']}")
+        print(f"{f['instances']} instances, {f['store_label']}: keys per node {f['store_keys']}; served per instance "
+              f"{f['served_per_instance']}; rate burst {f['rate_check']}; budget burst {f['budget_check']}")
     nginx_v = subprocess.run([nginx_bin(), "-v"], capture_output=True, text=True).stderr.strip()
     save({"direct": direct, "lb_direct": lb_direct, "fleets": fleets, "nginx": nginx_v, "cpus": NCPU}, "fleet")
     exact = all(f["rate_check"]["admitted"] == RPM and f["budget_check"]["admitted"] == BUDGET_REQUESTS for f in fleets)

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import argparse
-import hashlib
-import ipaddress
 import logging
 import os
 import sys
 
 from gateway import __version__
+from gateway.config.exposure import demo_key_refusal, is_loopback
 from gateway.config.loader import LoadedConfig, load_config
 from gateway.config.validate import ConfigError
 
@@ -37,46 +36,16 @@ def _load(path: str) -> LoadedConfig | None:
         return None
 
 
-def _is_loopback(host: str) -> bool:
-    if host in ("localhost",):
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
-# The README's demo key. Its secret is public, so it is a live credential only on loopback.
-DEMO_KEY_SECRET = "sk-gateway-demo"
-
-
-def demo_key_ids(loaded: LoadedConfig) -> list[str]:
-    """Ids of the `[[keys]]` whose secret is the published demo secret, however it is given: as `key`,
-    as `key_sha256` (its digest) or through `key_env` (the variable's value)."""
-    digest = hashlib.sha256(DEMO_KEY_SECRET.encode()).hexdigest()
-    found = []
-    for rule in loaded.rules.get("keys", []):
-        raw = rule.data
-        env = raw.get("key_env")
-        if (raw.get("key") == DEMO_KEY_SECRET or str(raw.get("key_sha256", "")).lower() == digest
-                or (isinstance(env, str) and os.environ.get(env) == DEMO_KEY_SECRET)):
-            found.append(f"{raw.get('id')} ({os.path.basename(rule.file)})")
-    return found
-
-
 def preflight(loaded: LoadedConfig, host: str, workers: int) -> str | None:
     """Refusals that are about how the gateway is started, not about the file."""
     main = loaded.main
-    demo = demo_key_ids(loaded)
-    if demo and not _is_loopback(host) and not main.server.allow_demo_key:
-        return (f"refusing to serve on {host} while key {', '.join(demo)} has the demo secret "
-                f"'{DEMO_KEY_SECRET}', which is published in the README, so anyone could use it: remove that "
-                "key (or give it a secret of its own: `gateway keys create`), serve on 127.0.0.1, or say "
-                "[server] allow_demo_key = true")
+    demo = demo_key_refusal(loaded, host)  # checked again on every hot reload (gateway/http/server.py)
+    if demo:
+        return demo
     if workers > 1 and main.store.url.startswith("memory://"):
         return ("--workers > 1 needs a shared store: the memory store is per process, so each worker would "
                 "enforce its own limits. Set [store] url = \"redis://...\" or run one worker.")
-    if not _is_loopback(host) and not main.admin.key_env and not main.admin.public:
+    if not is_loopback(host) and not main.admin.key_env and not main.admin.public:
         return (f"refusing to serve admin endpoints (/stats, /metrics, /dashboard) without a key on {host}: set "
                 "[admin] key_env to an environment variable holding an admin key, or say [admin] public = true")
     chain_key_env = (main.audit or {}).get("hmac_key_env")
@@ -100,7 +69,7 @@ def _weak_admin_key(env: str, key: str, host: str) -> str | None:
         return f"the admin key in {env} is only whitespace"
     if key != key.strip():
         return f"the admin key in {env} starts or ends with whitespace, which no client can send in a header"
-    if not _is_loopback(host) and len(key) < MIN_ADMIN_KEY_CHARS:
+    if not is_loopback(host) and len(key) < MIN_ADMIN_KEY_CHARS:
         return (f"the admin key in {env} is {len(key)} characters; serving on {host} needs at least "
                 f"{MIN_ADMIN_KEY_CHARS} (e.g. python -c 'import secrets; print(secrets.token_urlsafe(32))')")
     return None

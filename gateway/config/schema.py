@@ -48,7 +48,7 @@ class ServerConfig(Strict):
     # this plus drain_timeout_s (Kubernetes: terminationGracePeriodSeconds, plus any preStop pause).
     unready_before_drain_s: float = Field(0.0, ge=0, le=300)
     # The demo key's secret `sk-gateway-demo` is published in the README: serving it off loopback is
-    # refused at start-up unless this says so.
+    # refused at start-up and on hot reload unless this says so.
     allow_demo_key: bool = False
     # Trust an incoming x-request-id (sanitised) instead of always minting one.
     trust_request_id: bool = True

@@ -20,6 +20,7 @@ from collections.abc import AsyncIterator
 
 from aiohttp import web
 
+from gateway.config.exposure import demo_key_refusal
 from gateway.config.loader import LoadedConfig, load_config
 from gateway.config.validate import ConfigError
 from gateway.http.state import STATE
@@ -28,6 +29,9 @@ from gateway.logs import setup_logging
 log = logging.getLogger("gateway.server")
 
 WATCH_INTERVAL_S = 1.0
+# The address `run_worker` binds: a reload is refused on it as `gateway serve` would refuse to start
+# (the demo key off loopback). Absent in apps built without a listener (tests' in-process servers).
+BIND_HOST = web.AppKey("bind_host", str)
 
 
 def _install_uvloop() -> None:
@@ -57,8 +61,14 @@ async def _reload(app: web.Application) -> bool:
     state = app[STATE]
     old = state.runtime
 
+    host = app.get(BIND_HOST)
+
     def build() -> Runtime:  # off the loop: reads `old`, changes nothing the loop uses
-        return compile_runtime(load_config(state.config_path), old.services, old.generation + 1, previous=old)
+        loaded = load_config(state.config_path)
+        refusal = demo_key_refusal(loaded, host) if host is not None else None
+        if refusal:
+            raise ConfigError(state.config_path, "keys", refusal)
+        return compile_runtime(loaded, old.services, old.generation + 1, previous=old)
 
     try:
         new = await asyncio.get_running_loop().run_in_executor(None, build)
@@ -171,6 +181,7 @@ def run_worker(config_path: str, host: str, port: int, reuse_port: bool) -> int:
     except ConfigError as exc:
         print(f"config error: {exc}", file=sys.stderr)
         return 1
+    app[BIND_HOST] = host
     app.on_startup.append(_on_startup)
     app.cleanup_ctx.append(_config_watcher)
     app.on_shutdown.append(_on_shutdown)
