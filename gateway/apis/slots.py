@@ -27,6 +27,8 @@ class TextSlot:
 
     @property
     def text(self) -> str:
+        # The walk made this slot only where the container holds a string at `key` (a list index or an
+        # object key): the union of the two container types is what the checker cannot follow.
         return self.container[self.key]  # type: ignore[index,no-any-return]
 
     def set(self, value: str) -> None:

@@ -23,18 +23,17 @@ class OutputGuard(Filter):
         # Text and tool arguments are rewritten in place; only a part's or a choice's end adds events
         # (what was held back), and only then is a new list made.
         for i, ev in enumerate(events):
-            kind = type(ev)
-            if kind is TextDelta:
+            if isinstance(ev, TextDelta):  # narrows for the type checker; as fast as `type(ev) is`
                 if ev.text and not self.whole:  # a streamed piece (inlined: it runs for every chunk)
-                    choice = ev.choice  # type: ignore[union-attr]
+                    choice = ev.choice
                     self._text.add(choice)
                     self._fed.add(choice)
-                    ev.text = self.scanner.feed(choice, ev.text)  # type: ignore[union-attr]
+                    ev.text = self.scanner.feed(choice, ev.text)
                 else:
-                    self._text_delta(ev)  # type: ignore[arg-type]
-            elif kind is ToolCallDelta:
-                self._tool_delta(ev)  # type: ignore[arg-type]
-            elif kind is PartEnd or kind is Finish and not self.whole:
+                    self._text_delta(ev)
+            elif isinstance(ev, ToolCallDelta):
+                self._tool_delta(ev)
+            elif isinstance(ev, PartEnd) or isinstance(ev, Finish) and not self.whole:
                 return self._with_flushes(events, i)
         return events
 
@@ -57,15 +56,14 @@ class OutputGuard(Filter):
         """`events` from `start` on, with what is held back released before each part's or choice's end."""
         out = events[:start]
         for ev in events[start:]:
-            kind = type(ev)
-            if kind is TextDelta:
-                self._text_delta(ev)  # type: ignore[arg-type]
-            elif kind is ToolCallDelta:
-                self._tool_delta(ev)  # type: ignore[arg-type]
-            elif kind is PartEnd:
-                self._flush_part(ev.choice, ev.tool, out)  # type: ignore[union-attr]
-            elif kind is Finish and not self.whole:
-                self._flush_choice(ev.choice, out)  # type: ignore[union-attr]
+            if isinstance(ev, TextDelta):
+                self._text_delta(ev)
+            elif isinstance(ev, ToolCallDelta):
+                self._tool_delta(ev)
+            elif isinstance(ev, PartEnd):
+                self._flush_part(ev.choice, ev.tool, out)
+            elif isinstance(ev, Finish) and not self.whole:
+                self._flush_choice(ev.choice, out)
             out.append(ev)
         return out
 

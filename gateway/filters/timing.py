@@ -18,8 +18,7 @@ class FirstToken(Filter):
         if self.ctx.timings.first_token:
             return events
         for ev in events:
-            kind = type(ev)
-            if kind is TextDelta and ev.text or kind is ToolCallDelta:  # type: ignore[union-attr]
+            if isinstance(ev, TextDelta) and ev.text or isinstance(ev, ToolCallDelta):
                 self.ctx.mark_first_token()
                 break
         return events

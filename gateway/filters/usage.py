@@ -37,14 +37,13 @@ class UsageFallback(Filter):
         if self.complete:
             return events
         for ev in events:
-            kind = type(ev)
-            if kind is TextDelta:
-                self.parts.append(ev.text)  # type: ignore[union-attr]
-            elif kind is ToolCallDelta:
-                self.parts.append(ev.arguments)  # type: ignore[union-attr]
-            elif kind is UsageReport:
-                self.report = ev.usage  # type: ignore[union-attr]
-                if ev.complete:  # type: ignore[union-attr]
+            if isinstance(ev, TextDelta):
+                self.parts.append(ev.text)
+            elif isinstance(ev, ToolCallDelta):
+                self.parts.append(ev.arguments)
+            elif isinstance(ev, UsageReport):
+                self.report = ev.usage
+                if ev.complete:
                     self.complete = True
                     self.parts.clear()
         return events
