@@ -3,13 +3,22 @@ guard that fails any test in which gateway code blocks its event loop."""
 
 from __future__ import annotations
 
+import os
+
 import pytest
 from blockbuster import blockbuster_ctx
+from hypothesis import settings
 
 from tests.support.fake_upstream import FakeUpstream
 from tests.support.gateway import UPSTREAM_SECRET, base_config, start_gateway
 from tests.support.servers import LoopThread
 
+# Property tests explore new examples on every developer run (and keep the failures they find in
+# .hypothesis/); CI (CI=true) runs a fixed, derandomised set so a submission's result does not depend on
+# the draw. Either way each test's own settings (example counts, deadlines) apply.
+settings.register_profile("ci", derandomize=True, database=None, print_blob=True)
+if os.environ.get("CI") == "true":
+    settings.load_profile("ci")
 
 
 @pytest.fixture(autouse=True)
