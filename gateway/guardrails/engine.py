@@ -22,6 +22,7 @@ from gateway.config.validate import ConfigError, SourcedRule
 from gateway.context import Decision, Principal, RequestContext
 from gateway.errors import PolicyBlocked
 from gateway.guardrails.actions import SEVERITY, Pseudonyms
+from gateway.guardrails.outcome_header import OUTCOME_HEADER, outcome_header
 from gateway.guardrails.policy import DetectorCache, Guard, InjectionGuard, SpanGuard, share_fast_detection
 from gateway.guardrails.registry import compile_rule
 from gateway.guardrails.stream_scan import GuardFailed, Hit, SpanPlan, StreamScanner, Tally, scan_whole
@@ -49,6 +50,7 @@ class _Selection:
     input_slow: tuple[tuple[int, SpanGuard], ...]  # input rules with an NER tier, by plan index
     # (text plan, tool-arguments plan), without and with placeholders to restore: index bool(pseudonyms).
     output_plans: tuple[tuple[SpanPlan, SpanPlan], tuple[SpanPlan, SpanPlan]]
+    header_rules: frozenset[str]  # ids of the rules whose input outcomes go in the x-gateway-guardrails header
 
     @classmethod
     def build(cls, input_spans: tuple[SpanGuard, ...], injection: tuple[InjectionGuard, ...],
@@ -57,8 +59,10 @@ class _Selection:
             return (SpanPlan(output_spans, restore=restore),
                     SpanPlan(output_spans, restore=restore, json_escape_restored=True))
 
+        header_rules = frozenset(g.id for g in (*input_spans, *injection) if g.rule.outcome_header)
         return cls(input_spans, injection, output_spans, SpanPlan(input_spans),
-                   tuple((i, g) for i, g in enumerate(input_spans) if g.has_slow_tier), (output(False), output(True)))
+                   tuple((i, g) for i, g in enumerate(input_spans) if g.has_slow_tier), (output(False), output(True)),
+                   header_rules)
 
 
 class Guardrails:
@@ -122,6 +126,15 @@ class RequestGuard:
         spec = APIS.get(ctx.api)
         if spec is None or not spec.scans_input:
             return
+        try:
+            await self._check_input(ctx)
+        finally:
+            # Also on a block: the refusal then says which rule refused, without the matched text.
+            header = outcome_header(ctx.decisions, self.selection.header_rules)
+            if header:
+                ctx.response_headers[OUTCOME_HEADER] = header
+
+    async def _check_input(self, ctx: RequestContext) -> None:
         sel = self.selection
         found = spec.input_texts(ctx.body) if ctx.body is not None else InputTexts()
         if found.unscanned_chars:

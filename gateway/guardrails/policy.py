@@ -34,6 +34,9 @@ class RuleBase(Strict):
     models: tuple[str, ...] = ()  # aliases; shell-style patterns ("gpt-4*") allowed
     direction: Literal["input", "output", "both"] = "both"
     on_error: Literal["closed", "open"] = "closed"
+    # Tell the caller what this rule did to the request in the x-gateway-guardrails response header (entity
+    # types and counts, e.g. "redacted=EMAIL_ADDRESS:2"; never the values, never an injection score).
+    outcome_header: bool = False
 
     @property
     def scans_input(self) -> bool:

@@ -340,11 +340,16 @@ INJECTION_WORST = [
     "new task from ", "no restrictions ", "<|im_start|> ", '"function_call" ', "ignorez les a b ", "ignora omite ",
     "ignoriere ", "system-prompt ", "vergeet vergeet ", "talimatları ", "игнорируй ", "системн", "системн ",
     "ысистемн", "忽略", "지시", "QWxhZGRpbjpvcGVuIHNlc2FtZQ== ", "h3ll0 ", "a1", "аa ", "\U000e0041", "a\u200b",
+    # Document rules: addressing the model, exfiltration, images, concealment, extraction without the word.
+    "\n# a", "\n#", "note to the ", "if you are a ", "dear ", "send send ", "send the passwords ", "![a](http://x/", "![",
+    "render image ", "don't tell ", "without ", "repeat the text ", "continue everything ", "translate your ",
 ]
 # Every rule's gate open, so its pattern runs over the whole crafted run.
 _ALL_TRIGGERS = ("\ninstructions instruction prompt message rules system initial your the all what were are new task "
                  "ignore forget you no restrictions answer unrestricted ai reveal told before : ( [ < _ instrucciones "
-                 "anweisungen consignes les istruzioni instructies talimatları инструкци системн 忽略 무시\n")
+                 "anweisungen consignes les istruzioni instructies talimatları инструкци системн 忽略 무시 note to if a dear send "
+                  "http @ ![ render image tell user not don without telling mention this above repeat everything "
+                  "text translate\n")
 
 
 @pytest.mark.parametrize("accelerate", [True, False])

@@ -53,6 +53,12 @@ _LEET = str.maketrans({"0": "o", "1": "i", "3": "e", "4": "a", "5": "s", "7": "t
 
 # The look-behind makes mid-word positions fail at once, so the scan stays linear in the text length.
 _B64_RUN = re.compile(r"(?<![A-Za-z0-9+/_-])[A-Za-z0-9+/_-]{24,}={0,2}")
+# A comment or quote that runs over several lines (`#`, `//`, ` * `, `--`, `>` quoted e-mail) is one
+# segment: an instruction wrapped over three comment lines would otherwise be scored in pieces, and the
+# model's windows span at most two segments. Each line that continues a comment loses its line break.
+# Starts with a character class so the engine skips to line breaks instead of trying every position.
+_CONTINUED_COMMENT = re.compile(r"\n(?=[ \t]*(?:#|//|\*|--|>))")
+_COMMENT_START = re.compile(r"[ \t]*(?:#|//|\*|--|>)")
 _PRINTABLE_TEXT = re.compile(rb"[\t\n\r\x20-\x7e]*")
 _MAX_DECODED = 8
 _MIN_RUN = 24  # the {24,} of _B64_RUN
@@ -82,6 +88,16 @@ def _fix_confusable_word(match: re.Match[str]) -> str:
     if _LATIN.search(word) or not _NON_LATIN_LETTER.search(word):
         return word.translate(_HOMOGLYPHS)
     return word
+
+
+def _join_continued_comments(text: str) -> str:
+    """Drop the line break before a comment line that follows another comment line."""
+
+    def join(match: re.Match[str]) -> str:
+        start = text.rfind("\n", 0, match.start()) + 1
+        return " " if _COMMENT_START.match(text, start) else "\n"
+
+    return _CONTINUED_COMMENT.sub(join, text)
 
 
 def _deleet_word(match: re.Match[str]) -> str:
@@ -143,7 +159,12 @@ def normalize(text: str) -> str:
     decoded = decode_base64_runs(text)
     if decoded:
         text = text + "\n" + "\n".join(normalize(d) for d in decoded)
+    if "\n" in text and ("#" in text or "//" in text or "*" in text or "--" in text or ">" in text):
+        text = _join_continued_comments(text)
     text = text.lower()
+    if " | " in text:
+        # Table cells are segments of their own, so a payload in one cell is scored without its row.
+        text = text.replace(" | ", "\n")
     if has_leet_hint(text):
         text = _LEET_WORD.sub(_deleet_word, text)
     return text

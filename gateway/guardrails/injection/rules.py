@@ -44,6 +44,31 @@ _RAW_RULES: tuple[tuple[str, float], ...] = (
      r"(?:instructions|prompt|rules)", 0.9),
     (r"\bwhat were you told before\b|\boutput the text above\b|\brepeat the words above\b", 0.9),
     (r"\bconsole\.log\(system_?prompt\)|\bprint\(system_?prompt\)", 0.9),
+    # Text in a document or tool result that addresses the model reading it (indirect injection).
+    (r"\b(?:note|message|instructions?|reminder)s? (?:to|for) (?:the |any |all |an? )?(?:ai|llm|assistant|language "
+     r"model|ai model|ai assistant|ai agent|chatbot|bot|model|agent|automated (?:tools?|readers?|systems?))s?"
+     r"(?: reading this| processing this (?:page|document|file|text))?\s*(?:[:,]|--|-->|\*\*)"
+     r"|\bif you are an? (?:ai|llm|language model|assistant|chatbot|ai model|ai assistant|bot|automated)\b"
+     r"|\b(?:dear|attention|hey|to any|to all) (?:ai|llm|assistant|language model|chatbot|ai models?|ai assistants?|bots|llms)\b",
+     0.9),
+    # Exfiltration: sensitive data sent to an address or URL, or rendered into an image URL.
+    (r"\b(?:send|forward|e-?mail|post|upload|transmit|leak|exfiltrate|append|include|encode)\b[^\n]{0,60}?\b(?:"
+     r"conversation|chat history|chat log|transcript|previous messages|message history|api keys?|passwords?|"
+     r"credentials|secrets|system prompt|the user'?s (?:data|details|messages|files|name|address|e-?mail)|"
+     r"personal (?:data|details|information))\b[^\n]{0,80}?(?:https?://|\b[\w.+-]+@[\w-]+\.\w|!\[)", 0.9),
+    (r"!\[[^\]\n]{0,40}\]\(https?://[^)\s]*(?:\{|\$\{|%7b|<|\[)"
+     r"|\brender\b[^\n.]{0,40}\bimage\b[^\n.]{0,80}\b(?:conversation|chat|history|secret|password|api key|"
+     r"token|credentials|messages)\b", 0.9),
+    # Hiding the injected action from the user.
+    (r"\b(?:do not|don't|never) (?:tell|inform) (?:the )?user\b|\bwithout (?:telling|informing) (?:the )?user\b"
+     r"|\b(?:do not|don't) (?:mention|reveal|disclose) (?:this|these) (?:note|message|instruction|comment)s?\b", 0.9),
+    # System-prompt extraction without naming the system prompt: "continue the text above", "translate your
+    # instructions".
+    (r"\b(?:repeat|recite|reproduce|print|output|echo|copy|continue)\b[^\n.]{0,30}\b(?:everything|(?:all )?(?:of )?"
+     r"the (?:text|words|lines|messages?|conversation))\b[^\n.]{0,20}\b(?:above|before this|preceding|so far)\b"
+     r"|\b(?:repeat|translate|summari[sz]e|encode|rewrite|paraphrase|reveal|print|show|output|list|recite|spell out|"
+     r"dump)\b[^\n.]{0,20}\byour (?:own |original |initial |hidden |full )?(?:instructions|rules|guidelines|"
+     r"directives|prompt|configuration)\b", 0.9),
     # Chat-template and tool-call smuggling inside data.
     (r"<\|im_start\|>\s*system|<\|system\|>|\[/?inst\]|<<sys>>|\[system (?:note|message|override)", 0.9),
     (r"<tool_call>|\"function_call\"\s*:", 0.8),
@@ -115,6 +140,20 @@ _GATES: tuple[_Gate, ...] = (
     ((_words("told"), _words("what"), _words("before")), (_words("text"), _words("output"), _words("above")),
      (_words("words"), _words("repeat"), _words("above"))),
     ((("(",), ("(system",)),),
+    ((_words("note notes message messages instruction instructions reminder reminders"), _words("to for")),
+     (_words("if"), _words("you"), _words("are"), _words("a an")),
+     (_words("dear attention hey any all"), _words("ai llm assistant language chatbot bots llms"))),
+    ((_words("send forward email mail post upload transmit leak exfiltrate append include encode"),
+      ("http", "@", "![")),),
+    ((("![",),), (_words("render"), _words("image"))),
+    ((_words("tell inform"), _words("user"), _words("not don never")),
+     (_words("telling informing"), _words("without"), _words("user")),
+     (_words("mention reveal disclose"), _words("this these"), _words("not don"))),
+    ((_words("above before preceding far"), _words("repeat recite reproduce print output echo copy continue"),
+      _words("everything text words lines message messages conversation")),
+     (_words("instructions rules guidelines directives prompt configuration"), _words("your"),
+      _words("repeat translate summarize summarise encode rewrite paraphrase reveal print show output list recite "
+             "spell dump"))),
     ((("<", "["), ("<|", "[inst", "[/inst", "<<sys", "[system")),),
     ((("_",), ("<tool_call>", "function_call")),),
     ((_words("instrucciones"), _words("ignora olvida omite ignore olvide")), (_words("sistema"), _words("prompt"), _words("del"))),
