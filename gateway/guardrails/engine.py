@@ -16,6 +16,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from gateway import reasons
+from gateway.apis.base import ApiSpec
 from gateway.apis.registry import APIS
 from gateway.apis.slots import InputTexts
 from gateway.config.validate import ConfigError, SourcedRule
@@ -127,14 +128,14 @@ class RequestGuard:
         if spec is None or not spec.scans_input:
             return
         try:
-            await self._check_input(ctx)
+            await self._check_input(ctx, spec)
         finally:
             # Also on a block: the refusal then says which rule refused, without the matched text.
             header = outcome_header(ctx.decisions, self.selection.header_rules)
             if header:
                 ctx.response_headers[OUTCOME_HEADER] = header
 
-    async def _check_input(self, ctx: RequestContext) -> None:
+    async def _check_input(self, ctx: RequestContext, spec: ApiSpec) -> None:
         sel = self.selection
         found = spec.input_texts(ctx.body) if ctx.body is not None else InputTexts()
         if found.unscanned_chars:
