@@ -52,7 +52,7 @@ class StreamPipe:
         except _UNREADABLE as exc:
             raise UpstreamMalformed("the upstream sent a malformed stream event",
                                     code="upstream_malformed_event") from exc
-        out = self.enc.encode(self.chain.run(events))
+        out = self.enc.encode(self.chain.run(events), self.dec.raw)
         if self.enc.error is not None and self.ctx.upstream_stream_error is None:
             self.ctx.upstream_stream_error = self.enc.error
         return out

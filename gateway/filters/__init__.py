@@ -54,6 +54,14 @@ class Filter:
         pass
 
 
-def handles(f: Filter, hook: str) -> bool:
-    """Whether `f` overrides `hook` (the chain calls only the hooks a filter has)."""
-    return getattr(type(f), hook) is not getattr(Filter, hook)
+HOOKS = ("on_text", "on_tool", "on_usage", "on_part_end", "on_end", "close")
+_HOOKS_OF: dict[type, frozenset[str]] = {}
+
+
+def hooks(f: Filter) -> frozenset[str]:
+    """The hooks `f` has (overrides): the chain calls only those. Cached per class."""
+    cls = type(f)
+    names = _HOOKS_OF.get(cls)
+    if names is None:
+        names = _HOOKS_OF[cls] = frozenset(h for h in HOOKS if getattr(cls, h) is not getattr(Filter, h))
+    return names

@@ -9,8 +9,8 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from gateway.context import RequestContext
-from gateway.events import Event, Finish, PartEnd, Raw, TextDelta, ToolCallDelta, UsageReport
-from gateway.filters import Filter, handles
+from gateway.events import Event, Finish, PartEnd, TextDelta, ToolCallDelta, UsageReport
+from gateway.filters import Filter, hooks
 from gateway.filters.guardrails import OutputGuard, WholeOutputGuard
 from gateway.filters.timing import FirstToken
 from gateway.filters.usage import UsageFallback
@@ -18,25 +18,29 @@ from gateway.guardrails.engine import OutputScanner
 
 
 class Chain:
-    __slots__ = ("filters", "usage", "_text", "_tool", "_usage", "_part_end")
+    __slots__ = ("filters", "usage", "first", "_text", "_tool", "_usage", "_part_end")
 
-    def __init__(self, filters: list[Filter], usage: UsageFallback) -> None:
+    def __init__(self, filters: list[Filter], usage: UsageFallback, first: FirstToken | None) -> None:
         self.filters = filters
         self.usage = usage  # the usage filter: the fast lane keeps raw events in it
+        self.first = first  # first-token timing, after every filter; None once it fired
         self._bind()
 
     def _bind(self) -> None:
-        fs = self.filters
-        self._text = tuple(f.on_text for f in fs if handles(f, "on_text"))
-        self._tool = tuple(f.on_tool for f in fs if handles(f, "on_tool"))
-        self._usage = tuple(f.on_usage for f in fs if handles(f, "on_usage"))
-        self._part_end = any(handles(f, "on_part_end") for f in fs)
-
-    def drop(self, f: Filter) -> None:
-        """`f` has nothing more to do for this request (first-token timing once it fired)."""
-        if f in self.filters:
-            self.filters = [g for g in self.filters if g is not f]
-            self._bind()
+        text: list[Callable[[TextDelta], None]] = []
+        tool: list[Callable[[ToolCallDelta], None]] = []
+        usage: list[Callable[[UsageReport], None]] = []
+        part_end = False
+        for f in self.filters:
+            has = hooks(f)
+            if "on_text" in has:
+                text.append(f.on_text)
+            if "on_tool" in has:
+                tool.append(f.on_tool)
+            if "on_usage" in has:
+                usage.append(f.on_usage)
+            part_end = part_end or "on_part_end" in has
+        self._text, self._tool, self._usage, self._part_end = tuple(text), tuple(tool), tuple(usage), part_end
 
     @classmethod
     def compose(cls, ctx: RequestContext, scanner: OutputScanner | None, text_of: Callable[[bytes], str], *,
@@ -46,16 +50,10 @@ class Chain:
         filters: list[Filter] = [usage]
         if scanner is not None:
             filters.append(WholeOutputGuard(scanner) if whole else OutputGuard(scanner))
-        chain = cls(filters, usage)
-        if not whole and not ctx.timings.first_token:
-            chain.filters.append(FirstToken(ctx, chain.drop))
-            chain._bind()
-        return chain
+        return cls(filters, usage, None if whole or ctx.timings.first_token else FirstToken(ctx))
 
     def run(self, events: list[Event]) -> list[Event]:
         for i, ev in enumerate(events):
-            if isinstance(ev, Raw):  # the upstream event itself: for the encoder only
-                continue
             if isinstance(ev, TextDelta):
                 for on_text in self._text:
                     on_text(ev)
@@ -70,41 +68,45 @@ class Chain:
                 rest = events[i:]
                 for f in self.filters:
                     rest = _through(f, rest)
-                return events[:i] + rest
+                events = events[:i] + rest
+                break
+        if self.first is not None and self.first.seen(events):
+            self.first = None
         return events
 
     def end(self, events: list[Event]) -> list[Event]:
         """The upstream finished: its last events, then what each filter still holds, through the rest.
         A filter is not called with no events, nor for `on_end` when it does not hold anything back."""
-        for f in list(self.filters):
+        for f in self.filters:
             if events:
                 events = _through(f, events)
-            if handles(f, "on_end"):
+            if "on_end" in hooks(f):
                 events += f.on_end()
+        if events and self.first is not None and self.first.seen(events):
+            self.first = None
         return events
 
     def close(self) -> None:
         for f in self.filters:
-            if handles(f, "close"):
+            if "close" in hooks(f):
                 f.close()
 
 
 def _through(f: Filter, events: list[Event]) -> list[Event]:
     """`events` through one filter's hooks, with what it releases before each part's or choice's end."""
-    text, tool, usage, part_end = (handles(f, "on_text"), handles(f, "on_tool"), handles(f, "on_usage"),
-                                   handles(f, "on_part_end"))
+    has = hooks(f)
     out: list[Event] = []
     for ev in events:
         if isinstance(ev, TextDelta):
-            if text:
+            if "on_text" in has:
                 f.on_text(ev)
         elif isinstance(ev, ToolCallDelta):
-            if tool:
+            if "on_tool" in has:
                 f.on_tool(ev)
         elif isinstance(ev, UsageReport):
-            if usage:
+            if "on_usage" in has:
                 f.on_usage(ev)
-        elif part_end and (isinstance(ev, PartEnd) or isinstance(ev, Finish)):
+        elif "on_part_end" in has and (isinstance(ev, PartEnd) or isinstance(ev, Finish)):
             out += f.on_part_end(ev)
         out.append(ev)
     return out

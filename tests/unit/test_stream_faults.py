@@ -35,13 +35,14 @@ EMAILS = Guardrails.compile([SourcedRule("t.toml", "guardrails[0]", {"id": "pii"
                                                                       "entities": ["EMAIL_ADDRESS"],
                                                                       "direction": "output"})])
 PAIRS = [("chat", "openai"), ("chat", "anthropic"), ("messages", "anthropic"), ("messages", "openai")]
-SITES = [(UsageFallback, "on_text"), (UsageFallback, "on_usage"), (UsageFallback, "on_part_end"),
-         (UsageFallback, "on_end"), (OutputGuard, "on_text"), (OutputGuard, "on_part_end"),
-         (OutputGuard, "on_end"), (FirstToken, "on_text"),
+# Every hook each filter has (the chain calls a filter only for the hooks it overrides).
+SITES = [(UsageFallback, "on_text"), (UsageFallback, "on_usage"), (OutputGuard, "on_text"), (OutputGuard, "on_part_end"),
+         (OutputGuard, "on_end"), (FirstToken, "seen"),
          ("encoder", "encode"), ("encoder", "finish_stream")]
 # Hooks the raw-bytes fast lane stands in for on an unguarded same-API stream (the chain never sees
 # these events there: the lane does their filters' work itself).
-FAST_LANE = {("chat", "openai", "on_text"), ("chat", "openai", "on_part_end"), ("messages", "anthropic", "on_text")}
+FAST_LANE = {("chat", "openai", "on_text"), ("chat", "openai", "seen"), ("messages", "anthropic", "on_text"),
+             ("messages", "anthropic", "seen")}
 ENCODERS = {"chat": ChatEncoder, "messages": MessagesEncoder}
 
 
