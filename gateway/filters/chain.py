@@ -53,7 +53,7 @@ class Chain:
         return cls(filters, usage, None if whole or ctx.timings.first_token else FirstToken(ctx))
 
     def run(self, events: list[Event]) -> list[Event]:
-        for i, ev in enumerate(events):
+        for ev in events:
             if isinstance(ev, TextDelta):
                 for on_text in self._text:
                     on_text(ev)
@@ -64,7 +64,8 @@ class Chain:
                 for on_usage in self._usage:
                     on_usage(ev)
             elif self._part_end and (isinstance(ev, PartEnd) or isinstance(ev, Finish)):
-                # Events before i went through every filter already; the rest go filter by filter.
+                # Events before this one went through every filter already; the rest go filter by filter.
+                i = next(j for j, e in enumerate(events) if e is ev)
                 rest = events[i:]
                 for f in self.filters:
                     rest = _through(f, rest)
