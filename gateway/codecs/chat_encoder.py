@@ -1,13 +1,13 @@
 """The Chat Completions API, written: neutral events into `chat.completion.chunk` SSE bytes or a whole
 `chat.completion` body.
 
-`relay=True` (the upstream speaks the chat wire too): each upstream chunk (the `Raw` beside its events) is re-emitted with
-the text filters wrote back into it, as the upstream's own bytes when nothing changed; a choice whose
-only text a filter held back is left out of its chunk; text a filter releases later goes out in a
-chunk with the latest chunk's id, model and other fields. `relay=False` (translated): chunks are
-built from the events. Either way the usage chunk and `usage` fields reach the client only when it
-asked (`stream_options.include_usage`), `[DONE]` ends a stream that did not fail, and nothing is
-written after an error.
+`relay=True` (the upstream speaks the chat wire too): each upstream chunk (the `Raw` beside its
+events) is re-emitted with the text filters wrote back into it, as the upstream's own bytes when
+nothing changed; a choice whose only text a filter held back is left out of its chunk; text a filter
+releases later goes out in a chunk with the latest chunk's id, model and other fields. `relay=False`
+(translated): chunks are built from the events. Either way the usage chunk and `usage` fields reach
+the client only when it asked (`stream_options.include_usage`), `[DONE]` ends a stream that did not
+fail, and nothing is written after an error.
 """
 
 from __future__ import annotations
@@ -78,7 +78,7 @@ class ChatEncoder:
                 src = ev.src
                 if src is not None:
                     if src.get("content") != ev.text:  # unchanged text: nothing to write
-                        key = _text_key(src)
+                        key = "refusal" if not src.get("content") and src.get("refusal") else "content"  # _text_key
                         if src.get(key) != ev.text:
                             self._held |= not ev.text
                             src[key] = ev.text

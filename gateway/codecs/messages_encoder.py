@@ -1,13 +1,13 @@
 """The Anthropic Messages API, written: neutral events into Anthropic SSE events (with their `event:`
 names) or a whole `message` body.
 
-`relay=True` (the upstream speaks the Anthropic wire too): each upstream event (the `Raw` beside its events) is re-emitted
-with the text filters wrote back into it, as the upstream's own bytes when nothing changed; a delta
-whose text a filter holds back is left out, and text it releases goes out as one more delta of the
-open block, before that block's `content_block_stop`. `relay=False` (translated from the chat wire):
-events are built: content blocks opened and closed as text and tool calls come, and `message_delta`
-(stop reason and usage together) plus `message_stop` once the upstream finished, since OpenAI sends
-usage after the finish. Nothing is written after an error.
+`relay=True` (the upstream speaks the Anthropic wire too): each upstream event (the `Raw` beside its
+events) is re-emitted with the text filters wrote back into it, as the upstream's own bytes when
+nothing changed; a delta whose text a filter holds back is left out, and text it releases goes out
+as one more delta of the open block, before that block's `content_block_stop`. `relay=False`
+(translated from the chat wire): events are built: content blocks opened and closed as text and tool
+calls come, and `message_delta` (stop reason and usage together) plus `message_stop` once the
+upstream finished, since OpenAI sends usage after the finish. Nothing is written after an error.
 """
 
 from __future__ import annotations
