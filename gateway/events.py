@@ -13,16 +13,18 @@ short list of these; the request's filter chain (gateway.filters) reads and rewr
     UsageReport     usage as the upstream reported it so far; `complete` once output is final
     Error           the upstream reported an error inside a 200 answer (or cut the stream)
     End             the upstream finished the answer normally ([DONE], message_stop)
-    Raw             an upstream event as a whole, emitted after the events read from it
+    Raw             an upstream event as a whole: beside a stream event's events (the decoder's
+                    `raw`), first in a whole answer's events
 
 Fidelity: the neutral kinds do not model everything a provider sends (ids, created, logprobs,
 system_fingerprint, thinking blocks, fields added next year). So events keep a reference to where they
 came from: `src` on a text or tool event is the upstream dict its text lives in (a chat delta, an
-Anthropic delta or content block), and a `Raw` closes each upstream event with its parsed dict and its
-bytes. An encoder of the same wire writes the (possibly rewritten) text back into `src` and re-emits
-the `Raw`, as the upstream's own bytes when nothing in it changed; an encoder of another wire builds
-its own events and ignores `src` and `Raw`. Events a filter adds (text it held back, now released)
-have no `src`. Filters never read `src` or `Raw`: they see one API.
+Anthropic delta or content block), and a `Raw` holds each upstream event's parsed dict and bytes. A
+stream's `Raw` travels beside its events (decoder `raw` -> `encoder.encode(events, raw)`), so filters
+never loop over it. An encoder of the same wire writes the (possibly rewritten) text back into `src`
+and re-emits the `Raw`, as the upstream's own bytes when nothing in it changed; an encoder of another
+wire builds its own events and ignores `src` and `Raw`. Events a filter adds (text it held back, now
+released) have no `src`. Filters never read `src` or `Raw`: they see one API.
 """
 
 from __future__ import annotations

@@ -33,7 +33,7 @@ class UpstreamMalformed(UpstreamError):
 
 
 class StreamPipe:
-    __slots__ = ("ctx", "dec", "enc", "chain", "feed", "error_event")
+    __slots__ = ("ctx", "dec", "enc", "chain", "feed", "error_event", "_decode", "_run", "_encode")
 
     def __init__(self, adapter: Adapter, ctx: RequestContext, scanner: OutputScanner | None) -> None:
         self.ctx = ctx
@@ -41,6 +41,7 @@ class StreamPipe:
         self.enc: Any = adapter.encoder(ctx)
         self.error_event = self.enc.error_event  # an in-band error event in the caller's format
         self.chain = Chain.compose(ctx, scanner, adapter.text_of)
+        self._decode, self._run, self._encode = self.dec.feed, self.chain.run, self.enc.encode  # bound once
         # `feed(event) -> bytes`: when no filter rewrites text, the fast lane relays the events it
         # recognises as the upstream's bytes and hands the others to the full path (one call per event).
         fast = adapter.fast_lane(ctx, self.dec, self.chain.usage.parts, self._feed) if scanner is None else None
@@ -48,11 +49,11 @@ class StreamPipe:
 
     def _feed(self, event: SSEEvent) -> bytes:
         try:
-            events = self.dec.feed(event)
+            events = self._decode(event)
         except _UNREADABLE as exc:
             raise UpstreamMalformed("the upstream sent a malformed stream event",
                                     code="upstream_malformed_event") from exc
-        out = self.enc.encode(self.chain.run(events))
+        out = self._encode(self._run(events), self.dec.raw)
         if self.enc.error is not None and self.ctx.upstream_stream_error is None:
             self.ctx.upstream_stream_error = self.enc.error
         return out

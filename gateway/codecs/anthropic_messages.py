@@ -56,9 +56,10 @@ def delta_text(data: bytes) -> str:
 class MessagesDecoder:
     """Per-request reader of one upstream answer on the Anthropic wire (one choice: 0)."""
 
-    __slots__ = ("usage", "started", "stopped", "failed", "error", "_blocks")
+    __slots__ = ("usage", "started", "stopped", "failed", "error", "raw", "_blocks")
 
     def __init__(self) -> None:
+        self.raw: Raw | None = None  # the upstream event the last `feed` read, beside its events
         self.usage = Usage()
         self.started = False  # message_start was seen
         self.stopped = False  # message_stop was seen
@@ -67,6 +68,7 @@ class MessagesDecoder:
         self._blocks: dict[int, int] = {}  # content block index -> tool call index, or -1 for text
 
     def feed(self, event: SSEEvent) -> list[Event]:
+        self.raw = None
         if self.failed or self.stopped:
             return []
         try:
@@ -76,7 +78,7 @@ class MessagesDecoder:
         if not isinstance(data, dict):
             raise Malformed("an Anthropic stream event is not a JSON object")
         kind = data.get("type") or event.event
-        out: list[Event] = [Raw(data, event.data, event.event or kind)]
+        out: list[Event] = []
         if kind == "content_block_delta":
             delta = data.get("delta") or {}
             dkind = delta.get("type")
@@ -118,6 +120,7 @@ class MessagesDecoder:
             err = data.get("error")
             return [self._fail(err if isinstance(err, dict) else {"type": "api_error",
                                                                    "message": "upstream stream error"}, event.data)]
+        self.raw = Raw(data, event.data, event.event or kind)
         return out  # ping, and event types added after this was written: relayed as they are
 
     def _usage(self) -> Usage:

@@ -1,13 +1,13 @@
 """The Chat Completions API, written: neutral events into `chat.completion.chunk` SSE bytes or a whole
 `chat.completion` body.
 
-`relay=True` (the upstream speaks the chat wire too): each upstream chunk (`Raw`) is re-emitted with
-the text filters wrote back into it, as the upstream's own bytes when nothing changed; a choice whose
-only text a filter held back is left out of its chunk; text a filter releases later goes out in a
-chunk with the latest chunk's id, model and other fields. `relay=False` (translated): chunks are
-built from the events. Either way the usage chunk and `usage` fields reach the client only when it
-asked (`stream_options.include_usage`), `[DONE]` ends a stream that did not fail, and nothing is
-written after an error.
+`relay=True` (the upstream speaks the chat wire too): each upstream chunk (the `Raw` beside its
+events) is re-emitted with the text filters wrote back into it, as the upstream's own bytes when
+nothing changed; a choice whose only text a filter held back is left out of its chunk; text a filter
+releases later goes out in a chunk with the latest chunk's id, model and other fields. `relay=False`
+(translated): chunks are built from the events. Either way the usage chunk and `usage` fields reach
+the client only when it asked (`stream_options.include_usage`), `[DONE]` ends a stream that did not
+fail, and nothing is written after an error.
 """
 
 from __future__ import annotations
@@ -63,31 +63,28 @@ class ChatEncoder:
         self._held = False
 
     # -- streams ---------------------------------------------------------------------------------
-    def encode(self, events: list[Event]) -> bytes:
+    def encode(self, events: list[Event], raw: Raw | None = None) -> bytes:
+        """`raw`: the upstream chunk these events were read from (None: events of no chunk)."""
         if self.error is not None:
             return b""
         if not self.relay:
             return b"".join([self._sse(c) for c in self.chunks(events)])
         out: list[bytes] = []
-        raw: Raw | None = None  # the upstream chunk of these events (a stream's events come from one)
+        if raw is not None:
+            self._last = raw.data
         for ev in events:
             kind = type(ev)
             if kind is TextDelta:
                 src = ev.src
                 if src is not None:
                     if src.get("content") != ev.text:  # unchanged text: nothing to write
-                        key = _text_key(src)
+                        key = "refusal" if not src.get("content") and src.get("refusal") else "content"  # _text_key
                         if src.get(key) != ev.text:
                             self._held |= not ev.text
                             src[key] = ev.text
                             self._dirty = True
                 elif ev.text:  # released by a filter
                     out.append(self._sse(self._chunk(ev.choice, {"content": ev.text})))
-            elif kind is Raw:
-                if raw is not None:
-                    self._emit(raw, out)
-                raw = ev
-                self._last = ev.data
             elif kind is ToolCallDelta:
                 if ev.src is not None:
                     if (ev.src.get("arguments") or "") != ev.arguments:

@@ -1,13 +1,13 @@
 """The Anthropic Messages API, written: neutral events into Anthropic SSE events (with their `event:`
 names) or a whole `message` body.
 
-`relay=True` (the upstream speaks the Anthropic wire too): each upstream event (`Raw`) is re-emitted
-with the text filters wrote back into it, as the upstream's own bytes when nothing changed; a delta
-whose text a filter holds back is left out, and text it releases goes out as one more delta of the
-open block, before that block's `content_block_stop`. `relay=False` (translated from the chat wire):
-events are built: content blocks opened and closed as text and tool calls come, and `message_delta`
-(stop reason and usage together) plus `message_stop` once the upstream finished, since OpenAI sends
-usage after the finish. Nothing is written after an error.
+`relay=True` (the upstream speaks the Anthropic wire too): each upstream event (the `Raw` beside its
+events) is re-emitted with the text filters wrote back into it, as the upstream's own bytes when
+nothing changed; a delta whose text a filter holds back is left out, and text it releases goes out
+as one more delta of the open block, before that block's `content_block_stop`. `relay=False`
+(translated from the chat wire): events are built: content blocks opened and closed as text and tool
+calls come, and `message_delta` (stop reason and usage together) plus `message_stop` once the
+upstream finished, since OpenAI sends usage after the finish. Nothing is written after an error.
 """
 
 from __future__ import annotations
@@ -100,7 +100,8 @@ class MessagesEncoder:
         self._started = False
 
     # -- streams ---------------------------------------------------------------------------------
-    def encode(self, events: list[Event]) -> bytes:
+    def encode(self, events: list[Event], raw: Raw | None = None) -> bytes:
+        """`raw`: the upstream event these events were read from (None: events of no event)."""
         out: list[bytes] = []
         if self.error is not None:
             return b""
@@ -108,7 +109,8 @@ class MessagesEncoder:
             for name, data in self.build(events):
                 out.append(encode_event(orjson.dumps(data), name))
             return b"".join(out)
-        raw: Raw | None = None  # the upstream event of these events (a stream's events come from one)
+        if raw is not None and raw.name == "content_block_start" and raw.data is not None:
+            self._block = raw.data.get("index", self._block)
         for ev in events:
             kind = type(ev)
             if kind is TextDelta:
@@ -119,12 +121,6 @@ class MessagesEncoder:
                         self._drop |= not ev.text
                 elif ev.text:
                     out.append(self._delta({"type": "text_delta", "text": ev.text}))
-            elif kind is Raw:
-                if raw is not None:
-                    self._emit(raw, out)
-                raw = ev
-                if ev.name == "content_block_start":
-                    self._block = ev.data.get("index", self._block)
             elif kind is ToolCallDelta:
                 if ev.src is not None:
                     if ev.src.get("partial_json") != ev.arguments:

@@ -49,9 +49,10 @@ def chunk_text(data: bytes) -> str:
 class ChatDecoder:
     """Per-request reader of one upstream answer on the chat wire."""
 
-    __slots__ = ("started", "finished", "done", "failed", "_parts")
+    __slots__ = ("started", "finished", "done", "failed", "raw", "_parts")
 
     def __init__(self) -> None:
+        self.raw: Raw | None = None  # the upstream chunk the last `feed` read, beside its events
         self.started = False
         self.finished = False  # a finish_reason was seen
         self.done = False  # [DONE] was seen
@@ -60,6 +61,7 @@ class ChatDecoder:
 
     def feed(self, event: SSEEvent) -> list[Event]:
         data = event.data
+        self.raw = None
         if self.failed or not data:
             return []  # an empty `data:` event: SDKs would fail to decode it as a chunk
         if data == b"[DONE]":
@@ -74,14 +76,15 @@ class ChatDecoder:
         return self.read(chunk, data)
 
     def read(self, chunk: dict, data: bytes) -> list[Event]:
-        """One parsed chunk (`data`: its bytes, re-used by a same-wire encoder)."""
+        """One parsed chunk (`data`: its bytes, re-used by a same-wire encoder, kept in `raw`)."""
         if "error" in chunk and "choices" not in chunk:
             err = chunk["error"]
             detail = err if isinstance(err, dict) else {"message": str(err)}
             self.failed = True
             gw = openai_stream_error(500, detail)
             return [Error(gw.message, gw.code, detail, data)]
-        out: list[Event] = [Raw(chunk, data)]
+        self.raw = Raw(chunk, data)
+        out: list[Event] = []
         if not self.started:
             self.started = True
             out.append(Start(chunk.get("id"), chunk.get("model")))

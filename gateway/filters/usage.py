@@ -9,7 +9,7 @@ from collections.abc import Callable
 
 from gateway.apis.registry import APIS
 from gateway.context import RequestContext, Usage
-from gateway.events import Event, TextDelta, ToolCallDelta, UsageReport
+from gateway.events import TextDelta, ToolCallDelta, UsageReport
 from gateway.filters import Filter
 
 
@@ -33,20 +33,20 @@ class UsageFallback(Filter):
         self.report: Usage | None = None
         self.complete = False
 
-    def on_events(self, events: list[Event]) -> list[Event]:
-        if self.complete:
-            return events
-        for ev in events:
-            if isinstance(ev, TextDelta):
-                self.parts.append(ev.text)
-            elif isinstance(ev, ToolCallDelta):
-                self.parts.append(ev.arguments)
-            elif isinstance(ev, UsageReport):
-                self.report = ev.usage
-                if ev.complete:
-                    self.complete = True
-                    self.parts.clear()
-        return events
+    def on_text(self, ev: TextDelta) -> None:
+        if not self.complete:
+            self.parts.append(ev.text)
+
+    def on_tool(self, ev: ToolCallDelta) -> None:
+        if not self.complete:
+            self.parts.append(ev.arguments)
+
+    def on_usage(self, ev: UsageReport) -> None:
+        if not self.complete:
+            self.report = ev.usage
+            if ev.complete:
+                self.complete = True
+                self.parts.clear()
 
     def close(self) -> None:
         if self.complete and self.report is not None:

@@ -1,5 +1,5 @@
 """Errors by ownership in the stream relay, by fault injection: an exception raised at every filter
-(`on_events`, `on_end`) and at the encoder (`encode`, `finish_stream`) is a gateway bug. The client
+(each hook, `on_end`) and at the encoder (`encode`, `finish_stream`) is a gateway bug. The client
 still gets exactly one well-formed stream in its API's format ending in one error event, the context
 records a gateway error (not the upstream's `upstream_malformed_event`), and the log names the request.
 Run for chat and messages callers, with the same wire (native) and the other (translated), with and
@@ -35,9 +35,14 @@ EMAILS = Guardrails.compile([SourcedRule("t.toml", "guardrails[0]", {"id": "pii"
                                                                       "entities": ["EMAIL_ADDRESS"],
                                                                       "direction": "output"})])
 PAIRS = [("chat", "openai"), ("chat", "anthropic"), ("messages", "anthropic"), ("messages", "openai")]
-SITES = [(UsageFallback, "on_events"), (UsageFallback, "on_end"), (OutputGuard, "on_events"),
-         (OutputGuard, "on_end"), (FirstToken, "on_events"), (FirstToken, "on_end"),
+# Every hook each filter has (the chain calls a filter only for the hooks it overrides).
+SITES = [(UsageFallback, "on_text"), (UsageFallback, "on_usage"), (OutputGuard, "on_text"), (OutputGuard, "on_part_end"),
+         (OutputGuard, "on_end"), (FirstToken, "seen"),
          ("encoder", "encode"), ("encoder", "finish_stream")]
+# Hooks the raw-bytes fast lane stands in for on an unguarded same-API stream (the chain never sees
+# these events there: the lane does their filters' work itself).
+FAST_LANE = {("chat", "openai", "on_text"), ("chat", "openai", "seen"), ("messages", "anthropic", "on_text"),
+             ("messages", "anthropic", "seen")}
 ENCODERS = {"chat": ChatEncoder, "messages": MessagesEncoder}
 
 
@@ -125,6 +130,8 @@ async def test_an_exception_in_a_filter_or_encoder_ends_the_stream_once_with_an_
     cls = ENCODERS[api] if cls == "encoder" else cls
     if cls is OutputGuard and not guard:
         pytest.skip("no output guardrail in this chain")
+    if not guard and (api, wire, method) in FAST_LANE:
+        pytest.skip("the fast lane relays these events without the chain")
 
     def boom(self, *args, **kwargs):
         raise RuntimeError("injected fault")
