@@ -74,6 +74,28 @@ CHECKPOINT_FIELDS: tuple[tuple[str, str, str], ...] = (
     ("hash", "str", "as for request records"),
 )
 
+# An operator's action through the admin API, recorded in the same chains (e.g. reading a request's
+# detail in the request log). Added by the request-log console (#17).
+ADMIN_FIELDS: tuple[tuple[str, str, str], ...] = (
+    ("v", "int", "record schema version"),
+    ("type", "str", '"admin"'),
+    ("time", "float", "unix seconds of the action"),
+    ("action", "str", 'what was done, e.g. "request_log.read"'),
+    ("target", "str", "what it was done to, e.g. the log entry read"),
+    ("actor", "str", '"admin_key" or "admin_session" (the dashboard\'s login)'),
+    ("request_id", "str", "the admin request's own id"),
+    ("writer", "str", "as for request records"),
+    ("seq", "int", "as for request records"),
+    ("prev_hash", "str", "as for request records"),
+    ("hash", "str", "as for request records"),
+)
+
+
+def admin_record(action: str, target: str, actor: str, request_id: str, now: float | None = None) -> dict:
+    return {"v": SCHEMA_VERSION, "type": "admin", "time": time.time() if now is None else now, "action": action,
+            "target": target, "actor": actor, "request_id": request_id}
+
+
 _SEVERITY = {"allow": 0, "flag": 1, "redact": 2, "mask": 2, "hash": 2, "pseudonymize": 2, "refuse": 3, "block": 4}
 _BLOCKING = ("block", "refuse")
 
