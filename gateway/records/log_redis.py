@@ -103,8 +103,9 @@ class RedisLogIndex:
         page = LogPage()
         last: str | None = None
         last_tm = ""
+        chunk = q.limit + 1  # enough when the range needs no further filtering; wider chunks after
         while len(page.rows) <= q.limit and page.scanned < SCAN_BUDGET:
-            members = await self.client.zrevrangebylex(key, hi, lo, start=0, num=CHUNK)
+            members = await self.client.zrevrangebylex(key, hi, lo, start=0, num=chunk)
             if not members:
                 last = None
                 break
@@ -131,9 +132,10 @@ class RedisLogIndex:
                 await self.client.zrem(key, *gone)
             last = tms[-1]
             hi = "(" + prefix + last
-            if len(members) < CHUNK:
+            if len(members) < chunk:
                 last = None
                 break
+            chunk = CHUNK
         if last is not None:  # the scan budget ran out: more may follow
             page.next = encode_cursor(*_cursor_of(last))
         return page
