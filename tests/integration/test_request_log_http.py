@@ -153,7 +153,7 @@ def read_admin_records(gw, kind: str, entry: str, timeout: float = 10.0) -> list
 
 @pytest.mark.parametrize("query,param", [
     ("status=abc", "status"), ("status=6xx", "status"), ("limit=0", "limit"), ("limit=501", "limit"),
-    ("cursor=%25%25%25", "cursor"), ("since=yesterday", "since"), ("since=2h&until=3h", "until"),
+    ("cursor=%25%25%25", "cursor"), ("since=yesterday", "since"), ("until=soon", "until"),
     ("action=nuke", "action"), ("reason=RATE%20LIMIT", "reason"), ("colour=red", "colour"),
     ("key=", "key"), ("request_id=" + "x" * 300, "request_id"),
 ])
