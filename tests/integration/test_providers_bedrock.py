@@ -28,12 +28,13 @@ CHAT_TOOLS = [{"type": "function", "function": {"name": "get_weather", "descript
 HAIKU_IN, HAIKU_OUT, HAIKU_CACHE_READ = 0.80, 4.00, 0.08
 
 
-def bedrock_config(url: str, fallbacks: str = "") -> str:
+def bedrock_config(url: str, fallbacks: str = "", provider: str = "") -> str:
     return f"""
 [providers.aws]
 type = "bedrock"
 region = "{fb.REGION}"
 base_url = "{url}"
+{provider}
 
 [models.haiku]
 targets = [{{ provider = "aws", model = "{HAIKU}" }}]
@@ -339,3 +340,48 @@ window = "month"
     with pytest.raises(openai.RateLimitError):
         chat(gw).chat.completions.create(model="haiku", messages=MSGS)
     assert bedrock.requests == []
+
+
+# -- an assumed role, refreshed off the loop ------------------------------------------------------------
+@pytest.fixture
+def sts(servers, bedrock, aws_env):
+    fake = fb.FakeSts(bedrock)
+    fake.url = servers.serve(fake.app())
+    aws_env.setenv("AWS_ENDPOINT_URL_STS", fake.url)
+    yield fake
+    servers.stop_app(fake.url)
+
+
+def test_role_is_assumed_with_the_chains_credentials(make_gateway, bedrock, sts):
+    gw = make_gateway(extra=bedrock_config(bedrock.url, provider='role_arn = "arn:aws:iam::123456789012:role/gw"\n'
+                                                                 'role_session_name = "gw-test"'))
+    for _ in range(3):
+        chat(gw).chat.completions.create(model="haiku", messages=MSGS)
+    assert len(sts.calls) == 1, "credentials are cached while they are fresh"
+    call = sts.calls[0]
+    assert (call["Action"], call["RoleArn"], call["RoleSessionName"]) == (
+        "AssumeRole", "arn:aws:iam::123456789012:role/gw", "gw-test")
+    assert call["caller"] == fb.ACCESS_KEY
+    assert {r.access_key for r in bedrock.requests} == {"ASIAROLE000000000001"}
+    assert bedrock.requests[-1].headers["X-Amz-Security-Token"] == "role-session-token-1"
+
+
+def test_credentials_near_expiry_are_refreshed_in_the_background(make_gateway, bedrock, sts):
+    """Role credentials 12 minutes from expiry are inside the advisory window (15) but not the mandatory
+    one (10): a request signs with them at once while one refresh runs in a thread (blockbuster fails
+    the test if anything of it ran on the loop); later requests sign with the new ones."""
+    sts.lifetime_s = 12 * 60
+    gw = make_gateway(extra=bedrock_config(bedrock.url, provider='role_arn = "arn:aws:iam::123456789012:role/gw"'))
+    chat(gw).chat.completions.create(model="haiku", messages=MSGS)
+    assert len(sts.calls) == 1 and bedrock.requests[-1].access_key == "ASIAROLE000000000001"
+    sts.lifetime_s = 3600
+    chat(gw).chat.completions.create(model="haiku", messages=MSGS)
+    assert bedrock.requests[-1].access_key == "ASIAROLE000000000001", "signed with the cached credentials"
+    deadline = time.monotonic() + 10
+    while len(sts.calls) < 2 and time.monotonic() < deadline:
+        time.sleep(0.02)
+    time.sleep(0.1)
+    chat(gw).chat.completions.create(model="haiku", messages=MSGS)
+    assert len(sts.calls) == 2 and bedrock.requests[-1].access_key == "ASIAROLE000000000002"
+    chat(gw).chat.completions.create(model="haiku", messages=MSGS)
+    assert len(sts.calls) == 2

@@ -16,6 +16,7 @@
 from __future__ import annotations
 
 import binascii
+import datetime
 import struct
 from collections import deque
 from dataclasses import dataclass, field
@@ -120,6 +121,7 @@ class SeenRequest:
     headers: dict[str, str]
     body: dict
     signed_headers: list[str] = field(default_factory=list)
+    access_key: str = ""
 
 
 class FakeBedrock:
@@ -128,6 +130,7 @@ class FakeBedrock:
         self.requests: list[SeenRequest] = []
         self.refused: list[str] = []  # signature failures, by AWS error type
         self.invalid: list[str] = []  # bodies botocore's model refused
+        self.keys = dict(KEYS)  # access key -> secret key this fake accepts
         self.url = ""
 
     def push(self, *replies: BedrockReply) -> None:
@@ -149,7 +152,7 @@ class FakeBedrock:
             return "IncompleteSignatureException", []
         if algo != "AWS4-HMAC-SHA256" or (region, service, term) != (REGION, "bedrock", "aws4_request"):
             return "IncompleteSignatureException", signed
-        secret = KEYS.get(access)
+        secret = self.keys.get(access)
         if secret is None:
             return "UnrecognizedClientException", signed
         token = request.headers.get("x-amz-security-token")
@@ -171,7 +174,8 @@ class FakeBedrock:
                                          "the signature you provided."))
         model = unquote(request.match_info["model"])
         body = orjson.loads(raw)
-        self.requests.append(SeenRequest(request.raw_path, model, dict(request.headers), body, signed))
+        self.requests.append(SeenRequest(request.raw_path, model, dict(request.headers), body, signed,
+                                         request.headers["authorization"].split("Credential=")[1].split("/")[0]))
         stream = request.match_info["op"] == "converse-stream"
         problem = check_shape({"modelId": model, **body}, "ConverseStreamRequest" if stream else "ConverseRequest")
         if problem is not None:
@@ -201,3 +205,44 @@ def _error_response(reply: BedrockReply) -> web.Response:
     return web.Response(status=reply.status, body=reply.body or b"", content_type="application/json",
                         headers={"x-amzn-ErrorType": f"{reply.error_type}:http://internal.amazon.com/coral/"
                                                      "com.amazon.bedrock/"})
+
+
+class FakeSts:
+    """AWS STS's AssumeRole (query protocol, XML answer), for `role_arn`: each call issues new role
+    credentials, valid for `lifetime_s`, and registers them with the fake Bedrock."""
+
+    def __init__(self, bedrock: FakeBedrock, lifetime_s: float = 3600) -> None:
+        self.bedrock = bedrock
+        self.lifetime_s = lifetime_s
+        self.calls: list[dict[str, str]] = []
+        self.url = ""
+
+    def app(self) -> web.Application:
+        app = web.Application()
+        app.router.add_post("/", self._handle)
+        return app
+
+    async def _handle(self, request: web.Request) -> web.Response:
+        form = dict(await request.post())
+        caller = request.headers.get("authorization", "").split("Credential=")[-1].split("/")[0]
+        self.calls.append({**{k: str(v) for k, v in form.items()}, "caller": caller})
+        n = len(self.calls)
+        access, secret = f"ASIAROLE{n:012d}", f"role/secret+{n:04d}/abcdefghijklmnopqrstuv"
+        self.bedrock.keys[access] = secret
+        expires = datetime.datetime.now(datetime.timezone.utc) + datetime.timedelta(seconds=self.lifetime_s)
+        xml = f"""<AssumeRoleResponse xmlns="https://sts.amazonaws.com/doc/2011-06-15/">
+  <AssumeRoleResult>
+    <Credentials>
+      <AccessKeyId>{access}</AccessKeyId>
+      <SecretAccessKey>{secret}</SecretAccessKey>
+      <SessionToken>role-session-token-{n}</SessionToken>
+      <Expiration>{expires.strftime("%Y-%m-%dT%H:%M:%SZ")}</Expiration>
+    </Credentials>
+    <AssumedRoleUser>
+      <AssumedRoleId>AROAFAKE:{form.get("RoleSessionName")}</AssumedRoleId>
+      <Arn>{form.get("RoleArn")}/{form.get("RoleSessionName")}</Arn>
+    </AssumedRoleUser>
+  </AssumeRoleResult>
+  <ResponseMetadata><RequestId>req-{n}</RequestId></ResponseMetadata>
+</AssumeRoleResponse>"""
+        return web.Response(body=xml.encode(), content_type="text/xml")
