@@ -19,19 +19,13 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable
-from typing import Any
-
-import botocore.session
-from botocore.exceptions import BotoCoreError, ClientError
-from botocore.credentials import (
-    AssumeRoleCredentialFetcher,
-    Credentials,
-    DeferredRefreshableCredentials,
-    ReadOnlyCredentials,
-    RefreshableCredentials,
-)
+from typing import TYPE_CHECKING, Any
 
 from gateway.errors import UpstreamError
+
+if TYPE_CHECKING:  # botocore's session and credentials modules cost ~0.5 s and ~20 MB to import: only
+    # a process with a Bedrock provider pays that, in the worker thread of its first resolution
+    from botocore.credentials import Credentials, ReadOnlyCredentials
 
 log = logging.getLogger("gateway.providers.aws")
 
@@ -62,10 +56,10 @@ class AwsCredentials:
     async def get(self) -> ReadOnlyCredentials:
         frozen = self._frozen
         if frozen is not None and not self._stale:
-            source = self._source
-            if not isinstance(source, RefreshableCredentials) or not source.refresh_needed(ADVISORY_S):
+            refresh_needed = getattr(self._source, "refresh_needed", None)  # refreshable credentials only
+            if refresh_needed is None or not refresh_needed(ADVISORY_S):
                 return frozen
-            if not source.refresh_needed(MANDATORY_S):
+            if not refresh_needed(MANDATORY_S):
                 self._refresh()  # in the background; this request signs with what it has
                 return frozen
         return await asyncio.shield(self._refresh())
@@ -89,6 +83,8 @@ class AwsCredentials:
     def _resolve(self) -> ReadOnlyCredentials:
         """In a worker thread: the chain (once), then frozen credentials (botocore refreshes refreshable
         ones here when they are within its refresh window)."""
+        from botocore.exceptions import BotoCoreError, ClientError
+
         try:
             source = self._source
             if source is None or self._stale:  # first use, or AWS refused what the chain gave: start over
@@ -102,6 +98,9 @@ class AwsCredentials:
         return frozen
 
     def _chain(self) -> Credentials:
+        import botocore.session
+        from botocore.credentials import AssumeRoleCredentialFetcher, DeferredRefreshableCredentials
+
         session = botocore.session.Session(profile=self.profile)
         base = session.get_credentials()
         if base is None:

@@ -14,13 +14,11 @@ scrubbed from everything the upstream sends back, like any provider's key.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from typing import TYPE_CHECKING
 from urllib.parse import quote
 
 import orjson
 import yarl
-from botocore.auth import SigV4Auth
-from botocore.awsrequest import AWSRequest
-from botocore.credentials import ReadOnlyCredentials
 
 from gateway.config.validate import ConfigError
 from gateway.errors import GatewayError
@@ -29,6 +27,9 @@ from gateway.providers.base import Provider, ProviderOptions, Timeouts, Upstream
 from gateway.providers.key_scrub import KeyScrubber
 from gateway.providers.transport import Upstreams
 from gateway.translate.upstream_errors import bedrock_error_to_gateway, bedrock_error_type
+
+if TYPE_CHECKING:
+    from botocore.credentials import ReadOnlyCredentials
 
 
 class BedrockOptions(ProviderOptions):
@@ -52,6 +53,12 @@ class BedrockProvider(Provider):
         if opts.base_url is None:
             opts = opts.model_copy(update={"base_url": f"https://bedrock-runtime.{opts.region}.amazonaws.com"})
         super().__init__(name, opts, file=file, server_timeouts=server_timeouts, transport=transport)
+        # Imported here, when the config has a Bedrock provider (off the loop: at start-up or in the
+        # reload's compile thread), not by every process that imports the registry.
+        from botocore.auth import SigV4Auth
+        from botocore.awsrequest import AWSRequest
+
+        self._signer, self._request = SigV4Auth, AWSRequest
         self.region = opts.region
         self.credentials = AwsCredentials(profile=opts.profile, role_arn=opts.role_arn,
                                           session_name=opts.role_session_name, region=opts.region,
@@ -81,9 +88,9 @@ class BedrockProvider(Provider):
     def _signature(self, req: UpstreamRequest, creds: ReadOnlyCredentials) -> dict[str, str]:
         """The SigV4 headers for the request: only the content type is signed besides what SigV4 adds,
         so the trace headers and configured extras travel unsigned."""
-        aws = AWSRequest(method="POST", url=req.url, data=req.body,
-                         headers={"content-type": req.headers.get("content-type", "application/json")})
-        SigV4Auth(creds, "bedrock", self.region).add_auth(aws)
+        aws = self._request(method="POST", url=req.url, data=req.body,
+                            headers={"content-type": req.headers.get("content-type", "application/json")})
+        self._signer(creds, "bedrock", self.region).add_auth(aws)
         return {k: v for k, v in aws.headers.items() if k.lower() != "content-type"}
 
     def map_error(self, status: int, body: bytes) -> GatewayError:
