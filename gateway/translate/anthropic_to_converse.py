@@ -142,7 +142,7 @@ def _result_content(block: dict, where: str) -> list[dict]:
     return out or [{"text": ""}]
 
 
-def _tool_config(tools: list, choice: object) -> dict:
+def _tool_config(tools: list, choice: dict | None) -> dict:
     specs: list[dict] = []
     for i, tool in enumerate(tools):
         if tool.get("type") not in (None, "custom") or not tool.get("name"):
@@ -159,7 +159,7 @@ def _tool_config(tools: list, choice: object) -> dict:
     if kind == "any":
         config["toolChoice"] = {"any": {}}
     elif kind == "tool":
-        config["toolChoice"] = {"tool": {"name": choice.get("name") or ""}}  # type: ignore[union-attr]
+        config["toolChoice"] = {"tool": {"name": choice.get("name") or ""}}
     elif kind == "none":
         raise BadRequest("tool_choice 'none' has no AWS Bedrock form: send the request without tools",
                          param="tool_choice")

@@ -16,6 +16,7 @@ from gateway.codecs.aws_eventstream import EventStreamFramer
 from gateway.codecs.bedrock_converse import ConverseDecoder
 from gateway.errors import BadRequest, Forbidden, GatewayError, Overloaded, RateLimited, UpstreamError
 from gateway.events import End, Error, Finish, PartEnd, Start, TextDelta, ToolCallDelta, UsageReport
+from gateway.pricing import Pricing
 from gateway.translate.anthropic_to_converse import messages_to_converse
 from gateway.translate.upstream_errors import bedrock_error_to_gateway, bedrock_stream_error
 from tests.support import fake_bedrock as fb
@@ -168,3 +169,17 @@ def test_stream_exceptions_map_by_type():
     assert bedrock_stream_error("modelStreamErrorException", {"message": "x"}).code == "upstream_stream_error"
     err: GatewayError = bedrock_stream_error("internalServerException", {"message": "secret internals"})
     assert err.status == 502 and "secret internals" not in err.message
+
+
+@pytest.mark.parametrize("model, price", [
+    ("anthropic.claude-3-5-haiku-20241022-v1:0", (0.80, 4.0, 0.08)),
+    ("us.anthropic.claude-sonnet-4-20250514-v1:0", (3.0, 15.0, 0.30)),
+    ("global.anthropic.claude-haiku-4-5-20251001-v1:0", (1.0, 5.0, 0.10)),
+    ("amazon.nova-lite-v1:0", (0.06, 0.24, 0.015)),
+    ("eu.amazon.nova-micro-v1:0", (0.035, 0.14, 0.00875)),
+    ("meta.llama3-1-70b-instruct-v1:0", (0.72, 0.72, 0.72)),
+])
+def test_bedrock_model_ids_and_inference_profiles_have_published_prices(model, price):
+    p = Pricing.compile().price(model)
+    assert p is not None and (p.input, p.output, p.cached_input) == price
+    assert Pricing.compile().price("xx.anthropic.claude-3-5-haiku-20241022-v1:0") is None
