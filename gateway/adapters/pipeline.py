@@ -74,9 +74,6 @@ class StreamPipe:
         out = self.enc.encode(events) + self.enc.finish_stream() if events else self.enc.finish_stream()
         if self.enc.error is not None and self.ctx.upstream_stream_error is None:
             self.ctx.upstream_stream_error = self.enc.error
-        # The record (and its cost) is submitted before the last bytes go out, before `close`: the
-        # usage must be final by then (the usage filter's close is idempotent; `close` sets it again).
-        self.chain.usage.close()
         return out
 
     def close(self) -> None:

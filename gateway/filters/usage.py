@@ -32,7 +32,7 @@ class UsageFallback(Filter):
         self.parts: list[str | bytes] = []  # streamed text (or raw events), counted only if no usage comes
         self.report: Usage | None = None
         self.complete = False
-        self.settled = False  # close() ran: a stream's pipe closes it before the record, then the chain again
+        self.settled = False  # close() ran: the relay closes a stream's pipe before the record and again at the end
 
     def on_text(self, ev: TextDelta) -> None:
         if not self.complete:
