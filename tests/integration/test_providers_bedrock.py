@@ -385,3 +385,32 @@ def test_credentials_near_expiry_are_refreshed_in_the_background(make_gateway, b
     assert len(sts.calls) == 2 and bedrock.requests[-1].access_key == "ASIAROLE000000000002"
     chat(gw).chat.completions.create(model="haiku", messages=MSGS)
     assert len(sts.calls) == 2
+
+
+def test_expired_credentials_are_resolved_again(make_gateway, bedrock, aws_env):
+    """AWS refusing the token as expired makes the next request resolve the chain again (in a thread),
+    so rotated credentials are picked up without a restart."""
+    gw = make_gateway(extra=bedrock_config(bedrock.url))
+    chat(gw).chat.completions.create(model="haiku", messages=MSGS)
+    bedrock.push(fb.error(403, "ExpiredTokenException", "The security token included in the request is expired"))
+    with pytest.raises(openai.APIStatusError) as exc:
+        chat(gw).chat.completions.create(model="haiku", messages=MSGS)
+    assert exc.value.status_code == 502 and exc.value.body["code"] == "upstream_auth_failed"
+    rotated = ("AKIAROTATEDKEY000002", "rotated/secret+0123456789abcdefghijklmn")
+    bedrock.keys = dict([rotated])  # the old key no longer works anywhere
+    aws_env.setenv("AWS_ACCESS_KEY_ID", rotated[0])
+    aws_env.setenv("AWS_SECRET_ACCESS_KEY", rotated[1])
+    chat(gw).chat.completions.create(model="haiku", messages=MSGS)
+    assert bedrock.requests[-1].access_key == rotated[0] and bedrock.refused == []
+
+
+def test_messages_tool_use_stream(gw, bedrock):
+    bedrock.push(fb.BedrockReply(frames=fb.tool_stream("Looking.", [("tooluse_9", "get_weather", ['{"location"', ': "Lima"}'])],
+                                                       fb.usage(30, 12))))
+    with messages(gw).messages.stream(model="haiku", max_tokens=100, messages=MSGS, tools=TOOLS,
+                                      tool_choice={"type": "tool", "name": "get_weather"}) as s:
+        final = s.get_final_message()
+    assert [b.type for b in final.content] == ["text", "tool_use"] and final.stop_reason == "tool_use"
+    assert (final.content[1].id, final.content[1].input) == ("tooluse_9", {"location": "Lima"})
+    assert final.usage.output_tokens == 12
+    assert bedrock.requests[-1].body["toolConfig"]["toolChoice"] == {"tool": {"name": "get_weather"}}
