@@ -75,10 +75,15 @@ class AwsCredentials:
 
     def _done(self, fut: asyncio.Future[ReadOnlyCredentials]) -> None:
         self._pending = None
-        if not fut.cancelled() and fut.exception() is None:
+        if fut.cancelled():
+            return
+        exc = fut.exception()
+        if exc is None:
             self._frozen = fut.result()
             self._stale = False
             self.on_change(self._frozen)
+        elif not isinstance(exc, NoCredentials):  # a bug, possibly in a background refresh nobody awaits
+            log.error("resolving AWS credentials failed", exc_info=exc)
 
     def _resolve(self) -> ReadOnlyCredentials:
         """In a worker thread: the chain (once), then frozen credentials (botocore refreshes refreshable
