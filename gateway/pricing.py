@@ -64,7 +64,32 @@ DEFAULT_PRICES: dict[str, Price] = {
     "claude-3-5-haiku": _p(0.80, 4.0, 0.08),
     "claude-3-opus": _p(15.0, 75.0, 1.50),
     "claude-3-haiku": _p(0.25, 1.25, 0.03),
+    # AWS Bedrock, on-demand in us-east-1 (https://aws.amazon.com/bedrock/pricing/), by model id; an
+    # inference profile (`us.`, `eu.`, `global.` ...) prices as its model. Claude on Bedrock is Anthropic's
+    # list price (cached_input: cache read, 0.1x input); regional endpoints of Claude 4.5 models cost 10%
+    # more, which a `[pricing."MODEL_ID"]` table states. Nova: cache read 0.25x input.
+    "anthropic.claude-opus-4-5": _p(5.0, 25.0, 0.50),
+    "anthropic.claude-opus-4-1": _p(15.0, 75.0, 1.50),
+    "anthropic.claude-opus-4": _p(15.0, 75.0, 1.50),
+    "anthropic.claude-sonnet-4-5": _p(3.0, 15.0, 0.30),
+    "anthropic.claude-sonnet-4": _p(3.0, 15.0, 0.30),
+    "anthropic.claude-haiku-4-5": _p(1.0, 5.0, 0.10),
+    "anthropic.claude-3-7-sonnet": _p(3.0, 15.0, 0.30),
+    "anthropic.claude-3-5-sonnet": _p(3.0, 15.0, 0.30),
+    "anthropic.claude-3-5-haiku": _p(0.80, 4.0, 0.08),
+    "anthropic.claude-3-opus": _p(15.0, 75.0),
+    "anthropic.claude-3-haiku": _p(0.25, 1.25),
+    "amazon.nova-premier": _p(2.50, 12.50),
+    "amazon.nova-pro": _p(0.80, 3.20, 0.20),
+    "amazon.nova-lite": _p(0.06, 0.24, 0.015),
+    "amazon.nova-micro": _p(0.035, 0.14, 0.00875),
+    "meta.llama3-3-70b-instruct": _p(0.72, 0.72),
+    "meta.llama3-1-70b-instruct": _p(0.72, 0.72),
+    "meta.llama3-1-8b-instruct": _p(0.22, 0.22),
+    "mistral.mistral-large-2402": _p(4.0, 12.0),
 }
+# Bedrock cross-region inference profiles: `us.anthropic.claude-...` is priced as `anthropic.claude-...`.
+_PROFILE_PREFIXES = ("us.", "eu.", "apac.", "global.", "us-gov.", "jp.", "au.", "ca.")
 
 _SEPARATORS = "-:@"
 
@@ -102,6 +127,8 @@ class Pricing:
         found = self._lookup(model)
         if found is None and "/" in model:
             found = self._lookup(model.rsplit("/", 1)[1])
+        if found is None and model.startswith(_PROFILE_PREFIXES):
+            found = self._lookup(model.split(".", 1)[1])
         if found is None:
             found = self._fallback
         if len(self._cache) < 10_000:

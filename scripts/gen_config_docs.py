@@ -206,6 +206,12 @@ NOTES = {
     ("MockOptions", "chunks"): "Pieces a streamed answer is cut into.",
     ("MockOptions", "chunk_delay_ms"): "Pause between streamed pieces (for testing slow streams).",
     ("AzureOptions", "api_version"): "The `api-version` query parameter.",
+    ("BedrockOptions", "region"): "AWS region of the Bedrock runtime (`us-east-1`); the signing region, and the "
+                                  "default endpoint `https://bedrock-runtime.REGION.amazonaws.com` (`base_url` overrides).",
+    ("BedrockOptions", "profile"): "A named profile of the AWS shared config and credentials files; unset: the standard "
+                                   "chain (environment, files with AWS_PROFILE, SSO, container and instance metadata).",
+    ("BedrockOptions", "role_arn"): "An IAM role assumed through STS with the chain's credentials, refreshed before it expires.",
+    ("BedrockOptions", "role_session_name"): "The STS session name when assuming `role_arn`.",
     ("ModelConfig", "targets"): "Provider models serving this alias, picked by weight.",
     ("ModelConfig", "fallbacks"): "Other aliases tried, in order, when every target failed.",
     ("ModelConfig", "max_attempts"): "Attempts across this alias's targets before its fallbacks.",

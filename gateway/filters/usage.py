@@ -24,7 +24,7 @@ def count_output(ctx: RequestContext, text: str) -> Usage:
 
 
 class UsageFallback(Filter):
-    __slots__ = ("ctx", "text_of", "parts", "report", "complete")
+    __slots__ = ("ctx", "text_of", "parts", "report", "complete", "settled")
 
     def __init__(self, ctx: RequestContext, text_of: Callable[[bytes], str]) -> None:
         self.ctx = ctx
@@ -32,6 +32,7 @@ class UsageFallback(Filter):
         self.parts: list[str | bytes] = []  # streamed text (or raw events), counted only if no usage comes
         self.report: Usage | None = None
         self.complete = False
+        self.settled = False  # close() ran: the relay closes a stream's pipe before the record and again at the end
 
     def on_text(self, ev: TextDelta) -> None:
         if not self.complete:
@@ -49,6 +50,9 @@ class UsageFallback(Filter):
                 self.parts.clear()
 
     def close(self) -> None:
+        if self.settled:
+            return
+        self.settled = True
         if self.complete and self.report is not None:
             self.ctx.usage = self.report
             return

@@ -26,6 +26,7 @@ from aiohttp import web
 
 from gateway import reasons
 from gateway.adapters.pipeline import StreamPipe, UpstreamMalformed
+from gateway.codecs import Malformed
 from gateway.context import Decision, RequestContext
 from gateway.errors import GatewayError, UpstreamError
 from gateway.filters.byte_stages import ByteStages
@@ -33,7 +34,6 @@ from gateway.http.recording import record_before_last_byte
 from gateway.http.responses import common_headers
 from gateway.providers.base import UpstreamReply
 from gateway.providers.key_scrub import KeyScrubber
-from gateway.translate.sse import SSEParser
 
 log = logging.getLogger("gateway.relay")
 
@@ -56,7 +56,7 @@ async def relay_stream(request: web.Request, ctx: RequestContext, pipe: StreamPi
     await resp.prepare(request)
     ctx.status = 200
     stages = ByteStages(ctx, key_scrub)
-    parser = SSEParser()
+    parser = pipe.framer
     chunks = reply.iter_chunks().__aiter__()
     timings = ctx.timings
     try:
@@ -68,7 +68,11 @@ async def relay_stream(request: web.Request, ctx: RequestContext, pipe: StreamPi
                 timings.upstream_wait += t1 - t0
                 if chunk is None:
                     break
-                events = parser.feed(chunk)
+                try:
+                    events = parser.feed(chunk)
+                except Malformed as exc:  # binary framing (AWS event-stream) that failed its checks
+                    raise UpstreamMalformed("the upstream sent a malformed stream event",
+                                            code="upstream_malformed_event") from exc
                 if not events:
                     continue
                 data = pipe.feed(events[0]) if len(events) == 1 else b"".join([pipe.feed(e) for e in events])

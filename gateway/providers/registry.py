@@ -5,6 +5,7 @@ from __future__ import annotations
 from gateway.providers.anthropic import AnthropicProvider
 from gateway.providers.azure import AzureOpenAIProvider
 from gateway.providers.base import Provider
+from gateway.providers.bedrock import BedrockProvider
 from gateway.providers.mock import MockProvider
 from gateway.providers.openai import OpenAIProvider
 from gateway.providers.vllm import VLLMProvider
@@ -15,4 +16,5 @@ PROVIDERS: dict[str, type[Provider]] = {
     "anthropic": AnthropicProvider,
     "azure": AzureOpenAIProvider,
     "vllm": VLLMProvider,
+    "bedrock": BedrockProvider,
 }

@@ -11,6 +11,7 @@ import orjson
 
 from gateway.errors import (
     BadRequest,
+    Forbidden,
     GatewayError,
     NotFound,
     Overloaded,
@@ -102,3 +103,51 @@ def _error_object(body: bytes) -> dict:
         return {}
     err = data.get("error") if isinstance(data, dict) else None
     return err if isinstance(err, dict) else {}
+
+
+# -- AWS Bedrock ------------------------------------------------------------------------------------
+# Bedrock names its error in the `x-amzn-ErrorType` header (`ThrottlingException:http://...`) with a body
+# of `{"message": ...}`; inside a stream, an exception frame's `:exception-type` (`throttlingException`).
+# A 403 is either the gateway's AWS identity lacking access to the model (AccessDeniedException, a 403
+# with a fixed message, since AWS's names the account and role) or its credentials being refused
+# (signature, unknown or expired key: the gateway's credential problem, 502 like any provider's 401).
+_BEDROCK_AUTH_FAILURES = frozenset({"unrecognizedclientexception", "invalidsignatureexception",
+                                    "expiredtokenexception", "incompletesignatureexception",
+                                    "missingauthenticationtokenexception", "invalidclienttokenid"})
+# Stream exceptions have no status: the one their modelled shape names (botocore's bedrock-runtime model).
+_BEDROCK_STREAM_STATUS = {"throttlingexception": 429, "validationexception": 400, "internalserverexception": 500,
+                          "serviceunavailableexception": 503, "modelstreamerrorexception": 424}
+
+
+def bedrock_error_type(header: str | None) -> str:
+    """`ThrottlingException:http://internal.amazon.com/...` -> `throttlingexception`."""
+    return (header or "").split(":", 1)[0].strip().lower()
+
+
+def bedrock_error_to_gateway(status: int, error_type: str, body: bytes) -> GatewayError:
+    try:
+        data = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        data = None
+    message = data.get("message") or data.get("Message") if isinstance(data, dict) else None
+    kind = error_type or (bedrock_error_type(data.get("__type")) if isinstance(data, dict) else "")
+    if kind in _BEDROCK_AUTH_FAILURES:
+        return UpstreamError("the upstream provider refused the gateway's credentials",
+                             code="upstream_auth_failed", upstream_status=status)
+    if kind == "accessdeniedexception":
+        return Forbidden("AWS Bedrock denied the gateway access to this model (AccessDeniedException): "
+                         "the gateway's AWS identity lacks permission or model access",
+                         code="upstream_access_denied", upstream_status=status)
+    if kind == "modelerrorexception":
+        return UpstreamError("the model failed to process the request (Bedrock ModelErrorException)",
+                             code="upstream_model_error", upstream_status=status)
+    return upstream_error(status, message if isinstance(message, str) else None)
+
+
+def bedrock_stream_error(exception_type: str, payload: dict) -> GatewayError:
+    kind = exception_type.lower()
+    if kind == "modelstreamerrorexception":
+        return UpstreamError("the model failed while streaming its answer (Bedrock ModelStreamErrorException)",
+                             code="upstream_stream_error")
+    message = payload.get("message") or payload.get("Message")
+    return upstream_error(_BEDROCK_STREAM_STATUS.get(kind, 500), message if isinstance(message, str) else None)
