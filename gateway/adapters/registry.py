@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from gateway.adapters.base import Adapter
 from gateway.adapters.chat_anthropic import ChatAnthropic
+from gateway.adapters.chat_gemini import ChatGemini
 from gateway.adapters.chat_openai import ChatOpenAI
 from gateway.adapters.embeddings_openai import EmbeddingsOpenAI
 from gateway.adapters.messages_anthropic import MessagesAnthropic
+from gateway.adapters.messages_gemini import MessagesGemini
 from gateway.adapters.messages_openai import MessagesOpenAI
 from gateway.adapters.responses_openai import ResponsesOpenAI
 
@@ -17,6 +19,8 @@ ADAPTERS: dict[tuple[str, str], Adapter] = {
     ("chat", "anthropic"): ChatAnthropic(),
     ("messages", "anthropic"): MessagesAnthropic(),
     ("messages", "openai"): MessagesOpenAI(),
+    ("chat", "gemini"): ChatGemini(),
+    ("messages", "gemini"): MessagesGemini(),
 }
 
 

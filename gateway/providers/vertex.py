@@ -1,0 +1,104 @@
+"""Vertex AI's Gemini models: the Gemini wire (`gemini.py`) on the aiplatform URLs, authenticated with
+an OAuth access token from Google credentials, refreshed through `google-auth`.
+
+Credentials are a service-account (or any google-auth) JSON file named by `credentials_file`, or else
+Application Default Credentials (GOOGLE_APPLICATION_CREDENTIALS, the gcloud user login, the metadata
+server). They are loaded when the config is compiled (off the event loop); the token is fetched on
+first use and again when google-auth says it is expired or about to be, by one refresh at a time run in
+a worker thread (google-auth's transport is blocking), so the loop never waits on it. A failed refresh
+is an attempt that failed (502 `upstream_auth_failed`), retried and fallen back like a 5xx.
+
+    [providers.vertex]
+    type = "vertex"
+    project = "my-project"
+    location = "us-central1"                 # or "global"
+    credentials_file = "/secrets/sa.json"    # unset: Application Default Credentials
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from typing import Any
+
+import google.auth
+import google.auth.exceptions
+import google.auth.transport.requests
+import requests
+from pydantic import Field
+
+from gateway.config.validate import ConfigError
+from gateway.errors import UpstreamError
+from gateway.providers.base import ProviderOptions, Timeouts, UpstreamReply, UpstreamRequest
+from gateway.providers.gemini import GeminiProvider
+from gateway.providers.transport import Upstreams
+
+SCOPES = ("https://www.googleapis.com/auth/cloud-platform",)
+
+
+class VertexOptions(ProviderOptions):
+    # The Google Cloud project; unset: the credentials' own project.
+    project: str | None = None
+    # The region of the endpoint (`us-central1`, `europe-west4`, ...) or `global`.
+    location: str = Field("us-central1", pattern=r"^[a-z0-9-]+$")
+    # A google-auth credentials JSON file (a service-account key); relative to the main config file.
+    # Unset: Application Default Credentials.
+    credentials_file: str | None = None
+    # The model publisher in the URL (`google` for Gemini).
+    publisher: str = Field("google", pattern=r"^[a-z0-9-]+$")
+
+
+class VertexProvider(GeminiProvider):
+    Options = VertexOptions
+    default_base_url = None
+
+    def __init__(self, name: str, options: ProviderOptions, *, file: str, server_timeouts: Timeouts,
+                 transport: Upstreams) -> None:
+        opts: VertexOptions = options  # type: ignore[assignment]
+        if opts.base_url is None:
+            host = "aiplatform.googleapis.com" if opts.location == "global" else f"{opts.location}-aiplatform.googleapis.com"
+            options = opts.model_copy(update={"base_url": f"https://{host}/v1"})
+        super().__init__(name, options, file=file, server_timeouts=server_timeouts, transport=transport)
+        self.credentials, project = _load(opts, name, file)
+        self.project = opts.project or project
+        if not self.project:
+            raise ConfigError(file, f"providers.{name}.project", "a project (the credentials name none)")
+        self._session = requests.Session()  # google-auth's token requests, kept alive between refreshes
+        self._refreshing: asyncio.Lock | None = None
+
+    def model_path(self, model: str) -> str:
+        opts: VertexOptions = self.options  # type: ignore[assignment]
+        return (f"/projects/{self.project}/locations/{opts.location}/publishers/{opts.publisher}"
+                + super().model_path(model))
+
+    async def access_token(self) -> str:
+        creds = self.credentials
+        if creds.valid:  # google-auth counts a token expiring within its refresh threshold as expired
+            return str(creds.token)
+        if self._refreshing is None:
+            self._refreshing = asyncio.Lock()
+        async with self._refreshing:
+            if not creds.valid:  # another request may have refreshed it while this one waited
+                request = google.auth.transport.requests.Request(self._session)
+                try:
+                    async with asyncio.timeout(min(self.timeouts.first_byte, 30.0)):
+                        await asyncio.to_thread(creds.refresh, request)
+                except (google.auth.exceptions.GoogleAuthError, TimeoutError):
+                    raise UpstreamError("the gateway could not get an access token for Vertex AI",
+                                        code="upstream_auth_failed") from None
+        return str(creds.token)
+
+    async def send(self, req: UpstreamRequest) -> UpstreamReply:
+        req.headers["authorization"] = "Bearer " + await self.access_token()
+        return await super().send(req)
+
+
+def _load(opts: VertexOptions, name: str, file: str) -> tuple[Any, str | None]:
+    try:
+        if opts.credentials_file is not None:
+            path = os.path.join(os.path.dirname(os.path.abspath(file)), opts.credentials_file)
+            return google.auth.load_credentials_from_file(path, scopes=SCOPES)
+        return google.auth.default(scopes=SCOPES)
+    except (google.auth.exceptions.GoogleAuthError, OSError, ValueError) as exc:
+        key = f"providers.{name}.credentials_file" if opts.credentials_file else f"providers.{name}"
+        raise ConfigError(file, key, f"readable Google credentials ({type(exc).__name__}: {exc})") from None
