@@ -1,7 +1,7 @@
 """Vertex AI's Gemini models: the Gemini wire (`gemini.py`) on the aiplatform URLs, authenticated with
 an OAuth access token from Google credentials, refreshed through `google-auth`.
 
-Credentials are a service-account (or any google-auth) JSON file named by `credentials_file`, or else
+Credentials are a service-account key (JSON) named by `credentials_file`, or else
 Application Default Credentials (GOOGLE_APPLICATION_CREDENTIALS, the gcloud user login, the metadata
 server). They are loaded when the config is compiled (off the event loop); the token is fetched on
 first use and again when google-auth says it is expired or about to be, by one refresh at a time run in
@@ -25,6 +25,7 @@ import google.auth
 import google.auth.exceptions
 import google.auth.transport.requests
 import requests
+from google.oauth2 import service_account
 from pydantic import Field
 
 from gateway.config.validate import ConfigError
@@ -41,7 +42,7 @@ class VertexOptions(ProviderOptions):
     project: str | None = None
     # The region of the endpoint (`us-central1`, `europe-west4`, ...) or `global`.
     location: str = Field("us-central1", pattern=r"^[a-z0-9-]+$")
-    # A google-auth credentials JSON file (a service-account key); relative to the main config file.
+    # A service-account key file (JSON); relative to the main config file.
     # Unset: Application Default Credentials.
     credentials_file: str | None = None
     # The model publisher in the URL (`google` for Gemini).
@@ -97,7 +98,10 @@ def _load(opts: VertexOptions, name: str, file: str) -> tuple[Any, str | None]:
     try:
         if opts.credentials_file is not None:
             path = os.path.join(os.path.dirname(os.path.abspath(file)), opts.credentials_file)
-            return google.auth.load_credentials_from_file(path, scopes=SCOPES)
+            # A service-account key only: google-auth's generic loader would take any credential type
+            # from the file (its docs call that a risk); other kinds come through ADC.
+            creds = service_account.Credentials.from_service_account_file(path, scopes=SCOPES)
+            return creds, creds.project_id
         return google.auth.default(scopes=SCOPES)
     except (google.auth.exceptions.GoogleAuthError, OSError, ValueError) as exc:
         key = f"providers.{name}.credentials_file" if opts.credentials_file else f"providers.{name}"

@@ -128,8 +128,10 @@ class FakeGemini:
         assertion = (form.get("assertion") or [""])[0]
         if form.get("grant_type") != ["urn:ietf:params:oauth:grant-type:jwt-bearer"] or self.public_key_pem is None:
             return web.json_response({"error": "unsupported_grant_type"}, status=400)
-        try:  # the signature, issuer, audience and times, checked by google-auth's own verifier
-            claims = google_jwt.decode(assertion, certs=self.public_key_pem.decode(), audience=self.url + "/token")
+        try:  # the signature, audience and times, checked by google-auth's own verifier; the audience is
+            # Google's token endpoint, whatever `token_uri` the JSON names, as Google's OAuth server wants
+            claims = google_jwt.decode(assertion, certs=self.public_key_pem.decode(),
+                                       audience="https://oauth2.googleapis.com/token")
         except ValueError as exc:
             return web.json_response({"error": "invalid_grant", "error_description": str(exc)}, status=400)
         self.token_requests.append(claims)
