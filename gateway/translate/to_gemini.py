@@ -115,6 +115,13 @@ def _number(body: dict, key: str) -> float | int | None:
     return v
 
 
+def _required(turns: list[dict]) -> list[dict]:
+    if not turns:  # Gemini refuses a request without contents: say so in the caller's terms
+        raise BadRequest("the messages hold no text, media or tool turns to send (system text alone is not "
+                         "enough for this model)", param="messages")
+    return turns
+
+
 # -- OpenAI Chat Completions -------------------------------------------------------------------------
 def chat_to_gemini_request(body: dict) -> dict:
     n = body.get("n")
@@ -154,7 +161,7 @@ def chat_to_gemini_request(body: dict) -> dict:
             _append(turns, "user", [_function_response(name, "".join(texts))])
         else:
             raise BadRequest(f"unsupported message role {role!r}", param=f"{where}.role")
-    out: dict = {"contents": turns}
+    out: dict = {"contents": _required(turns)}
     if system:
         out["systemInstruction"] = {"parts": system}
     stop = body.get("stop")
@@ -279,12 +286,13 @@ def messages_to_gemini_request(body: dict) -> dict:
         for j, block in enumerate(blocks or ()):
             parts.extend(_block(block, f"{where}.content.{j}", role, names))
         _append(out["contents"], "model" if role == "assistant" else "user", parts)
+    _required(out["contents"])
     stops = body.get("stop_sequences")
     _generation(out, maxOutputTokens=body.get("max_tokens"), temperature=_number(body, "temperature"),
                 topP=_number(body, "top_p"), topK=_number(body, "top_k"), stopSequences=list(stops) if stops else None)
     thinking = body.get("thinking")
     if isinstance(thinking, dict):
-        if thinking.get("type") == "enabled" and isinstance(thinking.get("budget_tokens"), int):
+        if thinking.get("type") == "enabled" and type(thinking.get("budget_tokens")) is int:
             _generation(out, thinkingConfig={"thinkingBudget": thinking["budget_tokens"]})
         elif thinking.get("type") == "disabled":
             _generation(out, thinkingConfig={"thinkingBudget": 0})
