@@ -29,9 +29,10 @@ from google.oauth2 import service_account
 from pydantic import Field
 
 from gateway.config.validate import ConfigError
-from gateway.errors import UpstreamError
+from gateway.errors import GatewayError, UpstreamError
 from gateway.providers.base import ProviderOptions, Timeouts, UpstreamReply, UpstreamRequest
 from gateway.providers.gemini import GeminiProvider
+from gateway.providers.key_scrub import KeyScrubber
 from gateway.providers.transport import Upstreams
 
 SCOPES = ("https://www.googleapis.com/auth/cloud-platform",)
@@ -88,6 +89,13 @@ class VertexProvider(GeminiProvider):
                     raise UpstreamError("the gateway could not get an access token for Vertex AI",
                                         code="upstream_auth_failed") from None
         return str(creds.token)
+
+    def scrub_error(self, err: GatewayError) -> GatewayError:
+        """The access token is a credential too: out of anything an upstream error shows (it changes
+        hourly, so it is matched here rather than by the fixed-key scrubber of the byte stages)."""
+        token = self.credentials.token
+        scrubber = KeyScrubber.for_key(token) if isinstance(token, str) else None
+        return scrubber.error(err) if scrubber is not None else err
 
     async def send(self, req: UpstreamRequest) -> UpstreamReply:
         req.headers["authorization"] = "Bearer " + await self.access_token()

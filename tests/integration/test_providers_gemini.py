@@ -14,6 +14,7 @@ from google import genai
 from google.genai import errors as genai_errors
 from google.genai import types
 
+from gateway.config.validate import ConfigError
 from gateway.records.recorder import Recorder
 from tests.support.fake_gemini import FakeGemini, GReply, google_error, part, response, usage
 from tests.support.gateway import TEST_KEY, UPSTREAM_SECRET
@@ -400,3 +401,50 @@ def test_pii_is_redacted_both_ways_on_a_streamed_gemini_answer(make_gateway, gem
     with messages_client(gw).messages.stream(model="flash", max_tokens=50, messages=MSGS) as s:
         final = s.get_final_message()
     assert final.content[0].text == "Mail <EMAIL_ADDRESS> now"
+
+
+# -- limits and budgets ----------------------------------------------------------------------------------
+def test_usd_budget_and_rate_limit_apply_to_a_gemini_alias(make_gateway, gem):
+    gw = make_gateway(extra=gemini_config(gem.url), policies={"budgets.toml": """
+        [[budgets]]
+        id = "gemini-usd"
+        scope = "key"
+        usd = 0.001
+        window = "day"
+        models = ["flash"]
+        """})
+    # reserved by Gemini's prices before the call (the worst case), charged by them after: 1000 x 0.30 +
+    # 300 x 2.50 per million = $0.00105, past the $0.001 budget
+    gem.push(GReply(body=response([part("long answer")], meta=usage(1000, 300))))
+    chat_client(gw).chat.completions.create(model="flash", messages=MSGS, max_tokens=100)
+    with pytest.raises(openai.RateLimitError) as exc:
+        chat_client(gw).chat.completions.create(model="flash", messages=MSGS, max_tokens=100)
+    assert "gemini-usd" in exc.value.message and len(gem.requests) == 1
+    with pytest.raises(anthropic.RateLimitError):
+        messages_client(gw).messages.create(model="flash", max_tokens=100, messages=MSGS)
+    assert len(gem.requests) == 1
+
+
+def test_a_usd_budget_over_an_unpriced_gemini_model_is_a_config_error(make_gateway, gem):
+    extra = gemini_config(gem.url) + """
+[models.exp]
+targets = [{ provider = "google", model = "gemini-experimental-unpriced" }]
+"""
+    with pytest.raises(ConfigError) as exc:
+        make_gateway(extra=extra, policies={"budgets.toml": """
+            [[budgets]]
+            id = "google-usd"
+            scope = "key"
+            usd = 5
+            window = "day"
+            models = ["flash", "exp"]
+            """})
+    assert "alias 'exp' can reach google/gemini-experimental-unpriced" in str(exc.value)
+    make_gateway(extra=extra, policies={"budgets.toml": """
+        [[budgets]]
+        id = "flash-usd"
+        scope = "key"
+        usd = 5
+        window = "day"
+        models = ["flash"]
+        """})  # every Gemini model the defaults price passes

@@ -140,3 +140,11 @@ def test_unreadable_credentials_fail_the_config_naming_the_key(tmp_path, upstrea
     with pytest.raises(ConfigError) as exc:
         build_app(load_config(str(path)))
     assert "providers.vertex.credentials_file" in str(exc.value)
+
+
+def test_the_access_token_is_never_shown_in_an_upstream_error(gw, vertex):
+    chat_client(gw).chat.completions.create(model="pro", messages=MSGS)
+    vertex.push(GReply(status=400, body=google_error(400, "INVALID_ARGUMENT", "bad call with ya29.fake-token-1 here")))
+    with pytest.raises(openai.BadRequestError) as exc:
+        chat_client(gw).chat.completions.create(model="pro", messages=MSGS)
+    assert "ya29.fake-token-1" not in str(exc.value.body) and "[redacted]" in exc.value.body["message"]
