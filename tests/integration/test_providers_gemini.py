@@ -404,7 +404,7 @@ def test_pii_is_redacted_both_ways_on_a_streamed_gemini_answer(make_gateway, gem
 
 
 # -- limits and budgets ----------------------------------------------------------------------------------
-def test_usd_budget_and_rate_limit_apply_to_a_gemini_alias(make_gateway, gem):
+def test_a_usd_budget_applies_to_a_gemini_alias_from_both_apis(make_gateway, gem):
     gw = make_gateway(extra=gemini_config(gem.url), policies={"budgets.toml": """
         [[budgets]]
         id = "gemini-usd"
@@ -448,3 +448,11 @@ targets = [{ provider = "google", model = "gemini-experimental-unpriced" }]
         window = "day"
         models = ["flash"]
         """})  # every Gemini model the defaults price passes
+
+
+def test_a_streamed_answer_is_recorded_with_its_final_usage_and_cost_on_any_provider(gw, finished):
+    """The record is submitted before a stream's last bytes: its usage must be final by then (it was
+    not, for every provider, before StreamPipe.finish settled it)."""
+    list(chat_client(gw).chat.completions.create(model="gpt", messages=MSGS, stream=True))
+    ctx, usd = finished[-1]
+    assert ctx.usage.output_tokens == 10 and usd == pytest.approx(((1830 - 1792) * 0.15 + 1792 * 0.075 + 10 * 0.60) / 1e6)

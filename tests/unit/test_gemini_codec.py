@@ -202,3 +202,33 @@ def test_messages_request_mapping():
     assert out["contents"][1] == {"role": "model", "parts": [{"text": "ok"}]}, "Anthropic thinking is dropped"
     assert out["generationConfig"] == {"maxOutputTokens": 20, "topK": 5, "stopSequences": ["X"],
                                        "thinkingConfig": {"thinkingBudget": 2048}}
+
+
+# -- provider URLs and headers ----------------------------------------------------------------------
+def test_gemini_and_vertex_endpoints(tmp_path, monkeypatch):
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    from gateway.providers.base import Timeouts
+    from gateway.providers.gemini import GeminiProvider
+    from gateway.providers.transport import Upstreams
+    from gateway.providers.vertex import VertexOptions, VertexProvider
+
+    timeouts = Timeouts(1, 1, 1, 1)
+    monkeypatch.setenv("GKEY", "AIzaSy-0123456789abcdefghij")
+    g = GeminiProvider("g", GeminiProvider.Options(type="gemini", api_key_env="GKEY"), file="x.toml",
+                       server_timeouts=timeouts, transport=Upstreams())
+    assert g.endpoint("generate_content", "models/gemini-2.5-flash", True) == (
+        "https://generativelanguage.googleapis.com/v1beta/models/gemini-2.5-flash:streamGenerateContent?alt=sse")
+    assert g.auth_headers() == {"x-goog-api-key": "AIzaSy-0123456789abcdefghij"}
+    pem = rsa.generate_private_key(public_exponent=65537, key_size=2048).private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    (tmp_path / "sa.json").write_bytes(orjson.dumps({
+        "type": "service_account", "project_id": "proj-1", "private_key_id": "k", "private_key": pem.decode(),
+        "client_email": "a@proj-1.iam.gserviceaccount.com", "token_uri": "https://oauth2.googleapis.com/token"}))
+    for location, host in (("europe-west4", "europe-west4-aiplatform.googleapis.com"), ("global", "aiplatform.googleapis.com")):
+        v = VertexProvider("v", VertexOptions(type="vertex", location=location, credentials_file="sa.json"),
+                           file=str(tmp_path / "gateway.toml"), server_timeouts=timeouts, transport=Upstreams())
+        assert v.endpoint("generate_content", "gemini-2.5-pro", False) == (
+            f"https://{host}/v1/projects/proj-1/locations/{location}/publishers/google/models/gemini-2.5-pro:generateContent")
+        assert v.auth_headers() == {}
