@@ -62,9 +62,6 @@ class StreamPipe:
         """The upstream body ended: what the filters still hold, and the stream's last events."""
         events = self.chain.end(self.dec.end())
         out = self.enc.encode(events) + self.enc.finish_stream() if events else self.enc.finish_stream()
-        # The request is recorded (usage, cost) before these last bytes are written, before `close`:
-        # usage is final now. (`close` sets it again, the same, for a stream that ends any other way.)
-        self.chain.usage.close()
         if self.enc.error is not None and self.ctx.upstream_stream_error is None:
             self.ctx.upstream_stream_error = self.enc.error
         return out
