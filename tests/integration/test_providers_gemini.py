@@ -335,6 +335,11 @@ def test_500_is_retried_then_reported_as_a_5xx(gw, gem):
     with pytest.raises(openai.InternalServerError) as exc:
         chat_client(gw).chat.completions.create(model="flash", messages=MSGS)
     assert exc.value.status_code == 502 and exc.value.body["upstream_status"] == 500
+    gem.push(*[GReply(status=503, body=google_error(503, "UNAVAILABLE", "The model is overloaded."))] * 3)
+    with pytest.raises(anthropic.APIStatusError) as aexc:
+        messages_client(gw).messages.create(model="flash", max_tokens=10, messages=MSGS)
+    assert aexc.value.status_code == 503 and aexc.value.body["error"]["type"] == "overloaded_error"
+    assert aexc.value.response.headers["retry-after"]
 
 
 def test_stream_cut_before_the_finish_ends_with_an_error_event(gw, gem):
