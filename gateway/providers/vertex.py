@@ -92,6 +92,13 @@ class VertexProvider(GeminiProvider):
                                         code="upstream_auth_failed") from None
         return str(creds.token)
 
+    def map_error(self, status: int, body: bytes) -> GatewayError:
+        if status == 401:
+            # The token was refused (revoked, or the clock is off): the next request fetches a new one
+            # rather than failing with it until it expires.
+            self.credentials.token = None
+        return super().map_error(status, body)
+
     def scrub_error(self, err: GatewayError) -> GatewayError:
         """The access token is a credential too: out of anything an upstream error shows (it changes
         hourly, so it is matched here rather than by the fixed-key scrubber of the byte stages)."""

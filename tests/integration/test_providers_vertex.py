@@ -148,3 +148,14 @@ def test_the_access_token_is_never_shown_in_an_upstream_error(gw, vertex):
     with pytest.raises(openai.BadRequestError) as exc:
         chat_client(gw).chat.completions.create(model="pro", messages=MSGS)
     assert "ya29.fake-token-1" not in str(exc.value.body) and "[redacted]" in exc.value.body["message"]
+
+
+def test_a_refused_token_is_replaced_on_the_next_request(gw, vertex):
+    chat_client(gw).chat.completions.create(model="pro", messages=MSGS)
+    vertex.tokens.clear()  # the upstream forgets (revokes) every token it issued
+    with pytest.raises(openai.APIStatusError) as exc:
+        chat_client(gw).chat.completions.create(model="pro", messages=MSGS)
+    assert exc.value.status_code == 502 and exc.value.body["code"] == "upstream_auth_failed"
+    r = chat_client(gw).chat.completions.create(model="pro", messages=MSGS)
+    assert r.choices[0].message.content == "Hello from Gemini!"
+    assert len(vertex.token_requests) == 2 and vertex.requests[-1].headers["authorization"] == "Bearer ya29.fake-token-2"
