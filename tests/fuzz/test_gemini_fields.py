@@ -10,7 +10,7 @@ from __future__ import annotations
 import copy
 
 import orjson
-from hypothesis import given
+from hypothesis import assume, given
 from hypothesis import strategies as st
 
 import pytest
@@ -65,6 +65,7 @@ def test_a_wrongly_typed_field_is_a_400_naming_it(gw, gem, case, stream):
     if api not in ("chat", "messages"):
         return
     body = {"model": "gem", **body}
+    assume(orjson.loads(orjson.dumps(body)) == body)  # JSON has no infinity: orjson writes null
     if stream and param != "stream":
         body["stream"] = True
     seen = len(gem.requests)
@@ -96,11 +97,13 @@ def test_a_broken_part_is_a_400_naming_its_path(gw, gem, case):
     api, body, param = case
     if api not in ("chat", "messages"):
         return
+    # JSON has no infinity: orjson writes it as null, which is a valid (absent) optional field.
+    assume(orjson.loads(orjson.dumps(body)) == body)
     seen = len(gem.requests)
     status, _, raw = send(gw, "POST", PATHS[api], orjson.dumps({"model": "gem", **body}))
     assert status == 400, (status, param, raw[:300])
     err = error_shape(PATHS[api], raw)
-    assert (err["message"].startswith(param + ": ") if api == "messages" else err["param"] == param), (param, err)
+    assert (err["message"].startswith(param + ": ") if api == "messages" else err["param"] == param), (param, err, body)
     assert len(gem.requests) == seen
 
 
