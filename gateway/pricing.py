@@ -1,6 +1,6 @@
 """Model prices in USD per million tokens, and the cost of one request's usage.
 
-Defaults cover common OpenAI and Anthropic models (list prices, standard tier); a `[pricing.MODEL]`
+Defaults cover common OpenAI, Anthropic and Google Gemini models (list prices, standard tier); a `[pricing.MODEL]`
 table overrides or adds one (`input`, `output`, `cached_input`), and `[pricing."*"]` prices every
 model not otherwise known. A dated or suffixed name (`gpt-4o-2024-08-06`, `openai/gpt-4o`,
 `claude-sonnet-4-20250514`) uses the longest known name it starts with, at a `-`, `:` or `@`.
@@ -87,6 +87,20 @@ DEFAULT_PRICES: dict[str, Price] = {
     "meta.llama3-1-70b-instruct": _p(0.72, 0.72),
     "meta.llama3-1-8b-instruct": _p(0.22, 0.22),
     "mistral.mistral-large-2402": _p(4.0, 12.0),
+    # Google Gemini (Gemini API and Vertex AI list prices, standard paid tier, text/image/video input,
+    # https://ai.google.dev/gemini-api/docs/pricing and https://cloud.google.com/vertex-ai/generative-ai/pricing;
+    # cached_input = a context-cache read, 10% of input from the 2.5 models on). Thinking tokens are billed
+    # as output. Pro models charge more for prompts over 200k tokens (2.5 Pro: 2.50 / 15.00, 3.x Pro:
+    # 4.00 / 18.00): these are the <= 200k prices, as one price per model is all a table row holds.
+    "gemini-3.1-pro": _p(2.00, 12.00, 0.20),
+    "gemini-3-pro": _p(2.00, 12.00, 0.20),
+    "gemini-3-flash": _p(0.50, 3.00, 0.05),
+    "gemini-3.1-flash-lite": _p(0.25, 1.50, 0.025),
+    "gemini-2.5-pro": _p(1.25, 10.0, 0.125),
+    "gemini-2.5-flash": _p(0.30, 2.50, 0.03),
+    "gemini-2.5-flash-lite": _p(0.10, 0.40, 0.01),
+    "gemini-2.0-flash": _p(0.10, 0.40, 0.025),
+    "gemini-2.0-flash-lite": _p(0.075, 0.30),
 }
 # Bedrock cross-region inference profiles: `us.anthropic.claude-...` is priced as `anthropic.claude-...`.
 _PROFILE_PREFIXES = ("us.", "eu.", "apac.", "global.", "us-gov.", "jp.", "au.", "ca.")

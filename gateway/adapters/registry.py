@@ -5,10 +5,12 @@ from __future__ import annotations
 from gateway.adapters.base import Adapter
 from gateway.adapters.chat_anthropic import ChatAnthropic
 from gateway.adapters.chat_bedrock import ChatBedrock
+from gateway.adapters.chat_gemini import ChatGemini
 from gateway.adapters.chat_openai import ChatOpenAI
 from gateway.adapters.embeddings_openai import EmbeddingsOpenAI
 from gateway.adapters.messages_anthropic import MessagesAnthropic
 from gateway.adapters.messages_bedrock import MessagesBedrock
+from gateway.adapters.messages_gemini import MessagesGemini
 from gateway.adapters.messages_openai import MessagesOpenAI
 from gateway.adapters.responses_openai import ResponsesOpenAI
 
@@ -21,6 +23,8 @@ ADAPTERS: dict[tuple[str, str], Adapter] = {
     ("messages", "openai"): MessagesOpenAI(),
     ("chat", "bedrock"): ChatBedrock(),
     ("messages", "bedrock"): MessagesBedrock(),
+    ("chat", "gemini"): ChatGemini(),
+    ("messages", "gemini"): MessagesGemini(),
 }
 
 

@@ -6,8 +6,10 @@ from gateway.providers.anthropic import AnthropicProvider
 from gateway.providers.azure import AzureOpenAIProvider
 from gateway.providers.base import Provider
 from gateway.providers.bedrock import BedrockProvider
+from gateway.providers.gemini import GeminiProvider
 from gateway.providers.mock import MockProvider
 from gateway.providers.openai import OpenAIProvider
+from gateway.providers.vertex import VertexProvider
 from gateway.providers.vllm import VLLMProvider
 
 PROVIDERS: dict[str, type[Provider]] = {
@@ -17,4 +19,6 @@ PROVIDERS: dict[str, type[Provider]] = {
     "azure": AzureOpenAIProvider,
     "vllm": VLLMProvider,
     "bedrock": BedrockProvider,
+    "gemini": GeminiProvider,
+    "vertex": VertexProvider,
 }

@@ -260,5 +260,6 @@ class Router:
         retry_after = reply.headers.get("retry-after")
         if retry_after is not None and provider.scrubber is not None:
             retry_after = provider.scrubber.text(retry_after)
-        mapped.retry_after = retry_after
+        if retry_after is not None:  # else what the error body said, if anything (Gemini's RetryInfo)
+            mapped.retry_after = retry_after
         return None, mapped

@@ -151,3 +151,56 @@ def bedrock_stream_error(exception_type: str, payload: dict) -> GatewayError:
                              code="upstream_stream_error")
     message = payload.get("message") or payload.get("Message")
     return upstream_error(_BEDROCK_STREAM_STATUS.get(kind, 500), message if isinstance(message, str) else None)
+
+
+# Google's canonical error statuses (google.rpc.Code), for errors inside a 200 stream (no HTTP status).
+_STATUS_OF_GOOGLE = {
+    "INVALID_ARGUMENT": 400,
+    "FAILED_PRECONDITION": 400,
+    "OUT_OF_RANGE": 400,
+    "UNAUTHENTICATED": 401,
+    "PERMISSION_DENIED": 403,
+    "NOT_FOUND": 404,
+    "RESOURCE_EXHAUSTED": 429,
+    "CANCELLED": 500,
+    "UNKNOWN": 500,
+    "INTERNAL": 500,
+    "UNAVAILABLE": 503,
+    "DEADLINE_EXCEEDED": 504,
+}
+# ErrorInfo reasons that mean the gateway's own credential is wrong, although Google answers 400.
+_GOOGLE_KEY_REASONS = frozenset({"API_KEY_INVALID", "API_KEY_SERVICE_BLOCKED", "API_KEY_HTTP_REFERRER_BLOCKED"})
+
+
+def gemini_error_to_gateway(status: int, body: bytes) -> GatewayError:
+    """A Gemini / Vertex AI error body: `{"error": {"code", "message", "status", "details": [...]}}`.
+    An invalid API key comes as 400 INVALID_ARGUMENT (reason API_KEY_INVALID): that is the gateway's
+    credential, never the caller's fault. A 429's RetryInfo `retryDelay` becomes the Retry-After."""
+    try:
+        data = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        data = None
+    err = data.get("error") if isinstance(data, dict) else None
+    if isinstance(data, list) and data and isinstance(data[0], dict):  # a stream's error comes as an array
+        err = data[0].get("error")
+    return gemini_stream_error(err if isinstance(err, dict) else {}, status)
+
+
+def gemini_stream_error(err: dict, status: int = 0) -> GatewayError:
+    if status < 400:
+        code = err.get("code")
+        status = code if isinstance(code, int) and 400 <= code < 600 else _STATUS_OF_GOOGLE.get(
+            str(err.get("status") or ""), 500)
+    details = [d for d in err.get("details") or () if isinstance(d, dict)]
+    if status in (400, 403) and any(d.get("reason") in _GOOGLE_KEY_REASONS for d in details):
+        status = 401
+    gw = upstream_error(status, err.get("message"), code=None)
+    for d in details:
+        delay = d.get("retryDelay")
+        if isinstance(delay, str) and delay.endswith("s"):
+            try:
+                seconds = float(delay[:-1])
+            except ValueError:
+                continue
+            gw.retry_after = str(max(1, int(-(-seconds // 1))))
+    return gw

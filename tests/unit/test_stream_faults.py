@@ -35,6 +35,8 @@ EMAILS = Guardrails.compile([SourcedRule("t.toml", "guardrails[0]", {"id": "pii"
                                                                       "entities": ["EMAIL_ADDRESS"],
                                                                       "direction": "output"})])
 PAIRS = [("chat", "openai"), ("chat", "anthropic"), ("messages", "anthropic"), ("messages", "openai")]
+STREAMS["gemini"] = (TRANSCRIPTS / "gemini_stream_text.sse").read_bytes()
+PAIRS += [("chat", "gemini"), ("messages", "gemini")]
 # Every hook each filter has (the chain calls a filter only for the hooks it overrides).
 SITES = [(UsageFallback, "on_text"), (UsageFallback, "on_usage"), (OutputGuard, "on_text"), (OutputGuard, "on_part_end"),
          (OutputGuard, "on_end"), (FirstToken, "seen"),
