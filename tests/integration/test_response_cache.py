@@ -341,3 +341,49 @@ def test_bad_cache_config_is_refused_with_file_and_key(tmp_path):
     with pytest.raises(ConfigError) as err:
         compile_with('[[cache]]\nid = "c"\n', '\n[response_cache]\nsecret_env = "GW_TEST_UNSET_SECRET"\n')
     assert err.value.key == "response_cache.secret_env"
+
+
+def test_two_gateways_sharing_redis_make_one_upstream_call(make_gateway, upstream, redis_url, monkeypatch):
+    """Across instances: the short lock in the shared store makes the second gateway wait for the first's entry."""
+    monkeypatch.setenv("GW_CACHE_SECRET", "a-deployment-secret-of-some-length")
+    cache = CACHE.replace('ttl_s = 60', 'ttl_s = 60\nstore = "shared"\nnamespace = "all"')
+    extra = '\n[response_cache]\nsecret_env = "GW_CACHE_SECRET"\n'
+    gws = [start(make_gateway, upstream, cache=cache, extra=extra, store=redis_url) for _ in range(2)]
+    upstream.push(Reply(body=_json_answer("fetched once"), header_delay=0.5))
+
+    async def burst() -> list[str]:
+        clients = [openai.AsyncOpenAI(base_url=gw.v1, api_key=TEST_KEY, max_retries=0) for gw in gws]
+
+        async def one(i: int) -> str:
+            raw = await clients[i % 2].chat.completions.with_raw_response.create(model="gpt", messages=MSGS,
+                                                                                temperature=0)
+            assert raw.parse().choices[0].message.content == "fetched once"
+            return raw.headers["x-gateway-cache"]
+
+        try:
+            return await asyncio.gather(*(one(i) for i in range(20)))
+        finally:
+            for c in clients:
+                await c.close()
+
+    outcomes = asyncio.run(burst())
+    assert len(upstream.requests) == 1
+    assert outcomes.count("miss") == 1 and outcomes.count("hit") == 19
+
+
+def test_an_answer_over_max_entry_bytes_is_not_kept(make_gateway, upstream):
+    gw = start(make_gateway, upstream, cache=CACHE.replace('ttl_s = 60', 'ttl_s = 60\nmax_entry_bytes = 256'))
+    upstream.push(Reply(body=_json_answer("x" * 300)), Reply(body=_json_answer("x" * 300)))
+    assert ask_chat(gw, stream=False)[1] == "miss"
+    assert ask_chat(gw, stream=False)[1] == "miss"
+    assert len(upstream.requests) == 2
+
+
+def test_an_upstream_error_is_not_cached(make_gateway, upstream):
+    gw = start(make_gateway, upstream)
+    upstream.push(Reply(status=400, body=orjson.dumps({"error": {"message": "bad", "type": "invalid_request_error"}})))
+    with pytest.raises(openai.BadRequestError):
+        ask_chat(gw, stream=False)
+    assert ask_chat(gw, stream=False) == (HELLO, "miss")
+    assert ask_chat(gw, stream=False) == (HELLO, "hit")
+    assert len(upstream.requests) == 2

@@ -1,0 +1,72 @@
+"""Pure pieces of the response cache: the memory store's bounds and expiry, the key, Cache-Control,
+the entry format's compaction and round trip."""
+
+from __future__ import annotations
+
+from gateway.cache import entry
+from gateway.cache.key import cache_key, redacted_digest
+from gateway.cache.rules import access
+from gateway.cache.stores import MemoryEntries
+from gateway.context import Usage
+from gateway.events import Finish, PartEnd, TextDelta, ToolCallDelta
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 100.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+async def test_memory_entries_are_lru_bounded_in_count_and_bytes_and_expire():
+    clock = Clock()
+    m = MemoryEntries(max_entries=2, max_bytes=10, clock=clock)
+    await m.put("a", b"1234", 5)
+    await m.put("b", b"1234", 5)
+    assert await m.get("a") == b"1234"  # a is now the most recent
+    await m.put("c", b"12", 5)
+    assert await m.get("b") is None and await m.get("a") == b"1234" and len(m) == 2
+    await m.put("d", b"12345678", 5)  # over 10 bytes with a: a goes
+    assert await m.get("a") is None and m.bytes <= 10
+    clock.now += 5
+    assert await m.get("d") is None, "expired"
+    await m.put("big", b"x" * 11, 5)
+    assert await m.get("big") is None, "an entry larger than the store is not kept"
+
+
+def test_key_separates_api_alias_namespace_and_redacted_values_but_not_stream():
+    body = {"model": "m", "messages": [{"role": "user", "content": "<EMAIL_ADDRESS>"}], "temperature": 0}
+    base = cache_key("chat", "m", "key:a", body, b"")
+    assert cache_key("chat", "m", "key:a", {**body, "stream": True, "stream_options": {"include_usage": True}}, b"") == base
+    assert cache_key("chat", "m", "key:a", dict(reversed(list(body.items()))), b"") == base
+    assert cache_key("messages", "m", "key:a", body, b"") != base
+    assert cache_key("chat", "n", "key:a", body, b"") != base
+    assert cache_key("chat", "m", "key:b", body, b"") != base
+    ann = redacted_digest(b"s" * 32, ["mail ann@x.io"], ["mail <EMAIL_ADDRESS>"])
+    bob = redacted_digest(b"s" * 32, ["mail bob@x.io"], ["mail <EMAIL_ADDRESS>"])
+    assert ann and bob and ann != bob
+    assert redacted_digest(b"t" * 32, ["mail ann@x.io"], ["mail <EMAIL_ADDRESS>"]) != ann, "keyed by the secret"
+    assert redacted_digest(b"s" * 32, ["same"], ["same"]) == b""
+    assert cache_key("chat", "m", "key:a", body, ann) != cache_key("chat", "m", "key:a", body, bob)
+
+
+def test_cache_control():
+    assert (access(None).read, access(None).write) == (True, True)
+    assert (access("no-store").read, access("no-store").write) == (False, False)
+    assert (access("No-Cache").read, access("No-Cache").write) == (False, True)
+    assert (access("max-age=0").read, access("max-age=0").write) == (False, True)
+    assert (access("max-age=60").read, access("max-age=60").write) == (True, True)
+
+
+def test_entry_compacts_split_pieces_and_round_trips():
+    events = [TextDelta(0, "Your SSN is 123-"), TextDelta(0, "45-6789."), PartEnd(0),
+              ToolCallDelta(0, 0, "call_1", "f", '{"a":'), ToolCallDelta(0, 0, arguments=' 1}'), PartEnd(0, 0),
+              Finish(0, "tool_calls")]
+    compact = entry.compact(events)
+    assert compact[0] == TextDelta(0, "Your SSN is 123-45-6789.")
+    assert compact[2] == ToolCallDelta(0, 0, "call_1", "f", '{"a": 1}')
+    e = entry.Entry("m", "p", Usage(5, 9, 1), 0.5, compact)
+    back = entry.loads(entry.dumps(e))
+    assert back is not None and back.events == compact and back.usage == Usage(5, 9, 1) and back.cost_usd == 0.5
+    assert entry.loads(b"not json") is None and entry.loads(b'{"v": 99}') is None
