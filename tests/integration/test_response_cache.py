@@ -266,7 +266,7 @@ def test_no_rule_no_header(make_gateway, upstream):
     assert len(upstream.requests) == 2
 
 
-def test_rpm_counts_a_hit_and_tpm_does_not(make_gateway, upstream):
+def test_rpm_counts_a_hit_and_tpm_and_budgets_do_not(make_gateway, upstream):
     limits = """
 [[rate_limits]]
 id = "per-key"
@@ -277,9 +277,15 @@ rpm = 4
 id = "tokens"
 scope = "key"
 tpm = 4000
+
+[[budgets]]
+id = "daily-tokens"
+scope = "key"
+tokens = 4000
+window = "day"
 """
     gw = start(make_gateway, upstream, policies={"limits.toml": limits})
-    # Each answer used 1840 tokens when fetched: two misses' worth fit in 4000, three do not.
+    # Each answer used 1840 tokens when fetched: two misses' worth fit in the tpm and the budget, three do not.
     assert ask_chat(gw, stream=False, max_tokens=50)[1] == "miss"
     for _ in range(3):
         assert ask_chat(gw, stream=False, max_tokens=50)[1] == "hit"  # 3 x 1840 would be over the tpm
@@ -387,3 +393,28 @@ def test_an_upstream_error_is_not_cached(make_gateway, upstream):
     assert ask_chat(gw, stream=False) == (HELLO, "miss")
     assert ask_chat(gw, stream=False) == (HELLO, "hit")
     assert len(upstream.requests) == 2
+
+
+def test_a_hit_is_scanned_by_the_output_guardrails_of_the_request_that_hits(make_gateway, upstream):
+    """Two keys share a namespace; only the second has an output rule blocking a phrase. The first key's
+    miss stores the answer; the second key's hit is refused by its own output rule, streamed or not."""
+    deny = """
+[[guardrails]]
+id = "codename"
+type = "deny_list"
+keys = ["other"]
+phrases = ["project falcon"]
+action = "block"
+direction = "output"
+"""
+    cache = CACHE.replace('ttl_s = 60', 'ttl_s = 60\nnamespace = "shared"')
+    gw = start(make_gateway, upstream, cache=cache, policies={"guardrails.toml": deny})
+    upstream.push(Reply(body=_json_answer("The codename is project falcon.")))
+    assert ask_chat(gw, stream=False, key=TEST_KEY) == ("The codename is project falcon.", "miss")
+    for stream in (False, True):
+        with pytest.raises(openai.APIStatusError) as err:
+            ask_chat(gw, stream=stream, key=OTHER_KEY)
+        assert err.value.status_code == 400 and "content policy" in str(err.value)
+        assert err.value.response.headers["x-gateway-cache"] == "hit"
+    assert ask_chat(gw, stream=True, key=TEST_KEY) == ("The codename is project falcon.", "hit")
+    assert len(upstream.requests) == 1
