@@ -32,6 +32,7 @@ class Entry:
     usage: Usage
     cost_usd: float
     events: list[Event]
+    body: bytes | None = None  # a whole-body API's answer (embeddings) as the upstream sent it: no events
 
     def replay_events(self) -> list[Event]:
         """Fresh event objects for one replay (filters rewrite text in place)."""
@@ -91,9 +92,11 @@ def dumps(entry: Entry) -> bytes:
         elif isinstance(e, Finish):
             ev.append(["f", e.choice, e.reason])
     u = entry.usage
-    return orjson.dumps({"v": VERSION, "model": entry.model, "provider": entry.provider,
-                         "usage": [u.input_tokens, u.output_tokens, u.cached_tokens], "cost": entry.cost_usd,
-                         "ev": ev})
+    data = {"v": VERSION, "model": entry.model, "provider": entry.provider,
+            "usage": [u.input_tokens, u.output_tokens, u.cached_tokens], "cost": entry.cost_usd, "ev": ev}
+    if entry.body is not None:
+        data["body"] = entry.body.decode("utf-8", "replace")
+    return orjson.dumps(data)
 
 
 def loads(raw: bytes) -> Entry | None:
@@ -114,7 +117,8 @@ def loads(raw: bytes) -> Entry | None:
             elif tag == "f":
                 events.append(Finish(int(e[1]), e[2]))
         i, o, c = data["usage"]
+        body = data.get("body")
         return Entry(str(data["model"]), str(data["provider"]), Usage(int(i), int(o), int(c)), float(data["cost"]),
-                     events)
+                     events, body.encode("utf-8") if isinstance(body, str) else None)
     except (ValueError, TypeError, KeyError, IndexError, AttributeError):
         return None

@@ -41,6 +41,9 @@ def _no_raw(raw: bytes) -> str:
 
 def replay(ctx: RequestContext, entry: Entry, scanner: OutputScanner | None) -> bytes:
     """The caller's answer from `entry`: SSE bytes for a streamed request, else a whole body."""
+    if entry.body is not None:  # a whole-body API (embeddings): no text, nothing to scan or encode
+        ctx.mark_first_token()
+        return entry.body
     encoder = ENCODERS[ctx.api](ctx, entry)
     chain = Chain.compose(ctx, scanner, _no_raw, whole=not ctx.stream)
     try:

@@ -24,10 +24,11 @@ from gateway.cache import entry as entries_format
 from gateway.cache.entry import Entry, NotStorable
 from gateway.cache.flight import Flights, wait
 from gateway.cache.key import cache_key, redacted_digest
-from gateway.cache.rules import REPLAYED_APIS, CacheRules, access, deterministic
+from gateway.cache.rules import REPLAYED_APIS, WHOLE_BODY_APIS, CacheRules, access, deterministic
 from gateway.cache.stores import Entries, MemoryEntries, SharedEntries
 from gateway.config.schema import CacheRule
 from gateway.context import RequestContext
+from gateway.events import Event
 from gateway.filters.cache_fill import CacheFill
 
 if TYPE_CHECKING:
@@ -66,7 +67,8 @@ def begin(rules: CacheRules, services: CacheServices, ctx: RequestContext,
     req = CachedRequest(rules, services, rule)
     body = ctx.body or {}
     allowed = access(headers.get("cache-control"))
-    if ctx.api not in REPLAYED_APIS or not allowed.write or not deterministic(rule, body):
+    served = ctx.api in REPLAYED_APIS or ctx.api in WHOLE_BODY_APIS
+    if not served or not allowed.write or not deterministic(rule, ctx.api, body):
         req.outcome(ctx, "bypass")
         return None
     req.read = allowed.read
@@ -77,7 +79,7 @@ def begin(rules: CacheRules, services: CacheServices, ctx: RequestContext,
 
 class CachedRequest:
     __slots__ = ("rules", "services", "rule", "read", "before", "key", "entries", "leader", "locked", "fill",
-                 "done")
+                 "missed", "done")
 
     def __init__(self, rules: CacheRules, services: CacheServices, rule: CacheRule) -> None:
         self.rules = rules
@@ -90,6 +92,7 @@ class CachedRequest:
         self.leader = False
         self.locked = False
         self.fill: CacheFill | None = None
+        self.missed = False  # looked up and not found: the answer is to be stored
         self.done = False
 
     @staticmethod
@@ -123,7 +126,9 @@ class CachedRequest:
                     if found is not None:
                         return self._hit(ctx, found)
         self.outcome(ctx, "miss" if self.read else "bypass")
-        self.fill = ctx.cache_fill = CacheFill(self.rule.max_entry_bytes)
+        self.missed = True
+        if ctx.api in REPLAYED_APIS:
+            self.fill = ctx.cache_fill = CacheFill(self.rule.max_entry_bytes)
         return None
 
     async def _get(self, key: str) -> Entry | None:
@@ -152,19 +157,27 @@ class CachedRequest:
             self.leader = False
         return found
 
-    async def complete(self, ctx: RequestContext, scrub: Callable[[str], str]) -> None:
-        """The answer reached the caller whole: keep it (redacted at rest by `scrub`) and hand it to the waiters."""
-        fill = self.fill
-        if fill is None or fill.over or ctx.error is not None or ctx.client_disconnected or ctx.status != 200:
+    async def complete(self, ctx: RequestContext, scrub: Callable[[str], str], body: bytes = b"") -> None:
+        """The answer reached the caller whole: keep it (redacted at rest by `scrub`) and hand it to the
+        waiters. `body`: the caller's body of a whole-body API (embeddings: vectors, nothing to redact)."""
+        if not self.missed or ctx.error is not None or ctx.client_disconnected or ctx.status != 200:
             return
         target = ctx.target
-        events = entries_format.compact(fill.events)
-        try:
-            entries_format.redact_at_rest(events, scrub)
-        except NotStorable:
+        fill = self.fill
+        events: list[Event] = []
+        if fill is not None:
+            if fill.over:
+                return
+            events = entries_format.compact(fill.events)
+            try:
+                entries_format.redact_at_rest(events, scrub)
+            except NotStorable:
+                return
+        elif ctx.api not in WHOLE_BODY_APIS or not body:
             return
         value = entries_format.dumps(Entry(target.model if target else "", target.provider if target else "",
-                                           ctx.usage, ctx.runtime.cost_usd(ctx), events))
+                                           ctx.usage, ctx.runtime.cost_usd(ctx), events,
+                                           body if fill is None else None))
         if len(value) > self.rule.max_entry_bytes:
             return
         self.done = True

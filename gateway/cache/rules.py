@@ -3,8 +3,9 @@
 The first rule whose scope (keys, teams, aliases) matches decides; the choice is remembered per
 (key, team, alias). A request with no rule costs that one lookup and gets no `x-gateway-cache` header.
 Under a rule, a request is cached only when it is deterministic enough (`temperature` at most the rule's
-`max_temperature`, one choice) and its API is one the cache replays (Chat Completions, Messages);
-otherwise it is a `bypass`. The caller's `Cache-Control: no-store` bypasses the cache entirely;
+`max_temperature`, one choice; embeddings always are) and its API is one the cache serves (Chat
+Completions and Messages, replayed from events; Embeddings, kept as the upstream's body); otherwise it is
+a `bypass` (Responses: not on the event model yet). The caller's `Cache-Control: no-store` bypasses the cache entirely;
 `no-cache` skips the lookup but stores the fresh answer.
 """
 
@@ -21,6 +22,7 @@ from gateway.config.validate import ConfigError, SourcedRule, validate_rule
 from gateway.context import Principal
 
 REPLAYED_APIS = frozenset({"chat", "messages"})  # APIs whose answers are on the event model
+WHOLE_BODY_APIS = frozenset({"embeddings"})  # kept as the upstream's body: vectors, no text, never streamed
 _SELECTION_LIMIT = 4096
 _PROCESS_SECRET = os.urandom(32)
 
@@ -48,7 +50,9 @@ def access(cache_control: str | None) -> Access:
     return FULL_ACCESS
 
 
-def deterministic(rule: CacheRule, body: Mapping[str, Any]) -> bool:
+def deterministic(rule: CacheRule, api: str, body: Mapping[str, Any]) -> bool:
+    if api in WHOLE_BODY_APIS:
+        return True  # nothing is sampled
     temperature = body.get("temperature", 1.0)
     if temperature is None:
         temperature = 1.0

@@ -158,7 +158,7 @@ async def serve(request: web.Request, api: str) -> web.StreamResponse:
                     if ctx.payload_out is not None:
                         ctx.payload_out.append(out)
                     if cached is not None:
-                        await cached.complete(ctx, _at_rest(guard, key_scrub))
+                        await cached.complete(ctx, _at_rest(guard, key_scrub), out)
                     return await _send(request, ctx, web.Response(body=out, headers=common_headers(ctx),
                                                                   content_type="application/json"))
         except TimeoutError:

@@ -418,3 +418,18 @@ direction = "output"
         assert err.value.response.headers["x-gateway-cache"] == "hit"
     assert ask_chat(gw, stream=True, key=TEST_KEY) == ("The codename is project falcon.", "hit")
     assert len(upstream.requests) == 1
+
+
+def test_embeddings_are_cached_as_the_upstream_body_and_responses_bypass(make_gateway, upstream):
+    gw = start(make_gateway, upstream)
+    first = chat(gw).embeddings.with_raw_response.create(model="gpt", input=["a", "b"])
+    second = chat(gw).embeddings.with_raw_response.create(model="gpt", input=["a", "b"])
+    assert (first.headers["x-gateway-cache"], second.headers["x-gateway-cache"]) == ("miss", "hit")
+    assert [d.embedding for d in second.parse().data] == [d.embedding for d in first.parse().data] == [[0.1, 0.2, 0.3]] * 2
+    assert second.parse().usage.prompt_tokens == 5
+    assert chat(gw).embeddings.with_raw_response.create(model="gpt", input=["c"]).headers["x-gateway-cache"] == "miss"
+    assert len(upstream.requests) == 2
+    for _ in range(2):
+        raw = chat(gw).responses.with_raw_response.create(model="gpt", input="Say hello.", temperature=0)
+        assert raw.headers["x-gateway-cache"] == "bypass"
+    assert len(upstream.requests) == 4
