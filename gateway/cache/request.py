@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
@@ -51,11 +52,12 @@ class CacheServices:
 
     def bind(self, rules: CacheRules | None, store: Store) -> None:
         """At start-up and after each reload: the bounds of the memory entries, the shared store."""
-        from gateway.store.redis_store import RedisStore
-
         if rules is not None:
             self.memory.max_entries, self.memory.max_bytes = rules.cfg.max_entries, rules.cfg.max_bytes
-        if self.shared is None and isinstance(store, RedisStore):
+        # Only a Redis store can be shared, and it is one only once its module was imported (by `open_store`):
+        # a memory-only gateway never imports the Redis client.
+        redis_store = sys.modules.get("gateway.store.redis_store")
+        if self.shared is None and redis_store is not None and isinstance(store, redis_store.RedisStore):
             self.shared = SharedEntries(store)
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import time
 from collections import OrderedDict
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Protocol
 
 from gateway.store.base import StoreError
@@ -41,7 +42,7 @@ class MemoryEntries:
 
     shared = False
 
-    def __init__(self, max_entries: int, max_bytes: int, clock=time.monotonic) -> None:
+    def __init__(self, max_entries: int, max_bytes: int, clock: Callable[[], float] = time.monotonic) -> None:
         self.max_entries = max_entries
         self.max_bytes = max_bytes
         self._clock = clock
