@@ -433,3 +433,29 @@ def test_embeddings_are_cached_as_the_upstream_body_and_responses_bypass(make_ga
         raw = chat(gw).responses.with_raw_response.create(model="gpt", input="Say hello.", temperature=0)
         assert raw.headers["x-gateway-cache"] == "bypass"
     assert len(upstream.requests) == 4
+
+
+def test_concurrency_counts_a_hit(make_gateway, upstream, servers):
+    """A hit takes a concurrency slot like any request: with one slot held by a slow miss, a would-be hit is refused."""
+    import threading
+
+    limits = '[[rate_limits]]\nid = "one-at-a-time"\nscope = "key"\nconcurrency = 1\n'
+    gw = start(make_gateway, upstream, policies={"limits.toml": limits})
+    assert ask_chat(gw, stream=False)[1] == "miss"
+    held = asyncio.Event()
+    upstream.push(Reply(body=_json_answer("slow"), hold=held))
+    slow = threading.Thread(target=ask_chat, args=(gw,), kwargs={"stream": False, "content": "something else"})
+    slow.start()
+    try:
+        for _ in range(200):
+            if len(upstream.requests) == 2:
+                break
+            threading.Event().wait(0.01)
+        with pytest.raises(openai.RateLimitError) as err:
+            ask_chat(gw, stream=False)
+        assert "concurrency" in str(err.value)
+    finally:
+        servers.loop.call_soon_threadsafe(held.set)
+        slow.join(10)
+    assert ask_chat(gw, stream=False)[1] == "hit"
+    assert len(upstream.requests) == 2
