@@ -133,13 +133,28 @@ def test_a_streamed_miss_fills_the_entry_for_whole_requests(make_gateway, upstre
     assert len(upstream.requests) == 1
 
 
-def test_hit_reports_usage_and_records_saved_usd(make_gateway, upstream):
+def test_hit_reports_usage_and_records_saved_usd(make_gateway, upstream, monkeypatch):
+    from gateway.records import recorder
+
+    records: list[dict] = []
+    build = recorder.build_record
+
+    def capture(*args, **kw):
+        records.append(build(*args, **kw))
+        return records[-1]
+
+    monkeypatch.setattr(recorder, "build_record", capture)
     pricing = '\n[pricing."gpt-4o-mini"]\ninput = 1.0\noutput = 2.0\n'
     gw = start(make_gateway, upstream, extra=pricing)
     first = chat(gw).chat.completions.create(model="gpt", messages=MSGS, temperature=0)
     second = chat(gw).chat.completions.create(model="gpt", messages=MSGS, temperature=0)
     assert second.usage.prompt_tokens == first.usage.prompt_tokens == 1830
     assert second.usage.completion_tokens == first.usage.completion_tokens == 10
+    miss, hit = records[-2:]
+    assert (miss["cache"], miss["cache_saved_usd"], miss["model"]) == ("miss", 0.0, "gpt-4o-mini")
+    assert miss["cost_usd"] > 0 and miss["input_tokens"] == 1830
+    assert hit["cache"] == "hit" and hit["cache_saved_usd"] == miss["cost_usd"]
+    assert (hit["cost_usd"], hit["input_tokens"], hit["output_tokens"], hit["provider"]) == (0.0, 0, 0, None)
     metrics = httpx.get(gw.url + "/metrics").text
     assert 'gateway_cache_requests_total{alias="gpt",outcome="hit"} 1.0' in metrics
     assert 'gateway_cache_requests_total{alias="gpt",outcome="miss"} 1.0' in metrics
