@@ -4,7 +4,8 @@
                       texts of the slots guardrails may rewrite (for the keyed digest)
     await lookup()    after input guardrails: the key; a hit (an `Entry`), or a miss whose answer the
                       `CacheFill` filter collects; identical concurrent misses wait for one leader
-    await complete()  the answer finished well: store it, redacted at rest, and hand it to the waiters
+    await complete()  the answer finished well, right before its last byte goes out: store it, redacted at
+                      rest, and hand it to the waiters (a caller that has the answer finds it cached)
     release()         in the flow's finally: waiters of a leader that stored nothing ask for themselves
 
 The outcome (`hit`, `miss`, `bypass`) goes in `ctx.cache` (the request record) and the

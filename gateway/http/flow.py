@@ -4,7 +4,7 @@
     -> limits (reserve) -> input guardrails -> response cache lookup (a hit is replayed: filters -> encoder)
     -> router (attempts, retries, fallbacks) -> provider
     -> adapter pipe: decoder -> filters (usage, cache fill, output guardrails, timing) -> encoder -> key scrub
-    -> response (whole, or the stream relay) -> cache store
+    -> cache store (a miss's answer, right before its last byte) -> response (whole, or the stream relay)
 
 Each stage takes the request context and returns, or raises a `GatewayError`. The one request record
 is submitted just before the response's last byte (gateway.http.recording), or by the `finally` when
@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import time
 from collections.abc import Callable
@@ -164,10 +165,11 @@ async def serve(request: web.Request, api: str) -> web.StreamResponse:
         except TimeoutError:
             raise UpstreamTimeout(f"the request did not complete within {timeout:g}s") from None
         # Streams are bounded by the idle timeout between chunks rather than a total deadline.
-        streamed = await relay_stream(request, ctx, adapter.stream(ctx, scanner), opened.reply, opened.provider.scrubber)
+        store = None
         if cached is not None:
-            await cached.complete(ctx, _at_rest(guard, opened.provider.scrubber))
-        return streamed
+            store = functools.partial(cached.complete, ctx, _at_rest(guard, opened.provider.scrubber))
+        return await relay_stream(request, ctx, adapter.stream(ctx, scanner), opened.reply, opened.provider.scrubber,
+                                  store)
     except GatewayError as err:
         resp = error_response(ctx, err)
         if isinstance(err, RequestTimeout):
