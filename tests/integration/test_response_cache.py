@@ -474,3 +474,60 @@ def test_concurrency_counts_a_hit(make_gateway, upstream, servers):
         slow.join(10)
     assert ask_chat(gw, stream=False)[1] == "hit"
     assert len(upstream.requests) == 2
+
+
+TOOLS = [{"type": "function", "function": {"name": "get_weather", "parameters": {"type": "object", "properties": {
+    "location": {"type": "string"}, "unit": {"type": "string"}}}}}]
+
+
+@pytest.mark.parametrize("first_stream", [True, False])
+def test_tool_calls_are_replayed(make_gateway, upstream, first_stream):
+    from tests.support.fake_upstream import transcript
+
+    gw = start(make_gateway, upstream)
+    upstream.push(Reply(sse=transcript("openai_stream_tool_calls.sse")) if first_stream
+                  else Reply(body=transcript("openai_chat_tool_calls.json")))
+
+    def calls(stream: bool) -> tuple[list[tuple[str, str, dict]], str]:
+        raw = chat(gw).chat.completions.with_raw_response.create(model="gpt", messages=MSGS, tools=TOOLS,
+                                                                 temperature=0, stream=stream)
+        if not stream:
+            msg = raw.parse().choices[0]
+            return ([(c.id, c.function.name, orjson.loads(c.function.arguments)) for c in msg.message.tool_calls],
+                    raw.headers["x-gateway-cache"])
+        parts: dict[int, list] = {}
+        for chunk in raw.parse():
+            for choice in chunk.choices:
+                for tc in choice.delta.tool_calls or []:
+                    cur = parts.setdefault(tc.index, [None, None, ""])
+                    cur[0] = tc.id or cur[0]
+                    cur[1] = (tc.function.name if tc.function else None) or cur[1]
+                    cur[2] += (tc.function.arguments or "") if tc.function else ""
+        return [(i, n, orjson.loads(a)) for i, n, a in parts.values()], raw.headers["x-gateway-cache"]
+
+    first, outcome = calls(first_stream)
+    assert outcome == "miss" and len(first) >= 1
+    assert calls(not first_stream) == (first, "hit")
+    assert calls(first_stream) == (first, "hit")
+    assert len(upstream.requests) == 1
+
+
+def test_messages_tool_use_is_replayed_streamed(make_gateway, upstream):
+    from tests.support.fake_upstream import transcript
+
+    gw = start(make_gateway, upstream)
+    upstream.push(Reply(body=transcript("anthropic_message_tool_use.json")))
+    tools = [{"name": "get_weather", "input_schema": {"type": "object"}}]
+    client = messages(gw)
+    first = client.messages.create(model="claude", max_tokens=100, messages=MSGS, tools=tools,
+                                   extra_body={"temperature": 0})
+    with client.messages.stream(model="claude", max_tokens=100, messages=MSGS, tools=tools,
+                                extra_body={"temperature": 0}) as s:
+        replayed = s.get_final_message()
+        assert s.response.headers["x-gateway-cache"] == "hit"
+
+    def uses(m):
+        return [(b.id, b.name, b.input) for b in m.content if b.type == "tool_use"]
+    assert uses(replayed) == uses(first) and len(uses(first)) == 2
+    assert replayed.stop_reason == first.stop_reason == "tool_use"
+    assert len(upstream.requests) == 1
