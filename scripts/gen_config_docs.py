@@ -392,7 +392,9 @@ CACHE_INTRO = """The exact response cache. The key is a digest of the request as
 guardrails: a cached answer never bypasses redaction), of the alias and of the caller's namespace (the
 API key, unless the rule names a `namespace`), plus a keyed digest (HMAC with the deployment's secret) of
 the values input guardrails redacted unless `share_redacted = true`. An answer is stored before
-pseudonyms are restored and redacted by the request's output rules, so no value a rule detects is at rest;
+pseudonyms are restored and redacted by the request's output rules, so no value a rule detects is at rest
+(a value a `pseudonymize` rule finds in the answer without having made its placeholder is kept as a plain
+label such as `<EMAIL_ADDRESS>`: a hit shows the label where the miss's caller saw the value);
 a hit is replayed through output guardrails like any answer, as a stream or a whole body in the caller's
 API (Chat Completions and Messages; Responses and Embeddings are not cached and get `bypass`). Hits count
 against `rps`, `rpm` and `concurrency`, not against `tpm`, `tpd` or budgets (reserved at admission,

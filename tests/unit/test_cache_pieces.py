@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from gateway.cache import entry
 from gateway.cache.key import cache_key, redacted_digest
-from gateway.cache.rules import access
+from gateway.cache.rules import access, deterministic
+from gateway.config.schema import CacheRule
 from gateway.cache.stores import MemoryEntries
 from gateway.context import Usage
 from gateway.events import Finish, PartEnd, TextDelta, ToolCallDelta
@@ -70,3 +71,14 @@ def test_entry_compacts_split_pieces_and_round_trips():
     back = entry.loads(entry.dumps(e))
     assert back is not None and back.events == compact and back.usage == Usage(5, 9, 1) and back.cost_usd == 0.5
     assert entry.loads(b"not json") is None and entry.loads(b'{"v": 99}') is None
+
+
+def test_deterministic_enough():
+    rule = CacheRule(id="c")
+    assert deterministic(rule, "chat", {"temperature": 0})
+    assert not deterministic(rule, "chat", {}), "no temperature: the providers' default 1.0"
+    assert not deterministic(rule, "chat", {"temperature": 0.2})
+    assert not deterministic(rule, "chat", {"temperature": 0, "n": 2}), "several choices are not replayed"
+    assert not deterministic(rule, "chat", {"temperature": "0"})
+    assert deterministic(rule, "embeddings", {})
+    assert deterministic(CacheRule(id="c", max_temperature=1.0), "messages", {})
