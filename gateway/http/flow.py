@@ -41,7 +41,8 @@ from gateway.http.responses import common_headers, error_response
 from gateway.http.state import STATE, GatewayState
 
 if TYPE_CHECKING:
-    from gateway.guardrails.engine import RequestGuard
+    from gateway.cache.entry import Entry
+    from gateway.guardrails.engine import OutputScanner, RequestGuard
     from gateway.providers.key_scrub import KeyScrubber
 
 log = logging.getLogger("gateway.flow")
@@ -120,19 +121,12 @@ async def serve(request: web.Request, api: str) -> web.StreamResponse:
         if guard is not None:
             await guard.check_input(ctx)
             scanner = guard.output_scanner(ctx)
-        if cached is not None:
-            hit = await cached.lookup(ctx)
-            if hit is not None:
-                out = replay(ctx, hit, scanner)
-                ctx.status = 200
-                if ctx.payload_out is not None:
-                    ctx.payload_out.append(out)
-                if ctx.stream:
-                    return await _send(request, ctx, _sse_response(ctx, out))
-                return await _send(request, ctx, web.Response(body=out, headers=common_headers(ctx),
-                                                              content_type="application/json"))
         if rt.services.recorder is not None and rt.services.recorder.sample_payload():
             ctx.payload_out = []
+        if cached is not None:
+            hit = await cached.lookup(ctx)
+            if hit is not None:  # answered from the cache: no upstream, the answer through this request's filters
+                return await _send(request, ctx, _replayed(ctx, hit, scanner))
         trace_headers = {"traceparent": f"00-{ctx.trace_id}-{ctx.span_id}-01", "x-request-id": ctx.request_id}
         # Each attempt is bounded by its provider's timeouts (first byte, idle, total); an alias's
         # `timeout_s` also bounds all its attempts together.
@@ -219,9 +213,15 @@ async def _send(request: web.Request, ctx: RequestContext, resp: web.Response) -
     return resp
 
 
-def _sse_response(ctx: RequestContext, body: bytes) -> web.Response:
-    """A replayed stream: the whole SSE body at once (it is ready), as a stream's headers say."""
-    resp = web.Response(body=body, headers=common_headers(ctx))
+def _replayed(ctx: RequestContext, hit: Entry, scanner: OutputScanner | None) -> web.Response:
+    """A cache hit's response; a stream's whole SSE body goes at once (it is ready), with a stream's headers."""
+    out = replay(ctx, hit, scanner)
+    ctx.status = 200
+    if ctx.payload_out is not None:
+        ctx.payload_out.append(out)
+    if not ctx.stream:
+        return web.Response(body=out, headers=common_headers(ctx), content_type="application/json")
+    resp = web.Response(body=out, headers=common_headers(ctx))
     resp.content_type = "text/event-stream"
     resp.headers["Cache-Control"] = "no-cache"
     return resp
