@@ -538,3 +538,22 @@ def test_messages_tool_use_is_replayed_streamed(make_gateway, upstream):
     assert uses(replayed) == uses(first) and len(uses(first)) == 2
     assert replayed.stop_reason == first.stop_reason == "tool_use"
     assert len(upstream.requests) == 1
+
+
+def test_a_shared_store_that_is_down_is_a_miss_never_a_failed_request(make_gateway, upstream):
+    from tests.conftest_redis import RedisServer
+
+    server = RedisServer().start()
+    try:
+        cache = CACHE.replace('ttl_s = 60', 'ttl_s = 60\nstore = "shared"')
+        main = base_config(upstream.url, ANTHROPIC.format(url=upstream.url))
+        main += f'\n[store]\nurl = "{server.url}"\non_store_error = "open"\n'
+        gw = make_gateway(main=main, policies={"keys.toml": KEYS, "cache.toml": cache})
+        assert ask_chat(gw, stream=False) == (HELLO, "miss")
+        assert ask_chat(gw, stream=False) == (HELLO, "hit")
+        server.stop()
+        assert ask_chat(gw, stream=False) == (HELLO, "miss"), "the lookup failed: answered from the upstream"
+        assert ask_chat(gw, stream=True) == (HELLO, "miss")
+        assert len(upstream.requests) == 3
+    finally:
+        server.close()

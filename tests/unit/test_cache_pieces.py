@@ -3,12 +3,18 @@ the entry format's compaction and round trip."""
 
 from __future__ import annotations
 
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from gateway.cache import entry
 from gateway.cache.key import cache_key, redacted_digest
 from gateway.cache.rules import access, deterministic
 from gateway.config.schema import CacheRule
 from gateway.cache.stores import MemoryEntries
+from gateway.config.validate import SourcedRule
 from gateway.context import Usage
+from gateway.filters.cache_fill import CacheFill
+from gateway.guardrails.engine import Guardrails
 from gateway.events import Finish, PartEnd, TextDelta, ToolCallDelta
 
 
@@ -82,3 +88,37 @@ def test_deterministic_enough():
     assert not deterministic(rule, "chat", {"temperature": "0"})
     assert deterministic(rule, "embeddings", {})
     assert deterministic(CacheRule(id="c", max_temperature=1.0), "messages", {})
+
+
+# Redact rules on output and a pseudonymize rule (kept at rest as a plain label).
+PII_AT_REST = Guardrails.compile([
+    SourcedRule("t.toml", "guardrails[0]", {"id": "ssn", "type": "pii", "entities": ["US_SSN"], "direction": "output"}),
+    SourcedRule("t.toml", "guardrails[1]", {"id": "mail", "type": "pii", "entities": ["EMAIL_ADDRESS"],
+                                            "action": "pseudonymize", "direction": "both"}),
+])
+SECRET_TEXT = "My SSN is 123-45-6789, mail ann.lee@example.com before noon."
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.integers(min_value=1, max_value=len(SECRET_TEXT) - 1), max_size=8, unique=True))
+def test_an_answer_kept_at_rest_has_no_detected_value_however_it_was_split(cuts):
+    """The fill collects the pieces as streamed; compacted and redacted at rest they read as the whole text
+    redacted once, so a value split across chunks is never stored."""
+    guard = PII_AT_REST.for_request(None, None)
+    assert guard is not None
+    fill = CacheFill(1 << 20)
+    bounds = [0, *sorted(cuts), len(SECRET_TEXT)]
+    for a, b in zip(bounds, bounds[1:]):
+        fill.on_text(TextDelta(0, SECRET_TEXT[a:b]))
+    fill.on_part_end(Finish(0, "stop"))
+    events = entry.compact(fill.events)
+
+    def scrub(text: str) -> str:
+        kept = guard.redact_at_rest(text)
+        assert kept is not None
+        return kept
+
+    entry.redact_at_rest(events, scrub)
+    stored = entry.dumps(entry.Entry("m", "p", Usage(), 0.0, events))
+    assert b"6789" not in stored and b"ann.lee" not in stored
+    assert events[0] == TextDelta(0, "My SSN is <US_SSN>, mail <EMAIL_ADDRESS> before noon.")
