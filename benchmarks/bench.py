@@ -179,6 +179,12 @@ path = "audit.jsonl"
 [[audit.sinks]]
 type = "redis"
 """
+CACHE_ALL = """
+[[cache]]
+id = "bench"
+max_temperature = 2.0
+ttl_s = 3600
+"""
 # Rows measure one feature each; only "records" and "everything" keep the audit log on.
 NO_AUDIT = "[audit]\nenabled = false\n"
 # Each row: (policy files, extra main-config text). {redis} is replaced by the benchmark's Redis URL.
@@ -189,6 +195,9 @@ ROW_FILES: dict[str, tuple[dict[str, str], str]] = {
     "guardrails": ({"guardrails.toml": GUARDRAILS}, NO_AUDIT),
     "records": ({}, '[store]\nurl = "{redis}"\n' + SINKS),
     "everything": ({"limits.toml": LIMITS, "guardrails.toml": GUARDRAILS}, '[store]\nurl = "{redis}"\n' + SINKS),
+    # The response cache (#18): every request after the first is a hit (the body has no temperature, so
+    # the rule admits any), answered from the memory store without an upstream call. Compare with passthrough.
+    "cache-hit": ({"cache.toml": CACHE_ALL}, NO_AUDIT),
 }
 
 

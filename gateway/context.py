@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # imports for type checkers only: at run time the context module depends on nothing
     from gateway.errors import GatewayError
+    from gateway.filters.cache_fill import CacheFill
     from gateway.limits.admission import Admission
     from gateway.runtime import Runtime
 
@@ -106,6 +107,11 @@ class RequestContext:
     # Opt-in payload logging (sampled per request): the client-bound bytes, after output guardrails.
     payload_out: list[bytes] | None = None
     recorded: bool = False  # the request record was submitted (once: before the response's last byte)
+    # The response cache (gateway.cache): "hit", "miss" or "bypass" under a [[cache]] rule, else None; what a
+    # hit's answer cost when it was fetched; the filter collecting a miss's answer.
+    cache: str | None = None
+    cache_saved_usd: float = 0.0
+    cache_fill: CacheFill | None = None
 
     def mark_first_token(self) -> None:
         if not self.timings.first_token:

@@ -95,6 +95,25 @@ class ModelConfig(Strict):
     breaker_cooldown_s: float = Field(30.0, ge=0)
 
 
+class ResponseCacheConfig(Strict):
+    """The response cache's process-wide settings; which requests are cached is said by `[[cache]]` rules."""
+
+    # Entries kept in the process's memory store (least recently used first out).
+    max_entries: int = Field(10_000, ge=1, le=10_000_000)
+    # Bytes of entries kept in the process's memory store, all together.
+    max_bytes: int = Field(64 * 1024 * 1024, ge=1024)
+    # Name of the environment variable holding the per-deployment secret that keys the digest of redacted
+    # values in cache keys. Unset: a random secret per process, so entries of prompts with redacted values
+    # are not shared across processes or restarts (set it when gateways share the Redis store).
+    secret_env: str | None = None
+    # Longest an identical request waits for the one already asking the upstream (single flight), before
+    # asking itself.
+    wait_s: float = Field(30.0, gt=0, le=600)
+    # With the shared store: how long one gateway holds the lock that makes other gateways wait for its
+    # answer instead of asking the upstream too (they poll the store meanwhile).
+    lock_s: float = Field(10.0, gt=0, le=600)
+
+
 class MainConfig(Strict):
     policies: list[str] = ["policies/*.toml"]
     server: ServerConfig = ServerConfig()
@@ -104,6 +123,38 @@ class MainConfig(Strict):
     providers: dict[str, dict[str, Any]] = {}
     models: dict[str, ModelConfig] = {}
     pricing: dict[str, dict[str, Any]] = {}
+    response_cache: ResponseCacheConfig = ResponseCacheConfig()
 
 
-POLICY_TABLES = ("keys", "rate_limits", "budgets", "guardrails", "alerts")
+POLICY_TABLES = ("keys", "rate_limits", "budgets", "guardrails", "alerts", "cache")
+
+
+class CacheRule(Strict):
+    """One `[[cache]]` rule: the first rule whose scope matches a request decides whether and how its answer
+    is cached. A request with no matching rule is not cached and gets no `x-gateway-cache` header."""
+
+    # Rule id, named in config errors.
+    id: str = Field(min_length=1)
+    # Scope: the rule applies when every non-empty list holds the request's value (empty = all). Key ids.
+    keys: tuple[str, ...] = ()
+    # Teams of the keys.
+    teams: tuple[str, ...] = ()
+    # Aliases; shell-style patterns ("gpt-4*") allowed.
+    models: tuple[str, ...] = ()
+    # Whether matching requests are cached at all (`false`: a rule that exempts its scope from later rules).
+    enabled: bool = True
+    # How long an entry is served.
+    ttl_s: float = Field(300.0, gt=0, le=30 * 86400)
+    # An answer whose stored entry would be larger is not cached.
+    max_entry_bytes: int = Field(256 * 1024, ge=256, le=16 * 1024 * 1024)
+    # `memory`: this process's bounded LRU store; `shared`: the Redis store of `[store] url` (entries with a TTL).
+    store: Literal["memory", "shared"] = "memory"
+    # Requests whose `temperature` is at most this are cached (a request without one counts as 1.0, the
+    # providers' default): only deterministic-enough requests are cached unless the rule raises it.
+    max_temperature: float = Field(0.0, ge=0, le=2)
+    # `false`: the key includes a keyed digest of the values input guardrails redacted, so two prompts that
+    # differ only in those values never share an entry. `true`: they share it (pseudonyms are restored per request).
+    share_redacted: bool = False
+    # Entries are per API key unless a namespace is named: every key this rule matches then shares entries
+    # under it (sharing across keys is always explicit).
+    namespace: str | None = Field(None, min_length=1, max_length=64)

@@ -48,6 +48,8 @@ class Chain:
         """The request's filters, in order (see gateway.filters)."""
         usage = UsageFallback(ctx, text_of)
         filters: list[Filter] = [usage]
+        if ctx.cache_fill is not None:  # before output guardrails: the answer as the upstream sent it
+            filters.append(ctx.cache_fill)
         if scanner is not None:
             filters.append(WholeOutputGuard(scanner) if whole else OutputGuard(scanner))
         return cls(filters, usage, None if whole or ctx.timings.first_token else FirstToken(ctx))

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import logging
 import traceback
+from collections.abc import Awaitable, Callable
 from time import perf_counter
 
 from aiohttp import web
@@ -46,9 +47,12 @@ def upstream_exc_text(exc: BaseException, key_scrub: KeyScrubber | None) -> str:
 
 
 async def relay_stream(request: web.Request, ctx: RequestContext, pipe: StreamPipe, reply: UpstreamReply,
-                       key_scrub: KeyScrubber | None = None) -> web.StreamResponse:
+                       key_scrub: KeyScrubber | None = None,
+                       before_last: Callable[[], Awaitable[None]] | None = None) -> web.StreamResponse:
     """`key_scrub`: the provider's credential, taken out of everything relayed (an upstream error event
-    may quote it, a model may repeat it), also when it is split across two events."""
+    may quote it, a model may repeat it), also when it is split across two events. `before_last`: awaited
+    once the answer is complete and well, right before its last bytes (the response cache stores it then,
+    so a caller that has the whole answer finds it cached)."""
     resp = web.StreamResponse(status=200, headers=common_headers(ctx))
     resp.content_type = "text/event-stream"
     resp.headers["Cache-Control"] = "no-cache"
@@ -84,6 +88,8 @@ async def relay_stream(request: web.Request, ctx: RequestContext, pipe: StreamPi
             if ctx.upstream_stream_error is not None:
                 ctx.error = UpstreamError("the upstream reported an error mid-stream", code="upstream_stream_error")
             pipe.close()  # usage settles now: the record below carries it (closing again later is harmless)
+            if before_last is not None and ctx.error is None:
+                await before_last()
             record_before_last_byte(request, ctx)
             await resp.write(data)
         except ConnectionError:

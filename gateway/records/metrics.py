@@ -147,6 +147,10 @@ class Metrics:
         self.unscanned = Counter("gateway_guardrail_unscanned_chars", "Characters of text that reached an upstream "
                                  "or a caller without any guardrail scanning them (images, audio, token ids, "
                                  "on_error = open failures)", registry=r)
+        self.cache = Counter("gateway_cache_requests", "Requests under a [[cache]] rule by outcome (hit, miss, "
+                             "bypass), per alias", ["alias", "outcome"], registry=r)
+        self.cache_saved = Counter("gateway_cache_saved_usd", "USD not spent: what cache hits' answers cost when "
+                                   "they were fetched, per alias", ["alias"], registry=r)
         self.callbacks = _Callbacks()
         r.register(self.callbacks)
         self._children: dict[tuple, tuple] = {}
@@ -187,6 +191,12 @@ class Metrics:
             cost.inc(rec["cost_usd"])
         if rec["unscanned_chars"]:
             self.unscanned.inc(rec["unscanned_chars"])
+        outcome = rec.get("cache")
+        if outcome is not None:
+            cache_alias = rec["alias"] or "-"  # aliases a [[cache]] rule matched: routed ones, from config
+            self.cache.labels(cache_alias, outcome).inc()
+            if rec["cache_saved_usd"]:
+                self.cache_saved.labels(cache_alias).inc(rec["cache_saved_usd"])
         for d in rec["decisions"]:
             kind = d["kind"]
             if kind == "auth" or (kind in _LIMIT_KINDS and d["action"] not in ("block", "refuse")):

@@ -56,6 +56,8 @@ RECORD_FIELDS: tuple[tuple[str, str, str], ...] = (
     ("block_reason", "str|null", "reason code of the decision that refused the request"),
     ("decisions", "list[object]", "policy decisions: policy, kind, action, reason, direction, entities, score, unscanned_chars"),
     ("payload", "object (optional)", "only with [audit] log_payloads, sampled: request (JSON sent upstream) and response (bytes sent to the client), both after redaction, each cut to payload_max_bytes; truncated"),
+    ("cache", "str|null", "response cache outcome under a [[cache]] rule: hit, miss or bypass; null when no rule applies"),
+    ("cache_saved_usd", "float", "a cache hit: what its answer cost when it was fetched (USD not spent); else 0"),
     ("writer", "str", "chain id: host:pid:random, one per gateway process"),
     ("seq", "int", "position in the writer's chain, from 0"),
     ("prev_hash", "str", "hash of the writer's previous record (64 zeros for seq 0)"),
@@ -194,6 +196,8 @@ def build_record(ctx: RequestContext, *, cost_usd: float, user_hash_key: bytes, 
         "unscanned_chars": unscanned,
         "block_reason": block,
         "decisions": decisions,
+        "cache": ctx.cache,
+        "cache_saved_usd": ctx.cache_saved_usd,
     }
     if ctx.payload_out is not None:
         rec["payload"] = _payload(ctx, payload_max_bytes)
