@@ -41,6 +41,7 @@ def anthropic_usage(raw: dict | None) -> Usage:
         input_tokens=(raw.get("input_tokens") or 0) + read + written,
         output_tokens=raw.get("output_tokens") or 0,
         cached_tokens=read,
+        cache_write_tokens=written,
     )
 
 
@@ -125,7 +126,7 @@ class MessagesDecoder:
 
     def _usage(self) -> Usage:
         u = self.usage
-        return Usage(u.input_tokens, u.output_tokens, u.cached_tokens)
+        return Usage(u.input_tokens, u.output_tokens, u.cached_tokens, False, u.cache_write_tokens)
 
     def _delta_usage(self, raw: dict | None) -> None:
         # message_delta usage is cumulative; input counts appear there only on some API versions.
@@ -138,6 +139,7 @@ class MessagesDecoder:
             if merged.input_tokens:
                 self.usage.input_tokens = merged.input_tokens
                 self.usage.cached_tokens = merged.cached_tokens
+                self.usage.cache_write_tokens = merged.cache_write_tokens
 
     def _fail(self, detail: dict, src: bytes | None) -> Error:
         self.failed = True

@@ -49,9 +49,9 @@ def anthropic_error_event(message: str, code: str) -> bytes:
 def usage_to_messages(usage: Usage) -> dict:
     """Anthropic's input_tokens leaves out cached input, which OpenAI's prompt_tokens includes."""
     return {
-        "input_tokens": usage.input_tokens - usage.cached_tokens,
+        "input_tokens": usage.input_tokens - usage.cached_tokens - usage.cache_write_tokens,
         "output_tokens": usage.output_tokens,
-        "cache_creation_input_tokens": 0,
+        "cache_creation_input_tokens": usage.cache_write_tokens,
         "cache_read_input_tokens": usage.cached_tokens,
     }
 
