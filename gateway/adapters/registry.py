@@ -5,9 +5,11 @@ from __future__ import annotations
 from gateway.adapters.base import Adapter
 from gateway.adapters.chat_anthropic import ChatAnthropic
 from gateway.adapters.chat_openai import ChatOpenAI
+from gateway.adapters.completions_openai import CompletionsOpenAI
 from gateway.adapters.embeddings_openai import EmbeddingsOpenAI
 from gateway.adapters.messages_anthropic import MessagesAnthropic
 from gateway.adapters.messages_openai import MessagesOpenAI
+from gateway.adapters.moderations_openai import ModerationsOpenAI
 from gateway.adapters.responses_openai import ResponsesOpenAI
 
 ADAPTERS: dict[tuple[str, str], Adapter] = {
@@ -17,6 +19,8 @@ ADAPTERS: dict[tuple[str, str], Adapter] = {
     ("chat", "anthropic"): ChatAnthropic(),
     ("messages", "anthropic"): MessagesAnthropic(),
     ("messages", "openai"): MessagesOpenAI(),
+    ("completions", "openai"): CompletionsOpenAI(),
+    ("moderations", "openai"): ModerationsOpenAI(),
 }
 
 

@@ -94,7 +94,7 @@ class ChatDecoder:
         if not self.started:
             self.started = True
             out.append(Start(chunk.get("id"), chunk.get("model")))
-        usage = chunk.get("usage")
+        usage = chunk.get("usage") or (chunk["x_groq"].get("usage") if "x_groq" in chunk else None)
         if usage:
             out.append(UsageReport(openai_usage(usage), True))
         parts = self._parts

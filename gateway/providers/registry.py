@@ -7,6 +7,7 @@ from gateway.providers.azure import AzureOpenAIProvider
 from gateway.providers.base import Provider
 from gateway.providers.mock import MockProvider
 from gateway.providers.openai import OpenAIProvider
+from gateway.providers.presets import PRESETS
 from gateway.providers.vllm import VLLMProvider
 
 PROVIDERS: dict[str, type[Provider]] = {
@@ -15,4 +16,5 @@ PROVIDERS: dict[str, type[Provider]] = {
     "anthropic": AnthropicProvider,
     "azure": AzureOpenAIProvider,
     "vllm": VLLMProvider,
+    **PRESETS,
 }
