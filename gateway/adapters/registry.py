@@ -6,6 +6,7 @@ from gateway.adapters.base import Adapter
 from gateway.adapters.chat_anthropic import ChatAnthropic
 from gateway.adapters.chat_openai import ChatOpenAI
 from gateway.adapters.completions_openai import CompletionsOpenAI
+from gateway.adapters.count_tokens_anthropic import CountTokensAnthropic
 from gateway.adapters.embeddings_openai import EmbeddingsOpenAI
 from gateway.adapters.messages_anthropic import MessagesAnthropic
 from gateway.adapters.messages_openai import MessagesOpenAI
@@ -21,6 +22,7 @@ ADAPTERS: dict[tuple[str, str], Adapter] = {
     ("messages", "openai"): MessagesOpenAI(),
     ("completions", "openai"): CompletionsOpenAI(),
     ("moderations", "openai"): ModerationsOpenAI(),
+    ("count_tokens", "anthropic"): CountTokensAnthropic(),
 }
 
 

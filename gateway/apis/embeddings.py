@@ -45,6 +45,7 @@ def check_text_or_tokens(body: JsonObject, key: str) -> None:
 class EmbeddingsSpec(ApiSpec):
     name = "embeddings"
     scans_output = False
+    generates = False
 
     def validate(self, body: JsonObject) -> None:
         f.model_and_stream(body)

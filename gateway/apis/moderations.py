@@ -24,6 +24,7 @@ _PARTS: dict[str, f.Check] = {
 class ModerationsSpec(ApiSpec):
     name = "moderations"
     scans_output = False
+    generates = False
 
     def validate(self, body: JsonObject) -> None:
         f.model_and_stream(body)  # the model is the alias that routes it: required here, unlike OpenAI's
@@ -55,6 +56,3 @@ class ModerationsSpec(ApiSpec):
         if isinstance(value, list):
             value = [v.get("text", "") if isinstance(v, dict) else v for v in value]
         return count_field(value, model, tokens)
-
-    def max_output_tokens(self, body: JsonObject) -> int | None:
-        return 0

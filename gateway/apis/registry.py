@@ -6,6 +6,7 @@ from __future__ import annotations
 from gateway.apis.base import ApiSpec
 from gateway.apis.chat import ChatSpec
 from gateway.apis.completions import CompletionsSpec
+from gateway.apis.count_tokens import CountTokensSpec
 from gateway.apis.embeddings import EmbeddingsSpec
 from gateway.apis.messages import MessagesSpec
 from gateway.apis.models import ModelsSpec
@@ -20,4 +21,5 @@ APIS: dict[str, ApiSpec] = {spec.name: spec for spec in (
     ModelsSpec(),
     CompletionsSpec(),
     ModerationsSpec(),
+    CountTokensSpec(),
 )}

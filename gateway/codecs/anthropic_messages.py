@@ -90,7 +90,9 @@ class MessagesDecoder:
                 call = self._blocks.get(data.get("index", -1))
                 if call is not None and call >= 0:
                     out.append(ToolCallDelta(0, call, arguments=delta["partial_json"], src=delta))
-            # thinking, signature and citation deltas: no neutral form, relayed by a same-wire encoder
+            elif dkind == "thinking_delta" and delta.get("thinking"):
+                out.append(TextDelta(0, delta["thinking"], delta, True))
+            # signature and citation deltas: no neutral form, relayed by a same-wire encoder
         elif kind == "content_block_start":
             block = data.get("content_block") or {}
             index = data.get("index", len(self._blocks))
@@ -101,6 +103,10 @@ class MessagesDecoder:
                 self._blocks[index] = -1
                 if block.get("text"):
                     out.append(TextDelta(0, block["text"], block))
+            elif block.get("type") == "thinking":
+                self._blocks[index] = -1
+                if block.get("thinking"):
+                    out.append(TextDelta(0, block["thinking"], block, True))
         elif kind == "content_block_stop":
             call = self._blocks.get(data.get("index", -1))
             if call is not None:
@@ -168,7 +174,9 @@ class MessagesDecoder:
                 out.append(ToolCallDelta(0, call, block.get("id"), block.get("name"),
                                          orjson.dumps(block.get("input") or {}).decode(), block))
                 call += 1
-            # thinking, redacted_thinking and server tool blocks: kept by a same-wire encoder only
+            elif kind == "thinking" and isinstance(block.get("thinking"), str):
+                out.append(TextDelta(0, block["thinking"], block, True))
+            # redacted_thinking and server tool blocks: kept by a same-wire encoder only
         out.append(Finish(0, FINISH_REASONS.get(resp.get("stop_reason") or "", "stop")))
         out.append(UsageReport(anthropic_usage(resp.get("usage")), True))
         return out

@@ -120,7 +120,7 @@ class ChatEncoder:
                 break
             kind = type(ev)
             if kind is TextDelta:
-                if ev.text:
+                if ev.text and not ev.signed:  # signed text (thinking) has no form in Chat Completions
                     out.append(self._chunk(ev.choice, {"content": ev.text}, flushed=ev.src is None))
             elif kind is ToolCallDelta:
                 if ev.id is not None or ev.name is not None:
@@ -212,7 +212,7 @@ class ChatEncoder:
         usage = Usage()
         for ev in events:
             kind = type(ev)
-            if kind is TextDelta:
+            if kind is TextDelta and not ev.signed:
                 texts.append(ev.text)
             elif kind is ToolCallDelta:
                 calls.append({"id": ev.id, "type": "function",

@@ -59,6 +59,10 @@ async def moderations(request: web.Request) -> web.StreamResponse:
     return await serve(request, "moderations")
 
 
+async def count_tokens(request: web.Request) -> web.StreamResponse:
+    return await serve(request, "count_tokens")
+
+
 async def list_models(request: web.Request) -> web.Response:
     state = request.app[STATE]
     ctx = new_context(request, "models", state)
@@ -135,6 +139,7 @@ def build_app(loaded: LoadedConfig) -> web.Application:
     app.router.add_post("/v1/responses", responses)
     app.router.add_post("/v1/completions", completions)
     app.router.add_post("/v1/moderations", moderations)
+    app.router.add_post("/v1/messages/count_tokens", count_tokens)
     app.router.add_get("/v1/models", list_models)
     admin.add_routes(app)
     dashboard.add_routes(app)

@@ -94,6 +94,8 @@ class FakeUpstream:
                                             "usage": {"prompt_tokens": 5, "total_tokens": 5}}))
         if path.endswith("/completions") and not path.endswith("/chat/completions"):
             return completion_reply(["Hello", " there", "!"], model=body.get("model"), stream=bool(body.get("stream")))
+        if path.endswith("/messages/count_tokens"):
+            return Reply(body=orjson.dumps({"input_tokens": 42}))
         if path.endswith("/moderations"):
             return Reply(body=orjson.dumps({"id": "modr-1", "model": "omni-moderation-latest", "results": [
                 {"flagged": False, "categories": {"violence": False}, "category_scores": {"violence": 0.001}}]}))
