@@ -25,6 +25,12 @@ class Usage:
     cached_tokens: int = 0
     # True when the numbers were counted by the gateway (tiktoken) because the provider gave none.
     estimated: bool = False
+    # The part of input_tokens written to the provider's prompt cache (Anthropic's cache_creation_input_tokens,
+    # Bedrock's cacheWriteInputTokens), billed at the model's cache-write price.
+    cache_write_tokens: int = 0
+    # The part of output_tokens spent on reasoning (OpenAI's reasoning_tokens, Gemini's thoughts): billed as
+    # output, recorded apart.
+    reasoning_tokens: int = 0
 
 
 @dataclass(slots=True)

@@ -29,8 +29,10 @@ _CUT = "the upstream stream ended before the response was complete"
 def responses_usage(u: dict | None) -> Usage:
     u = u or {}
     details = u.get("input_tokens_details") or {}
+    out_details = u.get("output_tokens_details") or {}
     return Usage(input_tokens=int(u.get("input_tokens") or 0), output_tokens=int(u.get("output_tokens") or 0),
-                 cached_tokens=int(details.get("cached_tokens") or 0))
+                 cached_tokens=int(details.get("cached_tokens") or 0),
+                 reasoning_tokens=int(out_details.get("reasoning_tokens") or 0))
 
 
 def scan_response(resp: dict, scanner) -> None:

@@ -46,7 +46,7 @@ def bedrock_usage(raw: dict | None) -> Usage:
     read = raw.get("cacheReadInputTokens") or 0
     written = raw.get("cacheWriteInputTokens") or 0
     return Usage(input_tokens=(raw.get("inputTokens") or 0) + read + written,
-                 output_tokens=raw.get("outputTokens") or 0, cached_tokens=read)
+                 output_tokens=raw.get("outputTokens") or 0, cached_tokens=read, cache_write_tokens=written)
 
 
 def delta_text(data: bytes) -> str:

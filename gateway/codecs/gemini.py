@@ -47,6 +47,7 @@ def gemini_usage(raw: dict | None) -> Usage:
         input_tokens=(raw.get("promptTokenCount") or 0) + (raw.get("toolUsePromptTokenCount") or 0),
         output_tokens=(raw.get("candidatesTokenCount") or 0) + (raw.get("thoughtsTokenCount") or 0),
         cached_tokens=raw.get("cachedContentTokenCount") or 0,
+        reasoning_tokens=raw.get("thoughtsTokenCount") or 0,
     )
 
 

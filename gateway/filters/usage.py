@@ -59,5 +59,7 @@ class UsageFallback(Filter):
         text = "".join(p if isinstance(p, str) else self.text_of(p) for p in self.parts)
         usage = count_output(self.ctx, text)
         if self.report is not None and self.report.input_tokens:
-            usage.input_tokens, usage.cached_tokens = self.report.input_tokens, self.report.cached_tokens
+            r = self.report
+            usage.input_tokens, usage.cached_tokens, usage.cache_write_tokens = (
+                r.input_tokens, r.cached_tokens, r.cache_write_tokens)
         self.ctx.usage = usage

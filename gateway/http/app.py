@@ -51,6 +51,18 @@ async def responses(request: web.Request) -> web.StreamResponse:
     return await serve(request, "responses")
 
 
+async def completions(request: web.Request) -> web.StreamResponse:
+    return await serve(request, "completions")
+
+
+async def moderations(request: web.Request) -> web.StreamResponse:
+    return await serve(request, "moderations")
+
+
+async def count_tokens(request: web.Request) -> web.StreamResponse:
+    return await serve(request, "count_tokens")
+
+
 async def list_models(request: web.Request) -> web.Response:
     state = request.app[STATE]
     ctx = new_context(request, "models", state)
@@ -125,6 +137,9 @@ def build_app(loaded: LoadedConfig) -> web.Application:
     app.router.add_post("/v1/embeddings", embeddings)
     app.router.add_post("/v1/messages", messages)
     app.router.add_post("/v1/responses", responses)
+    app.router.add_post("/v1/completions", completions)
+    app.router.add_post("/v1/moderations", moderations)
+    app.router.add_post("/v1/messages/count_tokens", count_tokens)
     app.router.add_get("/v1/models", list_models)
     admin.add_routes(app)
     console_api.add_routes(app)

@@ -102,7 +102,7 @@ async def serve(request: web.Request, api: str) -> web.StreamResponse:
         spec.validate(body)
         ctx.alias = body["model"]
         ctx.stream = bool(body.get("stream"))
-        if ctx.stream and api == "chat":
+        if ctx.stream and api in ("chat", "completions"):
             ctx.include_usage = bool((body.get("stream_options") or {}).get("include_usage"))
         ctx.tags = _tags(request)
         route = rt.router.route(ctx.alias)

@@ -9,6 +9,7 @@ from gateway.providers.bedrock import BedrockProvider
 from gateway.providers.gemini import GeminiProvider
 from gateway.providers.mock import MockProvider
 from gateway.providers.openai import OpenAIProvider
+from gateway.providers.presets import PRESETS
 from gateway.providers.vertex import VertexProvider
 from gateway.providers.vllm import VLLMProvider
 
@@ -21,4 +22,5 @@ PROVIDERS: dict[str, type[Provider]] = {
     "bedrock": BedrockProvider,
     "gemini": GeminiProvider,
     "vertex": VertexProvider,
+    **PRESETS,
 }

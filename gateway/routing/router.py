@@ -183,7 +183,8 @@ class Router:
                 adapter = pair_for(ctx.api, provider.wire)
                 if adapter is None or adapter.upstream_api not in provider.apis:
                     skipped.add(i % len(order))
-                    last = last or BadRequest(f"the model '{r.alias}' cannot serve this API", code="unsupported_api")
+                    last = last or BadRequest(f"the model '{r.alias}' cannot serve the {ctx.api} API "
+                                              "(no target's provider offers it)", code="unsupported_api")
                     continue
                 delay = 0.0
                 if target == failed:  # coming back to a target that just failed: back off first
