@@ -91,8 +91,8 @@ def messages(gw) -> anthropic.Anthropic:
 
 
 def hand_cost(inp: int, out: int, read: int, write: int = 0) -> float:
-    # Cache writes are billed as input here until the price table has a cache-write price.
-    return (inp * HAIKU_IN + write * HAIKU_IN + read * HAIKU_CACHE_READ + out * HAIKU_OUT) / 1e6
+    # Claude 3.5 Haiku on Bedrock: cache writes at 1.25x input ($1.00), reads at 0.1x ($0.08).
+    return (inp * HAIKU_IN + write * HAIKU_IN * 1.25 + read * HAIKU_CACHE_READ + out * HAIKU_OUT) / 1e6
 
 
 # -- openai SDK ------------------------------------------------------------------------------------
