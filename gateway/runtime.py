@@ -38,6 +38,7 @@ if TYPE_CHECKING:  # built by the app at start-up; the runtime only passes them 
     from gateway.records.recorder import Recorder
     from gateway.store.base import Store
     from gateway.store.revocation import RevocationCache
+    from gateway.tracing.exporter import Tracer
 
 
 @dataclass(slots=True)
@@ -53,6 +54,7 @@ class Services:
     session: aiohttp.ClientSession = field(init=False)  # webhooks and other calls off the hot path
     store: Store = field(init=False)  # memory or Redis
     revocations: RevocationCache = field(init=False)  # over the store
+    tracer: Tracer | None = None  # [tracing] enabled: OpenTelemetry spans of finished requests
 
 
 @dataclass(frozen=True, slots=True)

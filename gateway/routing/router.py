@@ -24,7 +24,7 @@ from typing import Protocol
 
 from gateway import reasons
 from gateway.config.schema import ModelConfig
-from gateway.context import RequestContext, Target
+from gateway.context import Attempt, RequestContext, Target
 from gateway.errors import BadRequest, GatewayError, NotFound, Overloaded, UpstreamError
 from gateway.providers.base import Provider, UpstreamReply
 from gateway.routing.backoff import RetryPolicy, retryable_status
@@ -200,7 +200,13 @@ class Router:
                 if delay:
                     await asyncio.sleep(delay)
                 tries += 1
+                a0 = perf_counter() if ctx.trace is not None else 0.0
                 reply, err = await self._attempt(ctx, target, provider, adapter, trace_headers)
+                if ctx.trace is not None:
+                    ctx.trace.attempts.append(Attempt(target, a0, perf_counter(),
+                                                      reply.status if reply is not None else
+                                                      (err.upstream_status or 0) if err is not None else 0,
+                                                      err.code if err is not None else None))
                 if reply is not None:
                     breaker.record_success()
                     return Opened(adapter, provider, reply)
