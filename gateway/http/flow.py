@@ -125,7 +125,9 @@ async def serve(request: web.Request, api: str) -> web.StreamResponse:
                 ctx.trace.output_scanned = True
         if rt.services.recorder is not None and rt.services.recorder.sample_payload():
             ctx.payload_out = []
-        trace_headers = {"traceparent": f"00-{ctx.trace_id}-{ctx.span_id}-01", "x-request-id": ctx.request_id}
+        # Sampled unless tracing is on and this request was not sampled: the upstream follows our decision.
+        flags = "00" if tracer is not None and ctx.trace is None else "01"
+        trace_headers = {"traceparent": f"00-{ctx.trace_id}-{ctx.span_id}-{flags}", "x-request-id": ctx.request_id}
         # Each attempt is bounded by its provider's timeouts (first byte, idle, total); an alias's
         # `timeout_s` also bounds all its attempts together.
         timeout = route.timeout_s

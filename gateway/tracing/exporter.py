@@ -90,11 +90,13 @@ class _BoundedProcessor(BatchSpanProcessor):
     deque has a maxlen) and only logs; the count is read off the same deque (opentelemetry-sdk is
     pinned in the locks, and tests/integration/test_tracing.py checks the count)."""
 
-    def __init__(self, exporter: SpanExporter, counts: collections.Counter[str], **kw: int) -> None:
-        super().__init__(exporter, **kw)
+    def __init__(self, exporter: SpanExporter, counts: collections.Counter[str], *, max_queue_size: int,
+                 max_export_batch_size: int, schedule_delay_millis: int) -> None:
+        super().__init__(exporter, max_queue_size=max_queue_size, max_export_batch_size=max_export_batch_size,
+                         schedule_delay_millis=schedule_delay_millis)
         self.counts = counts
         self.queue: collections.deque[ReadableSpan] = self._batch_processor._queue
-        self.capacity = kw["max_queue_size"]
+        self.capacity = max_queue_size
 
     def on_end(self, span: ReadableSpan) -> None:
         if len(self.queue) >= self.capacity:

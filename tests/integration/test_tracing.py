@@ -171,6 +171,9 @@ def test_sampling_follows_the_callers_flag_and_the_ratio(make_gateway, receiver,
     receiver.trace(other, 2)
     time.sleep(0.3)
     assert {s.trace_id for s in receiver.spans} == {other}
+    # The upstream is told the decision: sampled only for the one traced request.
+    flags = [seen.headers["traceparent"][-2:] for seen in upstream.requests[-5:]]
+    assert flags == ["00", "01", "00", "00", "00"]
 
 
 def test_no_payload_is_exported_by_default(make_gateway, receiver, upstream):
