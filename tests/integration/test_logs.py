@@ -13,7 +13,7 @@ import orjson
 import pytest
 
 from tests.support.fake_upstream import Reply
-from tests.support.gateway import TEST_KEY, UPSTREAM_SECRET, base_config, write_config
+from tests.support.gateway import OTHER_KEY, TEST_KEY, UPSTREAM_SECRET, base_config, write_config
 from tests.support.processes import GatewayProcess
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -108,3 +108,42 @@ def test_log_format_text_on_request(tmp_path, upstream):
         gw.stop()
     line = next(ln for ln in gw.output().splitlines() if "serving on" in ln)
     assert not line.startswith("{") and f" INFO gateway.server serving on {gw.url} (pid" in line
+
+
+def test_a_store_outage_logs_its_start_and_its_end(tmp_path, upstream):
+    from tests.conftest_redis import RedisServer
+
+    redis = RedisServer().start()
+    cfg = write_config(tmp_path, base_config(upstream.url, extra=f'\n[store]\nurl = "{redis.url}"\n'))
+    gw = GatewayProcess(cfg, log=tmp_path / "gw.log")
+    c = openai.OpenAI(base_url=gw.url + "/v1", api_key=TEST_KEY, max_retries=0)
+    try:
+        wait_for(gw, "startup")
+        c.chat.completions.create(model="gpt", messages=[{"role": "user", "content": "hi"}])
+        redis.stop()
+        time.sleep(1.1)  # past the revocation cache's one-second answer
+        # A key the store has not answered for yet: on_store_error = "closed" refuses it with 503.
+        other = openai.OpenAI(base_url=gw.url + "/v1", api_key=OTHER_KEY, max_retries=0)
+        with pytest.raises(openai.APIStatusError) as refused:
+            other.chat.completions.create(model="demo", messages=[{"role": "user", "content": "hi"}])
+        assert refused.value.status_code == 503
+        down = wait_for(gw, "store_unavailable")[0]
+        assert down["level"] == "warning" and down["reason"]
+        redis = RedisServer(port=redis.port).start()
+        for _ in range(40):  # the first queries after the restart may still meet the dead connection
+            time.sleep(0.25)
+            if _ok(other):  # the store answered for this key: the outage is over
+                break
+        wait_for(gw, "store_recovered")
+    finally:
+        gw.stop()
+        redis.stop()
+    no_library_noise(json_lines(gw.output()))
+
+
+def _ok(client: openai.OpenAI) -> bool:
+    try:
+        client.models.list()
+        return True
+    except openai.APIStatusError:
+        return False
