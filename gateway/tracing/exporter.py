@@ -41,6 +41,7 @@ log = logging.getLogger("gateway.tracing")
 
 _KINDS = {"server": SpanKind.SERVER, "client": SpanKind.CLIENT, "internal": SpanKind.INTERNAL}
 _TRACE_ID_MASK = (1 << 64) - 1
+_SDK_LOGGERS = ("opentelemetry.exporter.otlp.proto.http", "opentelemetry.exporter.http", "opentelemetry.sdk._shared_internal")
 
 
 class _Ids(IdGenerator):
@@ -62,11 +63,15 @@ class _Ids(IdGenerator):
 
 
 class _CountingExporter(SpanExporter):
-    """The OTLP exporter, counting the spans of every batch that did not reach the collector."""
+    """The OTLP exporter, counting the spans of every batch that did not reach the collector, and
+    logging once when exports start failing and once when they succeed again (the SDK's own lines,
+    one per retry and per dropped span, are silenced in `Tracer.start`)."""
 
-    def __init__(self, inner: SpanExporter, counts: collections.Counter[str]) -> None:
+    def __init__(self, inner: SpanExporter, counts: collections.Counter[str], endpoint: str) -> None:
         self.inner = inner
         self.counts = counts
+        self.endpoint = endpoint
+        self.failing = False
 
     def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
         try:
@@ -76,6 +81,14 @@ class _CountingExporter(SpanExporter):
             result = SpanExportResult.FAILURE
         if result is not SpanExportResult.SUCCESS:
             self.counts["export_failed"] += len(spans)
+            if not self.failing:
+                self.failing = True
+                log.warning("trace export to %s failed; spans are dropped and counted until it recovers",
+                            self.endpoint, extra={"event": "trace_export_failed", "endpoint": self.endpoint})
+        elif self.failing:
+            self.failing = False
+            log.info("trace export to %s works again", self.endpoint,
+                     extra={"event": "trace_export_recovered", "endpoint": self.endpoint})
         return result
 
     def shutdown(self) -> None:
@@ -122,9 +135,13 @@ class Tracer:
 
     def start(self) -> None:
         cfg = self.cfg
+        # The SDK logs every retry and every span dropped on a full queue; both are counted in
+        # /metrics and logged once per outage here instead.
+        for name in _SDK_LOGGERS:
+            logging.getLogger(name).setLevel(logging.CRITICAL)
         exporter = OTLPSpanExporter(endpoint=cfg.endpoint, headers=dict(cfg.headers) or None, timeout=cfg.timeout_s)
         self._processor = _BoundedProcessor(
-            _CountingExporter(exporter, self.counts), self.counts, max_queue_size=cfg.queue_size,
+            _CountingExporter(exporter, self.counts, cfg.endpoint), self.counts, max_queue_size=cfg.queue_size,
             max_export_batch_size=min(cfg.batch_size, cfg.queue_size), schedule_delay_millis=cfg.schedule_delay_ms)
         # Not the global provider: the gateway's spans only, and nothing else in the process exports.
         self._provider = TracerProvider(

@@ -199,7 +199,7 @@ def test_opted_in_payloads_are_the_redacted_text(make_gateway, receiver, upstrea
     assert b"jane.doe" not in b"".join(receiver.raw)
 
 
-def test_collector_refusing_connections_costs_nothing_and_drops_are_counted(make_gateway, upstream):
+def test_collector_refusing_connections_costs_nothing_and_drops_are_counted(make_gateway, upstream, caplog):
     import socket
 
     with socket.socket() as s:  # a port nobody listens on
@@ -217,6 +217,10 @@ def test_collector_refusing_connections_costs_nothing_and_drops_are_counted(make
         time.sleep(0.1)
     else:
         raise AssertionError(f"no export_failed drops counted: {m}")
+    # One line for the outage, not one per failed batch or retry.
+    events = [getattr(r, "event", None) for r in caplog.records]
+    assert events.count("trace_export_failed") == 1, [r.getMessage() for r in caplog.records]
+    assert not [r for r in caplog.records if r.name.startswith("opentelemetry")]
 
 
 def test_hanging_collector_keeps_the_queue_bounded(make_gateway, receiver, upstream):
