@@ -236,3 +236,30 @@ def test_hanging_collector_keeps_the_queue_bounded(make_gateway, receiver, upstr
     assert m[("gateway_trace_queue_spans", ())] <= 4
     dropped = m[("gateway_trace_spans_dropped_total", (("reason", "queue_full"),))]
     assert dropped >= 40 - 4 - 2 - 2  # 40 spans made, at most a queue and two batches in the exporter's hands
+
+
+def test_a_limit_refusal_has_its_limits_span_and_no_attempt(make_gateway, receiver, upstream):
+    limits = {"limits.toml": '[[rate_limits]]\nid = "one-a-minute"\nscope = "key"\nkeys = ["test"]\nrpm = 1\n'}
+    gw = make_gateway(extra=tracing(receiver.url + "/v1/traces"), policies=limits)
+    c = client(gw)
+    c.chat.completions.create(model="gpt", messages=MSGS)
+    with pytest.raises(openai.RateLimitError):
+        client(gw, traceparent=f"00-{TRACE}-{PARENT}-01").chat.completions.create(model="gpt", messages=MSGS)
+    spans = receiver.trace(TRACE, 2)
+    server = by_name(spans, "chat gpt")
+    assert server.attributes["http.response.status_code"] == 429
+    assert server.attributes["error.type"] == "rate_limit_exceeded" and not server.error  # the caller's 4xx
+    limit = by_name(spans, "gateway.limits")
+    assert limit.parent_span_id == server.span_id and limit.attributes["gateway.limits.action"] == "refuse"
+    assert limit.attributes["gateway.limits.reason"] == "rate_limit.requests"
+    assert not [s for s in spans if s.kind == "client"]  # nothing went upstream
+
+
+def test_embeddings_are_traced_as_their_operation(make_gateway, receiver, upstream):
+    gw = make_gateway(extra=tracing(receiver.url + "/v1/traces"))
+    client(gw, traceparent=f"00-{TRACE}-{PARENT}-01").embeddings.create(model="gpt", input="hello")
+    spans = receiver.trace(TRACE, 2)
+    server = by_name(spans, "embeddings gpt")
+    assert server.attributes["gen_ai.operation.name"] == "embeddings"
+    assert server.attributes["gen_ai.usage.input_tokens"] == 5
+    assert by_name(spans, "embeddings gpt-4o-mini").parent_span_id == server.span_id
