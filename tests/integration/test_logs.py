@@ -147,3 +147,33 @@ def _ok(client: openai.OpenAI) -> bool:
         return True
     except openai.APIStatusError:
         return False
+
+
+def test_plain_text_when_stderr_is_a_terminal(tmp_path, upstream):
+    import os
+    import pty
+    import select
+    import subprocess
+    import sys
+
+    from tests.support.processes import free_port
+
+    cfg = write_config(tmp_path, base_config(upstream.url))
+    port = free_port()
+    leader, follower = pty.openpty()
+    env = {k: v for k, v in os.environ.items() if k != "GATEWAY_LOG_FORMAT"}
+    proc = subprocess.Popen([sys.executable, "-m", "gateway", "serve", "--config", str(cfg), "--port", str(port)],
+                            cwd=ROOT, stdout=subprocess.DEVNULL, stderr=follower, env=env)
+    os.close(follower)
+    out = b""
+    try:
+        deadline = time.time() + 20
+        while b"serving on" not in out and time.time() < deadline:
+            if select.select([leader], [], [], 0.2)[0]:
+                out += os.read(leader, 4096)
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(20)
+        os.close(leader)
+    line = next(ln for ln in out.decode().splitlines() if "serving on" in ln)
+    assert not line.lstrip().startswith("{") and f"INFO gateway.server serving on http://127.0.0.1:{port} (pid" in line
