@@ -205,11 +205,8 @@ class Router:
                 tries += 1
                 a0 = perf_counter() if ctx.trace is not None else 0.0
                 reply, err = await self._attempt(ctx, target, provider, adapter, trace_headers)
-                if ctx.trace is not None:
-                    ctx.trace.attempts.append(Attempt(target, a0, perf_counter(),
-                                                      reply.status if reply is not None else
-                                                      (err.upstream_status or 0) if err is not None else 0,
-                                                      err.code if err is not None else None))
+                if ctx.trace is not None:  # a traced request: one span per attempt
+                    ctx.trace.attempts.append(_attempt_mark(target, a0, reply, err))
                 if reply is not None:
                     _judge(breaker, target, True)
                     return Opened(adapter, provider, reply)
@@ -289,3 +286,10 @@ def _judge(breaker: CircuitBreaker, target: Target, ok: bool) -> None:
         log.warning("circuit breaker of %s %s", breaker_key(target), "opened" if now == "open" else "closed",
                     extra={"event": "breaker_" + ("opened" if now == "open" else "closed"),
                            "target": breaker_key(target)})
+
+
+def _attempt_mark(target: Target, start: float, reply: UpstreamReply | None, err: GatewayError | None) -> Attempt:
+    if reply is not None:
+        return Attempt(target, start, perf_counter(), reply.status)
+    return Attempt(target, start, perf_counter(), err.upstream_status or 0 if err is not None else 0,
+                   err.code if err is not None else None)
