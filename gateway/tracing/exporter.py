@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import concurrent.futures
+import contextlib
 import logging
 import threading
 from collections.abc import Mapping, Sequence
@@ -236,7 +237,10 @@ class Tracer:
         def shut() -> None:
             try:
                 provider.shutdown()
-            finally:
+            except Exception:
+                log.exception("trace exporter shutdown failed")
+            # Past the wait below, `done` was cancelled with it: nobody is waiting any more.
+            with contextlib.suppress(concurrent.futures.InvalidStateError):
                 done.set_result(None)
 
         threading.Thread(target=shut, name="trace-shutdown", daemon=True).start()

@@ -223,7 +223,7 @@ def test_collector_refusing_connections_costs_nothing_and_drops_are_counted(make
     assert not [r for r in caplog.records if r.name.startswith("opentelemetry")]
 
 
-def test_hanging_collector_keeps_the_queue_bounded(make_gateway, receiver, upstream):
+def test_hanging_collector_keeps_the_queue_bounded(make_gateway, receiver, upstream, servers):
     receiver.hang = True
     gw = make_gateway(extra=tracing(receiver.url + "/v1/traces", timeout_s=5, queue_size=4, batch_size=2))
     c = client(gw)
@@ -236,6 +236,9 @@ def test_hanging_collector_keeps_the_queue_bounded(make_gateway, receiver, upstr
     assert m[("gateway_trace_queue_spans", ())] <= 4
     dropped = m[("gateway_trace_spans_dropped_total", (("reason", "queue_full"),))]
     assert dropped >= 40 - 4 - 2 - 2  # 40 spans made, at most a queue and two batches in the exporter's hands
+    t0 = time.perf_counter()
+    servers.stop_app(gw.url)  # the shutdown gives the stuck export timeout_s (+1 s), then goes on
+    assert time.perf_counter() - t0 < 5 + 1 + 2
 
 
 def test_a_limit_refusal_has_its_limits_span_and_no_attempt(make_gateway, receiver, upstream):
