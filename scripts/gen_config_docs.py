@@ -131,6 +131,7 @@ def build() -> str:
     from gateway.alerts.rules import AlertTable, WebhookConfig
     from gateway.auth import KeyRule
     from gateway.config.schema import AdminConfig, MainConfig, ModelConfig, ServerConfig, StoreConfig, TargetConfig
+    from gateway.config.schema import LogsConfig, TracingConfig
     from gateway.guardrails.deny_list import DenyListRule
     from gateway.guardrails.policy import InjectionRule, PiiRule, RuleBase
     from gateway.limits.rules import BudgetTable, RateLimitTable
@@ -159,6 +160,8 @@ def build() -> str:
     for sink in (StdoutSink, RedisSink, FileSink):
         kind = typing.get_args(sink.model_fields["type"].annotation)[0]
         parts += [f"\n`[[audit.sinks]] type = \"{kind}\"`:\n\n", table(sink), "\n"]
+    parts += ["\n### `[tracing]`\n", doc(TracingConfig), table(TracingConfig), "\n",
+              "\n### `[logs]`\n", doc(LogsConfig), table(LogsConfig), "\n"]
     parts += ["\n## Policy files\n", POLICY_INTRO,
               "\n### `[[keys]]`\n", table(KeyRule), "\n",
               "\n### `[[rate_limits]]`\n", LIMITS_INTRO, table(RateLimitTable), "\n",

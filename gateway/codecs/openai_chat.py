@@ -52,6 +52,15 @@ def chunk_text(data: bytes) -> str:
     return "".join(parts)
 
 
+def finish_reasons_of(data: bytes) -> list[str]:
+    """The finish reasons in a chunk the fast lane relays unread (read for a traced request only)."""
+    try:
+        choices = orjson.loads(data).get("choices") or ()
+    except (orjson.JSONDecodeError, AttributeError):
+        return []
+    return [c["finish_reason"] for c in choices if isinstance(c, dict) and isinstance(c.get("finish_reason"), str)]
+
+
 class ChatDecoder:
     """Per-request reader of one upstream answer on the chat wire."""
 
@@ -185,5 +194,7 @@ class ChatFastLane:
             self.ctx.mark_first_token()
         if not self.dec.finished and b'"finish_reason":"' in data:
             self.dec.finished = True  # the decoder tells a finished stream from a cut one
+            if self.ctx.trace is not None:  # a traced request: its span names the finish reasons
+                self.ctx.trace.finish_reasons.extend(finish_reasons_of(data))
         self.keep.append(data)
         return b"data: " + data + b"\n\n"

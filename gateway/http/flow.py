@@ -79,10 +79,15 @@ async def serve(request: web.Request, api: str) -> web.StreamResponse:
     spec = APIS[api]
     ctx = new_context(request, api, state)
     rt = ctx.runtime
+    tracer = rt.services.tracer
+    if tracer is not None:
+        tracer.begin(ctx, request.headers.get("traceparent"))
     # Shed load before any work when every in-flight slot is taken (rechecked once the body is in).
     if state.in_flight >= rt.server.max_in_flight:
         resp = error_response(ctx, ingress.overloaded(ctx))
         record(ctx)
+        if ctx.trace is not None and tracer is not None:
+            tracer.submit(ctx)
         return resp
     key_id = None
     in_flight = False
@@ -113,21 +118,35 @@ async def serve(request: web.Request, api: str) -> web.StreamResponse:
         if rt.limits is not None:
             if rt.limits.needs_prompt_tokens:
                 ctx.prompt_tokens_estimate = rt.limits.estimate_prompt_tokens(ctx)
-            await rt.limits.admit(ctx, ctx.prompt_tokens_estimate, spec.max_output_tokens(body) or 0,
-                                  spec.output_choices(body))
+            t0 = perf_counter() if ctx.trace is not None else 0.0
+            try:
+                await rt.limits.admit(ctx, ctx.prompt_tokens_estimate, spec.max_output_tokens(body) or 0,
+                                      spec.output_choices(body))
+            finally:
+                if ctx.trace is not None:
+                    ctx.trace.stages.append(("gateway.limits", t0, perf_counter()))
         guard = rt.guardrails.for_request(ctx.principal, ctx.alias) if rt.guardrails is not None else None
         if rt.cache is not None:
             cached = response_cache.begin(rt.cache, rt.services.cache, ctx, request.headers, guard is not None)
         if guard is not None:
-            await guard.check_input(ctx)
+            t0 = perf_counter() if ctx.trace is not None else 0.0
+            try:
+                await guard.check_input(ctx)
+            finally:
+                if ctx.trace is not None:
+                    ctx.trace.stages.append(("gateway.guardrails.input", t0, perf_counter()))
             scanner = guard.output_scanner(ctx)
+            if scanner is not None and ctx.trace is not None:
+                ctx.trace.output_scanned = True
         if rt.services.recorder is not None and rt.services.recorder.sample_payload():
             ctx.payload_out = []
         if cached is not None:
             hit = await cached.lookup(ctx)
             if hit is not None:  # answered from the cache: no upstream, the answer through this request's filters
                 return await _send(request, ctx, _replayed(ctx, hit, scanner))
-        trace_headers = {"traceparent": f"00-{ctx.trace_id}-{ctx.span_id}-01", "x-request-id": ctx.request_id}
+        # Sampled unless tracing is on and this request was not sampled: the upstream follows our decision.
+        flags = "00" if tracer is not None and ctx.trace is None else "01"
+        trace_headers = {"traceparent": f"00-{ctx.trace_id}-{ctx.span_id}-{flags}", "x-request-id": ctx.request_id}
         # Each attempt is bounded by its provider's timeouts (first byte, idle, total); an alias's
         # `timeout_s` also bounds all its attempts together.
         timeout = route.timeout_s
@@ -150,8 +169,9 @@ async def serve(request: web.Request, api: str) -> web.StreamResponse:
                         out = key_scrub.body(out)  # the upstream's own bytes unless the key is in them
                     ctx.status = 200
                     ctx.mark_first_token()
-                    if ctx.payload_out is not None:
-                        ctx.payload_out.append(out)
+                    capture = ctx.capture()
+                    if capture is not None:
+                        capture.append(out)
                     if cached is not None:
                         await cached.complete(ctx, _at_rest(guard, key_scrub), out)
                     return await _send(request, ctx, web.Response(body=out, headers=common_headers(ctx),
@@ -196,6 +216,8 @@ async def serve(request: web.Request, api: str) -> web.StreamResponse:
             cached.release()
         await _settle(ctx)
         record(ctx)
+        if ctx.trace is not None and tracer is not None:
+            tracer.submit(ctx)
 
 
 async def _send(request: web.Request, ctx: RequestContext, resp: web.Response) -> web.Response:

@@ -262,7 +262,7 @@ class Limits:
                 return await store.reserve(adm.ops, now)
             except StoreError as exc:
                 self._down_until = time.monotonic() + self._retry_after_s
-                log.warning("limits store failed: %s", exc)
+                log.warning("limits store failed: %s", exc, extra={"event": "store_error", "reason": str(exc)})
         if not self._open:
             ctx.decisions.append(Decision("limits", "rate_limit", "refuse", reasons.STORE_UNAVAILABLE))
             raise StoreUnavailable(
