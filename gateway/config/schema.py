@@ -124,6 +124,8 @@ class MainConfig(Strict):
     models: dict[str, ModelConfig] = {}
     pricing: dict[str, dict[str, Any]] = {}
     response_cache: ResponseCacheConfig = ResponseCacheConfig()
+    tracing: TracingConfig = Field(default_factory=lambda: TracingConfig())
+    logs: LogsConfig = Field(default_factory=lambda: LogsConfig())
 
 
 POLICY_TABLES = ("keys", "rate_limits", "budgets", "guardrails", "alerts", "cache")
@@ -158,11 +160,6 @@ class CacheRule(Strict):
     # Entries are per API key unless a namespace is named: every key this rule matches then shares entries
     # under it (sharing across keys is always explicit).
     namespace: str | None = Field(None, min_length=1, max_length=64)
-    tracing: TracingConfig = Field(default_factory=lambda: TracingConfig())
-    logs: LogsConfig = Field(default_factory=lambda: LogsConfig())
-
-
-POLICY_TABLES = ("keys", "rate_limits", "budgets", "guardrails", "alerts")
 
 
 class TracingConfig(Strict):
