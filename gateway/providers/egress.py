@@ -36,7 +36,7 @@ import os
 import ssl
 import urllib.request
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 import yarl
 
@@ -45,6 +45,8 @@ from gateway.config.validate import ConfigError
 if TYPE_CHECKING:
     from gateway.providers.transport import _Connection
 
+# The standard library's NO_PROXY matching (documented behaviour, not in typeshed's stubs).
+_proxy_bypass: Callable[[str, dict[str, str]], bool] = getattr(urllib.request, "proxy_bypass_environment")
 MAX_CONNECT_REPLY = 16 * 1024  # a proxy's answer to CONNECT: a status line and a few headers
 
 
@@ -146,7 +148,7 @@ class Egress:
     def _bypass(self, url: yarl.URL) -> bool:
         if not self._no_proxy:
             return False
-        return bool(urllib.request.proxy_bypass_environment(f"{url.host}:{url.port}", {"no": self._no_proxy}))
+        return _proxy_bypass(f"{url.host}:{url.port}", {"no": self._no_proxy})
 
     def head(self, url: yarl.URL) -> bytes:
         """The request line and Host header: absolute form (with the proxy's credentials) for an http
@@ -170,21 +172,25 @@ class Egress:
                    default_ssl: ssl.SSLContext | None) -> _Connection:
         """A connection to `url`'s origin, through the proxy when there is one (TLS inside the tunnel)."""
         loop = asyncio.get_running_loop()
+        host, port = url.host, url.port
+        if host is None or port is None:
+            raise EgressError("the upstream URL has no host or port")
         tls = url.scheme == "https"
         ctx = (self.ssl or default_ssl) if tls else None
         proxy = self.proxy_for(url)
         if proxy is None:
-            _, conn = await loop.create_connection(factory, url.host, url.port, ssl=ctx,
-                                                   server_hostname=url.host if tls else None)
+            _, conn = await loop.create_connection(factory, host, port, ssl=ctx, server_hostname=host if tls else None)
             return conn
         if not tls:
             _, conn = await loop.create_connection(factory, proxy.host, proxy.port)
             return conn
+        if ctx is None:
+            raise EgressError("no TLS context for the upstream")
         raw, tunnel = await loop.create_connection(_Tunnel, proxy.host, proxy.port)
         try:
             await tunnel.establish(url, proxy)
             conn = factory()
-            tls_transport = await loop.start_tls(raw, conn, ctx, server_hostname=url.host)
+            tls_transport = await loop.start_tls(raw, conn, ctx, server_hostname=host)
         except BaseException:
             raw.close()
             raise
@@ -202,8 +208,8 @@ class _Tunnel(asyncio.Protocol):
         self.buffer = bytearray()
         self.answer: asyncio.Future[bytes] = asyncio.get_running_loop().create_future()
 
-    def connection_made(self, transport) -> None:  # type: ignore[no-untyped-def]
-        self.transport = transport
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = cast(asyncio.Transport, transport)  # uvloop's are not asyncio.Transport subclasses
 
     def data_received(self, data: bytes) -> None:
         if self.answer.done():
