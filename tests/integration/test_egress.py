@@ -226,6 +226,25 @@ def test_proxy_auth_works_and_the_password_is_never_shown(gw_factory, servers, t
         servers.run(p.stop())
 
 
+def test_unreachable_proxy_is_a_502_naming_it_and_fallbacks_still_work(gw_factory, servers, tls_upstream, pems,
+                                                                      monkeypatch):
+    dead = _proxy(servers)
+    servers.run(dead.stop())  # its port is closed now
+    host_port = dead.url.removeprefix("http://")
+    extra = """
+        [models.tls]
+        targets = [{ provider = "up", model = "gpt-4o-mini" }]
+        fallbacks = ["demo"]
+        """
+    gw = gw_factory(config(tls_upstream.url, f'ca_bundle = "{pems / "ca.pem"}"\nproxy = "{dead.url}"\n', extra=extra))
+    with pytest.raises(openai.APIStatusError) as exc:
+        client(gw).chat.completions.create(model="gpt", messages=MSGS)
+    assert exc.value.status_code == 502
+    assert f"could not reach the proxy at {host_port}" in exc.value.body["message"]
+    assert client(gw).chat.completions.create(model="tls", messages=MSGS).choices[0].message.content
+    assert tls_upstream.requests == []
+
+
 def test_wrong_ca_is_a_clear_502_and_fallbacks_still_work(gw_factory, tls_upstream, proxy, pems, monkeypatch):
     monkeypatch.setenv("HTTPS_PROXY", proxy.url)
     extra = """
