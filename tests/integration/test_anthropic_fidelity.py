@@ -205,3 +205,19 @@ def test_count_tokens_needs_a_key(gw, upstream, headers, status):
 def test_count_tokens_bad_input(gw, upstream, body, param):
     r = httpx.post(gw.v1 + "/messages/count_tokens", json=body, headers={"x-api-key": TEST_KEY})
     assert r.status_code == 400 and r.json()["type"] == "error" and param in r.text
+
+
+def test_an_answer_with_signed_thinking_is_never_served_from_the_cache(make_gateway, upstream):
+    """A cache hit is rebuilt from events and could not carry a thinking block's signature (nor must the
+    thinking come back as answer text): such an answer is not kept, the next request goes upstream."""
+    cache = {"cache.toml": '[[cache]]\nid = "all"\nttl_s = 60\n'}
+    gw = make_gateway(extra=config(upstream.url), policies=cache)
+    body = {**BODY, "temperature": 0}
+    for _ in range(2):
+        upstream.push(Reply(body=orjson.dumps(message("private musings", "Sunny."))))
+    n = len(upstream.requests)
+    for _ in range(2):
+        got = post(gw, body).json()
+        assert got["content"][0] == {"type": "thinking", "thinking": "private musings", "signature": SIG}
+        assert got["content"][-1]["text"] == "Sunny."
+    assert len(upstream.requests) == n + 2
