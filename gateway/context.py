@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:  # imports for type checkers only: at run time the context module depends on nothing
     from gateway.errors import GatewayError
     from gateway.limits.admission import Admission
+    from gateway.limits.key_limits import KeyLimits
     from gateway.runtime import Runtime
 
 
@@ -50,6 +51,7 @@ class Principal:
     models: tuple[str, ...] = ()  # allowed aliases; empty means all
     tags: tuple[str, ...] = ()
     expires_at: float | None = None  # unix seconds
+    limits: KeyLimits | None = None  # the key's own limits (keys managed over the admin API)
 
 
 @dataclass(slots=True)

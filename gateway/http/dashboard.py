@@ -10,7 +10,6 @@ accepts for reads too. Without a key the page is open, like `/stats`.
 from __future__ import annotations
 
 import asyncio
-import hmac
 from importlib import resources
 from urllib.parse import urlsplit
 
@@ -18,7 +17,8 @@ from aiohttp import web
 
 from gateway import __version__
 from gateway.http import admin_session, ingress
-from gateway.http.admin import admin_key, check_admin
+from gateway.http.admin import check_admin
+from gateway.http.admin_auth import admin_configured, match_key
 from gateway.http.state import STATE
 
 ASSET_TYPES = {"dashboard.js": "text/javascript", "dashboard.css": "text/css"}
@@ -41,7 +41,7 @@ def _load_assets() -> dict[str, bytes]:
 
 def _page(request: web.Request, name: str, status: int = 200, error: bool = False) -> web.Response:
     body = request.app[ASSETS][name]
-    if name == "dashboard.html" and admin_key(request.app) is not None:
+    if name == "dashboard.html" and admin_configured(request.app):
         body = body.replace(b'data-session="off"', b'data-session="on"')
     if error:
         body = body.replace(b"<!--error-->", LOGIN_ERROR)
@@ -77,14 +77,13 @@ async def dashboard(request: web.Request) -> web.Response:
 
 
 async def login_form(request: web.Request) -> web.Response:
-    if admin_key(request.app) is None or _authorised(request):
+    if not admin_configured(request.app) or _authorised(request):
         raise web.HTTPSeeOther("/dashboard")
     return _page(request, "login.html")
 
 
 async def login(request: web.Request) -> web.Response:
-    key = admin_key(request.app)
-    if key is None:
+    if not admin_configured(request.app):
         raise web.HTTPSeeOther("/dashboard")
     if not _same_origin(request):
         raise web.HTTPForbidden(text="cross-site login refused")
@@ -100,10 +99,12 @@ async def login(request: web.Request) -> web.Response:
         ingress.close_connection(request)
         return resp
     given = form.get("key", "")
-    if not isinstance(given, str) or not hmac.compare_digest(given.strip().encode(), key.encode()):
+    key = match_key(request.app, given.strip()) if isinstance(given, str) and given.strip() else None
+    if key is None:
         return _page(request, "login.html", status=401, error=True)
     response = web.HTTPSeeOther("/dashboard")
-    response.set_cookie(admin_session.COOKIE, admin_session.mint(key), max_age=admin_session.TTL_S, path="/",
+    # Signed with the key that logged in, so the session carries that key's role.
+    response.set_cookie(admin_session.COOKIE, admin_session.mint(key.secret), max_age=admin_session.TTL_S, path="/",
                         httponly=True, samesite="Strict", secure=_https(request))
     raise response
 

@@ -213,7 +213,10 @@ class Limits:
         ops: list[ReserveOp] = []
         metas: list[Meta] = []
         rid = ctx.request_id
-        for rule in self._rates:
+        own = ctx.principal.limits if ctx.principal is not None else None
+        rates: Sequence[RateRule] = self._rates if own is None else (*self._rates, *own.rates)
+        budget_rules: Sequence[BudgetRule] = self._budgets if own is None else (*self._budgets, *own.budgets)
+        for rule in rates:
             for subject in rule.subjects(ctx):
                 for lim in rule.limiters:
                     key = f"gw:{{rl:{rule.id}:{lim.kind}:{subject}}}"
@@ -223,10 +226,10 @@ class Limits:
                         cost = 1 if lim.kind[0] == "r" else est_tokens
                         ops.append(RateOp(key, lim.limit, lim.period_ms, cost))
                     metas.append((rule.id, lim, subject))
-        if self._budgets:
+        if budget_rules:
             # Before routing: priced at the dearest target the request can end at, never by alias name.
             est_usd = self.worst_case(ctx.alias).usd(max(estimate_input_tokens, 0), out)
-            for budget in self._budgets:
+            for budget in budget_rules:
                 subjects = budget.subjects(ctx)
                 if not subjects:
                     continue
@@ -320,7 +323,7 @@ class Limits:
         for rule in self._rates:
             if rule.id == rule_id:
                 return rule.scope
-        return "subject"
+        return "key" if rule_id.startswith("key:") else "subject"
 
     # -- after the call -------------------------------------------------------------------------
 

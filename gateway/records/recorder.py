@@ -158,6 +158,32 @@ class Recorder:
             return
         self._pending.append(line)
 
+    def submit_admin(self, rec: dict) -> bool:
+        """Seal an admin action's record (`schema.build_key_change`) into the chain and spool it, like a
+        request record but outside the request metrics. False when it could not be kept."""
+        if not self.cfg.enabled:
+            return False
+        try:
+            line = self._chain.seal(rec)
+        except Exception:
+            log.exception("sealing an admin record failed (%s)", rec.get("type"))
+            return False
+        if self._spool is not None and not self._pending:
+            try:
+                self._spool.append(line)
+            except OSError:
+                log.exception("audit spool write failed; the flusher retries (admin record)")
+            else:
+                if self._stdout is not None:
+                    self._echo.append(line)
+                return True
+        if len(self._pending) >= self.cfg.queue_size:
+            log.error("admin audit record dropped: %d records already wait for the spool", len(self._pending))
+            self._metrics.dropped.inc()
+            return False
+        self._pending.append(line)
+        return True
+
     def _write_pending(self) -> None:
         data = b"".join(self._pending)
         try:
