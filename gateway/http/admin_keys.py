@@ -20,7 +20,7 @@ from typing import Any, Literal
 
 import orjson
 from aiohttp import web
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from gateway.config.validate import ConfigError
 from gateway.context import Principal
@@ -36,6 +36,7 @@ from gateway.store.base import StoreError
 ID_PATTERN = r"^[A-Za-z0-9._:-]+$"
 MAX_GRACE_S = 30 * 86400
 DEFAULT_GRACE_S = 300.0
+MAX_TS = 32503680000.0  # 3000-01-01T00:00:00Z
 MEMORY_NOTE = ("the memory store keeps keys created here in this gateway process only: they are lost when it "
                "restarts, and other instances do not see them; set [store] url to Redis to share and keep them")
 
@@ -64,6 +65,14 @@ class KeyFields(BaseModel):
     expires_at: datetime | None = None
     description: str | None = Field(None, max_length=1000)
     limits: LimitsIn | None = None
+
+
+    @field_validator("expires_at")
+    @classmethod
+    def _representable(cls, v: datetime | None) -> datetime | None:
+        if v is not None and not 0 <= _ts(v) <= MAX_TS:  # type: ignore[operator]
+            raise ValueError("a time from 1971 to 2999 (ISO-8601, e.g. 2027-01-31T00:00:00Z)")
+        return v
 
 
 class KeyCreate(KeyFields):
@@ -133,9 +142,11 @@ async def _body(request: web.Request, model: type[BaseModel]) -> Any:
 
 
 def _check_models(rt: Runtime, models: list[str]) -> None:
+    # As on /v1 (and as a [[keys]] rule's `models` at load), an alias the config does not declare: 404.
     for i, m in enumerate(models):
         if m not in rt.config.main.models:
-            raise _bad(f"'{m}' is not a model alias this gateway serves", f"models[{i}]")
+            raise ApiError(404, "invalid_request_error", "model_not_found",
+                           f"'{m}' is not a model alias this gateway serves", f"models[{i}]")
 
 
 def store_info(rt: Runtime) -> dict[str, Any]:
