@@ -16,6 +16,7 @@ import hashlib
 import secrets
 import time
 from datetime import datetime, timezone
+from collections.abc import Awaitable, Callable
 from typing import Any, Literal
 
 import orjson
@@ -70,7 +71,7 @@ class KeyFields(BaseModel):
     @field_validator("expires_at")
     @classmethod
     def _representable(cls, v: datetime | None) -> datetime | None:
-        if v is not None and not 0 <= _ts(v) <= MAX_TS:  # type: ignore[operator]
+        if v is not None and not 0 <= _epoch(v) <= MAX_TS:
             raise ValueError("a time from 1971 to 2999 (ISO-8601, e.g. 2027-01-31T00:00:00Z)")
         return v
 
@@ -115,10 +116,12 @@ def _iso(ts: float | None) -> str | None:
     return None if ts is None else datetime.fromtimestamp(ts, timezone.utc).isoformat().replace("+00:00", "Z")
 
 
-def _ts(value: datetime | None) -> float | None:
-    if value is None:
-        return None
+def _epoch(value: datetime) -> float:
     return (value if value.tzinfo else value.replace(tzinfo=timezone.utc)).timestamp()
+
+
+def _ts(value: datetime | None) -> float | None:
+    return None if value is None else _epoch(value)
 
 
 async def _body(request: web.Request, model: type[BaseModel]) -> Any:
@@ -234,8 +237,12 @@ def _apply(doc: KeyDoc, fields: KeyFields, names: set[str]) -> KeyDoc:
     return doc
 
 
-def _handler(write: bool):
-    def wrap(fn):
+Handler = Callable[["KeysApi"], Awaitable[web.Response]]
+
+
+def _handler(write: bool) -> Callable[[Handler], Callable[[web.Request], Awaitable[web.Response]]]:
+    """The role check, a fresh view of the store, and the errors: around each endpoint."""
+    def wrap(fn: Handler) -> Callable[[web.Request], Awaitable[web.Response]]:
         async def handle(request: web.Request) -> web.Response:
             who = require_admin_write(request) if write else require_admin_read(request)
             api = KeysApi(request, who)

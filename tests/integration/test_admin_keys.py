@@ -249,3 +249,36 @@ def test_every_change_is_an_audit_record_without_the_secret(make_gateway):
     for s in (secret, rotated):
         assert s not in text
         assert __import__("hashlib").sha256(s.encode()).hexdigest() not in text
+
+
+def test_managed_keys_and_their_limits_survive_a_hot_reload(make_gateway, servers):
+    from gateway.http.server import reload_config
+
+    gw = make_gateway(extra=ADMIN)
+    secret = create(gw, id="svc-reload", limits={"rpm": 2})["secret"]
+    assert status(gw, secret) == (200, None)
+    assert servers.run(reload_config(gw.app)) is True
+    assert gw.state.runtime.generation == 1
+    assert status(gw, secret) == (200, None)
+    assert status(gw, secret) == (429, "rate_limit_exceeded")  # the counter carried over, as for TOML rules
+
+
+def test_the_session_cookie_changes_keys_only_with_the_dashboard_header_from_this_origin(gw):
+    from urllib.parse import urlsplit
+
+    from gateway.http import admin_session
+
+    cookie = {admin_session.COOKIE: admin_session.mint(ADMIN_KEY)}
+    read_cookie = {admin_session.COOKIE: admin_session.mint(READ_KEY)}
+    host = urlsplit(gw.url).netloc
+
+    def post(cookies, headers):
+        return httpx.post(gw.url + "/admin/keys", json={"id": "via-cookie"}, cookies=cookies, headers=headers,
+                          timeout=10)
+
+    assert httpx.get(gw.url + "/admin/keys", cookies=cookie, timeout=10).status_code == 200
+    assert post(cookie, {}).status_code == 401  # a cookie alone: what a cross-site form would carry
+    assert post(cookie, {"x-gateway-dashboard": "1", "Origin": "https://evil.example"}).status_code == 401
+    assert post(read_cookie, {"x-gateway-dashboard": "1", "Origin": f"http://{host}"}).status_code == 403
+    r = post(cookie, {"x-gateway-dashboard": "1", "Origin": f"http://{host}"})
+    assert r.status_code == 201, r.text
