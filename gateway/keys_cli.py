@@ -162,7 +162,11 @@ def _via_api(args: argparse.Namespace, admin_env: str) -> int:
             print(f"note: {note}")
         out = out["key"]
     elif op == "update":
-        out = _call(url, "PATCH", f"/admin/keys/{quoted}", admin_env, _fields(args))
+        body = _fields(args)
+        if body.get("limits"):  # the API replaces the limits object: keep the limits not named here
+            current = _call(url, "GET", f"/admin/keys/{quoted}", admin_env).get("limits") or {}
+            body["limits"] = {**{k: v for k, v in current.items() if v is not None}, **body["limits"]}
+        out = _call(url, "PATCH", f"/admin/keys/{quoted}", admin_env, body)
     elif op == "rotate":
         out = _call(url, "POST", f"/admin/keys/{quoted}/rotate", admin_env, {"grace_s": args.grace})
         print(f"new secret (shown once): {out['secret']}")

@@ -49,6 +49,10 @@ def test_create_list_update_rotate_revoke_through_the_api(gw):
     out = run_cli("keys", "list", "--url", gw.url, env=ENV)
     assert out.returncode == 0 and "cli-1" in out.stdout and "rpm=100" in out.stdout and secret not in out.stdout
     assert "test" in out.stdout and "config(ro)" in out.stdout
+    out = run_cli("keys", "update", "cli-1", "--url", gw.url, "--tpm", "5000", env=ENV)
+    assert out.returncode == 0, out.stderr
+    shown = json.loads(run_cli("keys", "show", "cli-1", "--url", gw.url, env=ENV).stdout)
+    assert shown["limits"] == {"rpm": 100, "tpm": 5000}  # the limits not named are kept
     out = run_cli("keys", "update", "cli-1", "--url", gw.url, "--team", "u", "--clear", "limits", env=ENV)
     assert out.returncode == 0, out.stderr
     shown = json.loads(run_cli("keys", "show", "cli-1", "--url", gw.url, env=ENV).stdout)
