@@ -249,6 +249,14 @@ def test_every_change_is_an_audit_record_without_the_secret(make_gateway):
     for s in (secret, rotated):
         assert s not in text
         assert __import__("hashlib").sha256(s.encode()).hexdigest() not in text
+    # They are links of the chain like any record: the verifier accepts the file, and a query reads it.
+    from tests.integration.test_cli import gateway as run_cli
+
+    out = run_cli("audit", "verify", "--config", str(gw.config_path), "--source", "file")
+    assert out.returncode == 0 and out.stdout.startswith("ok ") and "BROKEN" not in out.stdout, out.stdout + out.stderr
+    assert int(out.stdout.split(": ", 1)[1].split()[0]) >= len(changes)
+    out = run_cli("audit", "query", "--config", str(gw.config_path), "--source", "file", "--key", "svc-audit")
+    assert out.returncode == 0, out.stdout + out.stderr
 
 
 def test_managed_keys_and_their_limits_survive_a_hot_reload(make_gateway, servers):

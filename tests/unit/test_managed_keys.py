@@ -97,3 +97,17 @@ def test_key_limits_are_the_toml_scope_key_rules():
     assert rpm_only is not None and not rpm_only.needs_prompt_tokens
     with pytest.raises(ConfigError):
         compile_key_limits("svc", {"budget_usd": 1.0, "budget_window": "year"})
+
+
+def test_the_key_change_record_is_documented_field_for_field():
+    from gateway.records.chain import Chain
+    from gateway.records.schema import KEY_CHANGE_FIELDS, build_key_change
+    from tests.unit.test_records_schema import _doc_table
+
+    import orjson
+
+    rec = build_key_change("rotate", "svc", "api", {"id": "admin", "role": "admin", "via": "key"},
+                           {"grace_s": 0}, "req_1")
+    line = Chain("w:1:x").seal(rec)
+    assert list(orjson.loads(line)) and set(orjson.loads(line)) == {f for f, _, _ in KEY_CHANGE_FIELDS}
+    assert _doc_table("key-change-fields") == [f for f, _, _ in KEY_CHANGE_FIELDS]
