@@ -7,7 +7,7 @@ are listed read-only (`"source": "config"`); of them only revoke and unrevoke ap
 need any admin role, changes the "admin" role (`admin_auth`); each change is sealed into the audit
 chain as a `key_change` record (`records.schema.build_key_change`) without the secret. Errors are in
 the OpenAI shape: 400 with the field in `param`, 404 `unknown_key`, 409 `key_exists` or
-`key_read_only`, 503 `store_unavailable` (nothing changed).
+`key_read_only`, 503 `store_unavailable` (not confirmed: a timed-out write may still land).
 """
 
 from __future__ import annotations
@@ -252,8 +252,10 @@ def _handler(write: bool) -> Callable[[Handler], Callable[[web.Request], Awaitab
             except ApiError as err:
                 return err.response()
             except StoreError:
+                # A refused connection changed nothing; a timed-out write may still land: say so.
                 return ApiError(503, "api_error", "store_unavailable",
-                                "the store is unavailable; nothing was changed").response()
+                                "the store is unavailable: the change is not confirmed; retry, or read the key "
+                                "once the store answers").response()
         return handle
     return wrap
 

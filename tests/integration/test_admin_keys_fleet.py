@@ -118,3 +118,38 @@ def test_api_limits_refuse_exactly_what_the_toml_scope_key_rule_refuses(make_gat
     assert any(s == 200 for s, _ in toml_seen) or limits.get("budget_usd") == 0 or limits.get("concurrency") == 0
     # A key without limits is never refused by them.
     assert outcome(gw.url, TEST_KEY, "demo") == (200, None)
+
+
+def test_with_the_store_down_changes_are_503_and_loaded_keys_keep_working(make_gateway, monkeypatch):
+    """Redis paused (SIGSTOP): a change answers 503 store_unavailable with Retry-After; the
+    keys already loaded keep authenticating from the local table (revocation then follows
+    `on_store_error`, here "open"); once Redis is back, the change goes through."""
+    import os
+    import signal
+
+    from tests.conftest_redis import RedisServer
+
+    monkeypatch.setenv("TEST_ADMIN_KEY", ADMIN_KEY)
+    server = RedisServer().start()
+    try:
+        gw = make_gateway(extra=ADMIN + f'\n[store]\nurl = "{server.url}"\non_store_error = "open"\n'
+                                        'socket_timeout_s = 0.2\n')
+        secret = admin(gw.url, "POST", "/admin/keys", json={"id": "before-outage"}).json()["secret"]
+        os.kill(server._proc.pid, signal.SIGSTOP)
+        for method, path, body in (("POST", "/admin/keys", {"id": "during"}),
+                                   ("PATCH", "/admin/keys/before-outage", {"team": "x"}),
+                                   ("POST", "/admin/keys/before-outage/revoke", None),
+                                   ("POST", "/admin/keys/before-outage/rotate", {})):
+            r = admin(gw.url, method, path, json=body)
+            assert r.status_code == 503, (path, r.text)
+            assert r.json()["error"]["code"] == "store_unavailable" and r.headers["Retry-After"]
+        assert outcome(gw.url, secret) == (200, None)
+        os.kill(server._proc.pid, signal.SIGCONT)
+        deadline = time.monotonic() + 10
+        while admin(gw.url, "GET", "/admin/keys/before-outage").status_code != 200:
+            assert time.monotonic() < deadline
+            time.sleep(0.1)
+        assert admin(gw.url, "POST", "/admin/keys", json={"id": "after"}).status_code == 201
+    finally:
+        os.kill(server._proc.pid, signal.SIGCONT)
+        server.close()
