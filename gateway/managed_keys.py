@@ -21,6 +21,7 @@ import hmac
 import logging
 from dataclasses import dataclass
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
@@ -80,10 +81,12 @@ class ManagedKeys:
     def __init__(self) -> None:
         self._by_prefix: dict[bytes, list[tuple[bytes, Match]]] = {}
         self._docs: dict[str, KeyDoc] = {}
+        self._principals: dict[str, Principal] = {}
         self._version = -1
         self._store: Store | None = None
         self._task: asyncio.Task[None] | None = None
         self._failing = False
+        self._utc: ZoneInfo | None = None
 
     # -- the request path --------------------------------------------------------------------------
 
@@ -103,10 +106,16 @@ class ManagedKeys:
     def docs(self) -> list[KeyDoc]:
         return sorted(self._docs.values(), key=lambda d: d.id)
 
+    def principals(self) -> list[Principal]:
+        return list(self._principals.values())
+
     # -- keeping in step with the store ------------------------------------------------------------
 
     async def start(self, store: Store, poll_s: float = POLL_S) -> None:
         self._store = store
+        # A key's budget compiles to a rule in UTC; ZoneInfo reads its file once, so load it off the loop
+        # and hold it (ZoneInfo's cache then answers every later compile without I/O).
+        self._utc = await asyncio.to_thread(ZoneInfo, "UTC")
         try:
             await self.refresh()
         except StoreError as exc:
@@ -156,6 +165,7 @@ class ManagedKeys:
 
     def _install(self, raw: dict[str, bytes]) -> None:
         docs: dict[str, KeyDoc] = {}
+        principals: dict[str, Principal] = {}
         by_prefix: dict[bytes, list[tuple[bytes, Match]]] = {}
         for key_id, blob in raw.items():
             try:
@@ -165,10 +175,11 @@ class ManagedKeys:
                 log.error("managed key %r has a document this gateway cannot read; it is refused: %s", key_id, exc)
                 continue
             docs[doc.id] = doc
+            principals[doc.id] = principal
             for s in doc.secrets:
                 digest = bytes.fromhex(s.sha256)
                 by_prefix.setdefault(digest[:8], []).append((digest, Match(principal, s.not_after, doc.revoked)))
-        self._docs, self._by_prefix = docs, by_prefix
+        self._docs, self._principals, self._by_prefix = docs, principals, by_prefix
 
 
 def principal_of(doc: KeyDoc) -> Principal:

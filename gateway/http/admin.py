@@ -78,8 +78,10 @@ async def stats(request: web.Request) -> web.Response:
     state = request.app[STATE]
     data = stats_data(state)
     rt = state.runtime
-    if rt.limits is not None:
-        data["budgets"] = await rt.limits.budget_report(rt.keys.principals(), list(rt.router.routes))
+    limits = rt.key_limits or rt.limits  # `limits` when configured; else rules-free, for the keys' own budgets
+    if limits is not None:
+        principals = rt.keys.principals() + rt.services.managed_keys.principals()
+        data["budgets"] = await limits.budget_report(principals, list(rt.router.routes))
     return _json(data)
 
 

@@ -169,13 +169,16 @@ class Limits:
                             limit: int = 200) -> list[dict[str, Any]]:
         """Use of every budget counter the config can name (per key, team, user, model or tag of the
         configured keys and aliases), for /stats and the dashboard. Not on the request path."""
-        if not self._budgets or self._store is None:
+        # A key's own budgets (admin API) are reported after the configured ones, for that key.
+        own = [(rule, [hash_tag_safe(p.key_id)]) for p in principals if p.limits is not None for rule in p.limits.budgets]
+        if not (self._budgets or own) or self._store is None:
             return []
         now = self._clock() * 1000
         out: list[dict[str, Any]] = []
-        for rule in self._budgets:
+        rules = [(rule, _budget_subjects(rule, principals, aliases)) for rule in self._budgets] + own
+        for rule, subjects in rules:
             wid, end = rule.window_at(now)
-            for subject in _budget_subjects(rule, principals, aliases):
+            for subject in subjects:
                 if len(out) >= limit:
                     return out
                 try:

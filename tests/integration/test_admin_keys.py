@@ -290,3 +290,13 @@ def test_the_session_cookie_changes_keys_only_with_the_dashboard_header_from_thi
     assert post(read_cookie, {"x-gateway-dashboard": "1", "Origin": f"http://{host}"}).status_code == 403
     r = post(cookie, {"x-gateway-dashboard": "1", "Origin": f"http://{host}"})
     assert r.status_code == 201, r.text
+
+
+def test_a_keys_own_budget_is_in_stats_like_a_configured_one(make_gateway):
+    gw = make_gateway(extra=ADMIN + '\n[pricing."mock-1"]\ninput = 1.0\noutput = 1.0\n')
+    secret = create(gw, id="svc-budget", limits={"budget_usd": 2.5, "budget_window": "week"})["secret"]
+    assert status(gw, secret) == (200, None)
+    budgets = admin(gw, "GET", "/stats").json()["budgets"]
+    (mine,) = [b for b in budgets if b["subject"] == "svc-budget"]
+    assert (mine["id"], mine["scope"], mine["unit"], mine["limit"]) == ("key:svc-budget:budget", "key", "usd", 2.5)
+    assert mine["spent"] > 0
