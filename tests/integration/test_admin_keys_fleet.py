@@ -109,10 +109,14 @@ def test_api_limits_refuse_exactly_what_the_toml_scope_key_rule_refuses(make_gat
     assert r.status_code == 201, r.text
     api_secret = r.json()["secret"]
     # The same traffic, interleaved so both see the same clock: the TOML key "other" and the API key.
+    # A request settles in the gateway's `finally`, after the client has its answer: a short pause lets
+    # it land before the next reservation, for both keys alike (else each pair races its own settle).
     toml_seen, api_seen = [], []
     for kw in traffic:
         toml_seen.append(outcome(gw.url, OTHER_KEY, "demo", **kw))
+        time.sleep(0.1)
         api_seen.append(outcome(gw.url, api_secret, "demo", **kw))
+        time.sleep(0.1)
     assert api_seen == toml_seen, (toml_seen, api_seen)
     assert any(s != 200 for s, _ in toml_seen), "the traffic must reach the limit, or nothing is compared"
     assert any(s == 200 for s, _ in toml_seen) or limits.get("budget_usd") == 0 or limits.get("concurrency") == 0
