@@ -14,8 +14,7 @@ from aiohttp import web
 
 from gateway import __version__
 from gateway.errors import RETRY_AFTER_S
-from gateway.http import admin_keys
-from gateway.http.admin_auth import require_admin_read, require_admin_write
+from gateway.http import admin_auth, admin_keys
 from gateway.http.state import STATE
 
 
@@ -27,9 +26,9 @@ def admin_key(app: web.Application) -> str | None:
 def check_admin(request: web.Request) -> None:
     """Reads (GET, HEAD) need any admin role, anything else the "admin" role (`admin_auth`)."""
     if request.method in ("GET", "HEAD"):
-        require_admin_read(request)
+        admin_auth.require_admin_read(request)
     else:
-        require_admin_write(request)
+        admin_auth.require_admin_write(request)
 
 
 def _json(data: object, status: int = 200) -> web.Response:
@@ -109,3 +108,15 @@ def add_routes(app: web.Application) -> None:
     app.router.add_get("/health/ready", ready)
     app.router.add_get("/stats", stats)
     app.router.add_get("/metrics", metrics)
+
+
+def require_admin_read(request: web.Request) -> str:
+    """The one gate of the console's read endpoints (request log, history): any admin role
+    (`admin_auth.require_admin_read`). Returns who is reading, for the audit record of a read:
+    "admin_key" or "admin_session" (the dashboard's login) for the `[admin] key_env` key, the same with
+    ":ID" for an `[[admin.keys]]` key, or "open" when no admin key is configured."""
+    who = admin_auth.require_admin_read(request)
+    if who.via == "open":
+        return "open"
+    base = "admin_key" if who.via == "key" else "admin_session"
+    return base if who.id == "admin" else f"{base}:{who.id}"

@@ -21,9 +21,9 @@ from gateway.http.admin import check_admin
 from gateway.http.admin_auth import admin_configured, match_key
 from gateway.http.state import STATE
 
-ASSET_TYPES = {"dashboard.js": "text/javascript", "dashboard.css": "text/css", "keys.js": "text/javascript",
-               "keys.css": "text/css"}
-PAGES = ("dashboard.html", "login.html", "keys.html")
+ASSET_TYPES = {"dashboard.js": "text/javascript", "dashboard.css": "text/css", "history.js": "text/javascript",
+               "requests.js": "text/javascript", "keys.js": "text/javascript", "keys.css": "text/css"}
+PAGES = ("dashboard.html", "login.html", "requests.html", "keys.html")
 ASSETS = web.AppKey("dashboard_assets", dict)
 
 CSP = ("default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; "
@@ -42,7 +42,7 @@ def _load_assets() -> dict[str, bytes]:
 
 def _page(request: web.Request, name: str, status: int = 200, error: bool = False) -> web.Response:
     body = request.app[ASSETS][name]
-    if name in ("dashboard.html", "keys.html") and admin_configured(request.app):
+    if name in ("dashboard.html", "requests.html", "keys.html") and admin_configured(request.app):
         body = body.replace(b'data-session="off"', b'data-session="on"')
     if error:
         body = body.replace(b"<!--error-->", LOGIN_ERROR)
@@ -82,6 +82,13 @@ async def keys_page(request: web.Request) -> web.Response:
     if not _authorised(request):
         return _page(request, "login.html", status=401)
     return _page(request, "keys.html")
+
+
+async def requests_page(request: web.Request) -> web.Response:
+    """The request log (gateway/static/requests.js reads /admin/requests)."""
+    if not _authorised(request):
+        return _page(request, "login.html", status=401)
+    return _page(request, "requests.html")
 
 
 async def login_form(request: web.Request) -> web.Response:
@@ -138,6 +145,7 @@ def add_routes(app: web.Application) -> None:
     app[ASSETS] = _load_assets()
     app.router.add_get("/dashboard", dashboard)
     app.router.add_get("/dashboard/keys", keys_page)
+    app.router.add_get("/dashboard/requests", requests_page)
     app.router.add_get("/dashboard/login", login_form)
     app.router.add_post("/dashboard/login", login)
     app.router.add_post("/dashboard/logout", logout)
