@@ -7,8 +7,6 @@ role. The dashboard's signed session cookie counts as the key that logged in.
 
 from __future__ import annotations
 
-import os
-
 import orjson
 from aiohttp import web
 
@@ -16,11 +14,6 @@ from gateway import __version__
 from gateway.errors import RETRY_AFTER_S
 from gateway.http import admin_auth, admin_keys
 from gateway.http.state import STATE
-
-
-def admin_key(app: web.Application) -> str | None:
-    env = app[STATE].runtime.config.main.admin.key_env
-    return os.environ.get(env) if env else None
 
 
 def check_admin(request: web.Request) -> None:
