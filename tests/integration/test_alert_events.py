@@ -87,7 +87,8 @@ def test_fired_and_resolved_with_delivery_status(make_gateway, upstream, servers
         ("errors-high", "resolved", "critical"), ("errors-high", "firing", "critical")]
     resolved, fired = data
     assert t0 <= fired["at"] <= resolved["at"] <= time.time()
-    assert fired["value"] == 1.0 and resolved["value"] == 0.4 and fired["summary"] == "upstream errors"
+    # resolved at the first tick at or under 0.5: after the 4th or the 5th request
+    assert fired["value"] == 1.0 and resolved["value"] in (0.5, 0.4) and fired["summary"] == "upstream errors"
     for e in data:
         ok, fail = e["webhooks"]
         assert (ok["webhook"], ok["status"], ok["error"]) == ("127.0.0.1", "delivered", None)
