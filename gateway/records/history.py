@@ -90,7 +90,8 @@ def fold(records: Iterable[dict]) -> dict[int, dict[str, float]]:
             _add(m, "ref", 1)
             _add(m, "blk|" + rec["block_reason"], 1)
         lat = rec["latency_ms"]
-        _add(m, f"lat:{bucket_of(lat)}", 1)
+        lat_b = bucket_of(lat)
+        _add(m, f"lat:{lat_b}", 1)
         if rec["ttft_ms"] is not None:
             _add(m, f"ttft:{bucket_of(rec['ttft_ms'])}", 1)
         tin, tout, cost = rec["input_tokens"], rec["output_tokens"], rec["cost_usd"]
@@ -109,7 +110,7 @@ def fold(records: Iterable[dict]) -> dict[int, dict[str, float]]:
                 v = _bounded(m, s, prefix, v)
                 _add(m, f"{prefix}n|{v}", 1)
                 _add(m, f"{prefix}l|{v}", lat)
-                _add(m, f"{prefix}h|{v}|{bucket_of(lat)}", 1)
+                _add(m, f"{prefix}h|{v}|{lat_b}", 1)
                 if err:
                     _add(m, f"{prefix}e|{v}", 1)
         action = rec["guardrail_action"]
