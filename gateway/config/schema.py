@@ -93,6 +93,12 @@ class ModelConfig(Strict):
     # this long. A target shared by aliases that disagree takes the most cautious values.
     breaker_failures: int = Field(5, ge=1)
     breaker_cooldown_s: float = Field(30.0, ge=0)
+    # How each request orders the targets (gateway/routing/strategies/): "weighted" (by `weight`),
+    # "least-latency" (lowest moving average of time to first token), "least-busy" (fewest requests
+    # in flight) or "cost" (cheapest by the price table). Open breakers are skipped by all of them.
+    strategy: str = "weighted"
+    # least-latency: the share of requests that take a random order, so every target stays measured.
+    explore: float = Field(0.1, ge=0, le=1)
 
 
 class MainConfig(Strict):

@@ -165,6 +165,7 @@ async def serve(request: web.Request, api: str) -> web.StreamResponse:
             ingress.release_key_slot(state, key_id)
         if opened is not None:
             opened.reply.close()
+            rt.router.finished(opened, ctx.timings.first_token, ctx.timings.end or perf_counter())
         if scanner is not None:
             scanner.close()
         await _settle(ctx)
