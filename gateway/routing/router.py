@@ -8,16 +8,18 @@ the alias's retry budget. A target whose circuit breaker is open is skipped. Whe
 spent, the aliases named in `fallbacks` are tried the same way, in order.
 
 An attempt fails, and is retried, on a connect error, a timeout before the response headers, 429
-or 5xx; any other upstream status is the request's own fault and is returned at once. Once an
-upstream has answered 2xx the request is committed to it: nothing is retried after that, and so
-never after the first byte of a stream has gone to the client.
+or 5xx; any other upstream status is the request's own fault and is returned at once. A 2xx answer
+is handed to the caller's `confirm` (gateway.http.commit), which reads it up to its first content:
+an answer that fails before then (an error event, a cut, a stall) is retried like a 5xx. Once
+confirmed, the request is committed to the target: nothing is retried after that, and so never
+after the first byte of a stream has gone to the client.
 """
 
 from __future__ import annotations
 
 import asyncio
 import random
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Awaitable, Callable, Iterator, Mapping
 from dataclasses import dataclass
 from time import perf_counter
 from typing import TYPE_CHECKING, Protocol
@@ -67,6 +69,9 @@ class Pair(Protocol):
 
 
 PairFor = Callable[[str, str], "Pair | None"]  # (caller API, provider wire) -> the pair, if there is one
+
+
+Confirm = Callable[["Opened"], Awaitable["GatewayError | None"]]  # None: committed; else why it failed
 
 
 @dataclass(slots=True)
@@ -196,8 +201,9 @@ class Router:
             stats.observe(done - opened.started)
 
     async def open(self, ctx: RequestContext, route: Route, trace_headers: Mapping[str, str],
-                   pair_for: PairFor) -> Opened:
-        """Try targets until one answers 2xx; raise the last error when none does."""
+                   pair_for: PairFor, confirm: Confirm | None = None) -> Opened:
+        """Try targets until one answers 2xx (and `confirm` accepts the answer); raise the last error
+        when none does."""
         last: GatewayError | None = None
         started = perf_counter()
         failed: Target | None = None  # the target of the last failed attempt
@@ -235,14 +241,24 @@ class Router:
                 stats = self.stats_of(target)
                 stats.in_flight += 1
                 t0 = perf_counter()
+                reply: UpstreamReply | None = None
                 try:
                     reply, err = await self._attempt(ctx, target, provider, adapter, trace_headers)
+                    if reply is not None:
+                        opened = Opened(adapter, provider, reply, stats, t0)
+                        if confirm is not None:
+                            err = await confirm(opened)
+                        if err is None:
+                            breaker.record_success()
+                            return opened
+                        reply.close()
+                        err = provider.scrub_error(err)
+                        err.upstream_status = None  # failed after a 2xx: retried like a 5xx
                 except BaseException:
+                    if reply is not None:
+                        reply.close()
                     stats.in_flight -= 1
                     raise
-                if reply is not None:
-                    breaker.record_success()
-                    return Opened(adapter, provider, reply, stats, t0)
                 stats.in_flight -= 1
                 assert err is not None
                 if err.upstream_status is None or retryable_status(err.upstream_status):
