@@ -77,6 +77,9 @@ def stats_data(state) -> dict:
     data: dict = recorder.stats() if recorder is not None else {}
     data.setdefault("in_flight", state.in_flight)
     data["breaker_detail"] = {name: b.snapshot() for name, b in rt.router.breakers.items()}
+    canaries = {alias: r.canary.snapshot() for alias, r in rt.router.routes.items() if r.canary is not None}
+    if canaries:
+        data["canary"] = canaries
     data["config"] = {"generation": rt.generation, "reloads": state.reloads, "reload_errors": state.reload_errors}
     return data
 

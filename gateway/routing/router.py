@@ -32,6 +32,7 @@ from gateway.errors import BadRequest, GatewayError, NotFound, Overloaded, Upstr
 from gateway.providers.base import Provider, UpstreamReply
 from gateway.routing.backoff import RetryPolicy, retryable_status
 from gateway.routing.breaker import CircuitBreaker
+from gateway.routing.canary import Canary
 from gateway.routing.stats import TargetStats
 from gateway.routing.strategies import Strategy
 from gateway.routing.strategies.registry import STRATEGIES
@@ -53,6 +54,7 @@ class Route:
     retry: RetryPolicy
     timeout_s: float | None = None  # the alias's total timeout, overriding the server's
     strategy: Strategy = _WEIGHTED
+    canary: Canary | None = None
 
 
 class Pair(Protocol):
@@ -81,6 +83,7 @@ class Opened:
     reply: UpstreamReply
     stats: TargetStats | None = None  # the target's, while the request is in flight there
     started: float = 0.0  # when the attempt that opened it began
+    canary: Canary | None = None  # the alias's canary, when the candidate opened it
 
 
 _MAX_ENCODE_DEPTH = 250  # orjson encodes at most 254 levels; a translator adds a few of its own
@@ -144,9 +147,14 @@ class Router:
             strategy_cls = STRATEGIES.get(m.strategy)
             if strategy_cls is None:
                 raise ConfigError(file, f"models.{alias}.strategy", f"one of {', '.join(sorted(STRATEGIES))}")
+            canary = None
+            if m.canary is not None:
+                if m.canary.max_error_rate is None and m.canary.max_p95_ms is None:
+                    raise ConfigError(file, f"models.{alias}.canary", "a bound: max_error_rate or max_p95_ms")
+                canary = Canary(alias, m.canary)
             routes[alias] = Route(alias, targets, tuple(t.weight for t in m.targets), tuple(m.fallbacks),
-                                  m.max_attempts, retry, m.timeout_s, strategy_cls(m, pricing))
-            for t in targets:
+                                  m.max_attempts, retry, m.timeout_s, strategy_cls(m, pricing), canary)
+            for t in targets + ((canary.target,) if canary is not None else ()):
                 failures, cooldown = settings.get(breaker_key(t), (m.breaker_failures, m.breaker_cooldown_s))
                 settings[breaker_key(t)] = (min(failures, m.breaker_failures), max(cooldown, m.breaker_cooldown_s))
         breakers: dict[str, CircuitBreaker] = {}
@@ -182,7 +190,8 @@ class Router:
 
     def reachable(self, alias: str) -> tuple[Target, ...]:
         """Every target a request for `alias` can end at: its own, then its fallbacks' (as `chain` tries them)."""
-        return tuple(t for r in self.chain(self.routes[alias]) for t in r.targets)
+        return tuple(t for r in self.chain(self.routes[alias])
+                     for t in r.targets + ((r.canary.target,) if r.canary is not None else ()))
 
     def breaker_states(self) -> dict[str, str]:
         return {name: b.state for name, b in self.breakers.items()}
@@ -199,6 +208,8 @@ class Router:
         done = first_token or end
         if done:
             stats.observe(done - opened.started)
+            if opened.canary is not None:
+                opened.canary.observe(True, done - opened.started)
 
     async def open(self, ctx: RequestContext, route: Route, trace_headers: Mapping[str, str],
                    pair_for: PairFor, confirm: Confirm | None = None) -> Opened:
@@ -207,8 +218,14 @@ class Router:
         last: GatewayError | None = None
         started = perf_counter()
         failed: Target | None = None  # the target of the last failed attempt
+        candidate: Target | None = None
+        canary = route.canary
+        if canary is not None and canary.chosen(ctx, self.rng) and await canary.live(ctx.runtime.services.store):
+            candidate = canary.target
         for r in self.chain(route):
             order = self.order(r)
+            if candidate is not None and r is route:
+                order.insert(0, candidate)
             skipped: set[int] = set()  # positions in `order` this request gives up on
             tries = 0
             i = -1
@@ -245,7 +262,8 @@ class Router:
                 try:
                     reply, err = await self._attempt(ctx, target, provider, adapter, trace_headers)
                     if reply is not None:
-                        opened = Opened(adapter, provider, reply, stats, t0)
+                        opened = Opened(adapter, provider, reply, stats, t0,
+                                        canary if target is candidate else None)
                         if confirm is not None:
                             err = await confirm(opened)
                         if err is None:
@@ -263,6 +281,8 @@ class Router:
                 assert err is not None
                 if err.upstream_status is None or retryable_status(err.upstream_status):
                     stats.observe_failure(perf_counter() - t0)
+                    if target is candidate and canary is not None:
+                        canary.observe(False, perf_counter() - t0)
                 if err.upstream_status is not None and not retryable_status(err.upstream_status):
                     breaker.record_success()  # the upstream is healthy; the request was not
                     raise err

@@ -49,6 +49,7 @@ class MemoryStore:
         self._slots: dict[str, dict[str, float]] = {}
         self._budgets: dict[str, _Budget] = {}
         self._revoked: set[str] = set()
+        self._flags: dict[str, str] = {}
         self._ops = 0
 
     # -- limits -------------------------------------------------------------------------------
@@ -210,6 +211,15 @@ class MemoryStore:
 
     async def is_revoked(self, key_id: str) -> bool:
         return key_id in self._revoked
+
+    async def set_flag(self, key: str, value: str) -> bool:
+        if key in self._flags:
+            return False
+        self._flags[key] = value
+        return True
+
+    async def get_flag(self, key: str) -> str | None:
+        return self._flags.get(key)
 
     async def ping(self) -> None:
         return None

@@ -59,6 +59,7 @@ def _settle_retry_done(task: asyncio.Task) -> None:
 
 class RedisStore:
     REVOKED = "gw:revoked"
+    FLAGS = "gw:flag:"
 
     def __init__(self, client, *, split_by_slot: bool = False, fast: RespClient | None = None) -> None:
         self._r = client
@@ -345,6 +346,13 @@ class RedisStore:
 
     async def is_revoked(self, key_id: str) -> bool:
         return bool(await self._checked(self._call, self._r.sismember, self.REVOKED, key_id))
+
+    async def set_flag(self, key: str, value: str) -> bool:
+        return bool(await self._call(self._r.set, self.FLAGS + key, value, None, None, True))  # NX
+
+    async def get_flag(self, key: str) -> str | None:
+        got = await self._checked(self._call, self._r.get, self.FLAGS + key)
+        return got.decode() if isinstance(got, bytes) else got
 
     async def ping(self) -> None:
         await self._call(self._r.ping)
