@@ -20,6 +20,7 @@ from pydantic import Field
 from gateway.config.validate import ConfigError, Strict
 from gateway.errors import GatewayError, UpstreamError, UpstreamTimeout
 from gateway.providers.key_scrub import KeyScrubber
+from gateway.providers.egress import egress_for
 from gateway.providers.transport import Response, TransportError, Upstreams
 from gateway.translate.upstream_errors import anthropic_error_to_gateway, openai_error_to_gateway
 
@@ -33,6 +34,14 @@ class ProviderOptions(Strict):
     first_byte_timeout_s: float | None = Field(None, gt=0)
     idle_timeout_s: float | None = Field(None, gt=0)
     total_timeout_s: float | None = Field(None, gt=0)
+    # An http://[user:pass@]host:port proxy that connections are tunnelled through (CONNECT); "" for
+    # none; unset: HTTPS_PROXY / HTTP_PROXY unless NO_PROXY lists the host (gateway/providers/egress.py).
+    proxy: str | None = None
+    # A PEM file of CAs trusted for this provider, instead of the system trust store.
+    ca_bundle: str | None = None
+    # A PEM client certificate (mTLS), and its key when that is not in the same file.
+    client_cert: str | None = None
+    client_key: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -143,6 +152,8 @@ class Provider:
         self._static_headers = {"content-type": "application/json", **o.headers, **self.auth_headers()}
         # The process's connection pools (`Services.upstreams`), shared by every runtime snapshot.
         self.transport = transport
+        # Proxy and TLS settings, when the provider has any (None: direct, the system trust store).
+        self.egress = egress_for(name, o, self.base_url, file) if self.needs_http() else None
         # Parsed endpoint URLs: aiohttp would parse the same few strings again on every request.
         self._urls: dict[str, yarl.URL] = {}
 
@@ -201,7 +212,8 @@ class Provider:
         limit = min(t.first_byte, t.total)
         try:
             async with asyncio.timeout(limit):
-                resp = await self.transport.post(self._url(req.url), req.headers, req.body, connect_timeout=t.connect)
+                resp = await self.transport.post(self._url(req.url), req.headers, req.body, connect_timeout=t.connect,
+                                                 egress=self.egress)
         except TimeoutError:
             raise UpstreamTimeout(f"upstream did not answer within {limit:g}s") from None
         except TransportError as exc:

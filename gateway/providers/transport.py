@@ -15,8 +15,10 @@ This does that in about half the CPU. What it keeps from a full client:
   gateway does not ask for them, but an upstream may send them);
 - backpressure: a streamed body stops reading the socket while more than `HIGH_WATER` bytes wait for
   the consumer;
-- no cookie jar (upstream cookies never carry from one caller's request to another's), no proxies
-  from the environment, no redirects.
+- a provider's egress (gateway.providers.egress): CONNECT tunnels through a proxy, a CA bundle or a
+  client certificate; its connections are pooled apart from direct ones;
+- no cookie jar (upstream cookies never carry from one caller's request to another's), no
+  redirects.
 
 Errors are `TransportError` (the provider maps them to the gateway's upstream errors). A request is
 never sent twice: a failure on a reused connection is reported like any other, and the router's retry
@@ -31,10 +33,14 @@ import time
 import zlib
 from collections import deque
 from collections.abc import AsyncIterator, Mapping
+from typing import TYPE_CHECKING
 
 import httptools
 import yarl
 from multidict import CIMultiDict, CIMultiDictProxy
+
+if TYPE_CHECKING:
+    from gateway.providers.egress import Egress
 
 HIGH_WATER = 256 * 1024  # bytes buffered for the consumer before the socket is paused
 LOW_WATER = 64 * 1024
@@ -322,7 +328,7 @@ class Upstreams:
             self._ssl = await asyncio.to_thread(self.default_ssl_context)
 
     async def post(self, url: yarl.URL, headers: Mapping[str, str], body: bytes, *,
-                   connect_timeout: float) -> Response:
+                   connect_timeout: float, egress: Egress | None = None) -> Response:
         """Send a POST and return once the response's status and headers are in."""
         head = self._heads.get(url)
         if head is None:
@@ -332,9 +338,10 @@ class Upstreams:
             if len(self._heads) < 1024:
                 self._heads[url] = head
         data = head + _header_lines(headers, len(body)) + body
-        conn = self._idle_connection(url)
+        key = (url.scheme, url.host, url.port) if egress is None else (url.scheme, url.host, url.port, egress)
+        conn = self._idle_connection(key)
         if conn is None:
-            conn = await self._connect(url, connect_timeout)
+            conn = await self._connect(url, connect_timeout, key, egress)
         try:
             return await conn.send(data)
         except BaseException:
@@ -343,8 +350,8 @@ class Upstreams:
             conn._close()
             raise
 
-    def _idle_connection(self, url: yarl.URL) -> _Connection | None:
-        idle = self._idle.get((url.scheme, url.host, url.port))
+    def _idle_connection(self, key: tuple) -> _Connection | None:
+        idle = self._idle.get(key)
         if not idle:
             return None
         now = time.monotonic()
@@ -355,19 +362,28 @@ class Upstreams:
             conn._close()
         return None
 
-    async def _connect(self, url: yarl.URL, timeout: float) -> _Connection:
-        key = (url.scheme, url.host, url.port)
+    async def _connect(self, url: yarl.URL, timeout: float, key: tuple, egress: Egress | None) -> _Connection:
         tls = url.scheme == "https"
-        if tls and self._ssl is None:
-            self._ssl = await asyncio.to_thread(self.default_ssl_context)
+        ctx = egress.ssl if egress is not None else None
+        if tls and ctx is None:
+            if self._ssl is None:
+                self._ssl = await asyncio.to_thread(self.default_ssl_context)
+            ctx = self._ssl
         loop = asyncio.get_running_loop()
         try:
             async with asyncio.timeout(timeout):
-                _, conn = await loop.create_connection(
-                    lambda: _Connection(self, key), url.host, url.port,
-                    ssl=self._ssl if tls else None, server_hostname=url.host if tls else None)
+                if egress is not None and egress.proxy is not None:
+                    conn = _Connection(self, key)
+                    await egress.tunnel(loop, conn, url, ctx if tls else None)
+                else:
+                    _, conn = await loop.create_connection(
+                        lambda: _Connection(self, key), url.host, url.port,
+                        ssl=ctx if tls else None, server_hostname=url.host if tls else None)
         except TimeoutError:
             raise TransportError(f"could not connect to the upstream within {timeout:g}s") from None
+        except ssl.SSLCertVerificationError as exc:
+            raise TransportError(f"the upstream's TLS certificate is not trusted ({exc.verify_message}); "
+                                 "check the provider's ca_bundle and base_url") from None
         except (OSError, ssl.SSLError) as exc:
             raise TransportError(f"could not reach the upstream: {type(exc).__name__}") from None
         self._all.add(conn)
