@@ -77,7 +77,8 @@ class StreamPipe:
         return out
 
     def close(self) -> None:
-        """However the stream ended: ctx.usage holds what was used."""
+        """However the stream ended: ctx.usage holds what was used. Idempotent: the relay closes before
+        it records the request (so the record has the usage) and again in its `finally`."""
         self.chain.close()
 
 

@@ -78,6 +78,7 @@ async def relay_stream(request: web.Request, ctx: RequestContext, head: Head,
             data = stages.finish(data)
             if ctx.upstream_stream_error is not None:
                 ctx.error = UpstreamError("the upstream reported an error mid-stream", code="upstream_stream_error")
+            pipe.close()  # usage settles now: the record below carries it (closing again later is harmless)
             record_before_last_byte(request, ctx)
             await resp.write(data)
         except ConnectionError:
@@ -117,6 +118,10 @@ async def _end_with_error(request: web.Request, resp: web.StreamResponse, ctx: R
                           stages: ByteStages, err: GatewayError) -> None:
     """One closing error event in the caller's format, after what the key scrub still holds."""
     ctx.error = err
+    try:
+        pipe.close()  # the usage so far (or counted), for the record
+    except Exception:
+        log.exception("request %s: closing the stream's filters failed", ctx.request_id)
     record_before_last_byte(request, ctx)
     try:
         held = stages.finish()
