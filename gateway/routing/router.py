@@ -196,6 +196,12 @@ class Router:
     def breaker_states(self) -> dict[str, str]:
         return {name: b.state for name, b in self.breakers.items()}
 
+    def canary_states(self) -> dict[str, dict[str, object]]:
+        return {alias: r.canary.snapshot() for alias, r in self.routes.items() if r.canary is not None}
+
+    def target_stats(self) -> dict[str, dict[str, object]]:
+        return {key: s.snapshot() for key, s in self.stats.items()}
+
     @staticmethod
     def finished(opened: Opened, first_token: float, end: float) -> None:
         """The request that `opened` served is over: it leaves the target's in-flight count, and its

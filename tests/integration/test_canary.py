@@ -135,6 +135,10 @@ check_s = 0.2
         assert len(cand.requests) == 7, "no process sends to the rolled-back candidate"
         second = stats(two.url)["canary"]["rollout"]
         assert second["rolled_back"] == 1 and second["rollbacks"] == 0 and "error rate" in second["reason"]
+        for proc in (one, two):
+            with urllib.request.urlopen(proc.url + "/metrics", timeout=5) as r:
+                metrics = r.read().decode()
+            assert 'gateway_canary_rolled_back{alias="rollout",target="cand/m-new"} 1.0' in metrics
         fired = rec.wait_for("ok", 1)
         assert fired[0]["alert"] == "canary-rolled-back" and fired[0]["status"] == "firing"
     finally:
