@@ -33,9 +33,9 @@ from typing import TYPE_CHECKING
 
 from gateway.adapters.pipeline import UpstreamMalformed
 from gateway.adapters.registry import ADAPTERS
+from gateway.codecs import Malformed
 from gateway.context import RequestContext, Usage
 from gateway.errors import GatewayError, UpstreamError, UpstreamTimeout
-from gateway.translate.sse import SSEParser
 
 if TYPE_CHECKING:
     from gateway.adapters.pipeline import StreamPipe
@@ -52,8 +52,7 @@ _FAILED_BEFORE_CONTENT = "the upstream's stream failed before its first content"
 class Head:
     """A committed stream: what the pipe made up to the first content, and how to read on."""
 
-    pipe: StreamPipe
-    parser: SSEParser
+    pipe: StreamPipe  # its `framer` cuts the upstream's bytes into events
     chunks: AsyncIterator[bytes]
     data: bytes  # the bytes held back until the first content
     tail: bytes | None  # the upstream ended already: the stream's last bytes (`pipe.finish()`)
@@ -86,6 +85,8 @@ class Commit:
         if err is not None:
             ctx.upstream_stream_error = None  # the next attempt starts clean
             ctx.usage = Usage()
+            if ctx.cache_fill is not None:
+                ctx.cache_fill.reset()
         return err
 
     async def _whole(self, opened: Opened) -> GatewayError | None:
@@ -110,7 +111,7 @@ class Commit:
     async def _stream(self, opened: Opened, pipe: StreamPipe) -> GatewayError | None:
         ctx = self.ctx
         timings = ctx.timings
-        parser = SSEParser()
+        parser = pipe.framer
         chunks = opened.reply.iter_chunks().__aiter__()
         held: list[bytes] = []
         try:
@@ -124,16 +125,21 @@ class Commit:
                     tail = b"".join([pipe.feed(e) for e in parser.close()]) + pipe.finish()
                     if ctx.upstream_stream_error is not None:
                         return UpstreamError(_FAILED_BEFORE_CONTENT, code="upstream_stream_error")
-                    self.head = Head(pipe, parser, chunks, b"".join(held), tail)
+                    self.head = Head(pipe, chunks, b"".join(held), tail)
                     return None
-                for event in parser.feed(chunk):
+                try:
+                    events = parser.feed(chunk)
+                except Malformed as exc:  # binary framing (AWS event-stream) that failed its checks
+                    raise UpstreamMalformed("the upstream sent a malformed stream event",
+                                            code="upstream_malformed_event") from exc
+                for event in events:
                     data = pipe.feed(event)
                     if data:
                         held.append(data)
                 if ctx.upstream_stream_error is not None:
                     return UpstreamError(_FAILED_BEFORE_CONTENT, code="upstream_stream_error")
                 if timings.first_token or pipe.content:
-                    self.head = Head(pipe, parser, chunks, b"".join(held), None)
+                    self.head = Head(pipe, chunks, b"".join(held), None)
                     return None
         except UpstreamMalformed as exc:
             log.warning("request %s: unreadable upstream stream event before the first content\n%s",

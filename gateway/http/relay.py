@@ -22,12 +22,14 @@ gateway bug, logged with the request id).
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable
 from time import perf_counter
 
 from aiohttp import web
 
 from gateway import reasons
 from gateway.adapters.pipeline import StreamPipe, UpstreamMalformed
+from gateway.codecs import Malformed
 from gateway.context import Decision, RequestContext
 from gateway.errors import GatewayError, UpstreamError
 from gateway.filters.byte_stages import ByteStages
@@ -42,9 +44,12 @@ __all__ = ["relay_stream", "upstream_exc_text"]
 
 
 async def relay_stream(request: web.Request, ctx: RequestContext, head: Head,
-                       key_scrub: KeyScrubber | None = None) -> web.StreamResponse:
+                       key_scrub: KeyScrubber | None = None,
+                       before_last: Callable[[], Awaitable[None]] | None = None) -> web.StreamResponse:
     """`key_scrub`: the provider's credential, taken out of everything relayed (an upstream error event
-    may quote it, a model may repeat it), also when it is split across two events."""
+    may quote it, a model may repeat it), also when it is split across two events. `before_last`: awaited
+    once the answer is complete and well, right before its last bytes (the response cache stores it then,
+    so a caller that has the whole answer finds it cached)."""
     resp = web.StreamResponse(status=200, headers=common_headers(ctx))
     resp.content_type = "text/event-stream"
     resp.headers["Cache-Control"] = "no-cache"
@@ -52,7 +57,8 @@ async def relay_stream(request: web.Request, ctx: RequestContext, head: Head,
     await resp.prepare(request)
     ctx.status = 200
     stages = ByteStages(ctx, key_scrub)
-    pipe, parser, chunks = head.pipe, head.parser, head.chunks
+    pipe, chunks = head.pipe, head.chunks
+    parser = pipe.framer
     timings = ctx.timings
     try:
         try:
@@ -67,7 +73,11 @@ async def relay_stream(request: web.Request, ctx: RequestContext, head: Head,
                     timings.upstream_wait += t1 - t0
                     if chunk is None:
                         break
-                    events = parser.feed(chunk)
+                    try:
+                        events = parser.feed(chunk)
+                    except Malformed as exc:  # binary framing (AWS event-stream) that failed its checks
+                        raise UpstreamMalformed("the upstream sent a malformed stream event",
+                                                code="upstream_malformed_event") from exc
                     if not events:
                         continue
                     data = pipe.feed(events[0]) if len(events) == 1 else b"".join([pipe.feed(e) for e in events])
@@ -79,6 +89,8 @@ async def relay_stream(request: web.Request, ctx: RequestContext, head: Head,
             if ctx.upstream_stream_error is not None:
                 ctx.error = UpstreamError("the upstream reported an error mid-stream", code="upstream_stream_error")
             pipe.close()  # usage settles now: the record below carries it (closing again later is harmless)
+            if before_last is not None and ctx.error is None:
+                await before_last()
             record_before_last_byte(request, ctx)
             await resp.write(data)
         except ConnectionError:

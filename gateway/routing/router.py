@@ -18,6 +18,7 @@ after the first byte of a stream has gone to the client.
 from __future__ import annotations
 
 import asyncio
+import logging
 import random
 from collections.abc import Awaitable, Callable, Iterator, Mapping
 from dataclasses import dataclass
@@ -27,7 +28,7 @@ from typing import TYPE_CHECKING, Protocol
 from gateway import reasons
 from gateway.config.schema import ModelConfig
 from gateway.config.validate import ConfigError
-from gateway.context import RequestContext, Target
+from gateway.context import Attempt, RequestContext, Target
 from gateway.errors import BadRequest, GatewayError, NotFound, Overloaded, UpstreamError
 from gateway.providers.base import Provider, UpstreamReply
 from gateway.routing.backoff import RetryPolicy, retryable_status
@@ -42,6 +43,8 @@ if TYPE_CHECKING:
     from gateway.pricing import Pricing
 
 _WEIGHTED = Weighted()
+
+log = logging.getLogger("gateway.routing")
 
 
 @dataclass(frozen=True, slots=True)
@@ -244,7 +247,8 @@ class Router:
                 adapter = pair_for(ctx.api, provider.wire)
                 if adapter is None or adapter.upstream_api not in provider.apis:
                     skipped.add(i % len(order))
-                    last = last or BadRequest(f"the model '{r.alias}' cannot serve this API", code="unsupported_api")
+                    last = last or BadRequest(f"the model '{r.alias}' cannot serve the {ctx.api} API "
+                                              "(no target's provider offers it)", code="unsupported_api")
                     continue
                 delay = 0.0
                 if target == failed:  # coming back to a target that just failed: back off first
@@ -267,13 +271,15 @@ class Router:
                 reply: UpstreamReply | None = None
                 try:
                     reply, err = await self._attempt(ctx, target, provider, adapter, trace_headers)
+                    if ctx.trace is not None:  # a traced request: one span per attempt
+                        ctx.trace.attempts.append(_attempt_mark(target, t0, reply, err))
                     if reply is not None:
                         opened = Opened(adapter, provider, reply, stats, t0,
                                         canary if target is candidate else None)
                         if confirm is not None:
                             err = await confirm(opened)
                         if err is None:
-                            breaker.record_success()
+                            _judge(breaker, target, True)
                             return opened
                         reply.close()
                         err = provider.scrub_error(err)
@@ -290,9 +296,13 @@ class Router:
                     if target is candidate and canary is not None:
                         canary.observe(False, perf_counter() - t0)
                 if err.upstream_status is not None and not retryable_status(err.upstream_status):
-                    breaker.record_success()  # the upstream is healthy; the request was not
+                    _judge(breaker, target, True)  # the upstream is healthy; the request was not
                     raise err
-                breaker.record_failure()
+                log.warning("upstream %s failed (attempt %d of request %s): %s", breaker_key(target), ctx.attempts,
+                            ctx.request_id, err.code, extra={
+                                "event": "upstream_failure", "target": breaker_key(target), "reason": err.code,
+                                "upstream_status": err.upstream_status, "request_id": ctx.request_id})
+                _judge(breaker, target, False)
                 last, failed = err, target
         err = last or UpstreamError("no target could serve this request")
         retry_after = err.retry_after
@@ -344,5 +354,27 @@ class Router:
         retry_after = reply.headers.get("retry-after")
         if retry_after is not None and provider.scrubber is not None:
             retry_after = provider.scrubber.text(retry_after)
-        mapped.retry_after = retry_after
+        if retry_after is not None:  # else what the error body said, if anything (Gemini's RetryInfo)
+            mapped.retry_after = retry_after
         return None, mapped
+
+
+def _judge(breaker: CircuitBreaker, target: Target, ok: bool) -> None:
+    """Count an attempt in the target's breaker, and log when that opens or closes it."""
+    was = breaker.state
+    if ok:
+        breaker.record_success()
+    else:
+        breaker.record_failure()
+    now = breaker.state
+    if now != was and now in ("open", "closed"):
+        log.warning("circuit breaker of %s %s", breaker_key(target), "opened" if now == "open" else "closed",
+                    extra={"event": "breaker_" + ("opened" if now == "open" else "closed"),
+                           "target": breaker_key(target)})
+
+
+def _attempt_mark(target: Target, start: float, reply: UpstreamReply | None, err: GatewayError | None) -> Attempt:
+    if reply is not None:
+        return Attempt(target, start, perf_counter(), reply.status)
+    return Attempt(target, start, perf_counter(), err.upstream_status or 0 if err is not None else 0,
+                   err.code if err is not None else None)
