@@ -48,7 +48,7 @@ class Egress:
     """One provider's way out; hashed by identity (it is part of its connections' pool key)."""
 
     proxy: yarl.URL | None  # the CONNECT proxy for the provider's host, if any
-    ssl: ssl.SSLContext | None  # a context with the provider's CA bundle or client certificate
+    tls: ssl.SSLContext | None  # a context with the provider's CA bundle or client certificate
 
     async def tunnel(self, loop: asyncio.AbstractEventLoop, conn: asyncio.Protocol, url: yarl.URL,
                      ctx: ssl.SSLContext | None) -> None:
@@ -75,7 +75,7 @@ class Egress:
                 tls = await loop.start_tls(transport, handshake, ctx, server_hostname=url.host)
                 if tls is None:
                     raise TransportError("TLS over the proxy tunnel could not start")
-                transport = tls  # type: ignore[assignment]
+                transport = tls
         except BaseException:
             transport.close()
             raise
@@ -140,7 +140,7 @@ def _proxy_for(key: str, setting: str | None, base_url: str, file: str) -> yarl.
             return None
         env = urllib.request.getproxies_environment()
         setting = env.get(upstream.scheme)
-        if not setting or urllib.request.proxy_bypass_environment(upstream.host, env):
+        if not setting or urllib.request.proxy_bypass(upstream.host):  # NO_PROXY (no_proxy)
             return None
         where = f"the {upstream.scheme.upper()}_PROXY environment variable (for {key})"
     else:

@@ -364,7 +364,7 @@ class Upstreams:
 
     async def _connect(self, url: yarl.URL, timeout: float, key: tuple, egress: Egress | None) -> _Connection:
         tls = url.scheme == "https"
-        ctx = egress.ssl if egress is not None else None
+        ctx = egress.tls if egress is not None else None
         if tls and ctx is None:
             if self._ssl is None:
                 self._ssl = await asyncio.to_thread(self.default_ssl_context)
