@@ -186,3 +186,19 @@ def test_an_empty_but_clean_stream_is_committed_as_it_is(pair):
     got = raw_stream(gw, "ab")
     assert got.status_code == 200 and got.headers["x-gateway-provider"] == "a"
     assert b"FROM-A" in got.content and len(b.requests) == 0
+
+
+def test_a_gateway_bug_before_the_first_content_is_a_logged_500_and_not_retried(pair, monkeypatch, caplog):
+    gw, a, b = pair
+    from gateway.codecs.chat_encoder import ChatEncoder
+
+    def broken(self, events, raw=None):
+        raise RuntimeError("injected encoder bug")
+
+    monkeypatch.setattr(ChatEncoder, "encode", broken)  # a chat caller on the Anthropic wire encodes every event
+    with pytest.raises(openai.APIStatusError) as exc:
+        list(oa(gw).chat.completions.create(model="claude", messages=MSGS, stream=True))
+    assert exc.value.status_code == 500
+    assert "internal gateway error (request id" in exc.value.body["message"]
+    assert len(a.requests) == 1 and len(b.requests) == 0, "a bug of ours is not the upstream's failure"
+    assert "injected encoder bug" in caplog.text
