@@ -5,9 +5,16 @@ firing (notify) -> ok (the condition no longer holds; notify "resolved"). A rule
 not fire again within its `cooldown`. The rules are read from the current runtime at every tick, so
 a reload takes effect at the next evaluation and a rule kept under the same id keeps its state.
 
-Metric rules read one `/stats` snapshot per tick (the same JSON operators see); budget rules read
-the budget's counter in the store, so instances sharing a Redis agree on the spend. A value that is
-missing (no requests yet: no percentile) is "no data", which never fires and resolves a firing rule.
+Metric rules read one `/stats` snapshot per tick (the same JSON operators see: the whole instance,
+every worker's windows merged); budget rules read the budget's counter in the store, so instances
+sharing a Redis agree on the spend. A budget's value is its spend plus the demand it refused in the
+window, in percent of its limit: spend alone stalls just under the limit once every further request
+is refused, so a 100% rule could never fire on it. A value that is missing (no requests yet: no
+percentile) is "no data": it never fires, and a firing rule that loses its data says so once
+("no_data") and stays firing until a value shows the condition no longer holds.
+
+Under `--workers N` one worker per instance evaluates (`lead`, the instance directory's lock;
+another worker takes over within a tick when it dies), so each state change is notified once.
 """
 
 from __future__ import annotations
@@ -22,7 +29,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from gateway.alerts.rules import AlertRule, Alerts
-from gateway.alerts.webhooks import Notification, Notifier
+from gateway.alerts.webhooks import Notification, Notifier, fmt
 
 log = logging.getLogger("gateway.alerts")
 
@@ -34,6 +41,7 @@ class RuleState:
     fired_at: float = float("-inf")
     next_due: float = 0.0
     value: float | None = None
+    no_data: bool = False
 
 
 def read_path(data: Any, path: tuple[str, ...]) -> float | None:
@@ -48,7 +56,7 @@ def read_path(data: Any, path: tuple[str, ...]) -> float | None:
 
 
 async def budget_percent(rule: AlertRule, store: Any, now: float) -> float | None:
-    """Settled spend of the budget's current window, in percent of its limit."""
+    """Settled spend plus refused demand of the budget's current window, in percent of its limit."""
     b = rule.budget
     if b is None or store is None or not hasattr(store, "budget_usage"):
         return None
@@ -56,6 +64,8 @@ async def budget_percent(rule: AlertRule, store: Any, now: float) -> float | Non
     wid, _ = b.window_at(now_ms)
     key = b.counter_key(rule.subject, wid)
     spent, _reserved = await store.budget_usage(key, b.roll_ms, now_ms)
+    if hasattr(store, "budget_refused"):
+        spent += await store.budget_refused(key, now_ms)
     if b.limit <= 0:
         return 100.0 if spent > 0 else 0.0
     return spent / b.limit * 100.0
@@ -63,8 +73,10 @@ async def budget_percent(rule: AlertRule, store: Any, now: float) -> float | Non
 
 class AlertEvaluator:
     def __init__(self, alerts: Callable[[], Alerts | None], stats: Callable[[], dict], store: Callable[[], Any],
-                 notifier: Notifier, clock: Callable[[], float] = time.time) -> None:
+                 notifier: Notifier, clock: Callable[[], float] = time.time,
+                 lead: Callable[[], bool] | None = None) -> None:
         self._alerts = alerts
+        self._lead = lead  # None: this process is the instance (one worker)
         self._stats = stats
         self._store = store
         self.notifier = notifier
@@ -86,7 +98,8 @@ class AlertEvaluator:
         while True:
             alerts = self._alerts()
             try:
-                await self.evaluate(alerts)
+                if self._lead is None or self._lead():
+                    await self.evaluate(alerts)
             except Exception:  # a broken evaluation must not end alerting for the process's life
                 log.exception("alert evaluation failed")
             await asyncio.sleep(alerts.tick_s if alerts is not None and alerts.rules else 1.0)
@@ -121,7 +134,14 @@ class AlertEvaluator:
 
     def step(self, rule: AlertRule, st: RuleState, value: float | None, now: float) -> None:
         st.value = value
-        if value is not None and rule.holds(value):
+        if value is None:
+            st.pending_since = None
+            if st.firing and not st.no_data:
+                self._notify(rule, "no_data", None, now, now)
+            st.no_data = True
+            return
+        st.no_data = False
+        if rule.holds(value):
             if st.firing:
                 return
             if st.pending_since is None:
@@ -139,7 +159,7 @@ class AlertEvaluator:
                 self._notify(rule, "resolved", value, since if since is not None else now, now)
 
     def _notify(self, rule: AlertRule, status: str, value: float | None, since: float, now: float) -> None:
-        log.warning("alert %s %s: %s = %s", rule.id, status, rule.what, value)
+        log.warning("alert %s %s: %s = %s", rule.id, status, rule.what, fmt(value))
         n = Notification(rule, status, value, now, since, self.instance)
         for w in rule.webhooks:
             self.notifier.send(w, n)
@@ -147,7 +167,8 @@ class AlertEvaluator:
     def snapshot(self) -> dict[str, Any]:
         """Per-rule state and per-webhook delivery counts (for /admin/config and tests)."""
         return {
-            "rules": {rid: {"firing": s.firing, "pending": s.pending_since is not None, "value": s.value}
+            "rules": {rid: {"firing": s.firing, "pending": s.pending_since is not None, "value": s.value,
+                            "no_data": s.no_data}
                       for rid, s in self.states.items()},
             "webhooks": self.notifier.stats(),
         }

@@ -105,6 +105,13 @@ class Store(Protocol):
     async def budget_usage(self, key: str, roll_ms: float, now_ms: float) -> tuple[float, float]:
         """(spent, reserved) of one budget counter, for reports."""
 
+    async def add_refused(self, key: str, amount: float, ttl_ms: float, now_ms: float) -> None:
+        """Add demand a budget counter refused (kept `ttl_ms` after the last refusal): budget alerts
+        compare spend plus refused demand with the limit, since spend alone stalls below it."""
+
+    async def budget_refused(self, key: str, now_ms: float) -> float:
+        """Refused demand of one budget counter (0 when none is kept)."""
+
     async def revoke_key(self, key_id: str) -> None: ...
 
     async def unrevoke_key(self, key_id: str) -> None: ...

@@ -49,6 +49,7 @@ class MemoryStore:
         self._slots: dict[str, dict[str, float]] = {}
         self._budgets: dict[str, _Budget] = {}
         self._revoked: set[str] = set()
+        self._refused: dict[str, tuple[float, float]] = {}  # budget key -> (refused demand, expires at ms)
         self._ops = 0
 
     # -- limits -------------------------------------------------------------------------------
@@ -218,6 +219,16 @@ class MemoryStore:
         return None
 
     # -- introspection for tests and the admin API ----------------------------------------------
+
+    async def add_refused(self, key: str, amount: float, ttl_ms: float, now_ms: float) -> None:
+        if len(self._refused) > 10_000:  # bounded: drop what has expired
+            self._refused = {k: v for k, v in self._refused.items() if v[1] > now_ms}
+        value, until = self._refused.get(key, (0.0, 0.0))
+        self._refused[key] = ((value if until > now_ms else 0.0) + amount, now_ms + ttl_ms)
+
+    async def budget_refused(self, key: str, now_ms: float) -> float:
+        value, until = self._refused.get(key, (0.0, 0.0))
+        return value if until > now_ms else 0.0
 
     async def budget_usage(self, key: str, roll_ms: float, now_ms: float) -> tuple[float, float]:
         """(spent, reserved) of a budget key at `now_ms`."""

@@ -337,6 +337,15 @@ class RedisStore:
                 spent = float(v)
         return spent, reserved
 
+    async def add_refused(self, key: str, amount: float, ttl_ms: float, now_ms: float) -> None:
+        k = key + ":refused"  # same hash tag as the budget's counter
+        await self._call(self._r.incrbyfloat, k, amount)
+        await self._call(self._r.pexpire, k, max(int(ttl_ms), 1))
+
+    async def budget_refused(self, key: str, now_ms: float) -> float:
+        v = await self._call(self._r.get, key + ":refused")
+        return float(v) if v is not None else 0.0
+
     async def revoke_key(self, key_id: str) -> None:
         await self._call(self._r.sadd, self.REVOKED, key_id)
 

@@ -38,7 +38,8 @@ def test_metrics_parse_and_count():
                  decisions=[Decision("rl", "rate_limit", "block", reasons.RATE_LIMIT_TOKENS)]), 0.0)
     r.submit(ctx(10, status=404, error=NotFound("x"), target=None, alias="free text alias", decisions=[]), 0.0)
     r.set_in_flight_source(lambda: 1)
-    r.set_breaker_source(lambda: {"openai/gpt-4o-mini": "open"})
+    r.sampler.sources.breakers = lambda: {"openai/gpt-4o-mini": ("open", 1, 0, 0)}
+    r.sampler.sample()
     s = samples(r.metrics_text())
     assert s[("gateway_requests_total", (("alias", "fast"), ("provider", "openai"), ("route", "chat"), ("status", "200")))] == 3
     assert s[("gateway_requests_total", (("alias", "-"), ("provider", "-"), ("route", "chat"), ("status", "429")))] == 1
@@ -48,7 +49,8 @@ def test_metrics_parse_and_count():
     assert s[("gateway_limit_rejections_total", (("kind", "rate_limit"), ("reason", "rate_limit.tokens")))] == 1
     assert s[("gateway_guardrail_decisions_total", (("action", "redact"), ("direction", "input"), ("kind", "pii"),
                                                     ("reason", "guardrail.pii")))] == 3
-    assert s[("gateway_request_duration_seconds_count", (("route", "chat"),))] == 5
+    assert sum(v for (n, labels), v in s.items()
+               if n == "gateway_request_duration_seconds_count" and ("route", "chat") in labels) == 5
     assert s[("gateway_requests_in_flight", ())] == 1
     assert s[("gateway_circuit_breaker_state", (("state", "open"), ("target", "openai/gpt-4o-mini")))] == 1
     assert s[("gateway_circuit_breaker_state", (("state", "closed"), ("target", "openai/gpt-4o-mini")))] == 0
@@ -65,7 +67,7 @@ def test_gpu_absent_or_present_never_errors():
     m = Metrics()
     m.enable_gpu()
     names = {k[0] for k in samples(m.text())}
-    if m.callbacks.gpu is None:
+    if m.host.gpu is None:
         assert not any(n.startswith("gateway_gpu_") for n in names)
     else:
         assert "gateway_gpu_memory_total_bytes" in names
@@ -92,7 +94,7 @@ def test_gpu_snapshot_and_gauges_from_nvml():
     needs an NVIDIA driver, absent here; this stands in for pynvml's module interface)."""
     from types import SimpleNamespace
 
-    from gateway.records.metrics import _Gpu
+    from gateway.records.gpu import Gpu as _Gpu
 
     nvml = SimpleNamespace(
         NVML_TEMPERATURE_GPU=0,
@@ -111,7 +113,7 @@ def test_gpu_snapshot_and_gauges_from_nvml():
 
 
 def test_no_nvidia_driver_means_no_gpu_metrics_and_no_error():
-    from gateway.records.metrics import _Gpu
+    from gateway.records.gpu import Gpu as _Gpu
 
     gpu = _Gpu.probe()  # None without a driver (CI); a reader on a GPU host
     assert gpu is None or all({"index", "utilization", "temperature_c"} <= set(g) for g in gpu.snapshot())
