@@ -115,6 +115,16 @@ class Metrics:
                                       ["rule", "subject", "unit"], registry=r, multiprocess_mode="livemostrecent")
         self.budget_limit = Gauge("gateway_budget_limit", "A budget's limit per window", ["rule", "subject", "unit"],
                                   registry=r, multiprocess_mode="livemostrecent")
+        self.cache = Counter("gateway_cache_requests", "Requests under a [[cache]] rule by outcome (hit, miss, "
+                             "bypass), per alias", ["alias", "outcome"], registry=r)
+        self.cache_saved = Counter("gateway_cache_saved_usd", "USD not spent: what cache hits' answers cost when "
+                                   "they were fetched, per alias", ["alias"], registry=r)
+        self.trace_queue = Gauge("gateway_trace_queue_spans", "Trace spans waiting for export (at most "
+                                 "[tracing] queue_size), summed over live workers", registry=r,
+                                 multiprocess_mode="livesum")
+        self.trace_dropped = Counter("gateway_trace_spans_dropped", "Trace spans never exported, by reason: "
+                                     "queue_full (the export queue was full), export_failed (the collector refused "
+                                     "or did not answer), build_failed", ["reason"], registry=r)
         self.cpu = Counter("gateway_process_cpu_seconds", "CPU time of the workers (user and system), summed",
                            registry=r)
         self.rss = Gauge("gateway_process_resident_memory_bytes", "Resident memory of the live workers, summed",
@@ -174,6 +184,12 @@ class Metrics:
             cost.inc(rec["cost_usd"])
         if rec["unscanned_chars"]:
             self.unscanned.inc(rec["unscanned_chars"])
+        outcome = rec.get("cache")
+        if outcome is not None:
+            cache_alias = rec["alias"] or "-"  # aliases a [[cache]] rule matched: routed ones, from config
+            self.cache.labels(cache_alias, outcome).inc()
+            if rec["cache_saved_usd"]:
+                self.cache_saved.labels(cache_alias).inc(rec["cache_saved_usd"])
         if status >= 400 or status == 0:
             self._error(route, alias, provider, model, reason, rec["error_code"], rec["upstream_status"])
         if rec["attempts"] > 1:

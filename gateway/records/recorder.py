@@ -18,7 +18,7 @@ import logging
 import os
 import secrets
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 
 import orjson
 
@@ -28,6 +28,9 @@ from gateway.records.chain import Chain, new_writer_id
 from gateway.records.config import AuditConfig, parse_audit, sink_of
 from gateway.records import multiproc
 from gateway.records.metrics import CONTENT_TYPE, Metrics
+from gateway.records.history import History, MemoryHistory, RedisHistory
+from gateway.records.log_index import FileLog
+from gateway.records.log_redis import RedisLogIndex
 from gateway.records.sampled import Sampler
 from gateway.records.schema import build_record
 from gateway.records.sinks import FileSink, RedisStreamSink, StdoutSink
@@ -76,6 +79,9 @@ class Recorder:
         self._in_flight: Callable[[], int] = lambda: 0
         self._peers: list[dict] = []  # the other workers' /stats exports (multi-worker instances)
         self._sampling: asyncio.Task | None = None
+        # The dashboard's history (gateway.records.history); its store is chosen in `start`.
+        self.history = History(MemoryHistory())
+        self._observe_history = self.history.observe
 
     @classmethod
     def compile(cls, audit_section: dict | None, *, file: str, base_dir: str | None = None) -> Recorder:
@@ -97,6 +103,12 @@ class Recorder:
         self._stats.register("fail_open_total", lambda: sum(source().values()))
         self._stats.register("fail_open_by_check", source)
 
+    def set_trace_source(self, dropped: Callable[[], Mapping[str, int]], queued: Callable[[], int]) -> None:
+        """Spans dropped by reason and spans waiting for export (gateway.tracing), sampled each second
+        and before a scrape."""
+        self.sampler.sources.trace_dropped = dropped
+        self.sampler.sources.trace_queue = queued
+
     def register_stats_source(self, name: str, source: Callable[[], object]) -> None:
         """A slot in /stats filled at read time, e.g. "budgets" by the budget module."""
         self._stats.register(name, source)
@@ -104,6 +116,9 @@ class Recorder:
     # -- lifecycle --
     async def start(self, redis_url: str | None) -> None:
         cfg = self.cfg
+        if redis_url:
+            self.history.store = RedisHistory(await _history_client(redis_url))
+        self.history.start()
         gpu = self._metrics.enable_gpu()
         if gpu is not None:
             self._stats.register("gpu", gpu.snapshot)
@@ -148,6 +163,7 @@ class Recorder:
                 target.alias if target is not None and target.alias != ctx.alias else None,
                 err.reason if err is not None and err.reason is not None else rec["block_reason"])
             self._stats.observe(rec)
+            self._observe_history(rec)
             if not self.cfg.enabled:
                 return
             line = self._chain.seal(rec)
@@ -156,20 +172,41 @@ class Recorder:
             self._metrics.dropped.inc()
             return
         self._metrics.recorded.inc()
+        self._append(line, ctx.request_id)
+
+    def submit_admin(self, rec: dict) -> bool:
+        """Record an operator's action (`schema.admin_record`) in this process's chain; False when
+        auditing is off."""
+        if not self.cfg.enabled:
+            return False
+        self._append(self._chain.seal(rec), rec.get("request_id", "?"))
+        return True
+
+    def request_log(self) -> RedisLogIndex | FileLog | None:
+        """The request log's reader: the Redis stream's index when that sink runs, else the file sink's."""
+        for sink in self._durable:
+            if isinstance(sink, RedisStreamSink) and sink.index and sink.client is not None:
+                return RedisLogIndex(sink.client, sink.stream)
+        for sink in self._durable:
+            if isinstance(sink, FileSink) and sink.index is not None:
+                return FileLog(sink.index)
+        return None
+
+    def _append(self, line: bytes, request_id: str) -> None:
         # Sealing and writing in one synchronous step keeps the spool in chain order across
         # concurrent requests; once a write has failed, later lines queue behind it.
         if self._spool is not None and not self._pending:
             try:
                 self._spool.append(line)
             except OSError:
-                log.exception("audit spool write failed; the flusher retries (request %s)", ctx.request_id)
+                log.exception("audit spool write failed; the flusher retries (request %s)", request_id)
             else:
                 if self._stdout is not None:
                     self._echo.append(line)
                 return
         if len(self._pending) >= self.cfg.queue_size:
             log.error("audit record of request %s dropped: %d records already wait for the spool",
-                      ctx.request_id, len(self._pending))
+                      request_id, len(self._pending))
             self._metrics.dropped.inc()
             return
         self._pending.append(line)
@@ -303,6 +340,7 @@ class Recorder:
                 await self._share_stats()
             except Exception:
                 log.exception("final metrics sample failed")
+        await self.history.close()
         if self._spool is None:
             return
         self._closing = True
@@ -346,6 +384,19 @@ class Recorder:
 
     def metrics_text(self) -> bytes:
         return self._metrics.text()
+
+
+async def _history_client(url: str):
+    import redis.asyncio as aioredis
+
+    from gateway.records.sinks import _driver_info, split_cluster_url
+
+    opts: dict = {"socket_timeout": 2.0, "socket_connect_timeout": 2.0}
+    info = await asyncio.to_thread(_driver_info)
+    if info is not None:
+        opts["driver_info"] = info
+    url, cluster = split_cluster_url(url)
+    return (aioredis.RedisCluster if cluster else aioredis.Redis).from_url(url, **opts)
 
 
 def _read_entries(seg, sink: str) -> tuple[list[tuple[str, int, bytes]], int]:

@@ -15,7 +15,7 @@ import asyncio
 import logging
 import os
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -39,6 +39,8 @@ class Sources:
     notifications: Callable[[], list[dict[str, Any]]] | None = None  # the notifier's per-webhook stats
     budgets: Callable[[], Awaitable[list[dict[str, Any]]]] | None = None  # Limits.budget_report rows
     queue_depth: Callable[[], int] | None = None
+    trace_queue: Callable[[], int] | None = None  # spans waiting for export (gateway.tracing)
+    trace_dropped: Callable[[], Mapping[str, int]] | None = None  # spans dropped, by reason
     backlog: Callable[[], dict[str, int]] | None = None  # sink -> bytes
 
 
@@ -86,6 +88,12 @@ class Sampler:
             m.in_flight.set(self._call("in_flight", s.in_flight) or 0)
         if s.queue_depth is not None:
             m.queue_depth.set(self._call("queue_depth", s.queue_depth) or 0)
+        if s.trace_queue is not None:
+            m.trace_queue.set(self._call("trace_queue", s.trace_queue) or 0)
+        if s.trace_dropped is not None:
+            dropped = self._call("trace_dropped", s.trace_dropped) or {}
+            for reason in ("queue_full", "export_failed", "build_failed"):
+                self._grow(m.trace_dropped.labels(reason), ("trace_dropped", reason), dropped.get(reason, 0))
         if s.backlog is not None:
             for sink, n in (self._call("backlog", s.backlog) or {}).items():
                 m.backlog.labels(sink).set(n)
