@@ -14,13 +14,19 @@ percentile) is "no data": it never fires, and a firing rule that loses its data 
 ("no_data") and stays firing until a value shows the condition no longer holds.
 
 Under `--workers N` one worker per instance evaluates (`lead`, the instance directory's lock;
-another worker takes over within a tick when it dies), so each state change is notified once.
+another worker takes over within a tick when it dies). With a store the fleet shares (Redis), each
+instance publishes its windows there every tick and one instance of the fleet (a lease in the store,
+taken over within a few ticks when its holder stops) evaluates every rule over the fleet's merged
+windows (`windows.*`, `usage_1h.*`; other paths read that instance's /stats): each state change is
+notified once per fleet, and `windows.1m.requests` is the fleet's.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+
+import orjson
 import os
 import socket
 import time
@@ -32,6 +38,8 @@ from gateway.alerts.rules import AlertRule, Alerts
 from gateway.alerts.webhooks import Notification, Notifier, fmt
 
 log = logging.getLogger("gateway.alerts")
+
+FLEET_STALE_S = 10.0
 
 
 @dataclass(slots=True)
@@ -74,9 +82,12 @@ async def budget_percent(rule: AlertRule, store: Any, now: float) -> float | Non
 class AlertEvaluator:
     def __init__(self, alerts: Callable[[], Alerts | None], stats: Callable[[], dict], store: Callable[[], Any],
                  notifier: Notifier, clock: Callable[[], float] = time.time,
-                 lead: Callable[[], bool] | None = None) -> None:
+                 lead: Callable[[], bool] | None = None,
+                 fleet: tuple[Callable[[], list[dict]], Callable[[list[dict]], dict]] | None = None) -> None:
         self._alerts = alerts
         self._lead = lead  # None: this process is the instance (one worker)
+        # (this instance's window exports, merge of exports into /stats windows), for a shared store
+        self._fleet = fleet
         self._stats = stats
         self._store = store
         self.notifier = notifier
@@ -98,11 +109,50 @@ class AlertEvaluator:
         while True:
             alerts = self._alerts()
             try:
-                if self._lead is None or self._lead():
+                if (self._lead is None or self._lead()) and await self._fleet_turn(alerts):
                     await self.evaluate(alerts)
             except Exception:  # a broken evaluation must not end alerting for the process's life
                 log.exception("alert evaluation failed")
             await asyncio.sleep(alerts.tick_s if alerts is not None and alerts.rules else 1.0)
+
+    def _fleet_store(self) -> Any:
+        store = self._store()
+        return store if self._fleet is not None and getattr(store, "fleet", False) else None
+
+    async def _fleet_turn(self, alerts: Alerts | None) -> bool:
+        """Publish this instance's windows to the shared store; True when this instance evaluates."""
+        store = self._fleet_store()
+        if store is None or alerts is None or not alerts.rules:
+            return True
+        assert self._fleet is not None
+        doc = {"at": self._clock(), "exports": self._fleet[0]()}
+        try:
+            await store.publish("alert-stats", self.instance, orjson.dumps(doc, option=orjson.OPT_NON_STR_KEYS))
+            return bool(await store.lease("alerts", self.instance, int(max(alerts.tick_s * 3, 2.0) * 1000)))
+        except Exception as exc:  # store down: evaluate this instance alone rather than not at all
+            log.warning("alerts: the shared store is unavailable (%s); evaluating this instance alone", exc)
+            return True
+
+    async def _snapshot(self, now: float) -> dict:
+        """/stats for metric rules: this instance's, with the fleet's windows where a shared store has them."""
+        snapshot = self._stats()
+        store = self._fleet_store()
+        if store is None:
+            return snapshot
+        assert self._fleet is not None
+        try:
+            rows = await store.collect("alert-stats")
+        except Exception as exc:
+            log.warning("alerts: reading the fleet's windows failed (%s); this instance's only", exc)
+            return snapshot
+        exports = []
+        for raw in rows.values():
+            doc = orjson.loads(raw)
+            if now - doc.get("at", 0) < FLEET_STALE_S:  # an instance gone quiet no longer counts
+                exports += doc["exports"]
+        if exports:
+            snapshot = {**snapshot, **self._fleet[1](exports)}
+        return snapshot
 
     async def evaluate(self, alerts: Alerts | None, now: float | None = None) -> None:
         """Evaluate every rule that is due at `now` (one tick)."""
@@ -124,7 +174,7 @@ class AlertEvaluator:
                     value = None
             else:
                 if snapshot is None:
-                    snapshot = self._stats()
+                    snapshot = await self._snapshot(now)
                 value = read_path(snapshot, rule.path)
                 if rule.min_requests and rule.window is not None:
                     seen = read_path(snapshot, ("windows", rule.window, "requests")) or 0

@@ -157,7 +157,8 @@ def build_app(loaded: LoadedConfig) -> web.Application:
     shared = multiproc.directory()
     app[ALERTS] = AlertEvaluator(lambda: state.runtime.alerts, lambda: admin.stats_data(state),
                                  lambda: state.runtime.services.store, Notifier(lambda: services.session),
-                                 lead=multiproc.Lease(shared, "alerts").held if shared is not None else None)
+                                 lead=multiproc.Lease(shared, "alerts").held if shared is not None else None,
+                                 fleet=(services.recorder.instance_exports, Recorder.merged_windows))
     app.cleanup_ctx.append(_services)
     app.router.add_post("/v1/chat/completions", chat_completions)
     app.router.add_post("/v1/embeddings", embeddings)

@@ -323,6 +323,16 @@ class Recorder:
         await asyncio.to_thread(multiproc.write_stats, shared, export)
         await self.read_peers()
 
+    def instance_exports(self) -> list[dict]:
+        """This instance's windows (this worker's and the other workers'), for the fleet's alerts."""
+        return [self._stats.export(), *self._peers]
+
+    @staticmethod
+    def merged_windows(exports: list[dict]) -> dict:
+        """`windows` and `usage_1h` of /stats over many instances' exports."""
+        snap = RollingStats().snapshot(peers=exports)
+        return {"windows": snap["windows"], "usage_1h": snap["usage_1h"]}
+
     async def read_peers(self) -> None:
         """The other workers' /stats windows, read now (the /stats handler calls it before answering)."""
         if self._metrics.shared_dir is not None:

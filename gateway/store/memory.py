@@ -49,7 +49,8 @@ class MemoryStore:
         self._slots: dict[str, dict[str, float]] = {}
         self._budgets: dict[str, _Budget] = {}
         self._revoked: set[str] = set()
-        self._refused: dict[str, tuple[float, float]] = {}  # budget key -> (refused demand, expires at ms)
+        self._refused: dict[str, tuple[float, float]] = {}
+        self._tables: dict[str, dict[str, bytes]] = {}  # budget key -> (refused demand, expires at ms)
         self._ops = 0
 
     # -- limits -------------------------------------------------------------------------------
@@ -229,6 +230,16 @@ class MemoryStore:
     async def budget_refused(self, key: str, now_ms: float) -> float:
         value, until = self._refused.get(key, (0.0, 0.0))
         return value if until > now_ms else 0.0
+
+    # One process is the whole "fleet" of a memory store (it has no `fleet` flag: alerts never ask).
+    async def lease(self, name: str, holder: str, ttl_ms: int) -> bool:
+        return True
+
+    async def publish(self, name: str, member: str, data: bytes) -> None:
+        self._tables.setdefault(name, {})[member] = data
+
+    async def collect(self, name: str) -> dict[str, bytes]:
+        return dict(self._tables.get(name, {}))
 
     async def budget_usage(self, key: str, roll_ms: float, now_ms: float) -> tuple[float, float]:
         """(spent, reserved) of a budget key at `now_ms`."""

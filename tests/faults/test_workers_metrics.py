@@ -176,3 +176,64 @@ webhooks = [{{ url = "http://127.0.0.1:{dead}/hook", max_attempts = 1 }}]
         assert not os.path.exists(shared), "the supervisor removes the instance directory"
     finally:
         server.close()
+
+
+class _Hook:
+    """A webhook receiver on loopback (a thread), recording each JSON notification."""
+
+    def __init__(self) -> None:
+        import http.server
+        import threading
+
+        got = self.got = []
+
+        class H(http.server.BaseHTTPRequestHandler):
+            def do_POST(self) -> None:  # noqa: N802 (the stdlib's name)
+                got.append(orjson.loads(self.rfile.read(int(self.headers["Content-Length"]))))
+                self.send_response(200)
+                self.end_headers()
+
+            def log_message(self, *args) -> None:
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), H)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hook"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+
+def test_two_instances_sharing_redis_alert_once_on_the_fleets_numbers(tmp_path):
+    """Neither instance alone reaches the threshold; the fleet does: one notification, with the fleet's
+    value, from one instance (before: each instance evaluated its own /stats, and never fired here)."""
+    server = RedisServer().start()
+    hook = _Hook()
+    try:
+        main = base_config("http://127.0.0.1:9", extra=f'[store]\nurl = "{server.url}"\n')
+        cfg = write_config(tmp_path, main, policies={"alerts.toml": f"""
+[[alerts]]
+id = "fleet-traffic"
+metric = "windows.5m.requests"
+op = ">="
+threshold = 10
+every = "0.2s"
+webhooks = [{{ url = "{hook.url}" }}]
+"""})
+        gws = [LoggedGateway(cfg, tmp_path / f"gw{i}.log", wait=False) for i in range(2)]
+        try:
+            for gw in gws:
+                gw.wait_ready(timeout=90)
+            for gw in gws:
+                assert [chat(gw).status_code for _ in range(6)] == [200] * 6
+            assert all(stats(gw)["windows"]["5m"]["requests"] == 6 for gw in gws)  # below 10 each
+            deadline = time.time() + 15
+            while not hook.got and time.time() < deadline:
+                time.sleep(0.1)
+            time.sleep(1.5)  # a second notification, if any, would come within a few ticks
+            # Fired once, on a value neither instance has alone (it fires as the fleet crosses 10).
+            assert [(n["alert"], n["status"]) for n in hook.got] == [("fleet-traffic", "firing")], hook.got
+            assert 10 <= hook.got[0]["value"] <= 12
+        finally:
+            for gw in gws:
+                gw.stop()
+    finally:
+        hook.server.shutdown()
+        server.close()
