@@ -312,7 +312,8 @@ lists), with one counter per key/team/user/model/tag (`per = "each"`) or one sha
 """
 
 ALERTS_INTRO = """Evaluated in a background task of one worker per gateway instance (over the instance's merged
-`/stats`); notifications go to webhooks from one bounded queue per destination, so a slow or failing webhook never delays requests or other webhooks.
+`/stats`), and of one instance per fleet when the instances share a Redis store (over the fleet's merged
+windows); notifications go to webhooks from one bounded queue per destination, so a slow or failing webhook never delays requests or other webhooks.
 
 ```toml
 [[alerts]]
