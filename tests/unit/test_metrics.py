@@ -117,3 +117,54 @@ def test_no_nvidia_driver_means_no_gpu_metrics_and_no_error():
 
     gpu = _Gpu.probe()  # None without a driver (CI); a reader on a GPU host
     assert gpu is None or all({"index", "utilization", "temperature_c"} <= set(g) for g in gpu.snapshot())
+
+
+async def test_sampled_totals_become_monotonic_counters_and_gauges_follow_their_owners():
+    """Owners keep plain totals; the sampler adds their growth to counters (a total that restarts from
+    zero, a breaker a reload replaced, counts from there), sets gauges, and survives a broken source."""
+    r = Recorder.compile({"enabled": False}, file="t.toml")
+    state = {"breaker": ("closed", 0, 0, 0), "reloads": (0, 0), "in_flight": 3}
+    src = r.sampler.sources
+    src.breakers = lambda: {"up/m": state["breaker"]}
+    src.reloads = lambda: state["reloads"]
+    src.in_flight = lambda: state["in_flight"]
+    src.fail_open = lambda: 1 / 0  # a broken source: logged, the others still sampled
+    src.budgets = None
+
+    async def scrape() -> dict:
+        await r.refresh_metrics()
+        return samples(r.metrics_text())
+
+    s = await scrape()
+    assert s[("gateway_requests_in_flight", ())] == 3 and s[("gateway_workers", ())] == 0  # set once serving
+    state.update(breaker=("open", 1, 0, 0), reloads=(2, 1), in_flight=0)
+    s = await scrape()
+    assert s[("gateway_circuit_breaker_transitions_total", (("state", "open"), ("target", "up/m")))] == 1
+    assert s[("gateway_circuit_breaker_state", (("state", "open"), ("target", "up/m")))] == 1
+    assert s[("gateway_config_reloads_total", (("result", "success"),))] == 2
+    assert s[("gateway_requests_in_flight", ())] == 0
+    state.update(breaker=("closed", 0, 0, 0))  # a reload replaced the breaker: its counts start again
+    s = await scrape()
+    key = (("state", "open"), ("target", "up/m"))
+    assert s[("gateway_circuit_breaker_transitions_total", key)] == 1  # never goes back
+    state.update(breaker=("open", 1, 0, 0))  # the new breaker opened
+    s = await scrape()
+    assert s[("gateway_circuit_breaker_transitions_total", key)] == 2
+    assert s[("gateway_process_cpu_seconds_total", ())] > 0 and s[("gateway_process_open_fds", ())] > 0
+    assert len([k for k in s if k[0] == "gateway_build_info"]) == 1
+
+
+def test_refusals_keep_the_alias_asked_for_when_configured_and_errors_carry_reason_codes():
+    r = Recorder.compile({"enabled": False}, file="t.toml")
+    m = r._metrics
+    rl = RateLimited("x", reason=reasons.RATE_LIMIT_REQUESTS)
+    base = dict(status=429, error=rl, target=None, decisions=[Decision("rl", "rate_limit", "refuse", reasons.RATE_LIMIT_REQUESTS)])
+    from gateway.records.schema import build_record
+
+    for c, aliases in ((ctx(1, alias="fast", **base), ("fast",)), (ctx(2, alias="made-up", **base), ("fast",))):
+        m.observe(build_record(c, cost_usd=0.0, user_hash_key=b""), aliases, None, rl.reason)
+    s = samples(m.text())
+    assert s[("gateway_requests_total", (("alias", "fast"), ("provider", "-"), ("route", "chat"), ("status", "429")))] == 1
+    assert s[("gateway_requests_total", (("alias", "-"), ("provider", "-"), ("route", "chat"), ("status", "429")))] == 1
+    assert s[("gateway_request_errors_total", (("alias", "fast"), ("code", "rate_limit.requests"), ("model", "-"),
+                                               ("provider", "-"), ("route", "chat")))] == 1
