@@ -320,8 +320,9 @@ lists), with one counter per key/team/user/model/tag (`per = "each"`) or one sha
 
 """
 
-ALERTS_INTRO = """Evaluated in a background task of each gateway process; notifications go to webhooks from one
-bounded queue per destination, so a slow or failing webhook never delays requests or other webhooks.
+ALERTS_INTRO = """Evaluated in a background task of one worker per gateway instance (over the instance's merged
+`/stats`), and of one instance per fleet when the instances share a Redis store (over the fleet's merged
+windows); notifications go to webhooks from one bounded queue per destination, so a slow or failing webhook never delays requests or other webhooks.
 
 ```toml
 [[alerts]]
@@ -359,7 +360,8 @@ webhooks = [{ url_env = "SLACK_ALERTS_URL", format = "slack" }]
 Paths of `/stats` that alerts commonly use: `windows.{1m,5m,1h}.{requests,rps,error_rate,rejected_rate}`,
 `windows.{1m,5m,1h}.latency_ms.{p50,p95,p99}`, `windows.{1m,5m,1h}.ttft_ms.{p50,p95,p99}`, `in_flight`,
 `config.reload_errors`, `usage_1h.by_team.TEAM.cost_usd`. A path that reads nothing (no requests yet, so
-no percentile) is "no data": it never fires, and it resolves a firing rule.
+no percentile) is "no data": it never fires, and a firing rule that loses its data sends one `no_data`
+notification and stays firing until a value shows the condition gone. Values are printed rounded.
 
 """
 
@@ -369,9 +371,12 @@ ALERTS_DESIGN = """
 `type = "budget"` watches one `[[budgets]]` rule by id. At each evaluation it reads that budget's
 counter for the current window (the calendar day/week/month in the budget's time zone, or its rolling
 period) from the store, through the same key the limits module charges, and computes settled spend
-divided by the limit, in percent; reservations of requests still in flight are not counted. It fires
-when that reaches `percent` (the comparison is fixed at `>=`) and resolves when a new window starts
-(or a rolling window's spend falls back). Because the counter lives in the store, every gateway
+plus the demand the budget refused in the window (each refused request's worst-case estimate), divided
+by the limit, in percent; reservations of requests still in flight are not counted. Spend alone stalls
+just under the limit once every further request is refused; with the refused demand a 100 % rule fires
+as soon as the budget refuses. It fires when that reaches `percent` (the comparison is fixed at `>=`)
+and resolves when a new window starts (or a rolling window's spend falls back, and no refusal came
+within one rolling period). Because the counter lives in the store, every gateway
 sharing a Redis sees the same number. Budgets that count each key/team/user/model/tag apart
 (`per = "each"`) need `subject`, the one whose counter to watch; shared and global budgets must not
 set it. Typical set: 50 % (`info`), 80 % (`warning`), 100 % (`critical`, the budget now refuses
@@ -379,7 +384,7 @@ requests with 429 `budget_exceeded`).
 
 #### Delivery
 
-`format = "json"` posts `{"alert", "status": "firing"|"resolved", "severity", "type", "text", "summary",
+`format = "json"` posts `{"alert", "status": "firing"|"resolved"|"no_data", "severity", "type", "text", "summary",
 "metric", "budget", "subject", "value", "op", "threshold", "for_s", "started_at", "at", "runbook",
 "instance"}`; `format = "slack"` posts `{"text", "attachments": [{"color", "title", "fields", "ts"}]}`,
 which Slack incoming webhooks and Slack-compatible receivers accept. Each attempt is bounded by

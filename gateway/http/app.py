@@ -24,6 +24,7 @@ from gateway.http.responses import error_response
 from gateway.http.route_errors import route_errors
 from gateway.http.state import STATE, GatewayState
 from gateway.providers.transport import Upstreams
+from gateway.records import multiproc
 from gateway.records.recorder import Recorder
 from gateway.runtime import Services, compile_runtime, start_runtime
 from gateway.store import open_store
@@ -108,13 +109,19 @@ async def _services(app: web.Application) -> AsyncIterator[None]:
     recorder.set_fail_open_source(lambda: {
         "limits": state.runtime.limits.fail_open_total if state.runtime.limits is not None else 0,
         "revocation": services.revocations.fail_open_total})
+    alerts = app[ALERTS]
+    sources = recorder.sampler.sources
+    sources.breakers = lambda: {name: (b.state, b.opened_count, b.half_opened_count, b.closed_count)
+                                for name, b in state.runtime.router.breakers.items()}
+    sources.reloads = lambda: (state.reloads, state.reload_errors)
+    sources.notifications = alerts.notifier.stats
+    sources.budgets = lambda: _budget_rows(state)
     redis_url = store_cfg.url if store_cfg.url.startswith(("redis://", "rediss://")) else None
     await recorder.start(redis_url)
     tracer = services.tracer
     if tracer is not None:
         await asyncio.to_thread(tracer.start)  # the SDK's resource detection joins a thread pool
         recorder.set_trace_source(tracer.dropped, tracer.queued)
-    alerts = app[ALERTS]
     if redis_url:
         await alerts.events.use_redis(redis_url)
     recorder.register_stats_source("alerts", alerts.snapshot)
@@ -133,6 +140,13 @@ async def _services(app: web.Application) -> AsyncIterator[None]:
         await services.store.close()
 
 
+async def _budget_rows(state: GatewayState) -> list[dict]:
+    rt = state.runtime
+    if rt.limits is None:
+        return []
+    return await rt.limits.budget_report(rt.keys.principals(), list(rt.router.routes))
+
+
 def build_app(loaded: LoadedConfig) -> web.Application:
     # The providers' connection pools are built here (no I/O) so that every provider receives them at
     # construction; the trust store is read at start-up, off the loop.
@@ -145,8 +159,11 @@ def build_app(loaded: LoadedConfig) -> web.Application:
     runtime = compile_runtime(loaded, services)
     app = web.Application(client_max_size=runtime.server.max_body_bytes + 1, middlewares=[route_errors])
     state = app[STATE] = GatewayState(runtime=runtime, config_path=loaded.path)
+    shared = multiproc.directory()
     app[ALERTS] = AlertEvaluator(lambda: state.runtime.alerts, lambda: admin.stats_data(state),
-                                 lambda: state.runtime.services.store, Notifier(lambda: services.session))
+                                 lambda: state.runtime.services.store, Notifier(lambda: services.session),
+                                 lead=multiproc.Lease(shared, "alerts").held if shared is not None else None,
+                                 fleet=(services.recorder.instance_exports, Recorder.merged_windows))
     app.cleanup_ctx.append(_services)
     app.router.add_post("/v1/chat/completions", chat_completions)
     app.router.add_post("/v1/embeddings", embeddings)
