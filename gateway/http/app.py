@@ -18,7 +18,7 @@ from aiohttp import web
 from gateway.alerts import AlertEvaluator, Notifier
 from gateway.config.loader import LoadedConfig
 from gateway.errors import GatewayError, Unauthorized
-from gateway.http import admin, console_api, dashboard
+from gateway.http import admin, console_api, dashboard, feedback
 from gateway.http.flow import new_context, serve
 from gateway.http.responses import error_response
 from gateway.http.route_errors import route_errors
@@ -128,5 +128,6 @@ def build_app(loaded: LoadedConfig) -> web.Application:
     app.router.add_get("/v1/models", list_models)
     admin.add_routes(app)
     console_api.add_routes(app)
+    feedback.add_routes(app)
     dashboard.add_routes(app)
     return app

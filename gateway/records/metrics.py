@@ -147,6 +147,10 @@ class Metrics:
         self.unscanned = Counter("gateway_guardrail_unscanned_chars", "Characters of text that reached an upstream "
                                  "or a caller without any guardrail scanning them (images, audio, token ids, "
                                  "on_error = open failures)", registry=r)
+        self.feedback = Counter("gateway_feedback", "Feedback received, by the judged request's alias and target "
+                                "and the score sent", ["alias", "target", "score"], registry=r)
+        self.feedback_score = Counter("gateway_feedback_score_sum", "Sum of normalised feedback scores (0..1); "
+                                      "divide by gateway_feedback_total for the mean", ["alias", "target"], registry=r)
         self.callbacks = _Callbacks()
         r.register(self.callbacks)
         self._children: dict[tuple, tuple] = {}
@@ -204,3 +208,10 @@ class Metrics:
 
     def text(self) -> bytes:
         return generate_latest(self.registry)
+
+    def observe_feedback(self, rec: dict, known_alias: bool) -> None:
+        """One feedback record; the alias label is "-" unless it is a configured alias (labels stay bounded)."""
+        alias = rec["alias"] if known_alias and rec["alias"] else "-"
+        target = f"{rec['provider']}/{rec['model']}" if known_alias and rec["model"] else "-"
+        self.feedback.labels(alias, target, str(rec["score"])).inc()
+        self.feedback_score.labels(alias, target).inc(rec["score_normalised"])

@@ -26,6 +26,7 @@ from gateway.records.anchors import AnchorPublisher, start_publisher
 from gateway.records.chain import Chain, new_writer_id
 from gateway.records.config import AuditConfig, parse_audit, sink_of
 from gateway.records.metrics import CONTENT_TYPE, Metrics
+from gateway.records.feedback import FeedbackStats
 from gateway.records.history import History, MemoryHistory, RedisHistory
 from gateway.records.log_index import FileLog
 from gateway.records.log_redis import RedisLogIndex
@@ -72,6 +73,8 @@ class Recorder:
         # The dashboard's history (gateway.records.history); its store is chosen in `start`.
         self.history = History(MemoryHistory())
         self._observe_history = self.history.observe
+        self.feedback = FeedbackStats()  # /stats "feedback" (POST /v1/feedback)
+        self._stats.register("feedback", self.feedback.snapshot)
 
     @classmethod
     def compile(cls, audit_section: dict | None, *, file: str, base_dir: str | None = None) -> Recorder:
@@ -158,6 +161,16 @@ class Recorder:
         if not self.cfg.enabled:
             return False
         self._append(self._chain.seal(rec), rec.get("request_id", "?"))
+        return True
+
+    def submit_feedback(self, rec: dict, known_alias: bool) -> bool:
+        """Record feedback (`feedback.feedback_record`) in this process's chain and count it in /stats and
+        /metrics; False when auditing is off (then nothing is counted either)."""
+        if not self.cfg.enabled:
+            return False
+        self._append(self._chain.seal(rec), rec.get("request_id", "?"))
+        self._metrics.observe_feedback(rec, known_alias)
+        self.feedback.observe(rec if known_alias else {**rec, "alias": None, "provider": None, "model": None})
         return True
 
     def request_log(self) -> RedisLogIndex | FileLog | None:

@@ -91,6 +91,35 @@ ADMIN_FIELDS: tuple[tuple[str, str, str], ...] = (
 )
 
 
+# Feedback on a request (`POST /v1/feedback`, gateway.records.feedback), in the same chains. It names the
+# judged record by its chain position and hash, so `gateway audit verify` vouches for the link too.
+FEEDBACK_FIELDS: tuple[tuple[str, str, str], ...] = (
+    ("v", "int", "record schema version"),
+    ("type", "str", '"feedback"'),
+    ("time", "float", "unix seconds when the feedback was received"),
+    ("request_id", "str", "the feedback request's own id"),
+    ("judged_request_id", "str", "request_id of the judged request"),
+    ("judged_entry", "str", "request log entry of the judged record"),
+    ("judged_writer", "str", "writer (chain) of the judged record"),
+    ("judged_seq", "int", "seq of the judged record in that chain"),
+    ("judged_hash", "str", "hash of the judged record"),
+    ("actor", "str", '"key" (the key that made the request) or "admin_key"'),
+    ("key_id", "str|null", "the key that sent the feedback; null for the admin key"),
+    ("judged_key_id", "str|null", "the key that made the judged request"),
+    ("alias", "str|null", "the judged request's alias"),
+    ("provider", "str|null", "the judged request's provider"),
+    ("model", "str|null", "the judged request's upstream model"),
+    ("score", "str|int", '"up", "down" or 1..5, as sent'),
+    ("score_normalised", "float", "0..1: up 1, down 0, n of 5 is (n - 1) / 4"),
+    ("labels", "list[str]", "labels as sent (at most 16 of at most 64 characters)"),
+    ("comment", "str|null", "the comment after the input PII/secret/deny-list guardrails (at most 2000 characters)"),
+    ("comment_entities", "dict[str,int]", "entity counts the guardrails found in the comment"),
+    ("writer", "str", "as for request records"),
+    ("seq", "int", "as for request records"),
+    ("prev_hash", "str", "as for request records"),
+    ("hash", "str", "as for request records"),
+)
+
 def admin_record(action: str, target: str, actor: str, request_id: str, now: float | None = None) -> dict:
     return {"v": SCHEMA_VERSION, "type": "admin", "time": time.time() if now is None else now, "action": action,
             "target": target, "actor": actor, "request_id": request_id}
