@@ -15,6 +15,7 @@ if TYPE_CHECKING:  # imports for type checkers only: at run time the context mod
     from gateway.errors import GatewayError
     from gateway.limits.admission import Admission
     from gateway.runtime import Runtime
+    from gateway.shadow.pair import AnswerSink, ShadowPair
 
 
 @dataclass(slots=True)
@@ -106,6 +107,11 @@ class RequestContext:
     # Opt-in payload logging (sampled per request): the client-bound bytes, after output guardrails.
     payload_out: list[bytes] | None = None
     recorded: bool = False  # the request record was submitted (once: before the response's last byte)
+    # Shadow traffic (gateway.shadow): on a shadow copy, the alias it shadows (only shadow budgets apply);
+    # on a sampled primary, its pair; on either, the answer's text and finish reason (filters.answer).
+    shadow_of: str | None = None
+    shadow_pair: ShadowPair | None = None
+    answer: AnswerSink | None = None
 
     def mark_first_token(self) -> None:
         if not self.timings.first_token:

@@ -36,6 +36,7 @@ if TYPE_CHECKING:  # built by the app at start-up; the runtime only passes them 
     import aiohttp
 
     from gateway.records.recorder import Recorder
+    from gateway.shadow.runner import Shadows
     from gateway.store.base import Store
     from gateway.store.revocation import RevocationCache
 
@@ -53,6 +54,7 @@ class Services:
     session: aiohttp.ClientSession = field(init=False)  # webhooks and other calls off the hot path
     store: Store = field(init=False)  # memory or Redis
     revocations: RevocationCache = field(init=False)  # over the store
+    shadows: Shadows | None = None  # shadow traffic's queue and workers (gateway.shadow), started with the app
 
 
 @dataclass(frozen=True, slots=True)

@@ -130,7 +130,7 @@ def doc(model: type[BaseModel]) -> str:
 def build() -> str:
     from gateway.alerts.rules import AlertTable, WebhookConfig
     from gateway.auth import KeyRule
-    from gateway.config.schema import AdminConfig, MainConfig, ModelConfig, ServerConfig, StoreConfig, TargetConfig
+    from gateway.config.schema import AdminConfig, MainConfig, ModelConfig, ServerConfig, ShadowConfig, StoreConfig, TargetConfig
     from gateway.guardrails.deny_list import DenyListRule
     from gateway.guardrails.policy import InjectionRule, PiiRule, RuleBase
     from gateway.limits.rules import BudgetTable, RateLimitTable
@@ -153,6 +153,7 @@ def build() -> str:
         else:
             parts += [f"\n`type = \"{kind}\"`: the common keys only.\n"]
     parts += ["\n### `[models.ALIAS]`\n", table(ModelConfig), "\n", "\nEach of `targets`:\n\n", table(TargetConfig), "\n",
+              "\nThe `shadow` table (shadow traffic, see [shadow.md](shadow.md)):\n\n", table(ShadowConfig), "\n",
               "\n### `[pricing.MODEL]`\n", PRICING_INTRO, table(PriceTable), "\n",
               "\n### `[audit]`\n", "See [records.md](records.md) for what is recorded and how the chain is verified.\n\n",
               table(AuditConfig), "\n"]
@@ -209,6 +210,9 @@ NOTES = {
     ("ModelConfig", "targets"): "Provider models serving this alias, picked by weight.",
     ("ModelConfig", "fallbacks"): "Other aliases tried, in order, when every target failed.",
     ("ModelConfig", "max_attempts"): "Attempts across this alias's targets before its fallbacks.",
+    ("ModelConfig", "shadow"): "Sampled copies of this alias's requests sent to a candidate alias (below).",
+    ("ShadowConfig", "alias"): "The candidate: another `[models.ALIAS]`.",
+    ("ShadowConfig", "sample"): "Share of requests copied, 0 to 1 (0.05: one in twenty, drawn at random).",
     ("TargetConfig", "provider"): "A `[providers.NAME]` name.",
     ("TargetConfig", "model"): "The model name sent upstream (the Azure deployment for `azure`).",
     ("TargetConfig", "weight"): "Relative share of traffic.",

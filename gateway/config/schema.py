@@ -55,6 +55,10 @@ class ServerConfig(Strict):
     # Reload when the main file or a policy file changes (their mtimes are polled about once a second),
     # as on SIGHUP: a file that does not validate is refused and the running config kept.
     watch_config: bool = False
+    # Shadow traffic ([models.ALIAS] shadow): sampled copies wait in one bounded queue per process (a full
+    # queue drops the copy, counted) and at most `shadow_workers` of them are sent at once.
+    shadow_queue: int = Field(256, ge=1, le=100_000)
+    shadow_workers: int = Field(4, ge=1, le=256)
 
 
 class AdminConfig(Strict):
@@ -78,6 +82,17 @@ class TargetConfig(Strict):
     weight: float = Field(1.0, gt=0)
 
 
+class ShadowConfig(Strict):
+    """A sampled copy of the alias's requests (after input guardrails) sent to a candidate alias, off the
+    caller's path; its cost counts against `[[budgets]]` with scope "shadow" (or scope "model" naming the
+    candidate), never the caller's."""
+
+    alias: str
+    sample: float = Field(ge=0.0, le=1.0)
+    # The whole shadow call (all its attempts) is cut after this long; the pair is recorded as timed out.
+    timeout_s: float = Field(60.0, gt=0)
+
+
 class ModelConfig(Strict):
     targets: list[TargetConfig] = Field(min_length=1)
     fallbacks: list[str] = []
@@ -93,6 +108,7 @@ class ModelConfig(Strict):
     # this long. A target shared by aliases that disagree takes the most cautious values.
     breaker_failures: int = Field(5, ge=1)
     breaker_cooldown_s: float = Field(30.0, ge=0)
+    shadow: ShadowConfig | None = None
 
 
 class MainConfig(Strict):

@@ -26,6 +26,7 @@ from gateway.http.state import STATE, GatewayState
 from gateway.providers.transport import Upstreams
 from gateway.records.recorder import Recorder
 from gateway.runtime import Services, compile_runtime, start_runtime
+from gateway.shadow.runner import Shadows
 from gateway.store import open_store
 from gateway.store.revocation import RevocationCache
 from gateway.tokens import Tokenizer
@@ -96,6 +97,10 @@ async def _services(app: web.Application) -> AsyncIterator[None]:
         "revocation": services.revocations.fail_open_total})
     redis_url = store_cfg.url if store_cfg.url.startswith(("redis://", "rediss://")) else None
     await recorder.start(redis_url)
+    shadows = services.shadows
+    if shadows is not None:
+        shadows.start(state.runtime.server.shadow_queue, state.runtime.server.shadow_workers)
+        recorder.register_stats_source("shadow", shadows.stats.snapshot)
     alerts = app[ALERTS]
     recorder.register_stats_source("alerts", alerts.snapshot)
     await alerts.start()
@@ -104,6 +109,8 @@ async def _services(app: web.Application) -> AsyncIterator[None]:
     finally:
         # Drain order: no new requests reach here; records of finished requests are flushed and shipped.
         await alerts.close()
+        if shadows is not None:
+            await shadows.close()
         await recorder.close()
         await services.session.close()
         await services.upstreams.close()
@@ -115,6 +122,7 @@ def build_app(loaded: LoadedConfig) -> web.Application:
     # construction; the trust store is read at start-up, off the loop.
     services = Services(tokens=Tokenizer(), upstreams=Upstreams(keepalive_s=60.0),
                         recorder=Recorder.compile(loaded.main.audit, file=loaded.path, base_dir=loaded.base_dir))
+    services.shadows = Shadows(services.recorder)
     runtime = compile_runtime(loaded, services)
     app = web.Application(client_max_size=runtime.server.max_body_bytes + 1, middlewares=[route_errors])
     state = app[STATE] = GatewayState(runtime=runtime, config_path=loaded.path)

@@ -32,6 +32,7 @@ from gateway.http.recording import record, record_before_last_byte
 from gateway.http.relay import relay_stream, upstream_exc_text
 from gateway.http.responses import common_headers, error_response
 from gateway.http.state import STATE, GatewayState
+from gateway.shadow.pair import side_of
 
 log = logging.getLogger("gateway.flow")
 
@@ -106,6 +107,8 @@ async def serve(request: web.Request, api: str) -> web.StreamResponse:
         if guard is not None:
             await guard.check_input(ctx)
             scanner = guard.output_scanner(ctx)
+        if route.shadow is not None and rt.services.shadows is not None:
+            rt.services.shadows.offer(ctx, route.shadow)  # a sampled copy, queued: never waits
         if rt.services.recorder is not None and rt.services.recorder.sample_payload():
             ctx.payload_out = []
         trace_headers = {"traceparent": f"00-{ctx.trace_id}-{ctx.span_id}-01", "x-request-id": ctx.request_id}
@@ -169,6 +172,8 @@ async def serve(request: web.Request, api: str) -> web.StreamResponse:
             scanner.close()
         await _settle(ctx)
         record(ctx)
+        if ctx.shadow_pair is not None:
+            ctx.shadow_pair.done(side_of(ctx, rt.cost_usd(ctx)))
 
 
 async def _send(request: web.Request, ctx: RequestContext, resp: web.Response) -> web.Response:

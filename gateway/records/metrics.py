@@ -151,6 +151,18 @@ class Metrics:
                                 "and the score sent", ["alias", "target", "score"], registry=r)
         self.feedback_score = Counter("gateway_feedback_score_sum", "Sum of normalised feedback scores (0..1); "
                                       "divide by gateway_feedback_total for the mean", ["alias", "target"], registry=r)
+        self.shadow_pairs = Counter("gateway_shadow_pairs", "Shadow pairs recorded, by outcome (compared, "
+                                    "primary_failed, shadow_error, timeout, refused)", ["alias", "candidate", "outcome"],
+                                    registry=r)
+        self.shadow_dropped = Counter("gateway_shadow_dropped", "Sampled shadow copies dropped: the shadow queue was full",
+                                      ["alias"], registry=r)
+        self.shadow_cost = Counter("gateway_shadow_cost_usd", "Cost of shadow copies in USD", ["alias", "candidate"],
+                                   registry=r)
+        self.shadow_similarity = Histogram("gateway_shadow_similarity", "Word-set Jaccard similarity of the caller's "
+                                           "and the shadow's answers", ["alias", "candidate"],
+                                           buckets=(0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 1.0), registry=r)
+        self.shadow_latency = Histogram("gateway_shadow_latency_seconds", "Latency of both sides of shadow pairs",
+                                        ["alias", "candidate", "side"], buckets=_LAT_BUCKETS, registry=r)
         self.callbacks = _Callbacks()
         r.register(self.callbacks)
         self._children: dict[tuple, tuple] = {}
@@ -215,3 +227,13 @@ class Metrics:
         target = f"{rec['provider']}/{rec['model']}" if known_alias and rec["model"] else "-"
         self.feedback.labels(alias, target, str(rec["score"])).inc()
         self.feedback_score.labels(alias, target).inc(rec["score_normalised"])
+
+    def observe_shadow(self, rec: dict) -> None:
+        alias, cand = rec["alias"], rec["candidate"]  # both from config
+        self.shadow_pairs.labels(alias, cand, rec["outcome"]).inc()
+        if rec["shadow"]["cost_usd"]:
+            self.shadow_cost.labels(alias, cand).inc(rec["shadow"]["cost_usd"])
+        if rec["outcome"] == "compared":
+            self.shadow_similarity.labels(alias, cand).observe(rec["jaccard"])
+            self.shadow_latency.labels(alias, cand, "primary").observe(rec["primary"]["latency_ms"] / 1000.0)
+            self.shadow_latency.labels(alias, cand, "shadow").observe(rec["shadow"]["latency_ms"] / 1000.0)

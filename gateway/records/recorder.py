@@ -173,6 +173,15 @@ class Recorder:
         self.feedback.observe(rec if known_alias else {**rec, "alias": None, "provider": None, "model": None})
         return True
 
+    def submit_shadow(self, rec: dict) -> None:
+        """A shadow pair (`schema.shadow_record`): counted in /metrics, sealed into the chain when auditing."""
+        self._metrics.observe_shadow(rec)
+        if self.cfg.enabled:
+            self._append(self._chain.seal(rec), rec.get("request_id", "?"))
+
+    def shadow_dropped(self, alias: str) -> None:
+        self._metrics.shadow_dropped.labels(alias).inc()
+
     def request_log(self) -> RedisLogIndex | FileLog | None:
         """The request log's reader: the Redis stream's index when that sink runs, else the file sink's."""
         for sink in self._durable:

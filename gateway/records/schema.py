@@ -120,6 +120,34 @@ FEEDBACK_FIELDS: tuple[tuple[str, str, str], ...] = (
     ("hash", "str", "as for request records"),
 )
 
+# One shadow pair (gateway.shadow): the caller's request and its sampled copy to the candidate alias.
+SHADOW_SIDE = "{status, latency_ms, ttft_ms, input_tokens, output_tokens, cost_usd, finish_reason, answer_chars, error_code, provider, model}"
+SHADOW_FIELDS: tuple[tuple[str, str, str], ...] = (
+    ("v", "int", "record schema version"),
+    ("type", "str", '"shadow"'),
+    ("time", "float", "unix seconds when the pair was complete"),
+    ("request_id", "str", "the caller's request id (its own request record has it too)"),
+    ("alias", "str", "the alias the caller asked for"),
+    ("candidate", "str", "the shadow alias the copy went to"),
+    ("key_id", "str|null", "the caller's key (the copy is never charged to it)"),
+    ("outcome", "str", "compared, primary_failed, shadow_error, timeout, or refused (the shadow budget)"),
+    ("primary", "object", "the caller's side: " + SHADOW_SIDE),
+    ("shadow", "object", "the copy's side, the same fields; ttft_ms is its time to the upstream's first byte (sent unstreamed)"),
+    ("jaccard", "float|null", "word-set Jaccard index of the two answers (first choice, first 8192 chars); null unless compared"),
+    ("cosine", "float|null", "cosine of the answers' character-trigram counts; null unless compared"),
+    ("writer", "str", "as for request records"),
+    ("seq", "int", "as for request records"),
+    ("prev_hash", "str", "as for request records"),
+    ("hash", "str", "as for request records"),
+)
+
+
+def shadow_record(request_id: str, alias: str, candidate: str, key_id: str | None, outcome: str, primary: dict,
+                  shadow: dict, jaccard: float | None, cosine: float | None, now: float | None = None) -> dict:
+    return {"v": SCHEMA_VERSION, "type": "shadow", "time": time.time() if now is None else now,
+            "request_id": request_id, "alias": alias, "candidate": candidate, "key_id": key_id, "outcome": outcome,
+            "primary": primary, "shadow": shadow, "jaccard": jaccard, "cosine": cosine}
+
 def admin_record(action: str, target: str, actor: str, request_id: str, now: float | None = None) -> dict:
     return {"v": SCHEMA_VERSION, "type": "admin", "time": time.time() if now is None else now, "action": action,
             "target": target, "actor": actor, "request_id": request_id}

@@ -23,7 +23,7 @@ from time import perf_counter
 from typing import Protocol
 
 from gateway import reasons
-from gateway.config.schema import ModelConfig
+from gateway.config.schema import ModelConfig, ShadowConfig
 from gateway.context import RequestContext, Target
 from gateway.errors import BadRequest, GatewayError, NotFound, Overloaded, UpstreamError
 from gateway.providers.base import Provider, UpstreamReply
@@ -40,6 +40,7 @@ class Route:
     max_attempts: int
     retry: RetryPolicy
     timeout_s: float | None = None  # the alias's total timeout, overriding the server's
+    shadow: ShadowConfig | None = None  # sampled copies to a candidate alias (gateway.shadow)
 
 
 class Pair(Protocol):
@@ -112,7 +113,7 @@ class Router:
             retry = RetryPolicy(max_attempts=m.max_attempts, base_s=m.retry_base_s, max_s=m.retry_max_s,
                                 retry_budget_s=m.retry_budget_s)
             routes[alias] = Route(alias, targets, tuple(t.weight for t in m.targets), tuple(m.fallbacks),
-                                  m.max_attempts, retry, m.timeout_s)
+                                  m.max_attempts, retry, m.timeout_s, m.shadow)
             for t in targets:
                 failures, cooldown = settings.get(breaker_key(t), (m.breaker_failures, m.breaker_cooldown_s))
                 settings[breaker_key(t)] = (min(failures, m.breaker_failures), max(cooldown, m.breaker_cooldown_s))

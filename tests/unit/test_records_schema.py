@@ -122,3 +122,9 @@ def test_doc_lists_the_feedback_fields():
     from gateway.records.schema import FEEDBACK_FIELDS
 
     assert _doc_table("feedback-fields") == [f for f, _, _ in FEEDBACK_FIELDS]
+
+
+def test_doc_lists_the_shadow_fields():
+    from gateway.records.schema import SHADOW_FIELDS
+
+    assert _doc_table("shadow-fields") == [f for f, _, _ in SHADOW_FIELDS]

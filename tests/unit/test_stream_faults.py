@@ -16,6 +16,8 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
+from gateway.filters.answer import AnswerText
+from gateway.shadow.pair import AnswerSink
 from gateway.adapters.registry import ADAPTERS
 from gateway.codecs.chat_encoder import ChatEncoder
 from gateway.codecs.messages_encoder import MessagesEncoder
@@ -37,7 +39,7 @@ EMAILS = Guardrails.compile([SourcedRule("t.toml", "guardrails[0]", {"id": "pii"
 PAIRS = [("chat", "openai"), ("chat", "anthropic"), ("messages", "anthropic"), ("messages", "openai")]
 # Every hook each filter has (the chain calls a filter only for the hooks it overrides).
 SITES = [(UsageFallback, "on_text"), (UsageFallback, "on_usage"), (OutputGuard, "on_text"), (OutputGuard, "on_part_end"),
-         (OutputGuard, "on_end"), (FirstToken, "seen"),
+         (OutputGuard, "on_end"), (FirstToken, "seen"), (AnswerText, "on_text"), (AnswerText, "on_part_end"),
          ("encoder", "encode"), ("encoder", "finish_stream")]
 # Hooks the raw-bytes fast lane stands in for on an unguarded same-API stream (the chain never sees
 # these events there: the lane does their filters' work itself).
@@ -78,8 +80,10 @@ def _ctx(api: str) -> RequestContext:
     return ctx
 
 
-async def _run(api: str, wire: str, guard: bool) -> tuple[bytes, RequestContext]:
+async def _run(api: str, wire: str, guard: bool, answer: bool = False) -> tuple[bytes, RequestContext]:
     ctx = _ctx(api)
+    if answer:  # a shadow pair's side: the answer filter is in the chain (and the fast lane is off)
+        ctx.answer = AnswerSink()
 
     async def handler(request: web.Request) -> web.StreamResponse:
         scanner = EMAILS.for_request(None, None).output_scanner(ctx) if guard else None
@@ -130,7 +134,8 @@ async def test_an_exception_in_a_filter_or_encoder_ends_the_stream_once_with_an_
     cls = ENCODERS[api] if cls == "encoder" else cls
     if cls is OutputGuard and not guard:
         pytest.skip("no output guardrail in this chain")
-    if not guard and (api, wire, method) in FAST_LANE:
+    answer = cls is AnswerText
+    if not guard and not answer and (api, wire, method) in FAST_LANE:
         pytest.skip("the fast lane relays these events without the chain")
 
     def boom(self, *args, **kwargs):
@@ -138,7 +143,7 @@ async def test_an_exception_in_a_filter_or_encoder_ends_the_stream_once_with_an_
 
     monkeypatch.setattr(cls, method, boom)
     with caplog.at_level(logging.ERROR, logger="gateway.relay"):
-        body, ctx = await _run(api, wire, guard)
+        body, ctx = await _run(api, wire, guard, answer)
     events = _events(body)
     errors = [i for i, (n, d) in enumerate(events) if _is_error(api, n, d)]
     assert errors == [len(events) - 1], "exactly one error event, and it is the last"
