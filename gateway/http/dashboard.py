@@ -22,7 +22,7 @@ from gateway.http.admin import admin_key, check_admin
 from gateway.http.state import STATE
 
 ASSET_TYPES = {"dashboard.js": "text/javascript", "dashboard.css": "text/css", "history.js": "text/javascript",
-               "requests.js": "text/javascript"}
+               "requests.js": "text/javascript", "monitoring.js": "text/javascript"}
 PAGES = ("dashboard.html", "login.html", "requests.html")
 ASSETS = web.AppKey("dashboard_assets", dict)
 
