@@ -130,7 +130,7 @@ def doc(model: type[BaseModel]) -> str:
 def build() -> str:
     from gateway.alerts.rules import AlertTable, WebhookConfig
     from gateway.auth import KeyRule
-    from gateway.config.schema import AdminConfig, MainConfig, ModelConfig, ServerConfig, ShadowConfig, StoreConfig, TargetConfig
+    from gateway.config.schema import AdminConfig, DriftConfig, MainConfig, ModelConfig, ServerConfig, ShadowConfig, StoreConfig, TargetConfig
     from gateway.guardrails.deny_list import DenyListRule
     from gateway.guardrails.policy import InjectionRule, PiiRule, RuleBase
     from gateway.limits.rules import BudgetTable, RateLimitTable
@@ -160,6 +160,8 @@ def build() -> str:
     for sink in (StdoutSink, RedisSink, FileSink):
         kind = typing.get_args(sink.model_fields["type"].annotation)[0]
         parts += [f"\n`[[audit.sinks]] type = \"{kind}\"`:\n\n", table(sink), "\n"]
+    parts += ["\n### `[drift]`\n", "Input drift per alias (see [records.md](records.md#input-drift)): the windows its PSI "
+              "compares.\n\n", table(DriftConfig), "\n"]
     parts += ["\n## Policy files\n", POLICY_INTRO,
               "\n### `[[keys]]`\n", table(KeyRule), "\n",
               "\n### `[[rate_limits]]`\n", LIMITS_INTRO, table(RateLimitTable), "\n",
@@ -261,7 +263,7 @@ NOTES = {
     ("DenyListRule", "whole_words"): "Match only at word boundaries.",
     ("DenyListRule", "action"): "`block` refuses the request (400); `redact` replaces the phrase; `flag` records it.",
     ("AlertTable", "id"): "Alert id, in notifications.",
-    ("AlertTable", "type"): "`metric`: a number in /stats; `budget`: a share of a `[[budgets]]` limit.",
+    ("AlertTable", "type"): "`metric`: a number in /stats; `budget`: a share of a `[[budgets]]` limit; `drift`: the input PSI of an alias (threshold 0.2 unless set).",
     ("AlertTable", "metric"): "",
     ("AlertTable", "severity"): "Carried in the notification (and its colour in Slack).",
 }

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from gateway.config.validate import Strict
 
@@ -111,6 +111,30 @@ class ModelConfig(Strict):
     shadow: ShadowConfig | None = None
 
 
+class DriftConfig(Strict):
+    """`[drift]`: the windows PSI compares."""
+
+    # The current window: the last this many seconds.
+    window_s: float = Field(3600.0, gt=0)
+    # The reference: the `reference_s` seconds before the current window (default: the previous week)...
+    reference_s: float = Field(7 * 86400.0, gt=0)
+    # ...or a pinned period, unix seconds (both set): e.g. a week known to be normal.
+    reference_since: float | None = None
+    reference_until: float | None = None
+    # Counts are kept per bucket of this many seconds.
+    bucket_s: float = Field(600.0, gt=0)
+    # Fewer requests than this in either window: no PSI for that alias.
+    min_requests: int = Field(100, ge=1)
+
+    @model_validator(mode="after")
+    def _pinned_both(self) -> DriftConfig:
+        if (self.reference_since is None) != (self.reference_until is None):
+            raise ValueError("reference_since and reference_until go together")
+        if self.reference_since is not None and self.reference_until is not None and self.reference_since >= self.reference_until:
+            raise ValueError("reference_since must be before reference_until")
+        return self
+
+
 class MainConfig(Strict):
     policies: list[str] = ["policies/*.toml"]
     server: ServerConfig = ServerConfig()
@@ -120,6 +144,7 @@ class MainConfig(Strict):
     providers: dict[str, dict[str, Any]] = {}
     models: dict[str, ModelConfig] = {}
     pricing: dict[str, dict[str, Any]] = {}
+    drift: DriftConfig = DriftConfig()
 
 
 POLICY_TABLES = ("keys", "rate_limits", "budgets", "guardrails", "alerts")

@@ -97,6 +97,7 @@ async def _services(app: web.Application) -> AsyncIterator[None]:
         "revocation": services.revocations.fail_open_total})
     redis_url = store_cfg.url if store_cfg.url.startswith(("redis://", "rediss://")) else None
     await recorder.start(redis_url)
+    recorder.drift.config = lambda: state.runtime.config.main.drift  # reloads apply
     shadows = services.shadows
     if shadows is not None:
         shadows.start(state.runtime.server.shadow_queue, state.runtime.server.shadow_workers)

@@ -26,6 +26,8 @@ from gateway.records.anchors import AnchorPublisher, start_publisher
 from gateway.records.chain import Chain, new_writer_id
 from gateway.records.config import AuditConfig, parse_audit, sink_of
 from gateway.records.metrics import CONTENT_TYPE, Metrics
+from gateway.config.schema import DriftConfig
+from gateway.records.drift import Drift
 from gateway.records.feedback import FeedbackStats
 from gateway.records.history import History, MemoryHistory, RedisHistory
 from gateway.records.log_index import FileLog
@@ -75,6 +77,11 @@ class Recorder:
         self._observe_history = self.history.observe
         self.feedback = FeedbackStats()  # /stats "feedback" (POST /v1/feedback)
         self._stats.register("feedback", self.feedback.snapshot)
+        # Input drift (gateway.records.drift); the app points `drift.config` at the runtime's [drift].
+        self.drift = Drift(DriftConfig)
+        self._stats.register("drift", self.drift.snapshot)
+        self._metrics.registry.register(self.drift)
+        self._drift_task: asyncio.Task | None = None
 
     @classmethod
     def compile(cls, audit_section: dict | None, *, file: str, base_dir: str | None = None) -> Recorder:
@@ -105,6 +112,7 @@ class Recorder:
         if redis_url:
             self.history.store = RedisHistory(await _history_client(redis_url))
         self.history.start()
+        self._drift_task = asyncio.create_task(self.drift.run(), name="drift-fold")
         gpu = self._metrics.enable_gpu()
         if gpu is not None:
             self._stats.register("gpu", gpu.snapshot)
@@ -145,6 +153,9 @@ class Recorder:
             self._metrics.observe(rec)
             self._stats.observe(rec)
             self._observe_history(rec)
+            rt = ctx.runtime
+            if rt is not None and ctx.alias in rt.router.routes:
+                self.drift.observe(ctx.alias, rec, ctx.body)
             if not self.cfg.enabled:
                 return
             line = self._chain.seal(rec)
@@ -305,6 +316,10 @@ class Recorder:
         """Drain the queue into the spool, fsync it, and ship what the sinks accept within
         close_timeout_s; what is left stays in the spool for the next start."""
         await self.history.close()
+        if self._drift_task is not None:
+            self._drift_task.cancel()
+            await asyncio.gather(self._drift_task, return_exceptions=True)
+            self._drift_task = None
         if self._spool is None:
             return
         self._closing = True
