@@ -19,6 +19,8 @@ import orjson
 
 from gateway.alerts.rules import Alerts
 from gateway.auth import KeyTable
+from gateway.cache.request import CacheServices
+from gateway.cache.rules import CacheRules
 from gateway.config.loader import LoadedConfig
 from gateway.config.schema import ServerConfig
 from gateway.config.validate import ConfigError, validate
@@ -39,6 +41,7 @@ if TYPE_CHECKING:  # built by the app at start-up; the runtime only passes them 
     from gateway.shadow.runner import Shadows
     from gateway.store.base import Store
     from gateway.store.revocation import RevocationCache
+    from gateway.tracing.exporter import Tracer
 
 
 @dataclass(slots=True)
@@ -54,6 +57,8 @@ class Services:
     session: aiohttp.ClientSession = field(init=False)  # webhooks and other calls off the hot path
     store: Store = field(init=False)  # memory or Redis
     revocations: RevocationCache = field(init=False)  # over the store
+    cache: CacheServices = field(default_factory=CacheServices)  # response cache entries and open flights
+    tracer: Tracer | None = None  # [tracing] enabled: OpenTelemetry spans of finished requests
     shadows: Shadows | None = None  # shadow traffic's queue and workers (gateway.shadow), started with the app
 
 
@@ -70,6 +75,7 @@ class Runtime:
     guardrails: Guardrails | None = None  # when any guardrail is configured
     alerts: Alerts | None = None  # compiled [[alerts]]; the evaluator (owned by the app) reads it each tick
     generation: int = 0
+    cache: CacheRules | None = None  # compiled [[cache]] rules, when any
 
     @property
     def tokens(self) -> Tokenizer:
@@ -119,15 +125,18 @@ def compile_runtime(loaded: LoadedConfig, services: Services, generation: int = 
     guardrails = Guardrails.compile(guard_rules) if guard_rules else None
     alert_rules = loaded.rules.get("alerts", [])
     alerts = Alerts.compile(alert_rules, budget_rules) if alert_rules else None
+    cache = CacheRules.compile(loaded.rules.get("cache", []), loaded.main.response_cache,
+                               store_url=loaded.main.store.url, file=loaded.path)
     return Runtime(config=loaded, server=loaded.main.server, keys=keys, providers=providers, router=router,
                    services=services, limits=limits, guardrails=guardrails, pricing=pricing, alerts=alerts,
-                   generation=generation)
+                   generation=generation, cache=cache)
 
 
 async def start_runtime(rt: Runtime) -> None:
     """Bind a compiled runtime to the running services (at start-up and after each reload)."""
     if rt.limits is not None:
         await rt.limits.start(rt.services.store)
+    rt.services.cache.bind(rt.cache, rt.services.store)
 
 
 def _fingerprint(data: dict[str, Any]) -> str:

@@ -14,6 +14,7 @@ from gateway.filters import Filter, hooks
 from gateway.filters.answer import AnswerText
 from gateway.filters.guardrails import OutputGuard, WholeOutputGuard
 from gateway.filters.timing import FirstToken
+from gateway.filters.trace import FinishReasons
 from gateway.filters.usage import UsageFallback
 from gateway.guardrails.engine import OutputScanner
 
@@ -49,8 +50,12 @@ class Chain:
         """The request's filters, in order (see gateway.filters)."""
         usage = UsageFallback(ctx, text_of)
         filters: list[Filter] = [usage]
+        if ctx.cache_fill is not None:  # before output guardrails: the answer as the upstream sent it
+            filters.append(ctx.cache_fill)
         if scanner is not None:
             filters.append(WholeOutputGuard(scanner) if whole else OutputGuard(scanner))
+        if ctx.trace is not None:
+            filters.append(FinishReasons(ctx.trace))
         if ctx.answer is not None:  # a shadow pair's side: what the client gets, for the comparison
             filters.append(AnswerText(ctx.answer))
         return cls(filters, usage, None if whole or ctx.timings.first_token else FirstToken(ctx))

@@ -52,6 +52,18 @@ async def responses(request: web.Request) -> web.StreamResponse:
     return await serve(request, "responses")
 
 
+async def completions(request: web.Request) -> web.StreamResponse:
+    return await serve(request, "completions")
+
+
+async def moderations(request: web.Request) -> web.StreamResponse:
+    return await serve(request, "moderations")
+
+
+async def count_tokens(request: web.Request) -> web.StreamResponse:
+    return await serve(request, "count_tokens")
+
+
 async def list_models(request: web.Request) -> web.Response:
     state = request.app[STATE]
     ctx = new_context(request, "models", state)
@@ -97,6 +109,10 @@ async def _services(app: web.Application) -> AsyncIterator[None]:
         "revocation": services.revocations.fail_open_total})
     redis_url = store_cfg.url if store_cfg.url.startswith(("redis://", "rediss://")) else None
     await recorder.start(redis_url)
+    tracer = services.tracer
+    if tracer is not None:
+        await asyncio.to_thread(tracer.start)  # the SDK's resource detection joins a thread pool
+        recorder.set_trace_source(tracer.dropped, tracer.queued)
     recorder.drift.config = lambda: state.runtime.config.main.drift  # reloads apply
     shadows = services.shadows
     if shadows is not None:
@@ -110,6 +126,8 @@ async def _services(app: web.Application) -> AsyncIterator[None]:
     finally:
         # Drain order: no new requests reach here; records of finished requests are flushed and shipped.
         await alerts.close()
+        if tracer is not None:
+            await tracer.close()
         if shadows is not None:
             await shadows.close()
         await recorder.close()
@@ -123,6 +141,10 @@ def build_app(loaded: LoadedConfig) -> web.Application:
     # construction; the trust store is read at start-up, off the loop.
     services = Services(tokens=Tokenizer(), upstreams=Upstreams(keepalive_s=60.0),
                         recorder=Recorder.compile(loaded.main.audit, file=loaded.path, base_dir=loaded.base_dir))
+    if loaded.main.tracing.enabled:
+        from gateway.tracing.exporter import Tracer  # the SDK is imported only when tracing is on
+
+        services.tracer = Tracer(loaded.main.tracing)
     services.shadows = Shadows(services.recorder)
     runtime = compile_runtime(loaded, services)
     app = web.Application(client_max_size=runtime.server.max_body_bytes + 1, middlewares=[route_errors])
@@ -134,6 +156,9 @@ def build_app(loaded: LoadedConfig) -> web.Application:
     app.router.add_post("/v1/embeddings", embeddings)
     app.router.add_post("/v1/messages", messages)
     app.router.add_post("/v1/responses", responses)
+    app.router.add_post("/v1/completions", completions)
+    app.router.add_post("/v1/moderations", moderations)
+    app.router.add_post("/v1/messages/count_tokens", count_tokens)
     app.router.add_get("/v1/models", list_models)
     admin.add_routes(app)
     console_api.add_routes(app)

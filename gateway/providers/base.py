@@ -120,6 +120,7 @@ class Provider:
     Options: ClassVar[type[ProviderOptions]] = ProviderOptions
     default_base_url: ClassVar[str | None] = None
     apis: ClassVar[frozenset[str]] = frozenset({"chat", "embeddings", "responses"})
+    reshapes: ClassVar[bool] = False  # `shape_body` rewrites request bodies (a preset's quirks)
 
     def __init__(self, name: str, options: ProviderOptions, *, file: str, server_timeouts: Timeouts,
                  transport: Upstreams) -> None:
@@ -165,6 +166,10 @@ class Provider:
     def auth_headers(self) -> dict[str, str]:
         return {}
 
+    def shape_body(self, api: str, body: bytes) -> bytes:
+        """The upstream body with this provider's quirks applied (only called when `reshapes`)."""
+        return body
+
     @property
     def key_unprotected(self) -> bool:
         """A key too short to be told apart from ordinary text, so not scrubbed (`check-config` warns)."""
@@ -192,6 +197,8 @@ class Provider:
     def build(self, api: str, model: str, stream: bool, body: bytes, extra_headers: Mapping[str, str]) -> UpstreamRequest:
         headers = dict(self._static_headers)
         headers.update(extra_headers)
+        if self.reshapes:
+            body = self.shape_body(api, body)
         return UpstreamRequest(self.endpoint(api, model, stream), headers, body)
 
     async def send(self, req: UpstreamRequest) -> UpstreamReply:

@@ -17,7 +17,7 @@ import random
 import logging
 import os
 import secrets
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 
 import orjson
 
@@ -101,6 +101,11 @@ class Recorder:
         self._metrics.callbacks.fail_open = source
         self._stats.register("fail_open_total", lambda: sum(source().values()))
         self._stats.register("fail_open_by_check", source)
+
+    def set_trace_source(self, dropped: Callable[[], Mapping[str, int]], queued: Callable[[], int]) -> None:
+        """Spans dropped by reason and spans waiting for export (gateway.tracing), read when scraped."""
+        self._metrics.callbacks.trace_dropped = dropped
+        self._metrics.trace_queue.set_function(queued)
 
     def register_stats_source(self, name: str, source: Callable[[], object]) -> None:
         """A slot in /stats filled at read time, e.g. "budgets" by the budget module."""

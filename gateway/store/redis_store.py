@@ -349,6 +349,22 @@ class RedisStore:
     async def ping(self) -> None:
         await self._call(self._r.ping)
 
+    # -- the response cache's entries (gateway.cache.stores): plain values with a TTL ------------------
+
+    async def cache_get(self, key: str) -> bytes | None:
+        value = await self._call(self._r.get, key)
+        return value if isinstance(value, bytes) else None
+
+    async def cache_set(self, key: str, value: bytes, ttl_ms: int) -> None:
+        await self._call(self._r.set, key, value, None, max(int(ttl_ms), 1))
+
+    async def cache_lock(self, key: str, ttl_ms: int) -> bool:
+        """SET NX with an expiry: True for the one caller that took it."""
+        return bool(await self._call(self._r.set, key, b"1", None, max(int(ttl_ms), 1), True))
+
+    async def cache_unlock(self, key: str) -> None:
+        await self._call(self._r.delete, key)
+
     async def _call(self, fn, *args):
         if self._gate is not None:
             return await self._gated(self._call_direct, fn, *args)
