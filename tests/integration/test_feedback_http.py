@@ -198,3 +198,21 @@ def test_no_request_log_is_404(make_gateway):
     with pytest.raises(openai.NotFoundError) as err:
         send_feedback(gw, {"request_id": "r", "score": "up"})
     assert err.value.body["code"] == "request_log_unavailable"
+
+
+def test_a_comment_a_block_rule_catches_refuses_the_feedback(make_gateway, monkeypatch):
+    monkeypatch.setenv("FB_ADMIN_KEY", ADMIN_KEY)
+    gw = make_gateway(extra=config("file", "memory://"), policies={"deny.toml": """
+[[guardrails]]
+id = "codes"
+type = "deny_list"
+phrases = ["project falcon"]
+action = "block"
+"""})
+    ask(gw, TEST_KEY, "fb-block")
+    send_until_found(gw, {"request_id": "fb-block", "score": "up", "comment": "fine"})
+    with pytest.raises(openai.BadRequestError) as err:
+        send_feedback(gw, {"request_id": "fb-block", "score": "down", "comment": "this leaks Project Falcon"})
+    assert err.value.body["code"] == "content_policy_violation"
+    recs = feedback_records(gw, 1)
+    assert len(recs) == 1 and recs[0]["comment"] == "fine"  # only the first was recorded
