@@ -137,7 +137,7 @@ SHADOW_FIELDS: tuple[tuple[str, str, str], ...] = (
     ("outcome", "str", "compared, primary_failed, shadow_error, timeout, or refused (the shadow budget)"),
     ("primary", "object", "the caller's side: " + SHADOW_SIDE),
     ("shadow", "object", "the copy's side, the same fields; ttft_ms is its time to the upstream's first byte (sent unstreamed)"),
-    ("jaccard", "float|null", "word-set Jaccard index of the two answers (first choice, first 8192 chars); null unless compared"),
+    ("jaccard", "float|null", "word-set Jaccard index of the two answers (first choice, first 4096 chars); null unless compared"),
     ("cosine", "float|null", "cosine of the answers' character-trigram counts; null unless compared"),
     ("writer", "str", "as for request records"),
     ("seq", "int", "as for request records"),

@@ -33,7 +33,7 @@ from gateway.config.schema import ShadowConfig
 from gateway.context import Principal, RequestContext
 from gateway.errors import GatewayError, RateLimited
 from gateway.records.schema import shadow_record
-from gateway.shadow.pair import AnswerSink, ShadowPair, ShadowStats, Side, jaccard, side_of, trigram_cosine
+from gateway.shadow.pair import AnswerSink, ShadowPair, ShadowStats, Side, side_of, similarity
 
 if TYPE_CHECKING:
     from gateway.records.recorder import Recorder
@@ -64,13 +64,15 @@ class Shadows:
         self.stats = ShadowStats()
         self._queue: asyncio.Queue[_Job] | None = None
         self._tasks: list[asyncio.Task] = []
-        self._pending: set[asyncio.Future] = set()
+        self._pending: set[asyncio.Task] = set()  # pairs being compared and recorded
 
     def start(self, queue_size: int, workers: int) -> None:
         self._queue = asyncio.Queue(queue_size)
         self._tasks = [asyncio.create_task(self._worker(), name=f"shadow-{i}") for i in range(workers)]
 
     async def close(self) -> None:
+        if self._pending:  # pairs already complete: record them before the recorder closes
+            await asyncio.wait(set(self._pending), timeout=2.0)
         for t in self._tasks:
             t.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
@@ -167,12 +169,19 @@ class Shadows:
         primary, primary_text = fut.result()
         if outcome == "compared" and primary.status != 200:
             outcome = "primary_failed"
+        task = asyncio.get_running_loop().create_task(self._record(job, primary, primary_text, shadow, shadow_text, outcome))
+        self._pending.add(task)
+        task.add_done_callback(self._pending.discard)
+
+    async def _record(self, job: _Job, primary: Side, primary_text: str, shadow: Side, shadow_text: str,
+                      outcome: str) -> None:
         # Responses and embeddings are not on the event model: their answers' texts are not compared.
-        compared = outcome == "compared" and job.api in ("chat", "messages")
+        jac = cos = None
+        if outcome == "compared" and job.api in ("chat", "messages"):
+            # Milliseconds of CPU for long answers: in a thread, so the loop keeps serving between GIL turns.
+            jac, cos = await asyncio.to_thread(similarity, primary_text, shadow_text)
         rec = shadow_record(job.request_id, job.alias, job.cfg.alias, job.principal.key_id if job.principal else None,
-                            outcome, primary.view(), shadow.view(),
-                            round(jaccard(primary_text, shadow_text), 4) if compared else None,
-                            round(trigram_cosine(primary_text, shadow_text), 4) if compared else None)
+                            outcome, primary.view(), shadow.view(), jac, cos)
         self.stats.add(rec)
         if self.recorder is not None:
             self.recorder.submit_shadow(rec)
