@@ -131,6 +131,7 @@ def build() -> str:
     from gateway.alerts.rules import AlertTable, WebhookConfig
     from gateway.auth import KeyRule
     from gateway.config.schema import AdminConfig, DriftConfig, MainConfig, ModelConfig, ServerConfig, ShadowConfig, StoreConfig, TargetConfig
+    from gateway.config.schema import AdminKeyConfig
     from gateway.config.schema import LogsConfig, TracingConfig
     from gateway.guardrails.deny_list import DenyListRule
     from gateway.guardrails.policy import InjectionRule, PiiRule, RuleBase
@@ -144,6 +145,7 @@ def build() -> str:
     parts = [HEADER]
     parts += ["## The main file\n", "### Top level\n", table(MainConfig, only=("policies",)), "\n",
               "### `[server]`\n", table(ServerConfig), "\n", "### `[admin]`\n", table(AdminConfig), "\n",
+              "Each of `[[admin.keys]]`:\n\n", table(AdminKeyConfig), "\n",
               "### `[store]`\n", table(StoreConfig), "\n",
               "### `[providers.NAME]`\n", PROVIDERS_INTRO, "\nEvery type:\n\n", table(ProviderOptions), "\n"]
     for kind, cls in PROVIDERS.items():
@@ -212,6 +214,12 @@ NOTES = {
     ("ProviderOptions", "api_key_env"): "Name of the environment variable holding the provider's API key.",
     ("ProviderOptions", "headers"): "Extra headers sent with every upstream request.",
     ("ProviderOptions", "connect_timeout_s"): "Overrides `[server]` for this provider (likewise the next three).",
+    ("ProviderOptions", "proxy"): "An `http://` proxy (`http://user:pass@host:3128` allowed) for every request of this "
+    "provider, instead of `HTTPS_PROXY`/`HTTP_PROXY`/`NO_PROXY`; `\"\"` turns proxies off for it. See docs/providers.md, Egress.",
+    ("ProviderOptions", "ca_bundle"): "A PEM file of CA certificates that replaces the system trust store for this "
+    "provider (a relative path is read from the config file's folder).",
+    ("ProviderOptions", "client_cert"): "A PEM client certificate presented to the upstream (mTLS); needs `client_key`.",
+    ("ProviderOptions", "client_key"): "The unencrypted PEM private key of `client_cert`.",
     ("MockOptions", "mode"): "`echo` repeats the last user message; `lorem` writes `max_tokens` words.",
     ("MockOptions", "chunks"): "Pieces a streamed answer is cut into.",
     ("MockOptions", "chunk_delay_ms"): "Pause between streamed pieces (for testing slow streams).",

@@ -96,6 +96,7 @@ async def _services(app: web.Application) -> AsyncIterator[None]:
     services.revocations = RevocationCache(services.store, on_store_error=store_cfg.on_store_error,
                                            grace_s=store_cfg.revocation_grace_s)
     await start_runtime(state.runtime)
+    await services.managed_keys.start(services.store)
     # Everything built so far (config, detectors, encodings' Python side, imported modules) lives as
     # long as the process: move it out of the collector's way so collections only walk request garbage.
     gc.collect()
@@ -126,6 +127,7 @@ async def _services(app: web.Application) -> AsyncIterator[None]:
     finally:
         # Drain order: no new requests reach here; records of finished requests are flushed and shipped.
         await alerts.close()
+        await services.managed_keys.close()
         if tracer is not None:
             await tracer.close()
         if shadows is not None:

@@ -1,8 +1,8 @@
 """`POST /v1/feedback`: a caller's judgement of one of its requests, recorded in the audit chain.
 
-Who may send it: the virtual key that made the judged request, or the admin key (`[admin] key_env`, as
-`Authorization: Bearer` or `x-admin-key`). Which record it judges: request ids are the caller's and may
-repeat, so feedback links to the **newest** request-log record with that id made by the sending key (by
+Who may send it: the virtual key that made the judged request, or an admin key with the "admin" role
+(`[admin] key_env` or `[[admin.keys]]`, as `Authorization: Bearer` or `x-admin-key`). Which record it
+judges: request ids are the caller's and may repeat, so feedback links to the **newest** request-log record with that id made by the sending key (by
 any key for the admin key), or to exactly the record named by `entry` (a request-log entry id, from
 `/admin/requests`). The judged record is found through the request-log index (`[[audit.sinks]]` file or
 redis); a record reaches the index once shipped (`ship_interval_ms`, milliseconds), so feedback sent the
@@ -16,7 +16,6 @@ apply to the sending key and the judged alias (a `block` rule refuses the feedba
 
 from __future__ import annotations
 
-import hmac
 import logging
 import time
 
@@ -27,7 +26,7 @@ from gateway import reasons
 from gateway.context import Principal, RequestContext
 from gateway.errors import BadRequest, Forbidden, GatewayError, NotFound, Unauthorized, render
 from gateway.http import ids
-from gateway.http.admin import admin_key
+from gateway.http.admin_auth import ADMIN, match_key
 from gateway.http.console_api import READ_ERRORS
 from gateway.http.state import STATE
 from gateway.records.feedback import Feedback, feedback_record, parse_feedback
@@ -42,12 +41,13 @@ def _error(err: GatewayError, rid: str) -> web.Response:
 
 
 def _is_admin(request: web.Request) -> bool:
-    key = admin_key(request.app)
-    if key is None:
-        return False
+    """An admin key with the "admin" role (a "read" key may not act); none configured: nobody is."""
     auth = request.headers.get("Authorization", "")
     given = auth[7:].strip() if auth[:7].lower() == "bearer " else request.headers.get("x-admin-key", "")
-    return bool(given) and hmac.compare_digest(given.encode("utf-8", "surrogateescape"), key.encode())
+    if not given:
+        return False
+    k = match_key(request.app, given)
+    return k is not None and k.role == ADMIN
 
 
 async def _judged(reader, fb: Feedback, key_id: str | None) -> tuple[str, dict]:

@@ -116,13 +116,15 @@ async def serve(request: web.Request, api: str) -> web.StreamResponse:
             ctx.decisions.append(Decision("keys", "auth", "refuse", reasons.AUTH_MODEL_NOT_ALLOWED))
             raise Forbidden(f"this key may not use the model '{ctx.alias}'", code="model_not_allowed",
                             param="model", reason=reasons.AUTH_MODEL_NOT_ALLOWED)
-        if rt.limits is not None:
-            if rt.limits.needs_prompt_tokens:
-                ctx.prompt_tokens_estimate = rt.limits.estimate_prompt_tokens(ctx)
+        own = ctx.principal.limits  # a key's own limits (admin API), charged like `scope = "key"` rules
+        limits = rt.limits if own is None else rt.key_limits
+        if limits is not None:
+            if limits.needs_prompt_tokens or (own is not None and own.needs_prompt_tokens):
+                ctx.prompt_tokens_estimate = limits.estimate_prompt_tokens(ctx)
             t0 = perf_counter() if ctx.trace is not None else 0.0
             try:
-                await rt.limits.admit(ctx, ctx.prompt_tokens_estimate, spec.max_output_tokens(body) or 0,
-                                      spec.output_choices(body))
+                await limits.admit(ctx, ctx.prompt_tokens_estimate, spec.max_output_tokens(body) or 0,
+                                   spec.output_choices(body))
             finally:
                 if ctx.trace is not None:
                     ctx.trace.stages.append(("gateway.limits", t0, perf_counter()))
@@ -270,7 +272,7 @@ def _at_rest(guard: RequestGuard | None, key_scrub: KeyScrubber | None) -> Calla
 
 
 async def _settle(ctx: RequestContext) -> None:
-    limits = ctx.runtime.limits
+    limits = ctx.runtime.key_limits or ctx.runtime.limits  # the same object when rules are configured
     if ctx.admission is None or limits is None:
         return
     try:

@@ -132,7 +132,11 @@
         el("td", { class: "num" }, isNum(r.mean_latency_ms) ? r.mean_latency_ms.toFixed(0) + " ms" : "–"));
       return tr;
     }));
-    if (!entries.length) body.append(el("tr", {}, "")).firstChild.append(el("td", { colspan: "4", class: "muted" }, "No requests in the last hour"));
+    if (!entries.length) {  // (append returns nothing: build the row, then add it)
+      const tr = el("tr");
+      tr.append(el("td", { colspan: "4", class: "muted" }, "No requests in the last hour"));
+      body.append(tr);
+    }
   }
 
   function eta(b, totals) {
