@@ -216,3 +216,16 @@ action = "block"
     assert err.value.body["code"] == "content_policy_violation"
     recs = feedback_records(gw, 1)
     assert len(recs) == 1 and recs[0]["comment"] == "fine"  # only the first was recorded
+
+
+def test_a_read_only_admin_key_may_not_send_feedback(make_gateway, monkeypatch):
+    monkeypatch.setenv("FB_ADMIN_KEY", ADMIN_KEY)
+    monkeypatch.setenv("FB_READ_KEY", "read-only-admin-0123456789")
+    extra = config("file", "memory://").replace('key_env = "FB_ADMIN_KEY"',
+                                               'key_env = "FB_ADMIN_KEY"\n[[admin.keys]]\nid = "ro"\nkey_env = "FB_READ_KEY"\nrole = "read"')
+    gw = make_gateway(extra=extra)
+    ask(gw, TEST_KEY, "fb-ro")
+    send_until_found(gw, {"request_id": "fb-ro", "score": 4})
+    with pytest.raises(openai.AuthenticationError):
+        send_feedback(gw, {"request_id": "fb-ro", "score": 1}, key="read-only-admin-0123456789")
+    assert send_feedback(gw, {"request_id": "fb-ro", "score": 1}, key=ADMIN_KEY)["score"] == 1
