@@ -130,7 +130,7 @@ def doc(model: type[BaseModel]) -> str:
 def build() -> str:
     from gateway.alerts.rules import AlertTable, WebhookConfig
     from gateway.auth import KeyRule
-    from gateway.config.schema import AdminConfig, MainConfig, ModelConfig, ServerConfig, StoreConfig, TargetConfig
+    from gateway.config.schema import AdminConfig, DriftConfig, MainConfig, ModelConfig, ServerConfig, ShadowConfig, StoreConfig, TargetConfig
     from gateway.config.schema import AdminKeyConfig
     from gateway.config.schema import CanaryConfig, LogsConfig, TracingConfig
     from gateway.guardrails.deny_list import DenyListRule
@@ -157,6 +157,7 @@ def build() -> str:
             parts += [f"\n`type = \"{kind}\"`: the common keys only.\n"]
     parts += ["\n### `[models.ALIAS]`\n", table(ModelConfig), "\n", "\nEach of `targets`:\n\n", table(TargetConfig), "\n",
               "\n`[models.ALIAS.canary]`:\n\n", table(CanaryConfig), "\n",
+              "\nThe `shadow` table (shadow traffic, see [shadow.md](shadow.md)):\n\n", table(ShadowConfig), "\n",
               "\n### `[pricing.MODEL]`\n", PRICING_INTRO, table(PriceTable), "\n",
               "\n### `[audit]`\n", "See [records.md](records.md) for what is recorded and how the chain is verified.\n\n",
               table(AuditConfig), "\n"]
@@ -165,6 +166,8 @@ def build() -> str:
         parts += [f"\n`[[audit.sinks]] type = \"{kind}\"`:\n\n", table(sink), "\n"]
     parts += ["\n### `[tracing]`\n", doc(TracingConfig), table(TracingConfig), "\n",
               "\n### `[logs]`\n", doc(LogsConfig), table(LogsConfig), "\n"]
+    parts += ["\n### `[drift]`\n", "Input drift per alias (see [records.md](records.md#input-drift)): the windows its PSI "
+              "compares.\n\n", table(DriftConfig), "\n"]
     parts += ["\n## Policy files\n", POLICY_INTRO,
               "\n### `[[keys]]`\n", table(KeyRule), "\n",
               "\n### `[[rate_limits]]`\n", LIMITS_INTRO, table(RateLimitTable), "\n",
@@ -231,6 +234,9 @@ NOTES = {
     ("ModelConfig", "targets"): "Provider models serving this alias, picked by weight.",
     ("ModelConfig", "fallbacks"): "Other aliases tried, in order, when every target failed.",
     ("ModelConfig", "max_attempts"): "Attempts across this alias's targets before its fallbacks.",
+    ("ModelConfig", "shadow"): "Sampled copies of this alias's requests sent to a candidate alias (below).",
+    ("ShadowConfig", "alias"): "The candidate: another `[models.ALIAS]`.",
+    ("ShadowConfig", "sample"): "Share of requests copied, 0 to 1 (0.05: one in twenty, drawn at random).",
     ("TargetConfig", "provider"): "A `[providers.NAME]` name.",
     ("TargetConfig", "model"): "The model name sent upstream (the Azure deployment for `azure`).",
     ("TargetConfig", "weight"): "Relative share of traffic.",
@@ -279,7 +285,7 @@ NOTES = {
     ("DenyListRule", "whole_words"): "Match only at word boundaries.",
     ("DenyListRule", "action"): "`block` refuses the request (400); `redact` replaces the phrase; `flag` records it.",
     ("AlertTable", "id"): "Alert id, in notifications.",
-    ("AlertTable", "type"): "`metric`: a number in /stats; `budget`: a share of a `[[budgets]]` limit.",
+    ("AlertTable", "type"): "`metric`: a number in /stats; `budget`: a share of a `[[budgets]]` limit; `drift`: the input PSI of an alias (threshold 0.2 unless set).",
     ("AlertTable", "metric"): "",
     ("AlertTable", "severity"): "Carried in the notification (and its colour in Slack).",
 }

@@ -64,6 +64,19 @@ def read_path(data: Any, path: tuple[str, ...]) -> float | None:
     return float(data)
 
 
+def drift_psi(stats: dict, rule: AlertRule) -> float | None:
+    """The largest PSI the rule watches in /stats "drift" (None: no alias has enough traffic yet)."""
+    rows = (stats.get("drift") or {}).get("by_alias") or {}
+    values = []
+    for alias, row in rows.items():
+        if rule.alias is not None and alias != rule.alias:
+            continue
+        psi = row.get("psi") or {}
+        picked = [psi.get(rule.feature)] if rule.feature is not None else list(psi.values())
+        values += [v for v in picked if isinstance(v, (int, float))]
+    return max(values) if values else None
+
+
 async def budget_percent(rule: AlertRule, store: Any, now: float) -> float | None:
     """Settled spend plus refused demand of the budget's current window, in percent of its limit."""
     b = rule.budget
@@ -176,6 +189,10 @@ class AlertEvaluator:
                 except Exception as exc:  # store down: no data this tick, say so once per tick
                     log.warning("alert %s: reading budget '%s' failed: %s", rule.id, rule.budget.id, exc)  # type: ignore[union-attr]
                     value = None
+            elif rule.kind == "drift":
+                if snapshot is None:
+                    snapshot = self._stats()
+                value = drift_psi(snapshot, rule)
             else:
                 if snapshot is None:
                     snapshot = await self._snapshot(now)

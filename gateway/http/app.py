@@ -18,7 +18,7 @@ from aiohttp import web
 from gateway.alerts import AlertEvaluator, Notifier
 from gateway.config.loader import LoadedConfig
 from gateway.errors import GatewayError, Unauthorized
-from gateway.http import admin, alerts_api, console_api, dashboard
+from gateway.http import admin, alerts_api, console_api, dashboard, feedback
 from gateway.http.flow import new_context, serve
 from gateway.http.responses import error_response
 from gateway.http.route_errors import route_errors
@@ -27,6 +27,7 @@ from gateway.providers.transport import Upstreams
 from gateway.records import multiproc
 from gateway.records.recorder import Recorder
 from gateway.runtime import Services, compile_runtime, start_runtime
+from gateway.shadow.runner import Shadows
 from gateway.store import open_store
 from gateway.store.revocation import RevocationCache
 from gateway.tokens import Tokenizer
@@ -124,6 +125,11 @@ async def _services(app: web.Application) -> AsyncIterator[None]:
         recorder.set_trace_source(tracer.dropped, tracer.queued)
     if redis_url:
         await alerts.events.use_redis(redis_url)
+    recorder.drift.config = lambda: state.runtime.config.main.drift  # reloads apply
+    shadows = services.shadows
+    if shadows is not None:
+        shadows.start(state.runtime.server.shadow_queue, state.runtime.server.shadow_workers)
+        recorder.register_stats_source("shadow", shadows.stats.snapshot)
     recorder.register_stats_source("alerts", alerts.snapshot)
     await alerts.start()
     try:
@@ -134,6 +140,8 @@ async def _services(app: web.Application) -> AsyncIterator[None]:
         await services.managed_keys.close()
         if tracer is not None:
             await tracer.close()
+        if shadows is not None:
+            await shadows.close()
         await recorder.close()
         await services.session.close()
         await services.upstreams.close()
@@ -156,6 +164,7 @@ def build_app(loaded: LoadedConfig) -> web.Application:
         from gateway.tracing.exporter import Tracer  # the SDK is imported only when tracing is on
 
         services.tracer = Tracer(loaded.main.tracing)
+    services.shadows = Shadows(services.recorder)
     runtime = compile_runtime(loaded, services)
     app = web.Application(client_max_size=runtime.server.max_body_bytes + 1, middlewares=[route_errors])
     state = app[STATE] = GatewayState(runtime=runtime, config_path=loaded.path)
@@ -177,5 +186,6 @@ def build_app(loaded: LoadedConfig) -> web.Application:
     console_api.add_routes(app)
     app[alerts_api.EVENTS] = app[ALERTS].events
     alerts_api.add_routes(app)
+    feedback.add_routes(app)
     dashboard.add_routes(app)
     return app

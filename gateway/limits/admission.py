@@ -405,7 +405,7 @@ def _budget_subjects(rule: BudgetRule, principals: Sequence[Principal], aliases:
         values = [p.team for p in ps]
     elif rule.scope == "user":
         values = [p.user for p in ps]
-    elif rule.scope == "model":
+    elif rule.scope == "model" or rule.scope == "shadow":
         values = sorted(rule.models) if rule.models is not None else list(aliases)
     else:  # tag
         values = sorted(rule.tags) if rule.tags is not None else [t for p in ps for t in p.tags]

@@ -22,6 +22,7 @@ from __future__ import annotations
 import platform
 import re
 from collections.abc import Container
+from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.core import GaugeMetricFamily
@@ -128,6 +129,22 @@ class Metrics:
         self.canary_rolled_back = Gauge("gateway_canary_rolled_back", "1 when the alias's canary target was rolled "
                                         "back (by any instance sharing the store)", ["alias", "target"],
                                         registry=r, multiprocess_mode="livemax")
+        self.feedback = Counter("gateway_feedback", "Feedback received, by the judged request's alias and target "
+                                "and the score sent", ["alias", "target", "score"], registry=r)
+        self.feedback_score = Counter("gateway_feedback_score_sum", "Sum of normalised feedback scores (0..1); "
+                                      "divide by gateway_feedback_total for the mean", ["alias", "target"], registry=r)
+        self.shadow_pairs = Counter("gateway_shadow_pairs", "Shadow pairs recorded, by outcome (compared, "
+                                    "primary_failed, shadow_error, timeout, refused)", ["alias", "candidate", "outcome"],
+                                    registry=r)
+        self.shadow_dropped = Counter("gateway_shadow_dropped", "Sampled shadow copies dropped: the shadow queue was full",
+                                      ["alias"], registry=r)
+        self.shadow_cost = Counter("gateway_shadow_cost_usd", "Cost of shadow copies in USD", ["alias", "candidate"],
+                                   registry=r)
+        self.shadow_similarity = Histogram("gateway_shadow_similarity", "Word-set Jaccard similarity of the caller's "
+                                           "and the shadow's answers", ["alias", "candidate"],
+                                           buckets=(0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 1.0), registry=r)
+        self.shadow_latency = Histogram("gateway_shadow_latency_seconds", "Latency of both sides of shadow pairs",
+                                        ["alias", "candidate", "side"], buckets=_LAT_BUCKETS, registry=r)
         self.cpu = Counter("gateway_process_cpu_seconds", "CPU time of the workers (user and system), summed",
                            registry=r)
         self.rss = Gauge("gateway_process_resident_memory_bytes", "Resident memory of the live workers, summed",
@@ -138,6 +155,7 @@ class Metrics:
                              registry=r, multiprocess_mode="livesum")
         self.host = _Host()
         r.register(self.host)
+        self.extra_collectors: list[Any] = []  # custom collectors (add_collector), also in multiprocess mode
         self._children: dict[tuple, tuple] = {}
         self._decision_children: dict[tuple, object] = {}  # bounded: kinds x actions x reason codes
         self._error_children: dict[tuple, object] = {}
@@ -232,6 +250,10 @@ class Metrics:
                 self._error_children[ek] = child
         child.inc()  # type: ignore[attr-defined]
 
+    def add_collector(self, collector: Any) -> None:
+        self.registry.register(collector)
+        self.extra_collectors.append(collector)
+
     def text(self) -> bytes:
         if self.shared_dir is None:
             return generate_latest(self.registry)
@@ -240,4 +262,23 @@ class Metrics:
         reg = CollectorRegistry()
         MultiProcessCollector(reg, path=self.shared_dir)
         reg.register(self.host)
+        for c in self.extra_collectors:  # per-process views (input drift): this worker's
+            reg.register(c)
         return generate_latest(reg)
+
+    def observe_feedback(self, rec: dict, known_alias: bool) -> None:
+        """One feedback record; the alias label is "-" unless it is a configured alias (labels stay bounded)."""
+        alias = rec["alias"] if known_alias and rec["alias"] else "-"
+        target = f"{rec['provider']}/{rec['model']}" if known_alias and rec["model"] else "-"
+        self.feedback.labels(alias, target, str(rec["score"])).inc()
+        self.feedback_score.labels(alias, target).inc(rec["score_normalised"])
+
+    def observe_shadow(self, rec: dict) -> None:
+        alias, cand = rec["alias"], rec["candidate"]  # both from config
+        self.shadow_pairs.labels(alias, cand, rec["outcome"]).inc()
+        if rec["shadow"]["cost_usd"]:
+            self.shadow_cost.labels(alias, cand).inc(rec["shadow"]["cost_usd"])
+        if rec["outcome"] == "compared":
+            self.shadow_similarity.labels(alias, cand).observe(rec["jaccard"])
+            self.shadow_latency.labels(alias, cand, "primary").observe(rec["primary"]["latency_ms"] / 1000.0)
+            self.shadow_latency.labels(alias, cand, "shadow").observe(rec["shadow"]["latency_ms"] / 1000.0)

@@ -28,6 +28,9 @@ from gateway.records.chain import Chain, new_writer_id
 from gateway.records.config import AuditConfig, parse_audit, sink_of
 from gateway.records import multiproc
 from gateway.records.metrics import CONTENT_TYPE, Metrics
+from gateway.config.schema import DriftConfig
+from gateway.records.drift import Drift
+from gateway.records.feedback import FeedbackStats
 from gateway.records.history import History, MemoryHistory, RedisHistory
 from gateway.records.log_index import FileLog
 from gateway.records.log_redis import RedisLogIndex
@@ -82,6 +85,13 @@ class Recorder:
         # The dashboard's history (gateway.records.history); its store is chosen in `start`.
         self.history = History(MemoryHistory())
         self._observe_history = self.history.observe
+        self.feedback = FeedbackStats()  # /stats "feedback" (POST /v1/feedback)
+        self._stats.register("feedback", self.feedback.snapshot)
+        # Input drift (gateway.records.drift); the app points `drift.config` at the runtime's [drift].
+        self.drift = Drift(DriftConfig)
+        self._stats.register("drift", self.drift.snapshot)
+        self._metrics.add_collector(self.drift)
+        self._drift_task: asyncio.Task | None = None
 
     @classmethod
     def compile(cls, audit_section: dict | None, *, file: str, base_dir: str | None = None) -> Recorder:
@@ -124,6 +134,7 @@ class Recorder:
         if redis_url:
             self.history.store = RedisHistory(await _history_client(redis_url))
         self.history.start()
+        self._drift_task = asyncio.create_task(self.drift.run(), name="drift-fold")
         gpu = self._metrics.enable_gpu()
         if gpu is not None:
             self._stats.register("gpu", gpu.snapshot)
@@ -169,6 +180,9 @@ class Recorder:
                 err.reason if err is not None and err.reason is not None else rec["block_reason"])
             self._stats.observe(rec)
             self._observe_history(rec)
+            rt = ctx.runtime
+            if rt is not None and ctx.alias in rt.router.routes:
+                self.drift.observe(ctx.alias, rec, ctx.body)
             if not self.cfg.enabled:
                 return
             line = self._chain.seal(rec)
@@ -186,6 +200,25 @@ class Recorder:
             return False
         self._append(self._chain.seal(rec), rec.get("request_id", "?"))
         return True
+
+    def submit_feedback(self, rec: dict, known_alias: bool) -> bool:
+        """Record feedback (`feedback.feedback_record`) in this process's chain and count it in /stats and
+        /metrics; False when auditing is off (then nothing is counted either)."""
+        if not self.cfg.enabled:
+            return False
+        self._append(self._chain.seal(rec), rec.get("request_id", "?"))
+        self._metrics.observe_feedback(rec, known_alias)
+        self.feedback.observe(rec if known_alias else {**rec, "alias": None, "provider": None, "model": None})
+        return True
+
+    def submit_shadow(self, rec: dict) -> None:
+        """A shadow pair (`schema.shadow_record`): counted in /metrics, sealed into the chain when auditing."""
+        self._metrics.observe_shadow(rec)
+        if self.cfg.enabled:
+            self._append(self._chain.seal(rec), rec.get("request_id", "?"))
+
+    def shadow_dropped(self, alias: str) -> None:
+        self._metrics.shadow_dropped.labels(alias).inc()
 
     def request_log(self) -> RedisLogIndex | FileLog | None:
         """The request log's reader: the Redis stream's index when that sink runs, else the file sink's."""
@@ -356,6 +389,10 @@ class Recorder:
             except Exception:
                 log.exception("final metrics sample failed")
         await self.history.close()
+        if self._drift_task is not None:
+            self._drift_task.cancel()
+            await asyncio.gather(self._drift_task, return_exceptions=True)
+            self._drift_task = None
         if self._spool is None:
             return
         self._closing = True
