@@ -22,7 +22,7 @@ from time import perf_counter
 from aiohttp import web
 
 from gateway import reasons
-from gateway.adapters.pipeline import UpstreamMalformed
+from gateway.adapters.pipeline import UpstreamMalformed, prepare_whole
 from gateway.adapters.registry import ADAPTERS, adapter_for
 from gateway.apis.registry import APIS
 from gateway.context import Decision, RequestContext
@@ -120,6 +120,8 @@ async def serve(request: web.Request, api: str) -> web.StreamResponse:
                     raw = await opened.reply.read()
                     ctx.timings.upstream_wait += perf_counter() - ctx.timings.first_byte
                     key_scrub = opened.provider.scrubber
+                    if scanner is not None and scanner.slow:
+                        await prepare_whole(adapter, raw, scanner)
                     try:
                         out = adapter.response(ctx, raw, scanner)
                     except UpstreamMalformed as exc:
