@@ -45,17 +45,21 @@ def preflight(loaded: LoadedConfig, host: str, workers: int) -> str | None:
     if workers > 1 and main.store.url.startswith("memory://"):
         return ("--workers > 1 needs a shared store: the memory store is per process, so each worker would "
                 "enforce its own limits. Set [store] url = \"redis://...\" or run one worker.")
-    if not is_loopback(host) and not main.admin.key_env and not main.admin.public:
+    if not is_loopback(host) and not main.admin.key_env and not main.admin.keys and not main.admin.public:
         return (f"refusing to serve admin endpoints (/stats, /metrics, /dashboard) without a key on {host}: set "
                 "[admin] key_env to an environment variable holding an admin key, or say [admin] public = true")
     chain_key_env = (main.audit or {}).get("hmac_key_env")
     if chain_key_env and not os.environ.get(chain_key_env):  # else records would be sealed without it
         return f"[audit] hmac_key_env names {chain_key_env}, which is not set"
-    if main.admin.key_env:
-        key = os.environ.get(main.admin.key_env)
+    envs = ([("[admin] key_env", main.admin.key_env)] if main.admin.key_env else []) + [
+        (f"[[admin.keys]] '{k.id}' key_env", k.key_env) for k in main.admin.keys]
+    for where, env in envs:
+        key = os.environ.get(env)
         if not key:
-            return f"[admin] key_env names {main.admin.key_env}, which is not set"
-        return _weak_admin_key(main.admin.key_env, key, host)
+            return f"{where} names {env}, which is not set"
+        weak = _weak_admin_key(env, key, host)
+        if weak:
+            return weak
     return None
 
 
@@ -176,6 +180,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
     loaded = _load(args.config)
     if loaded is None:
         return 1
+    from gateway.logs import setup_logging
+
+    setup_logging(loaded.main.logs.format)
     server = loaded.main.server
     host = args.host or server.host
     port = args.port if args.port is not None else server.port
@@ -216,6 +223,8 @@ def _main(argv: list[str] | None) -> int:
     p.add_argument("--host")
     p.add_argument("--port", type=int)
     p.add_argument("--workers", type=int)
+    p.add_argument("--log-format", choices=("auto", "json", "text"),
+                   help="operational log on stderr: JSON lines, plain text, or auto (text on a terminal)")
     p = sub.add_parser("check-config", help="validate a config and print the effective routes")
     p.add_argument("--config", required=True)
     p.add_argument("--against", metavar="URL", help="also show what would change on the gateway running at URL")
@@ -223,6 +232,8 @@ def _main(argv: list[str] | None) -> int:
     for name in DELEGATED:
         sub.add_parser(name, help=f"see `gateway {name} --help`", add_help=False)
     args = parser.parse_args(argv)
+    if getattr(args, "log_format", None):
+        os.environ["GATEWAY_LOG_FORMAT"] = args.log_format  # the workers inherit it
     _setup_logging()
     if args.command == "serve":
         return cmd_serve(args)

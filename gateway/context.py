@@ -13,7 +13,9 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # imports for type checkers only: at run time the context module depends on nothing
     from gateway.errors import GatewayError
+    from gateway.filters.cache_fill import CacheFill
     from gateway.limits.admission import Admission
+    from gateway.limits.key_limits import KeyLimits
     from gateway.runtime import Runtime
 
 
@@ -24,6 +26,12 @@ class Usage:
     cached_tokens: int = 0
     # True when the numbers were counted by the gateway (tiktoken) because the provider gave none.
     estimated: bool = False
+    # The part of input_tokens written to the provider's prompt cache (Anthropic's cache_creation_input_tokens,
+    # Bedrock's cacheWriteInputTokens), billed at the model's cache-write price.
+    cache_write_tokens: int = 0
+    # The part of output_tokens spent on reasoning (OpenAI's reasoning_tokens, Gemini's thoughts): billed as
+    # output, recorded apart.
+    reasoning_tokens: int = 0
 
 
 @dataclass(slots=True)
@@ -50,6 +58,7 @@ class Principal:
     models: tuple[str, ...] = ()  # allowed aliases; empty means all
     tags: tuple[str, ...] = ()
     expires_at: float | None = None  # unix seconds
+    limits: KeyLimits | None = None  # the key's own limits (keys managed over the admin API)
 
 
 @dataclass(slots=True)
@@ -72,6 +81,34 @@ class Timings:
     end: float = 0.0
     upstream_wait: float = 0.0  # time spent waiting on the upstream (all attempts)
     client_wait: float = 0.0  # time spent waiting for the client to take streamed bytes (backpressure)
+
+
+@dataclass(slots=True)
+class Attempt:
+    """One upstream attempt of a traced request: perf_counter() stamps and how it ended."""
+
+    target: Target
+    start: float
+    end: float
+    status: int = 0  # the upstream's HTTP status; 0 when none came (connect error, timeout)
+    error: str | None = None  # the error code when the attempt failed
+
+
+@dataclass(slots=True)
+class TraceMarks:
+    """What a traced request notes beyond its record, for gateway.tracing to build its spans from once
+    the request is over. None on a request that is not traced, so untraced requests pay one `is None`
+    per stage."""
+
+    stages: list[tuple[str, float, float]] = field(default_factory=list)  # (span name, start, end)
+    attempts: list[Attempt] = field(default_factory=list)
+    finish_reasons: list[str] = field(default_factory=list)
+    output_scanned: bool = False  # an output guardrail read the answer (from its first byte to the end)
+    payload: list[bytes] | None = None  # the client-bound bytes, when [tracing] export_payloads is on
+
+    def finish_reason(self, reason: str | None) -> None:
+        if reason and reason not in self.finish_reasons:
+            self.finish_reasons.append(reason)
 
 
 @dataclass(slots=True)
@@ -106,6 +143,18 @@ class RequestContext:
     # Opt-in payload logging (sampled per request): the client-bound bytes, after output guardrails.
     payload_out: list[bytes] | None = None
     recorded: bool = False  # the request record was submitted (once: before the response's last byte)
+    # The response cache (gateway.cache): "hit", "miss" or "bypass" under a [[cache]] rule, else None; what a
+    # hit's answer cost when it was fetched; the filter collecting a miss's answer.
+    cache: str | None = None
+    cache_saved_usd: float = 0.0
+    cache_fill: CacheFill | None = None
+    trace: TraceMarks | None = None  # set when the request is sampled for tracing (gateway.tracing)
+
+    def capture(self) -> list[bytes] | None:
+        """Where the client-bound bytes are kept: the audit record's payload list, or else the trace's."""
+        if self.payload_out is not None:
+            return self.payload_out
+        return self.trace.payload if self.trace is not None else None
 
     def mark_first_token(self) -> None:
         if not self.timings.first_token:

@@ -131,6 +131,8 @@ def build() -> str:
     from gateway.alerts.rules import AlertTable, WebhookConfig
     from gateway.auth import KeyRule
     from gateway.config.schema import AdminConfig, MainConfig, ModelConfig, ServerConfig, StoreConfig, TargetConfig
+    from gateway.config.schema import AdminKeyConfig
+    from gateway.config.schema import LogsConfig, TracingConfig
     from gateway.guardrails.deny_list import DenyListRule
     from gateway.guardrails.policy import InjectionRule, PiiRule, RuleBase
     from gateway.limits.rules import BudgetTable, RateLimitTable
@@ -143,6 +145,7 @@ def build() -> str:
     parts = [HEADER]
     parts += ["## The main file\n", "### Top level\n", table(MainConfig, only=("policies",)), "\n",
               "### `[server]`\n", table(ServerConfig), "\n", "### `[admin]`\n", table(AdminConfig), "\n",
+              "Each of `[[admin.keys]]`:\n\n", table(AdminKeyConfig), "\n",
               "### `[store]`\n", table(StoreConfig), "\n",
               "### `[providers.NAME]`\n", PROVIDERS_INTRO, "\nEvery type:\n\n", table(ProviderOptions), "\n"]
     for kind, cls in PROVIDERS.items():
@@ -159,6 +162,8 @@ def build() -> str:
     for sink in (StdoutSink, RedisSink, FileSink):
         kind = typing.get_args(sink.model_fields["type"].annotation)[0]
         parts += [f"\n`[[audit.sinks]] type = \"{kind}\"`:\n\n", table(sink), "\n"]
+    parts += ["\n### `[tracing]`\n", doc(TracingConfig), table(TracingConfig), "\n",
+              "\n### `[logs]`\n", doc(LogsConfig), table(LogsConfig), "\n"]
     parts += ["\n## Policy files\n", POLICY_INTRO,
               "\n### `[[keys]]`\n", table(KeyRule), "\n",
               "\n### `[[rate_limits]]`\n", LIMITS_INTRO, table(RateLimitTable), "\n",
@@ -172,6 +177,10 @@ def build() -> str:
                   table(model, skip=tuple(n for n in common if n not in ("direction",)) + ("type",)), "\n"]
     parts += ["\n### `[[alerts]]`\n", ALERTS_INTRO, table(AlertTable), "\n",
               "\nEach of `webhooks`:\n\n", table(WebhookConfig), "\n", ALERTS_DESIGN]
+    from gateway.config.schema import CacheRule, ResponseCacheConfig
+    parts += ["\n### `[[cache]]`\n", doc(CacheRule), CACHE_INTRO, table(CacheRule), "\n",
+              "\nProcess-wide settings, in the main file's `[response_cache]`:\n\n", doc(ResponseCacheConfig),
+              table(ResponseCacheConfig), "\n"]
     text = "".join(p if p.endswith("\n") else p + "\n" for p in parts)
     text = re.sub(r"(?m)^(#{2,4} .*)$", r"\n\1\n", text)  # a blank line around each heading
     return re.sub(r"\n{3,}", "\n\n", text)
@@ -202,10 +211,22 @@ NOTES = {
     ("ProviderOptions", "api_key_env"): "Name of the environment variable holding the provider's API key.",
     ("ProviderOptions", "headers"): "Extra headers sent with every upstream request.",
     ("ProviderOptions", "connect_timeout_s"): "Overrides `[server]` for this provider (likewise the next three).",
+    ("ProviderOptions", "proxy"): "An `http://` proxy (`http://user:pass@host:3128` allowed) for every request of this "
+    "provider, instead of `HTTPS_PROXY`/`HTTP_PROXY`/`NO_PROXY`; `\"\"` turns proxies off for it. See docs/providers.md, Egress.",
+    ("ProviderOptions", "ca_bundle"): "A PEM file of CA certificates that replaces the system trust store for this "
+    "provider (a relative path is read from the config file's folder).",
+    ("ProviderOptions", "client_cert"): "A PEM client certificate presented to the upstream (mTLS); needs `client_key`.",
+    ("ProviderOptions", "client_key"): "The unencrypted PEM private key of `client_cert`.",
     ("MockOptions", "mode"): "`echo` repeats the last user message; `lorem` writes `max_tokens` words.",
     ("MockOptions", "chunks"): "Pieces a streamed answer is cut into.",
     ("MockOptions", "chunk_delay_ms"): "Pause between streamed pieces (for testing slow streams).",
     ("AzureOptions", "api_version"): "The `api-version` query parameter.",
+    ("BedrockOptions", "region"): "AWS region of the Bedrock runtime (`us-east-1`); the signing region, and the "
+                                  "default endpoint `https://bedrock-runtime.REGION.amazonaws.com` (`base_url` overrides).",
+    ("BedrockOptions", "profile"): "A named profile of the AWS shared config and credentials files; unset: the standard "
+                                   "chain (environment, files with AWS_PROFILE, SSO, container and instance metadata).",
+    ("BedrockOptions", "role_arn"): "An IAM role assumed through STS with the chain's credentials, refreshed before it expires.",
+    ("BedrockOptions", "role_session_name"): "The STS session name when assuming `role_arn`.",
     ("ModelConfig", "targets"): "Provider models serving this alias, picked by weight.",
     ("ModelConfig", "fallbacks"): "Other aliases tried, in order, when every target failed.",
     ("ModelConfig", "max_attempts"): "Attempts across this alias's targets before its fallbacks.",
@@ -384,5 +405,24 @@ def main(argv: list[str]) -> int:
     return 0
 
 
+CACHE_INTRO = """The exact response cache. The key is a digest of the request as it goes upstream (after input
+guardrails: a cached answer never bypasses redaction), of the alias and of the caller's namespace (the
+API key, unless the rule names a `namespace`), plus a keyed digest (HMAC with the deployment's secret) of
+the values input guardrails redacted unless `share_redacted = true`. An answer is stored before
+pseudonyms are restored and redacted by the request's output rules, so no value a rule detects is at rest
+(a value a `pseudonymize` rule finds in the answer without having made its placeholder is kept as a plain
+label such as `<EMAIL_ADDRESS>`: a hit shows the label where the miss's caller saw the value);
+a hit is replayed through output guardrails like any answer, as a stream or a whole body in the caller's
+API (Chat Completions and Messages; Responses and Embeddings are not cached and get `bypass`). Hits count
+against `rps`, `rpm` and `concurrency`, not against `tpm`, `tpd` or budgets (reserved at admission,
+settled at zero). The caller's `Cache-Control: no-store` bypasses the cache; `no-cache` skips the lookup
+and stores the fresh answer. Every response under a rule carries `x-gateway-cache: hit|miss|bypass`.
+Identical concurrent misses make one upstream call per process, and with `store = "shared"` one per
+`lock_s` across gateways sharing the Redis store.
+
+"""
+
+
 if __name__ == "__main__":
     sys.exit(main(sys.argv[1:]))
+

@@ -10,7 +10,7 @@ the flow (a logged 500).
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import orjson
 
@@ -29,16 +29,26 @@ if TYPE_CHECKING:
 _UNREADABLE = (Malformed, ValueError, TypeError, KeyError, AttributeError, IndexError)
 
 
+class Framer(Protocol):
+    """Cuts upstream body bytes into events: `SSEParser`, or a wire's own framing (AWS event-stream).
+    It raises `Malformed` for framing it cannot read."""
+
+    def feed(self, chunk: bytes) -> list[SSEEvent]: ...
+
+    def close(self) -> list[SSEEvent]: ...
+
+
 class UpstreamMalformed(UpstreamError):
     """Upstream data the decoder could not read; `__cause__` holds what it raised."""
 
 
 class StreamPipe:
-    __slots__ = ("ctx", "dec", "enc", "chain", "feed", "error_event", "scanner", "slow", "_decode", "_run",
+    __slots__ = ("ctx", "framer", "dec", "enc", "chain", "feed", "error_event", "scanner", "slow", "_decode", "_run",
                  "_encode")
 
     def __init__(self, adapter: Adapter, ctx: RequestContext, scanner: OutputScanner | None) -> None:
         self.ctx = ctx
+        self.framer: Framer = adapter.framer()  # the relay cuts the upstream's bytes into events with it
         self.dec: Any = adapter.decoder()
         self.enc: Any = adapter.encoder(ctx)
         self.error_event = self.enc.error_event  # an in-band error event in the caller's format
@@ -48,7 +58,8 @@ class StreamPipe:
         self._decode, self._run, self._encode = self.dec.feed, self.chain.run, self.enc.encode  # bound once
         # `feed(event) -> bytes`: when no filter rewrites text, the fast lane relays the events it
         # recognises as the upstream's bytes and hands the others to the full path (one call per event).
-        fast = adapter.fast_lane(ctx, self.dec, self.chain.usage.parts, self._feed) if scanner is None else None
+        fast = (adapter.fast_lane(ctx, self.dec, self.chain.usage.parts, self._feed)
+                if scanner is None and ctx.cache_fill is None else None)
         self.feed = fast.feed if fast is not None else self._feed
 
     def _feed(self, event: SSEEvent) -> bytes:

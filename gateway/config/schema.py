@@ -57,12 +57,24 @@ class ServerConfig(Strict):
     watch_config: bool = False
 
 
+class AdminKeyConfig(Strict):
+    # A name for the key, shown in audit records of the changes made with it.
+    id: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._:-]+$")
+    # Name of the environment variable holding this admin key.
+    key_env: str
+    # "read": the request log, history, stats and keys listed; "admin": also changes (keys created,
+    # updated, revoked, rotated).
+    role: Literal["read", "admin"] = "read"
+
+
 class AdminConfig(Strict):
     # Name of the environment variable holding the admin key. When set, /stats, /metrics and the
     # admin pages require it (Authorization: Bearer or x-admin-key).
     key_env: str | None = None
     # Serving admin pages without a key on a non-loopback address needs this said explicitly.
     public: bool = False
+    # More admin keys, each with a role (`[[admin.keys]]`). The key in `key_env` has the role "admin".
+    keys: list[AdminKeyConfig] = []
 
 
 class StoreConfig(Strict):
@@ -95,6 +107,25 @@ class ModelConfig(Strict):
     breaker_cooldown_s: float = Field(30.0, ge=0)
 
 
+class ResponseCacheConfig(Strict):
+    """The response cache's process-wide settings; which requests are cached is said by `[[cache]]` rules."""
+
+    # Entries kept in the process's memory store (least recently used first out).
+    max_entries: int = Field(10_000, ge=1, le=10_000_000)
+    # Bytes of entries kept in the process's memory store, all together.
+    max_bytes: int = Field(64 * 1024 * 1024, ge=1024)
+    # Name of the environment variable holding the per-deployment secret that keys the digest of redacted
+    # values in cache keys. Unset: a random secret per process, so entries of prompts with redacted values
+    # are not shared across processes or restarts (set it when gateways share the Redis store).
+    secret_env: str | None = None
+    # Longest an identical request waits for the one already asking the upstream (single flight), before
+    # asking itself.
+    wait_s: float = Field(30.0, gt=0, le=600)
+    # With the shared store: how long one gateway holds the lock that makes other gateways wait for its
+    # answer instead of asking the upstream too (they poll the store meanwhile).
+    lock_s: float = Field(10.0, gt=0, le=600)
+
+
 class MainConfig(Strict):
     policies: list[str] = ["policies/*.toml"]
     server: ServerConfig = ServerConfig()
@@ -104,6 +135,77 @@ class MainConfig(Strict):
     providers: dict[str, dict[str, Any]] = {}
     models: dict[str, ModelConfig] = {}
     pricing: dict[str, dict[str, Any]] = {}
+    response_cache: ResponseCacheConfig = ResponseCacheConfig()
+    tracing: TracingConfig = Field(default_factory=lambda: TracingConfig())
+    logs: LogsConfig = Field(default_factory=lambda: LogsConfig())
 
 
-POLICY_TABLES = ("keys", "rate_limits", "budgets", "guardrails", "alerts")
+POLICY_TABLES = ("keys", "rate_limits", "budgets", "guardrails", "alerts", "cache")
+
+
+class CacheRule(Strict):
+    """One `[[cache]]` rule: the first rule whose scope matches a request decides whether and how its answer
+    is cached. A request with no matching rule is not cached and gets no `x-gateway-cache` header."""
+
+    # Rule id, named in config errors.
+    id: str = Field(min_length=1)
+    # Scope: the rule applies when every non-empty list holds the request's value (empty = all). Key ids.
+    keys: tuple[str, ...] = ()
+    # Teams of the keys.
+    teams: tuple[str, ...] = ()
+    # Aliases; shell-style patterns ("gpt-4*") allowed.
+    models: tuple[str, ...] = ()
+    # Whether matching requests are cached at all (`false`: a rule that exempts its scope from later rules).
+    enabled: bool = True
+    # How long an entry is served.
+    ttl_s: float = Field(300.0, gt=0, le=30 * 86400)
+    # An answer whose stored entry would be larger is not cached.
+    max_entry_bytes: int = Field(256 * 1024, ge=256, le=16 * 1024 * 1024)
+    # `memory`: this process's bounded LRU store; `shared`: the Redis store of `[store] url` (entries with a TTL).
+    store: Literal["memory", "shared"] = "memory"
+    # Requests whose `temperature` is at most this are cached (a request without one counts as 1.0, the
+    # providers' default): only deterministic-enough requests are cached unless the rule raises it.
+    max_temperature: float = Field(0.0, ge=0, le=2)
+    # `false`: the key includes a keyed digest of the values input guardrails redacted, so two prompts that
+    # differ only in those values never share an entry. `true`: they share it (pseudonyms are restored per request).
+    share_redacted: bool = False
+    # Entries are per API key unless a namespace is named: every key this rule matches then shares entries
+    # under it (sharing across keys is always explicit).
+    namespace: str | None = Field(None, min_length=1, max_length=64)
+
+
+class TracingConfig(Strict):
+    """OpenTelemetry traces, exported over OTLP/HTTP (protobuf) from a bounded queue by a background
+    thread: one server span per request with children for limits, guardrails and each upstream
+    attempt (docs/operations.md). Read once at start-up (a reload does not change it)."""
+
+    # Export traces. Off by default: nothing is imported, sampled or sent.
+    enabled: bool = False
+    # The collector's OTLP/HTTP traces URL (the path included).
+    endpoint: str = "http://127.0.0.1:4318/v1/traces"
+    # Share of traces kept when the caller sent no `traceparent` (by trace id); a caller's sampled flag decides otherwise.
+    sample_ratio: float = Field(1.0, ge=0, le=1)
+    # Extra HTTP headers on every export (e.g. an API key); OTEL_EXPORTER_OTLP_TRACES_HEADERS keeps one out of the file.
+    headers: dict[str, str] = {}
+    # `service.name` of the spans' resource.
+    service_name: str = "llm-gateway"
+    # Spans waiting for export, at most; more are dropped and counted in gateway_trace_spans_dropped_total.
+    queue_size: int = Field(2048, ge=1)
+    # Spans per export request (at most queue_size).
+    batch_size: int = Field(512, ge=1)
+    # Longest wait before a partial batch is exported, in milliseconds.
+    schedule_delay_ms: int = Field(1000, ge=1)
+    # Longest wait for the collector per export (retries included); also bounds the wait at shutdown.
+    timeout_s: float = Field(5.0, gt=0)
+    # Put the prompt (the body after input guardrails) and the answer (the bytes the client got) on the server span.
+    export_payloads: bool = False
+    # Each exported payload is cut to this many characters.
+    payload_max_bytes: int = Field(8192, ge=0)
+
+
+class LogsConfig(Strict):
+    """The gateway's operational log on stderr (docs/operations.md, "Logs")."""
+
+    # `json`: one JSON object per line; `text`: plain lines; `auto`: text when stderr is a terminal, else json.
+    # The environment (GATEWAY_LOG_FORMAT) and `gateway serve --log-format` override it.
+    format: Literal["auto", "json", "text"] = "auto"

@@ -74,6 +74,7 @@ class Guardrails:
         self._cache: dict[tuple, _Selection | None] = {}
         self.unscanned_chars_total = 0  # text that reached the upstream unscanned (metric counter)
         self.held_back_overflow_total = 0  # characters released by the hold-back bound, not a decision
+        self._rest: dict[int, tuple[_Selection, SpanPlan | None]] = {}  # at-rest plans (response cache)
 
     @classmethod
     def compile(cls, rules: Iterable[SourcedRule]) -> Guardrails:
@@ -100,6 +101,19 @@ class Guardrails:
                 self._cache.clear()
             self._cache[cache_key] = selection
         return None if selection is None else RequestGuard(self, selection)
+
+    def rest_plan(self, selection: _Selection) -> SpanPlan | None:
+        """The plan `RequestGuard.redact_at_rest` runs, built once per selection."""
+        held = self._rest.get(id(selection))
+        if held is not None and held[0] is selection:
+            return held[1]
+        guards = selection.output_spans + tuple(g for g in selection.input_spans
+                                                if g.action.kind == "pseudonymize" and g.rule.scans_output)
+        plan = SpanPlan(guards) if guards else None
+        if len(self._rest) >= _CACHE_LIMIT:
+            self._rest.clear()
+        self._rest[id(selection)] = (selection, plan)
+        return plan
 
     def _select(self, key_id: str | None, team: str | None, alias: str | None) -> _Selection | None:
         if not self.guards:
@@ -197,6 +211,22 @@ class RequestGuard:
         ctx.decisions.append(Decision(guard.id, guard.kind, "block", reasons.GUARDRAIL_ERROR, direction))
         return blocked(reasons.GUARDRAIL_ERROR, "The gateway's content policy could not be checked; try again.",
                        status=503, code="guardrail_unavailable")
+
+    def redact_at_rest(self, text: str) -> str | None:
+        """`text` as a cache may keep it: this request's output rules applied without restoring pseudonyms,
+        and what a pseudonymize rule that scans output detects replaced by a plain label. None when a block
+        rule matches (such an answer is not kept). Records no decision: the caller's answer did that."""
+        plan = self.owner.rest_plan(self.selection)
+        if plan is None or not text:
+            return text
+
+        def on_block(guard: SpanGuard, hit: Hit) -> None:
+            raise _RestBlocked
+
+        try:
+            return scan_whole(plan, text, on_block, Tally())
+        except (_RestBlocked, GuardFailed):
+            return None
 
     def output_scanner(self, ctx: RequestContext) -> OutputScanner | None:
         if not self.selection.output_spans and not self.pseudonyms:
@@ -318,6 +348,13 @@ class OutputScanner:
             self.rewritten += 1
         return out
 
+    def refuse_signed(self) -> PolicyBlocked:
+        """Signed text (a thinking block) that an output action would rewrite: the answer is refused."""
+        self._ctx.decisions.append(Decision("signed_text", "guardrail", "block", reasons.GUARDRAIL_SIGNED_TEXT,
+                                            "output"))
+        return blocked(reasons.GUARDRAIL_SIGNED_TEXT, "Blocked by the gateway's content policy: a signed thinking "
+                                                      "block holds content the policy would rewrite.")
+
     def close(self) -> None:
         if self._closed:
             return
@@ -354,6 +391,10 @@ class OutputScanner:
         counts[hit.entity_type] = counts.get(hit.entity_type, 0) + 1
         self._ctx.decisions.append(Decision(guard.id, guard.kind, "block", guard.reason(counts), "output", counts))
         raise blocked(guard.reason(counts))
+
+
+class _RestBlocked(Exception):
+    """A block rule matched text a cache was about to keep."""
 
 
 def _input_blocker(ctx: RequestContext):

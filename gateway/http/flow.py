@@ -1,9 +1,10 @@
 """The hot path, in order:
 
     ingress (ids, load shedding) -> auth -> body (per-key slot, bounded read, in-flight slot) -> route
-    -> limits (reserve) -> input guardrails -> router (attempts, retries, fallbacks) -> provider
-    -> adapter pipe: decoder -> filters (usage, output guardrails, timing) -> encoder -> key scrub
-    -> response (whole, or the stream relay)
+    -> limits (reserve) -> input guardrails -> response cache lookup (a hit is replayed: filters -> encoder)
+    -> router (attempts, retries, fallbacks) -> provider
+    -> adapter pipe: decoder -> filters (usage, cache fill, output guardrails, timing) -> encoder -> key scrub
+    -> cache store (a miss's answer, right before its last byte) -> response (whole, or the stream relay)
 
 Each stage takes the request context and returns, or raises a `GatewayError`. The one request record
 is submitted just before the response's last byte (gateway.http.recording), or by the `finally` when
@@ -15,9 +16,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import time
+from collections.abc import Callable
 from time import perf_counter
+from typing import TYPE_CHECKING
 
 from aiohttp import web
 
@@ -25,6 +29,9 @@ from gateway import reasons
 from gateway.adapters.pipeline import UpstreamMalformed, prepare_whole
 from gateway.adapters.registry import ADAPTERS, adapter_for
 from gateway.apis.registry import APIS
+from gateway.cache import request as response_cache
+from gateway.cache.entry import NotStorable
+from gateway.cache.replay import replay
 from gateway.context import Decision, RequestContext
 from gateway.errors import Forbidden, GatewayError, RequestTimeout, Unauthorized, UpstreamError, UpstreamTimeout
 from gateway.http import ids, ingress
@@ -32,6 +39,11 @@ from gateway.http.recording import record, record_before_last_byte
 from gateway.http.relay import relay_stream, upstream_exc_text
 from gateway.http.responses import common_headers, error_response
 from gateway.http.state import STATE, GatewayState
+
+if TYPE_CHECKING:
+    from gateway.cache.entry import Entry
+    from gateway.guardrails.engine import OutputScanner, RequestGuard
+    from gateway.providers.key_scrub import KeyScrubber
 
 log = logging.getLogger("gateway.flow")
 
@@ -67,15 +79,21 @@ async def serve(request: web.Request, api: str) -> web.StreamResponse:
     spec = APIS[api]
     ctx = new_context(request, api, state)
     rt = ctx.runtime
+    tracer = rt.services.tracer
+    if tracer is not None:
+        tracer.begin(ctx, request.headers.get("traceparent"))
     # Shed load before any work when every in-flight slot is taken (rechecked once the body is in).
     if state.in_flight >= rt.server.max_in_flight:
         resp = error_response(ctx, ingress.overloaded(ctx))
         record(ctx)
+        if ctx.trace is not None and tracer is not None:
+            tracer.submit(ctx)
         return resp
     key_id = None
     in_flight = False
     opened = None
     scanner = None
+    cached = None
     try:
         ctx.principal = rt.keys.authenticate(request.headers)
         if await rt.services.revocations.is_revoked(ctx.principal.key_id):
@@ -89,7 +107,7 @@ async def serve(request: web.Request, api: str) -> web.StreamResponse:
         spec.validate(body)
         ctx.alias = body["model"]
         ctx.stream = bool(body.get("stream"))
-        if ctx.stream and api == "chat":
+        if ctx.stream and api in ("chat", "completions"):
             ctx.include_usage = bool((body.get("stream_options") or {}).get("include_usage"))
         ctx.tags = _tags(request)
         route = rt.router.route(ctx.alias)
@@ -97,18 +115,40 @@ async def serve(request: web.Request, api: str) -> web.StreamResponse:
             ctx.decisions.append(Decision("keys", "auth", "refuse", reasons.AUTH_MODEL_NOT_ALLOWED))
             raise Forbidden(f"this key may not use the model '{ctx.alias}'", code="model_not_allowed",
                             param="model", reason=reasons.AUTH_MODEL_NOT_ALLOWED)
-        if rt.limits is not None:
-            if rt.limits.needs_prompt_tokens:
-                ctx.prompt_tokens_estimate = rt.limits.estimate_prompt_tokens(ctx)
-            await rt.limits.admit(ctx, ctx.prompt_tokens_estimate, spec.max_output_tokens(body) or 0,
-                                  spec.output_choices(body))
+        own = ctx.principal.limits  # a key's own limits (admin API), charged like `scope = "key"` rules
+        limits = rt.limits if own is None else rt.key_limits
+        if limits is not None:
+            if limits.needs_prompt_tokens or (own is not None and own.needs_prompt_tokens):
+                ctx.prompt_tokens_estimate = limits.estimate_prompt_tokens(ctx)
+            t0 = perf_counter() if ctx.trace is not None else 0.0
+            try:
+                await limits.admit(ctx, ctx.prompt_tokens_estimate, spec.max_output_tokens(body) or 0,
+                                   spec.output_choices(body))
+            finally:
+                if ctx.trace is not None:
+                    ctx.trace.stages.append(("gateway.limits", t0, perf_counter()))
         guard = rt.guardrails.for_request(ctx.principal, ctx.alias) if rt.guardrails is not None else None
+        if rt.cache is not None:
+            cached = response_cache.begin(rt.cache, rt.services.cache, ctx, request.headers, guard is not None)
         if guard is not None:
-            await guard.check_input(ctx)
+            t0 = perf_counter() if ctx.trace is not None else 0.0
+            try:
+                await guard.check_input(ctx)
+            finally:
+                if ctx.trace is not None:
+                    ctx.trace.stages.append(("gateway.guardrails.input", t0, perf_counter()))
             scanner = guard.output_scanner(ctx)
+            if scanner is not None and ctx.trace is not None:
+                ctx.trace.output_scanned = True
         if rt.services.recorder is not None and rt.services.recorder.sample_payload():
             ctx.payload_out = []
-        trace_headers = {"traceparent": f"00-{ctx.trace_id}-{ctx.span_id}-01", "x-request-id": ctx.request_id}
+        if cached is not None:
+            hit = await cached.lookup(ctx)
+            if hit is not None:  # answered from the cache: no upstream, the answer through this request's filters
+                return await _send(request, ctx, _replayed(ctx, hit, scanner))
+        # Sampled unless tracing is on and this request was not sampled: the upstream follows our decision.
+        flags = "00" if tracer is not None and ctx.trace is None else "01"
+        trace_headers = {"traceparent": f"00-{ctx.trace_id}-{ctx.span_id}-{flags}", "x-request-id": ctx.request_id}
         # Each attempt is bounded by its provider's timeouts (first byte, idle, total); an alias's
         # `timeout_s` also bounds all its attempts together.
         timeout = route.timeout_s
@@ -133,14 +173,21 @@ async def serve(request: web.Request, api: str) -> web.StreamResponse:
                         out = key_scrub.body(out)  # the upstream's own bytes unless the key is in them
                     ctx.status = 200
                     ctx.mark_first_token()
-                    if ctx.payload_out is not None:
-                        ctx.payload_out.append(out)
+                    capture = ctx.capture()
+                    if capture is not None:
+                        capture.append(out)
+                    if cached is not None:
+                        await cached.complete(ctx, _at_rest(guard, key_scrub), out)
                     return await _send(request, ctx, web.Response(body=out, headers=common_headers(ctx),
                                                                   content_type="application/json"))
         except TimeoutError:
             raise UpstreamTimeout(f"the request did not complete within {timeout:g}s") from None
         # Streams are bounded by the idle timeout between chunks rather than a total deadline.
-        return await relay_stream(request, ctx, adapter.stream(ctx, scanner), opened.reply, opened.provider.scrubber)
+        store = None
+        if cached is not None:
+            store = functools.partial(cached.complete, ctx, _at_rest(guard, opened.provider.scrubber))
+        return await relay_stream(request, ctx, adapter.stream(ctx, scanner), opened.reply, opened.provider.scrubber,
+                                  store)
     except GatewayError as err:
         resp = error_response(ctx, err)
         if isinstance(err, RequestTimeout):
@@ -169,8 +216,12 @@ async def serve(request: web.Request, api: str) -> web.StreamResponse:
             opened.reply.close()
         if scanner is not None:
             scanner.close()
+        if cached is not None:
+            cached.release()
         await _settle(ctx)
         record(ctx)
+        if ctx.trace is not None and tracer is not None:
+            tracer.submit(ctx)
 
 
 async def _send(request: web.Request, ctx: RequestContext, resp: web.Response) -> web.Response:
@@ -188,8 +239,37 @@ async def _send(request: web.Request, ctx: RequestContext, resp: web.Response) -
     return resp
 
 
+def _replayed(ctx: RequestContext, hit: Entry, scanner: OutputScanner | None) -> web.Response:
+    """A cache hit's response; a stream's whole SSE body goes at once (it is ready), with a stream's headers."""
+    out = replay(ctx, hit, scanner)
+    ctx.status = 200
+    if ctx.payload_out is not None:
+        ctx.payload_out.append(out)
+    if not ctx.stream:
+        return web.Response(body=out, headers=common_headers(ctx), content_type="application/json")
+    resp = web.Response(body=out, headers=common_headers(ctx))
+    resp.content_type = "text/event-stream"
+    resp.headers["Cache-Control"] = "no-cache"
+    return resp
+
+
+def _at_rest(guard: RequestGuard | None, key_scrub: KeyScrubber | None) -> Callable[[str], str]:
+    """How a cached answer's text is kept: the request's output rules (no pseudonym restored), then the
+    provider's key taken out."""
+
+    def scrub(text: str) -> str:
+        if guard is not None:
+            kept = guard.redact_at_rest(text)
+            if kept is None:
+                raise NotStorable
+            text = kept
+        return key_scrub.text(text) if key_scrub is not None else text
+
+    return scrub
+
+
 async def _settle(ctx: RequestContext) -> None:
-    limits = ctx.runtime.limits
+    limits = ctx.runtime.key_limits or ctx.runtime.limits  # the same object when rules are configured
     if ctx.admission is None or limits is None:
         return
     try:

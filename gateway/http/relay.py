@@ -20,12 +20,14 @@ from __future__ import annotations
 
 import logging
 import traceback
+from collections.abc import Awaitable, Callable
 from time import perf_counter
 
 from aiohttp import web
 
 from gateway import reasons
 from gateway.adapters.pipeline import StreamPipe, UpstreamMalformed
+from gateway.codecs import Malformed
 from gateway.context import Decision, RequestContext
 from gateway.errors import GatewayError, UpstreamError
 from gateway.filters.byte_stages import ByteStages
@@ -33,7 +35,6 @@ from gateway.http.recording import record_before_last_byte
 from gateway.http.responses import common_headers
 from gateway.providers.base import UpstreamReply
 from gateway.providers.key_scrub import KeyScrubber
-from gateway.translate.sse import SSEParser
 
 log = logging.getLogger("gateway.relay")
 
@@ -46,9 +47,12 @@ def upstream_exc_text(exc: BaseException, key_scrub: KeyScrubber | None) -> str:
 
 
 async def relay_stream(request: web.Request, ctx: RequestContext, pipe: StreamPipe, reply: UpstreamReply,
-                       key_scrub: KeyScrubber | None = None) -> web.StreamResponse:
+                       key_scrub: KeyScrubber | None = None,
+                       before_last: Callable[[], Awaitable[None]] | None = None) -> web.StreamResponse:
     """`key_scrub`: the provider's credential, taken out of everything relayed (an upstream error event
-    may quote it, a model may repeat it), also when it is split across two events."""
+    may quote it, a model may repeat it), also when it is split across two events. `before_last`: awaited
+    once the answer is complete and well, right before its last bytes (the response cache stores it then,
+    so a caller that has the whole answer finds it cached)."""
     resp = web.StreamResponse(status=200, headers=common_headers(ctx))
     resp.content_type = "text/event-stream"
     resp.headers["Cache-Control"] = "no-cache"
@@ -56,7 +60,7 @@ async def relay_stream(request: web.Request, ctx: RequestContext, pipe: StreamPi
     await resp.prepare(request)
     ctx.status = 200
     stages = ByteStages(ctx, key_scrub)
-    parser = SSEParser()
+    parser = pipe.framer
     chunks = reply.iter_chunks().__aiter__()
     timings = ctx.timings
     slow = pipe.slow  # NER on the output: each event's text is prepared off the event loop first
@@ -69,7 +73,11 @@ async def relay_stream(request: web.Request, ctx: RequestContext, pipe: StreamPi
                 timings.upstream_wait += t1 - t0
                 if chunk is None:
                     break
-                events = parser.feed(chunk)
+                try:
+                    events = parser.feed(chunk)
+                except Malformed as exc:  # binary framing (AWS event-stream) that failed its checks
+                    raise UpstreamMalformed("the upstream sent a malformed stream event",
+                                            code="upstream_malformed_event") from exc
                 if not events:
                     continue
                 if slow:
@@ -87,6 +95,8 @@ async def relay_stream(request: web.Request, ctx: RequestContext, pipe: StreamPi
             if ctx.upstream_stream_error is not None:
                 ctx.error = UpstreamError("the upstream reported an error mid-stream", code="upstream_stream_error")
             pipe.close()  # usage settles now: the record below carries it (closing again later is harmless)
+            if before_last is not None and ctx.error is None:
+                await before_last()
             record_before_last_byte(request, ctx)
             await resp.write(data)
         except ConnectionError:

@@ -43,6 +43,8 @@ RECORD_FIELDS: tuple[tuple[str, str, str], ...] = (
     ("input_tokens", "int", "prompt tokens"),
     ("output_tokens", "int", "completion tokens"),
     ("cached_tokens", "int", "prompt tokens served from the provider's cache"),
+    ("cache_write_tokens", "int", "prompt tokens written to the provider's prompt cache (billed at its cache-write price)"),
+    ("reasoning_tokens", "int", "output tokens spent on reasoning (part of output_tokens)"),
     ("usage_estimated", "bool", "token counts were estimated by the gateway"),
     ("cost_usd", "float", "cost of the request in USD"),
     ("latency_ms", "float", "total time in the gateway"),
@@ -56,6 +58,8 @@ RECORD_FIELDS: tuple[tuple[str, str, str], ...] = (
     ("block_reason", "str|null", "reason code of the decision that refused the request"),
     ("decisions", "list[object]", "policy decisions: policy, kind, action, reason, direction, entities, score, unscanned_chars"),
     ("payload", "object (optional)", "only with [audit] log_payloads, sampled: request (JSON sent upstream) and response (bytes sent to the client), both after redaction, each cut to payload_max_bytes; truncated"),
+    ("cache", "str|null", "response cache outcome under a [[cache]] rule: hit, miss or bypass; null when no rule applies"),
+    ("cache_saved_usd", "float", "a cache hit: what its answer cost when it was fetched (USD not spent); else 0"),
     ("writer", "str", "chain id: host:pid:random, one per gateway process"),
     ("seq", "int", "position in the writer's chain, from 0"),
     ("prev_hash", "str", "hash of the writer's previous record (64 zeros for seq 0)"),
@@ -73,6 +77,28 @@ CHECKPOINT_FIELDS: tuple[tuple[str, str, str], ...] = (
     ("prev_hash", "str", "hash of the trimmer's previous checkpoint"),
     ("hash", "str", "as for request records"),
 )
+
+# An operator's action through the admin API, recorded in the same chains (e.g. reading a request's
+# detail in the request log). Added by the request-log console (#17).
+ADMIN_FIELDS: tuple[tuple[str, str, str], ...] = (
+    ("v", "int", "record schema version"),
+    ("type", "str", '"admin"'),
+    ("time", "float", "unix seconds of the action"),
+    ("action", "str", 'what was done, e.g. "request_log.read"'),
+    ("target", "str", "what it was done to, e.g. the log entry read"),
+    ("actor", "str", '"admin_key" or "admin_session" (the dashboard\'s login), with ":ID" for an [[admin.keys]] key; "open" without admin keys'),
+    ("request_id", "str", "the admin request's own id"),
+    ("writer", "str", "as for request records"),
+    ("seq", "int", "as for request records"),
+    ("prev_hash", "str", "as for request records"),
+    ("hash", "str", "as for request records"),
+)
+
+
+def admin_record(action: str, target: str, actor: str, request_id: str, now: float | None = None) -> dict:
+    return {"v": SCHEMA_VERSION, "type": "admin", "time": time.time() if now is None else now, "action": action,
+            "target": target, "actor": actor, "request_id": request_id}
+
 
 _SEVERITY = {"allow": 0, "flag": 1, "redact": 2, "mask": 2, "hash": 2, "pseudonymize": 2, "refuse": 3, "block": 4}
 _BLOCKING = ("block", "refuse")
@@ -160,6 +186,8 @@ def build_record(ctx: RequestContext, *, cost_usd: float, user_hash_key: bytes, 
         "input_tokens": u.input_tokens,
         "output_tokens": u.output_tokens,
         "cached_tokens": u.cached_tokens,
+        "cache_write_tokens": u.cache_write_tokens,
+        "reasoning_tokens": u.reasoning_tokens,
         "usage_estimated": u.estimated,
         "cost_usd": cost_usd,
         "latency_ms": _ms(total),
@@ -172,6 +200,8 @@ def build_record(ctx: RequestContext, *, cost_usd: float, user_hash_key: bytes, 
         "unscanned_chars": unscanned,
         "block_reason": block,
         "decisions": decisions,
+        "cache": ctx.cache,
+        "cache_saved_usd": ctx.cache_saved_usd,
     }
     if ctx.payload_out is not None:
         rec["payload"] = _payload(ctx, payload_max_bytes)
@@ -187,3 +217,28 @@ def _payload(ctx: RequestContext, limit: int) -> dict:
     response = b"".join(ctx.payload_out or ()).decode("utf-8", "replace")
     return {"request": request[:limit] if request else None, "response": response[:limit],
             "truncated": bool(request and len(request) > limit) or len(response) > limit}
+
+
+# An operator's change through the admin API (a key created, updated, revoked, restored or rotated),
+# sealed into the same chain as the request records. Never a secret, nor its digest.
+KEY_CHANGE_FIELDS: tuple[tuple[str, str, str], ...] = (
+    ("v", "int", "record schema version"),
+    ("type", "str", '"key_change"'),
+    ("time", "float", "unix seconds of the change"),
+    ("request_id", "str", "the admin request's id (x-request-id when sent)"),
+    ("action", "str", "create, update, revoke, unrevoke or rotate"),
+    ("key_id", "str", "the key changed"),
+    ("key_source", "str", '"api" (a managed key) or "config" (a [[keys]] rule: revoke and unrevoke only)'),
+    ("actor", "object", "who: id (the admin key's id, or \"open\"), role, via (key or session)"),
+    ("changes", "object", "the fields set and their new values; rotate: grace_s and previous_valid_until"),
+    ("writer", "str", "chain id, as for request records"),
+    ("seq", "int", "position in the writer's chain"),
+    ("prev_hash", "str", "hash of the writer's previous record"),
+    ("hash", "str", "as for request records"),
+)
+
+
+def build_key_change(action: str, key_id: str, key_source: str, actor: dict[str, str], changes: dict,
+                     request_id: str) -> dict:
+    return {"v": SCHEMA_VERSION, "type": "key_change", "time": time.time(), "request_id": request_id,
+            "action": action, "key_id": key_id, "key_source": key_source, "actor": actor, "changes": changes}
