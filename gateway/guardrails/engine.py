@@ -21,12 +21,12 @@ from gateway.apis.slots import InputTexts
 from gateway.config.validate import ConfigError, SourcedRule
 from gateway.context import Decision, Principal, RequestContext
 from gateway.errors import PolicyBlocked
-from gateway.events import Event, TextDelta, ToolCallDelta
+from gateway.events import Event
 from gateway.guardrails.actions import SEVERITY, Pseudonyms
 from gateway.guardrails.outcome_header import OUTCOME_HEADER, outcome_header
 from gateway.guardrails.policy import DetectorCache, Guard, InjectionGuard, SpanGuard, share_fast_detection
 from gateway.guardrails.registry import compile_rule
-from gateway.guardrails.slow_tier import SlowTierFailed, shift, slow_findings
+from gateway.guardrails.slow_tier import SlowTierFailed, new_texts, shift, slow_findings
 from gateway.guardrails.stream_scan import GuardFailed, Hit, SpanPlan, StreamScanner, Tally, scan_whole
 
 log = logging.getLogger(__name__)
@@ -267,24 +267,15 @@ class OutputScanner:
 
     async def prepare(self, events: Sequence[Event]) -> None:
         """Run the NER tier off the event loop over the windows these events' texts will be scanned in
-        (call before the chain sees them; only when `slow`). Texts of one channel in one batch are
-        scanned together, so the findings cover each feed of the batch."""
-        new: dict[tuple[bool, object], str] = {}
-        for ev in events:
-            if isinstance(ev, TextDelta) and ev.text:
-                key: tuple[bool, object] = (False, ev.choice)
-                new[key] = new.get(key, "") + ev.text
-            elif isinstance(ev, ToolCallDelta) and ev.arguments:
-                key = (True, (ev.choice, ev.index))
-                new[key] = new.get(key, "") + ev.arguments
+        (call before the chain sees them; only when `slow`)."""
+        new = new_texts(events)
         if not new:
             return
-        keys = list(new)
-        streams = [self._args_stream() if tool else self._text_stream() for tool, _ in keys]
-        windows = [stream.window_of(k) for stream, (_, k) in zip(streams, keys)]
-        found = await self._slow_run([w + new[key] for (w, _), key in zip(windows, keys)])
-        for stream, (_, k), (_, base), extras in zip(streams, keys, windows, found):
-            stream.slow_found[k] = shift(extras, base) if extras else {}
+        streams = [(self._args_stream() if tool else self._text_stream(), key) for tool, key in new]
+        windows = [stream.window_of(key) for stream, key in streams]
+        found = await self._slow_run([w + text for (w, _), text in zip(windows, new.values())])
+        for (stream, key), (_, base), extras in zip(streams, windows, found):
+            stream.slow_found[key] = shift(extras, base) if extras else {}
 
     async def prepare_whole(self, texts: Sequence[str], tool_args: Sequence[str]) -> None:
         """The NER findings of a whole answer's texts, off the event loop, for scan_text / scan_tool_args."""

@@ -22,6 +22,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Sequence
 
+from gateway.events import Event, TextDelta, ToolCallDelta
 from gateway.guardrails.pii import Finding
 from gateway.guardrails.policy import SpanGuard
 
@@ -77,3 +78,16 @@ def in_window(found: Extras, base: int, n: int) -> Extras | None:
             out[i] = kept
     return out or None
 
+
+def new_texts(events: Sequence[Event]) -> dict[tuple[bool, object], str]:
+    """The text each stream channel gets from `events`, by (tool arguments?, channel key): a choice's
+    text or a tool call's arguments, its pieces in one batch joined so one NER call covers each feed."""
+    new: dict[tuple[bool, object], str] = {}
+    for ev in events:
+        if isinstance(ev, TextDelta) and ev.text:
+            key: tuple[bool, object] = (False, ev.choice)
+            new[key] = new.get(key, "") + ev.text
+        elif isinstance(ev, ToolCallDelta) and ev.arguments:
+            key = (True, (ev.choice, ev.index))
+            new[key] = new.get(key, "") + ev.arguments
+    return new
