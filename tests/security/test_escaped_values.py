@@ -30,6 +30,7 @@ ESCAPED = [
     r'{"to": "bob\u0040EXAMPLE\u002ecom"}',
     r'{"ssn": "536\u002d22\u002d8841"}',
     r'{"to": "x\\", "cc": "bob\u0040example.com"}',
+    r'{"to": "hi\nbob@example.com", "ssn": "\t536-22-8841"}',  # a replacement must not eat an escape's letter
 ]
 
 
