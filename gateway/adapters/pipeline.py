@@ -17,6 +17,7 @@ import orjson
 from gateway.codecs import Malformed
 from gateway.context import RequestContext
 from gateway.errors import UpstreamError
+from gateway.events import TextDelta, ToolCallDelta
 from gateway.filters.chain import Chain
 from gateway.translate.sse import SSEEvent
 
@@ -42,7 +43,8 @@ class UpstreamMalformed(UpstreamError):
 
 
 class StreamPipe:
-    __slots__ = ("ctx", "framer", "dec", "enc", "chain", "feed", "error_event", "_decode", "_run", "_encode")
+    __slots__ = ("ctx", "framer", "dec", "enc", "chain", "feed", "error_event", "content", "_decode", "_run",
+                 "_encode")
 
     def __init__(self, adapter: Adapter, ctx: RequestContext, scanner: OutputScanner | None) -> None:
         self.ctx = ctx
@@ -51,6 +53,10 @@ class StreamPipe:
         self.enc: Any = adapter.encoder(ctx)
         self.error_event = self.enc.error_event  # an in-band error event in the caller's format
         self.chain = Chain.compose(ctx, scanner, adapter.text_of)
+        # The upstream sent content (text or a tool call), whether or not a filter still holds it:
+        # the point after which the answer is not retried on another target (gateway.http.commit).
+        # Without output guardrails the first-token mark says the same, so the fast lane skips this.
+        self.content = False
         self._decode, self._run, self._encode = self.dec.feed, self.chain.run, self.enc.encode  # bound once
         # `feed(event) -> bytes`: when no filter rewrites text, the fast lane relays the events it
         # recognises as the upstream's bytes and hands the others to the full path (one call per event).
@@ -64,6 +70,11 @@ class StreamPipe:
         except _UNREADABLE as exc:
             raise UpstreamMalformed("the upstream sent a malformed stream event",
                                     code="upstream_malformed_event") from exc
+        if not self.content:
+            for ev in events:
+                if type(ev) is TextDelta and ev.text or type(ev) is ToolCallDelta:
+                    self.content = True
+                    break
         out = self._encode(self._run(events), self.dec.raw)
         if self.enc.error is not None and self.ctx.upstream_stream_error is None:
             self.ctx.upstream_stream_error = self.enc.error

@@ -5,7 +5,7 @@ Two kinds of rule, tagged by `type`:
 - `type = "metric"` (the default): a number read from the `/stats` JSON by a dotted path such as
   `windows.5m.error_rate` or `windows.5m.latency_ms.p95`, compared with `threshold`.
 - `type = "budget"`: a ready-made rule over a `[[budgets]]` rule by its id: fires when the settled
-  spend of the current window reaches `percent` of the budget's limit. It reads the same store
+  spend of the current window plus the demand it refused reaches `percent` of the budget's limit. It reads the same store
   counters that admit requests, so every instance sharing a Redis sees the same spend.
 
 Both fire after the condition has held for `for`, resolve when it no longer holds, and notify each of
@@ -81,7 +81,7 @@ class AlertTable(Strict):
     min_requests: int = Field(0, ge=0)
     # budget rules: the id of the [[budgets]] rule whose counter to watch.
     budget: str | None = None
-    # budget rules: fire when settled spend reaches this share of the budget's limit, in percent.
+    # budget rules: fire when settled spend plus refused demand reaches this share of the budget's limit, in percent.
     percent: float | None = Field(None, gt=0, le=1000)
     # budget rules over a per-key/team/user/model/tag budget (per = "each"): whose counter.
     subject: str | None = None

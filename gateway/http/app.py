@@ -18,12 +18,13 @@ from aiohttp import web
 from gateway.alerts import AlertEvaluator, Notifier
 from gateway.config.loader import LoadedConfig
 from gateway.errors import GatewayError, Unauthorized
-from gateway.http import admin, console_api, dashboard
+from gateway.http import admin, alerts_api, console_api, dashboard
 from gateway.http.flow import new_context, serve
 from gateway.http.responses import error_response
 from gateway.http.route_errors import route_errors
 from gateway.http.state import STATE, GatewayState
 from gateway.providers.transport import Upstreams
+from gateway.records import multiproc
 from gateway.records.recorder import Recorder
 from gateway.runtime import Services, compile_runtime, start_runtime
 from gateway.store import open_store
@@ -95,6 +96,7 @@ async def _services(app: web.Application) -> AsyncIterator[None]:
     services.revocations = RevocationCache(services.store, on_store_error=store_cfg.on_store_error,
                                            grace_s=store_cfg.revocation_grace_s)
     await start_runtime(state.runtime)
+    await services.managed_keys.start(services.store)
     # Everything built so far (config, detectors, encodings' Python side, imported modules) lives as
     # long as the process: move it out of the collector's way so collections only walk request garbage.
     gc.collect()
@@ -103,16 +105,25 @@ async def _services(app: web.Application) -> AsyncIterator[None]:
     recorder = services.recorder
     recorder.set_in_flight_source(lambda: state.in_flight)
     recorder.set_breaker_source(lambda: state.runtime.router.breaker_states())
+    recorder.set_canary_source(lambda: state.runtime.router.canary_states())
     recorder.set_fail_open_source(lambda: {
         "limits": state.runtime.limits.fail_open_total if state.runtime.limits is not None else 0,
         "revocation": services.revocations.fail_open_total})
+    alerts = app[ALERTS]
+    sources = recorder.sampler.sources
+    sources.breakers = lambda: {name: (b.state, b.opened_count, b.half_opened_count, b.closed_count)
+                                for name, b in state.runtime.router.breakers.items()}
+    sources.reloads = lambda: (state.reloads, state.reload_errors)
+    sources.notifications = alerts.notifier.stats
+    sources.budgets = lambda: _budget_rows(state)
     redis_url = store_cfg.url if store_cfg.url.startswith(("redis://", "rediss://")) else None
     await recorder.start(redis_url)
     tracer = services.tracer
     if tracer is not None:
         await asyncio.to_thread(tracer.start)  # the SDK's resource detection joins a thread pool
         recorder.set_trace_source(tracer.dropped, tracer.queued)
-    alerts = app[ALERTS]
+    if redis_url:
+        await alerts.events.use_redis(redis_url)
     recorder.register_stats_source("alerts", alerts.snapshot)
     await alerts.start()
     try:
@@ -120,12 +131,20 @@ async def _services(app: web.Application) -> AsyncIterator[None]:
     finally:
         # Drain order: no new requests reach here; records of finished requests are flushed and shipped.
         await alerts.close()
+        await services.managed_keys.close()
         if tracer is not None:
             await tracer.close()
         await recorder.close()
         await services.session.close()
         await services.upstreams.close()
         await services.store.close()
+
+
+async def _budget_rows(state: GatewayState) -> list[dict]:
+    rt = state.runtime
+    if rt.limits is None:
+        return []
+    return await rt.limits.budget_report(rt.keys.principals(), list(rt.router.routes))
 
 
 def build_app(loaded: LoadedConfig) -> web.Application:
@@ -140,8 +159,11 @@ def build_app(loaded: LoadedConfig) -> web.Application:
     runtime = compile_runtime(loaded, services)
     app = web.Application(client_max_size=runtime.server.max_body_bytes + 1, middlewares=[route_errors])
     state = app[STATE] = GatewayState(runtime=runtime, config_path=loaded.path)
+    shared = multiproc.directory()
     app[ALERTS] = AlertEvaluator(lambda: state.runtime.alerts, lambda: admin.stats_data(state),
-                                 lambda: state.runtime.services.store, Notifier(lambda: services.session))
+                                 lambda: state.runtime.services.store, Notifier(lambda: services.session),
+                                 lead=multiproc.Lease(shared, "alerts").held if shared is not None else None,
+                                 fleet=(services.recorder.instance_exports, Recorder.merged_windows))
     app.cleanup_ctx.append(_services)
     app.router.add_post("/v1/chat/completions", chat_completions)
     app.router.add_post("/v1/embeddings", embeddings)
@@ -153,5 +175,7 @@ def build_app(loaded: LoadedConfig) -> web.Application:
     app.router.add_get("/v1/models", list_models)
     admin.add_routes(app)
     console_api.add_routes(app)
+    app[alerts_api.EVENTS] = app[ALERTS].events
+    alerts_api.add_routes(app)
     dashboard.add_routes(app)
     return app
