@@ -93,3 +93,15 @@ def test_escaped_values_in_streamed_tool_arguments_are_redacted_at_every_cut(cli
                       for c in stream if c.choices and c.choices[0].delta.tool_calls)
         assert _leaked(out) == [], f"{pieces} reached the caller as {out}"
         json.loads(out)
+
+
+def test_escaped_values_in_responses_function_call_arguments_are_redacted(client, upstream):
+    from tests.support.fake_upstream import transcript
+    for args in ESCAPED:
+        body = orjson.loads(transcript("openai_responses_text.json"))
+        body["output"] = [{"id": "fc_1", "type": "function_call", "status": "completed", "call_id": "call_1",
+                           "name": "send", "arguments": args}]
+        upstream.push(Reply(body=orjson.dumps(body)))
+        got = client.responses.create(model="gpt", input="go")
+        out = got.output[0].arguments
+        assert _leaked(out) == [], f"{args} reached the caller as {out}"
