@@ -158,10 +158,10 @@ class ChatSpec(ApiSpec):
             for call in dicts(calls) if calls else ():  # most messages have none: skip building a list
                 fn = call.get("function")
                 if isinstance(fn, dict) and "arguments" in fn:
-                    out.add(fn, "arguments", "assistant")
+                    out.add_json(fn, "arguments", "assistant")
             fn = msg.get("function_call")
             if isinstance(fn, dict) and "arguments" in fn:
-                out.add(fn, "arguments", "assistant")
+                out.add_json(fn, "arguments", "assistant")
 
     def count_prompt(self, body: JsonObject, model: str | None, tokens: Tokenizer) -> int:
         messages = body.get("messages")

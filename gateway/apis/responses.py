@@ -101,7 +101,7 @@ class ResponsesSpec(ApiSpec):
             elif kind == "function_call_output" or kind == "custom_tool_call_output":
                 _walk_content(item, "output", "tool", out)
             elif kind == "function_call" and "arguments" in item:
-                out.add(item, "arguments", "assistant")
+                out.add_json(item, "arguments", "assistant")
             else:  # reasoning (encrypted), item references, computer calls, ...
                 out.skip(item)
 

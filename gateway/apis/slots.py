@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from gateway.apis.json_types import JsonArray, JsonObject
+from gateway.guardrails.json_escapes import unescape
 
 # Roles whose text may carry instructions from someone other than the caller's own application:
 # end-user turns and tool or document results. System and developer prompts are the caller's own.
@@ -24,12 +25,14 @@ class TextSlot:
     container: JsonObject | JsonArray
     key: str | int
     role: str  # "system", "developer", "user", "assistant" or "tool"
+    json: bool = False  # JSON text (tool-call arguments): read with its escapes decoded, as its readers do
 
     @property
     def text(self) -> str:
         # The walk made this slot only where the container holds a string at `key` (a list index or an
         # object key): the union of the two container types is what the checker cannot follow.
-        return self.container[self.key]  # type: ignore[index,no-any-return]
+        value: str = self.container[self.key]  # type: ignore[index]
+        return unescape(value) if self.json else value
 
     def set(self, value: str) -> None:
         self.container[self.key] = value  # type: ignore[index]
@@ -51,6 +54,14 @@ class InputTexts:
                 self.slots.append(TextSlot(container, key, role))
         elif value is not None:
             self.skip(value)
+
+    def add_json(self, container: JsonObject | JsonArray, key: str | int, role: str) -> None:
+        """A string holding JSON text (tool-call arguments): scanned as its readers decode it, so an
+        escape such as `\\u0040` cannot hide a value from a rule (gateway/guardrails/json_escapes.py)."""
+        before = len(self.slots)
+        self.add(container, key, role)
+        if len(self.slots) > before:
+            self.slots[-1].json = True
 
     def skip(self, value: Any) -> None:
         self.unscanned_chars += unscanned_size(value)

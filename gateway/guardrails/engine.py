@@ -24,6 +24,7 @@ from gateway.errors import PolicyBlocked
 from gateway.events import Event
 from gateway.guardrails.actions import SEVERITY, Pseudonyms
 from gateway.guardrails.outcome_header import OUTCOME_HEADER, outcome_header
+from gateway.guardrails.json_escapes import Unescaper, unescape
 from gateway.guardrails.policy import DetectorCache, Guard, InjectionGuard, SpanGuard, share_fast_detection
 from gateway.guardrails.registry import compile_rule
 from gateway.guardrails.slow_tier import SlowTierFailed, new_texts, shift, slow_findings
@@ -166,17 +167,22 @@ class RequestGuard:
             return
         texts = [s.text for s in found.slots]
         plan = sel.input_plan.bind(self.pseudonyms)
+        json_plan = None  # tool-call arguments: JSON text, whose escapes a replacement must keep whole
+        if any(s.json for s in found.slots):
+            json_plan = sel.input_plan.bind(self.pseudonyms)
+            json_plan.json_escape_restored = True
         extras = await self._slow_tier(ctx, sel.input_slow, texts, plan) if sel.input_slow else None
         tally = Tally()
         on_block = _input_blocker(ctx)
         try:
             for i, text in enumerate(texts):
-                new = scan_whole(plan, text, on_block, tally, extras[i] if extras else None)
+                slot_plan = json_plan if json_plan is not None and found.slots[i].json else plan
+                new = scan_whole(slot_plan, text, on_block, tally, extras[i] if extras else None)
                 if new != text:
                     found.slots[i].set(new)
         except GuardFailed as exc:
             raise self._failed(ctx, exc.guard, "input") from exc
-        _record(ctx, plan, tally, "input", plan.failed)
+        _record(ctx, plan, tally, "input", plan.failed | json_plan.failed if json_plan is not None else plan.failed)
 
     async def scan_note(self, ctx: RequestContext, text: str) -> str:
         """A free text that never goes to a model (a feedback comment) through the input span rules only
@@ -185,7 +191,7 @@ class RequestGuard:
         if not sel.input_spans or not text:
             return text
         plan = sel.input_plan.bind(self.pseudonyms)
-        extras = await self._slow_tier(ctx, sel.input_slow, [text]) if sel.input_slow else None
+        extras = await self._slow_tier(ctx, sel.input_slow, [text], plan) if sel.input_slow else None
         tally = Tally()
         try:
             new = scan_whole(plan, text, _input_blocker(ctx), tally, extras[0] if extras else None)
@@ -263,7 +269,7 @@ class OutputScanner:
     """
 
     __slots__ = ("_guard", "_ctx", "tally", "bound", "rewritten", "_plans", "_text_plan", "_args_plan", "_text",
-                 "_args", "_closed", "slow", "_whole_slow")
+                 "_args", "_unescapers", "_closed", "slow", "_whole_slow")
 
     def __init__(self, guard: RequestGuard, ctx: RequestContext) -> None:
         self._guard = guard
@@ -275,6 +281,7 @@ class OutputScanner:
         self._args_plan: SpanPlan | None = None
         self._text: StreamScanner | None = None
         self._args: StreamScanner | None = None
+        self._unescapers: dict[tuple[int, int], Unescaper] = {}
         self.bound = text_plan.bound
         self.rewritten = 0  # whole texts that came back changed: an answer with none is sent as it came
         self._closed = False
@@ -326,19 +333,30 @@ class OutputScanner:
             raise self._guard._failed(self._ctx, exc.guard, "output") from exc
 
     def feed_tool_args(self, choice: int, call_index: int, text: str) -> str:
-        return self._run(self._args_stream().feed, (choice, call_index), text)
+        # Arguments are JSON: scanned with their escapes decoded (an escape cut by the chunk waits).
+        key = (choice, call_index)
+        unescaper = self._unescapers.get(key)
+        if unescaper is None:
+            unescaper = self._unescapers[key] = Unescaper()
+        return self._run(self._args_stream().feed, key, unescaper.feed(text))
 
     def flush(self, choice: int) -> str:
         return self._run(self._text_stream().flush, choice)
 
     def flush_tool_args(self, choice: int, call_index: int) -> str:
-        return self._run(self._args_stream().flush, (choice, call_index))
+        key = (choice, call_index)
+        unescaper = self._unescapers.pop(key, None)
+        held = unescaper.flush() if unescaper is not None else ""
+        stream = self._args_stream()
+        return (self._run(stream.feed, key, held) if held else "") + self._run(stream.flush, key)
 
     def open_tool_calls(self, choice: int) -> list[int]:
         """Tool calls of a choice with argument text still held back: flush each at the choice's end."""
         if self._args is None:
             return []
-        return sorted(k[1] for k in self._args.open_keys() if k[0] == choice)
+        open_ = {k[1] for k in self._args.open_keys() if k[0] == choice}
+        open_.update(k[1] for k, u in self._unescapers.items() if k[0] == choice and u.held)
+        return sorted(open_)
 
     def scan_text(self, text: str, choice: int = 0) -> str:
         extra = self._whole_slow.get((False, text)) if self._whole_slow else None
@@ -348,11 +366,15 @@ class OutputScanner:
         return out
 
     def scan_tool_args(self, text: str) -> str:
-        """A whole tool-call arguments string (JSON): restored values are JSON-escaped."""
-        extra = self._whole_slow.get((True, text)) if self._whole_slow else None
-        out = self._run(scan_whole, self._tool_args_plan(), text, self._on_block, self.tally, extra)
-        if out != text:
-            self.rewritten += 1
+        """A whole tool-call arguments string (JSON), scanned with its escapes decoded (the same JSON
+        value): restored values are JSON-escaped. Unchanged by the rules, it is returned as it came."""
+        decoded = unescape(text)
+        # NER findings are positions in the text as it came: usable only when decoding changed nothing.
+        extra = self._whole_slow.get((True, text)) if self._whole_slow and decoded == text else None
+        out = self._run(scan_whole, self._tool_args_plan(), decoded, self._on_block, self.tally, extra)
+        if out == decoded:
+            return text
+        self.rewritten += 1
         return out
 
     def refuse_signed(self) -> PolicyBlocked:

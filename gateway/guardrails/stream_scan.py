@@ -149,7 +149,9 @@ class SpanPlan:
             for f in spans:
                 if restored and any(f.start < r.end and r.start < f.end for r in restored):
                     continue  # a placeholder of ours, not new PII
-                out.append(Hit(f.start, f.end, f.entity_type, f.score, i))
+                start, end = (f.start, f.end) if not self.json_escape_restored else _outside_escapes(text, f.start, f.end)
+                if start < end:
+                    out.append(Hit(start, end, f.entity_type, f.score, i))
         if restored:
             found.edits = _non_overlapping(restored + found.edits)
         elif len(found.edits) > 1:
@@ -198,6 +200,24 @@ class SpanPlan:
             pos = end
         parts.append(text[pos:hi])
         return "".join(parts)
+
+
+def _escaped(text: str, i: int) -> bool:
+    """Whether `text[i]` is the character after an escaping backslash (an odd run of them before it)."""
+    n = 0
+    while i - n - 1 >= 0 and text[i - n - 1] == "\\":
+        n += 1
+    return n % 2 == 1
+
+
+def _outside_escapes(text: str, start: int, end: int) -> tuple[int, int]:
+    """A span of JSON text moved off the escapes at its edges: a rule that read `\\nbob@x.org` as
+    `nbob@x.org` must not replace the `n` and leave a lone backslash (the text would stop being JSON)."""
+    if start < end and _escaped(text, start):
+        start += 1
+    if start < end and text[end - 1] == "\\" and not _escaped(text, end - 1):
+        end -= 1
+    return start, end
 
 
 def _non_overlapping(hits: list[Hit]) -> list[Hit]:

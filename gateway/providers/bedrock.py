@@ -24,7 +24,7 @@ from gateway.config.validate import ConfigError
 from gateway.errors import GatewayError
 from gateway.providers.aws_credentials import AwsCredentials
 from gateway.providers.base import Provider, ProviderOptions, Timeouts, UpstreamReply, UpstreamRequest
-from gateway.providers.key_scrub import KeyScrubber
+from gateway.providers.key_scrub_set import scrubber_for
 from gateway.providers.transport import Upstreams
 from gateway.translate.upstream_errors import bedrock_error_to_gateway, bedrock_error_type
 
@@ -65,8 +65,8 @@ class BedrockProvider(Provider):
                                           on_change=self._new_credentials)
 
     def _new_credentials(self, creds: ReadOnlyCredentials) -> None:
-        # Replies are scrubbed of the secret key in use (a rotated one replaces the last).
-        self.scrubber = KeyScrubber.for_key(creds.secret_key)
+        # Replies are scrubbed of the secret key and the session token in use (rotated ones replace the last).
+        self.scrubber = scrubber_for(creds.secret_key, creds.token)
 
     def endpoint(self, api: str, model: str, stream: bool) -> str:
         return f"{self.base_url}/model/{quote(model, safe='')}/{'converse-stream' if stream else 'converse'}"

@@ -70,6 +70,7 @@ class VertexProvider(GeminiProvider):
         self._request = google.auth.transport.requests.Request(requests.Session())
         self._auth_errors = (google.auth.exceptions.GoogleAuthError, TimeoutError)
         self._refreshing: asyncio.Lock | None = None
+        self._scrubbed_token: str | None = None
 
     def model_path(self, model: str) -> str:
         opts: VertexOptions = self.options  # type: ignore[assignment]
@@ -99,15 +100,15 @@ class VertexProvider(GeminiProvider):
             self.credentials.token = None
         return super().map_error(status, body)
 
-    def scrub_error(self, err: GatewayError) -> GatewayError:
-        """The access token is a credential too: out of anything an upstream error shows (it changes
-        hourly, so it is matched here rather than by the fixed-key scrubber of the byte stages)."""
-        token = self.credentials.token
-        scrubber = KeyScrubber.for_key(token) if isinstance(token, str) else None
-        return scrubber.error(err) if scrubber is not None else err
-
     async def send(self, req: UpstreamRequest) -> UpstreamReply:
-        req.headers["authorization"] = "Bearer " + await self.access_token()
+        token = await self.access_token()
+        if token != self._scrubbed_token:
+            # The access token is a credential too: out of every answer (whole or streamed) and error the
+            # upstream sends back, like a fixed key. It changes hourly, so the scrubber follows it (the
+            # one in use replaces the last, as Bedrock's rotated secret key does).
+            self._scrubbed_token = token
+            self.scrubber = KeyScrubber.for_key(token)
+        req.headers["authorization"] = "Bearer " + token
         return await super().send(req)
 
 
