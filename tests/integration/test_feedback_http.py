@@ -229,3 +229,27 @@ def test_a_read_only_admin_key_may_not_send_feedback(make_gateway, monkeypatch):
     with pytest.raises(openai.AuthenticationError):
         send_feedback(gw, {"request_id": "fb-ro", "score": 1}, key="read-only-admin-0123456789")
     assert send_feedback(gw, {"request_id": "fb-ro", "score": 1}, key=ADMIN_KEY)["score"] == 1
+
+
+def test_a_comment_under_an_ner_rule_is_redacted(make_gateway, monkeypatch):
+    """scan_note runs the input rules' NER tier too (it once called it with the wrong arguments: a 500)."""
+    from gateway.guardrails.pii.ner import ner_available
+
+    if not ner_available():
+        pytest.skip("the NER tier is not installed")
+    monkeypatch.setenv("FB_ADMIN_KEY", ADMIN_KEY)
+    names = {"guard.toml": """
+[[guardrails]]
+id = "names"
+type = "pii"
+entities = ["PERSON"]
+ner = true
+ner_timeout_ms = 10000
+action = "redact"
+direction = "input"
+"""}
+    gw = make_gateway(extra=config("file", "memory://"), policies=names)
+    ask(gw, TEST_KEY, "ner-1")
+    send_until_found(gw, {"request_id": "ner-1", "score": 4, "comment": "Anna Karenina answered my question well"})
+    rec = feedback_records(gw, 1)[-1]
+    assert "Karenina" not in orjson.dumps(rec).decode()

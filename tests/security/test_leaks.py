@@ -167,7 +167,11 @@ def test_metric_labels_stay_bounded_under_many_distinct_models_keys_and_tags(mak
         text = httpx.get(gw.url + "/metrics").text
         return sum(1 for line in text.splitlines() if line and not line.startswith("#"))
 
+    # One refusal of each kind first (unknown model; unknown key, with a tag and a request id): the
+    # bounded series they create ("-" labels, the error code) exist before counting.
     httpx.post(gw.v1 + "/chat/completions", json={"model": "nope-0", "messages": MSGS}, headers=AUTH)
+    httpx.post(gw.v1 + "/chat/completions", json={"model": "nope-00", "messages": MSGS},
+               headers={"Authorization": "Bearer sk-random-0", "x-gateway-tags": "t0", "x-request-id": "rid-0"})
     before = series()
     for i in range(1, 80):
         httpx.post(gw.v1 + "/chat/completions", json={"model": f"nope-{i}-{'x' * i}", "messages": MSGS},
