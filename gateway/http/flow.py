@@ -21,7 +21,7 @@ import logging
 import time
 from collections.abc import Callable
 from time import perf_counter
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
@@ -43,6 +43,7 @@ from gateway.http.state import STATE, GatewayState
 if TYPE_CHECKING:
     from gateway.cache.entry import Entry
     from gateway.guardrails.engine import OutputScanner, RequestGuard
+    from gateway.limits import Limits
     from gateway.providers.key_scrub import KeyScrubber
 
 log = logging.getLogger("gateway.flow")
@@ -110,14 +111,16 @@ async def serve(request: web.Request, api: str) -> web.StreamResponse:
             ctx.decisions.append(Decision("keys", "auth", "refuse", reasons.AUTH_MODEL_NOT_ALLOWED))
             raise Forbidden(f"this key may not use the model '{ctx.alias}'", code="model_not_allowed",
                             param="model", reason=reasons.AUTH_MODEL_NOT_ALLOWED)
-        if rt.limits is not None:
-            if rt.limits.needs_prompt_tokens:
-                ctx.prompt_tokens_estimate = rt.limits.estimate_prompt_tokens(ctx)
-            await rt.limits.admit(ctx, ctx.prompt_tokens_estimate, spec.max_output_tokens(body) or 0,
-                                  spec.output_choices(body))
         guard = rt.guardrails.for_request(ctx.principal, ctx.alias) if rt.guardrails is not None else None
         if rt.cache is not None:
             cached = response_cache.begin(rt.cache, rt.services.cache, ctx, request.headers, guard is not None)
+        limits = rt.limits
+        # A request the cache may answer is admitted in two phases: rps, rpm and concurrency now (a hit
+        # counts), tpm, tpd and budgets only once the lookup missed (a hit spends nothing, so they never
+        # refuse it). Any other request: every limit at once, one store round trip.
+        split = limits is not None and cached is not None and cached.read and limits.needs_prompt_tokens
+        if limits is not None:
+            await _admit(ctx, limits, body, requests=True, tokens=not split)
         if guard is not None:
             await guard.check_input(ctx)
             scanner = guard.output_scanner(ctx)
@@ -127,6 +130,8 @@ async def serve(request: web.Request, api: str) -> web.StreamResponse:
             hit = await cached.lookup(ctx)
             if hit is not None:  # answered from the cache: no upstream, the answer through this request's filters
                 return await _send(request, ctx, _replayed(ctx, hit, scanner))
+            if split and limits is not None:
+                await _admit(ctx, limits, body, requests=False, tokens=True)
         trace_headers = {"traceparent": f"00-{ctx.trace_id}-{ctx.span_id}-01", "x-request-id": ctx.request_id}
         # Each attempt is bounded by its provider's timeouts (first byte, idle, total); an alias's
         # `timeout_s` also bounds all its attempts together.
@@ -240,6 +245,14 @@ def _at_rest(guard: RequestGuard | None, key_scrub: KeyScrubber | None) -> Calla
         return key_scrub.text(text) if key_scrub is not None else text
 
     return scrub
+
+
+async def _admit(ctx: RequestContext, limits: Limits, body: dict[str, Any], *, requests: bool, tokens: bool) -> None:
+    spec = APIS[ctx.api]
+    if tokens and limits.needs_prompt_tokens:
+        ctx.prompt_tokens_estimate = limits.estimate_prompt_tokens(ctx)
+    await limits.admit(ctx, ctx.prompt_tokens_estimate, spec.max_output_tokens(body) or 0, spec.output_choices(body),
+                       requests=requests, tokens=tokens)
 
 
 async def _settle(ctx: RequestContext) -> None:

@@ -317,6 +317,43 @@ window = "day"
     assert len(upstream.requests) == 1
 
 
+@pytest.mark.parametrize("limit", ["budget", "tpm", "usd"])
+def test_a_key_out_of_budget_still_gets_its_hits_while_a_miss_is_refused(make_gateway, upstream, limit):
+    """tpm, tpd and budgets are reserved only once the lookup missed: a hit spends nothing, so a key whose
+    token budget (or tpm, or USD budget) is used up still gets it, and a miss is refused before the upstream."""
+    rules = {
+        "budget": '[[budgets]]\nid = "daily-tokens"\nscope = "key"\ntokens = 2000\nwindow = "day"\n',
+        "tpm": '[[rate_limits]]\nid = "tokens"\nscope = "key"\ntpm = 2000\n',
+        "usd": '[[budgets]]\nid = "daily-usd"\nscope = "key"\nusd = 0.002\nwindow = "day"\nmodels = ["gpt"]\n',
+    }[limit]
+    rules += '\n[[rate_limits]]\nid = "per-key"\nscope = "key"\nrpm = 100\n'
+    pricing = '\n[pricing."gpt-4o-mini"]\ninput = 1.0\noutput = 2.0\n'
+    gw = start(make_gateway, upstream, policies={"limits.toml": rules}, extra=pricing)
+    # The miss spends 1840 tokens ($0.00185): what is left is less than the estimate of a request asking
+    # for 500 tokens (a hit's too, which admission reserved before the lookup until #18's follow-up).
+    assert ask_chat(gw, stream=False, max_tokens=500)[1] == "miss"
+    for stream in (False, True, False):
+        assert ask_chat(gw, stream=stream, max_tokens=500) == (HELLO, "hit")
+    with pytest.raises(openai.RateLimitError) as err:
+        ask_chat(gw, stream=False, max_tokens=5000, content="Something not asked before.")
+    assert err.value.body["code"] == ("rate_limit_exceeded" if limit == "tpm" else "budget_exceeded")
+    assert err.value.response.headers["x-gateway-cache"] == "miss"
+    assert len(upstream.requests) == 1
+    # Another key with its own budget is untouched by the first key's hits and refusal.
+    assert ask_chat(gw, stream=False, max_tokens=500, key=OTHER_KEY)[1] == "miss"
+
+
+def test_a_hit_still_counts_against_rpm_before_the_lookup(make_gateway, upstream):
+    rules = '[[rate_limits]]\nid = "per-key"\nscope = "key"\nrpm = 2\n\n[[budgets]]\nid = "t"\nscope = "key"\ntokens = 100000\nwindow = "day"\n'
+    gw = start(make_gateway, upstream, policies={"limits.toml": rules})
+    assert ask_chat(gw, stream=False)[1] == "miss"
+    assert ask_chat(gw, stream=False)[1] == "hit"
+    with pytest.raises(openai.RateLimitError) as err:
+        ask_chat(gw, stream=False)
+    assert err.value.body["code"] == "rate_limit_exceeded" and "rpm" in err.value.body["message"]
+    assert len(upstream.requests) == 1
+
+
 def test_hundred_identical_concurrent_misses_make_one_upstream_call(make_gateway, upstream):
     gw = start(make_gateway, upstream)
     upstream.push(Reply(body=_json_answer("only once"), header_delay=0.5))
