@@ -31,7 +31,7 @@ from gateway.adapters.registry import ADAPTERS, adapter_for
 from gateway.apis.registry import APIS
 from gateway.cache import request as response_cache
 from gateway.cache.entry import NotStorable
-from gateway.cache.replay import replay
+from gateway.cache.replay import ReplayStream, replay
 from gateway.context import Decision, RequestContext
 from gateway.errors import Forbidden, GatewayError, RequestTimeout, Unauthorized, UpstreamError, UpstreamTimeout
 from gateway.http import ids, ingress
@@ -129,6 +129,9 @@ async def serve(request: web.Request, api: str) -> web.StreamResponse:
         if cached is not None:
             hit = await cached.lookup(ctx)
             if hit is not None:  # answered from the cache: no upstream, the answer through this request's filters
+                if ctx.stream and hit.body is None:  # a stream, written as an upstream's is (the relay)
+                    replayed = ReplayStream(ctx, hit, scanner)
+                    return await relay_stream(request, ctx, replayed, replayed, parser=replayed.parser)
                 return await _send(request, ctx, _replayed(ctx, hit, scanner))
             if split and limits is not None:
                 await _admit(ctx, limits, body, requests=False, tokens=True)
@@ -219,17 +222,12 @@ async def _send(request: web.Request, ctx: RequestContext, resp: web.Response) -
 
 
 def _replayed(ctx: RequestContext, hit: Entry, scanner: OutputScanner | None) -> web.Response:
-    """A cache hit's response; a stream's whole SSE body goes at once (it is ready), with a stream's headers."""
+    """A whole request's cache hit (a streamed one goes through the relay, as a `ReplayStream`)."""
     out = replay(ctx, hit, scanner)
     ctx.status = 200
     if ctx.payload_out is not None:
         ctx.payload_out.append(out)
-    if not ctx.stream:
-        return web.Response(body=out, headers=common_headers(ctx), content_type="application/json")
-    resp = web.Response(body=out, headers=common_headers(ctx))
-    resp.content_type = "text/event-stream"
-    resp.headers["Cache-Control"] = "no-cache"
-    return resp
+    return web.Response(body=out, headers=common_headers(ctx), content_type="application/json")
 
 
 def _at_rest(guard: RequestGuard | None, key_scrub: KeyScrubber | None) -> Callable[[str], str]:

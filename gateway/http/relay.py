@@ -20,8 +20,9 @@ from __future__ import annotations
 
 import logging
 import traceback
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from time import perf_counter
+from typing import Any, Protocol
 
 from aiohttp import web
 
@@ -39,6 +40,32 @@ from gateway.translate.sse import SSEParser
 log = logging.getLogger("gateway.relay")
 
 
+class Pipe(Protocol):
+    """What the relay runs each unit through: an upstream's `StreamPipe`, or a cache hit's `ReplayStream`."""
+
+    @property
+    def feed(self) -> Callable[[Any], bytes]: ...
+
+    @property
+    def error_event(self) -> Callable[[str, str], bytes]: ...
+
+    def finish(self) -> bytes: ...
+
+    def close(self) -> None: ...
+
+
+class Source(Protocol):
+    def iter_chunks(self) -> AsyncIterator[Any]: ...
+
+
+class Parser(Protocol):
+    """Chunks into units for the pipe: SSE events for an upstream, event groups for a cache hit."""
+
+    def feed(self, chunk: Any) -> list[Any]: ...
+
+    def close(self) -> list[Any]: ...
+
+
 def upstream_exc_text(exc: BaseException, key_scrub: KeyScrubber | None) -> str:
     """An exception raised on upstream data, for the log: its message may quote that data (`int('...')`),
     so the provider's key is taken out of it."""
@@ -46,13 +73,15 @@ def upstream_exc_text(exc: BaseException, key_scrub: KeyScrubber | None) -> str:
     return key_scrub.text(text) if key_scrub is not None else text
 
 
-async def relay_stream(request: web.Request, ctx: RequestContext, pipe: StreamPipe, reply: UpstreamReply,
-                       key_scrub: KeyScrubber | None = None,
-                       before_last: Callable[[], Awaitable[None]] | None = None) -> web.StreamResponse:
+async def relay_stream(request: web.Request, ctx: RequestContext, pipe: StreamPipe | Pipe,
+                       reply: UpstreamReply | Source, key_scrub: KeyScrubber | None = None,
+                       before_last: Callable[[], Awaitable[None]] | None = None,
+                       parser: Parser | None = None) -> web.StreamResponse:
     """`key_scrub`: the provider's credential, taken out of everything relayed (an upstream error event
     may quote it, a model may repeat it), also when it is split across two events. `before_last`: awaited
     once the answer is complete and well, right before its last bytes (the response cache stores it then,
-    so a caller that has the whole answer finds it cached)."""
+    so a caller that has the whole answer finds it cached). `parser`: how chunks become the pipe's units
+    (default: SSE events; a cache hit's `ReplayStream` yields groups of events)."""
     resp = web.StreamResponse(status=200, headers=common_headers(ctx))
     resp.content_type = "text/event-stream"
     resp.headers["Cache-Control"] = "no-cache"
@@ -60,7 +89,8 @@ async def relay_stream(request: web.Request, ctx: RequestContext, pipe: StreamPi
     await resp.prepare(request)
     ctx.status = 200
     stages = ByteStages(ctx, key_scrub)
-    parser = SSEParser()
+    if parser is None:
+        parser = SSEParser()
     chunks = reply.iter_chunks().__aiter__()
     timings = ctx.timings
     try:
@@ -121,7 +151,7 @@ async def relay_stream(request: web.Request, ctx: RequestContext, pipe: StreamPi
     return resp
 
 
-async def _end_with_error(request: web.Request, resp: web.StreamResponse, ctx: RequestContext, pipe: StreamPipe,
+async def _end_with_error(request: web.Request, resp: web.StreamResponse, ctx: RequestContext, pipe: StreamPipe | Pipe,
                           stages: ByteStages, err: GatewayError) -> None:
     """One closing error event in the caller's format, after what the key scrub still holds."""
     ctx.error = err

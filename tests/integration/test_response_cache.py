@@ -211,6 +211,59 @@ def test_pii_in_the_answer_is_redacted_on_miss_and_hit_and_at_rest(make_gateway,
         assert 0 < ttl <= 60_000, "every entry expires"
 
 
+LONG_ANSWER = ("Here is what I found. " * 8) + "Your SSN is 123-45-6789, keep it safe. " + ("Anything else? " * 6)
+
+
+@pytest.mark.parametrize("caller", ["chat", "messages"])
+def test_a_streamed_hit_is_a_stream_of_many_chunks_equal_to_the_miss(make_gateway, upstream, caller):
+    """A streamed hit arrives as an SSE stream of many pieces in the caller's format (not one event holding
+    the whole text), through the hit's output guardrails: the text the SDK assembles is the miss's, redacted."""
+    gw = start(make_gateway, upstream, policies={"guardrails.toml": PII})
+    upstream.push(Reply(sse=_sse_answer(LONG_ANSWER)))
+    expected = LONG_ANSWER.replace("123-45-6789", "<US_SSN>")
+
+    def streamed() -> tuple[list[str], str]:
+        msgs = [{"role": "user", "content": "Say hello."}]
+        if caller == "chat":
+            raw = chat(gw).chat.completions.with_raw_response.create(model="gpt", messages=msgs, stream=True,
+                                                                     temperature=0)
+            parts = [c.choices[0].delta.content for c in raw.parse() if c.choices and c.choices[0].delta.content]
+            return parts, raw.headers["x-gateway-cache"]
+        with messages(gw).messages.stream(model="gpt", max_tokens=400, messages=msgs,
+                                          extra_body={"temperature": 0}) as s:
+            parts = [p for p in s.text_stream if p]
+            assert s.get_final_message().stop_reason == "end_turn"
+            return parts, s.response.headers["x-gateway-cache"]
+
+    miss, outcome = streamed()
+    assert ("".join(miss), outcome) == (expected, "miss")
+    hit, outcome = streamed()
+    assert ("".join(hit), outcome) == (expected, "hit")
+    assert len(hit) >= len(expected) // 30, f"{len(hit)} text chunks for {len(expected)} characters"
+    assert "<US_SSN>" in "".join(hit) and "6789" not in "".join(hit)
+    assert len(upstream.requests) == 1
+
+
+def test_a_long_streamed_hit_is_relayed_piece_by_piece_on_the_wire(make_gateway, upstream):
+    """On the wire (plain HTTP, no SDK): a 10,000-character hit is hundreds of SSE events ending in [DONE],
+    each of a few characters, equal to the miss's text."""
+    gw = start(make_gateway, upstream)
+    upstream.push(Reply(sse=_sse_answer("word " * 2000)))
+    body = {"model": "gpt", "messages": MSGS, "temperature": 0, "stream": True}
+    headers = {"authorization": f"Bearer {TEST_KEY}"}
+    with httpx.stream("POST", gw.v1 + "/chat/completions", json=body, headers=headers) as r:
+        assert r.headers["x-gateway-cache"] == "miss"
+        miss = b"".join(r.iter_raw())
+    with httpx.stream("POST", gw.v1 + "/chat/completions", json=body, headers=headers) as r:
+        assert r.headers["x-gateway-cache"] == "hit"
+        events = [line for line in r.iter_lines() if line.startswith("data: ")]
+    texts = [orjson.loads(e[6:])["choices"][0]["delta"].get("content") for e in events if e != "data: [DONE]"
+             and orjson.loads(e[6:])["choices"]]
+    assert "".join(t for t in texts if t) == "word " * 2000
+    assert len([t for t in texts if t]) >= 10_000 // 24
+    assert events[-1] == "data: [DONE]" and miss.endswith(b"data: [DONE]\n\n")
+
+
 def test_pseudonyms_are_cached_unrestored_and_restored_per_caller(make_gateway, upstream, redis_url):
     """share_redacted = true: prompts differing only in a pseudonymized email share the entry; each caller
     gets its own email back, and neither email is at rest."""
@@ -470,11 +523,20 @@ direction = "output"
     gw = start(make_gateway, upstream, cache=cache, policies={"guardrails.toml": deny})
     upstream.push(Reply(body=_json_answer("The codename is project falcon.")))
     assert ask_chat(gw, stream=False, key=TEST_KEY) == ("The codename is project falcon.", "miss")
-    for stream in (False, True):
-        with pytest.raises(openai.APIStatusError) as err:
-            ask_chat(gw, stream=stream, key=OTHER_KEY)
-        assert err.value.status_code == 400 and "content policy" in str(err.value)
-        assert err.value.response.headers["x-gateway-cache"] == "hit"
+    with pytest.raises(openai.APIStatusError) as err:
+        ask_chat(gw, stream=False, key=OTHER_KEY)
+    assert err.value.status_code == 400 and "content policy" in str(err.value)
+    assert err.value.response.headers["x-gateway-cache"] == "hit"
+    # Streamed, the hit is a stream like a miss's: the block ends it with an in-band error event, and the
+    # phrase never reaches the caller.
+    raw = chat(gw, OTHER_KEY).chat.completions.with_raw_response.create(model="gpt", messages=MSGS, temperature=0,
+                                                                        stream=True)
+    assert raw.headers["x-gateway-cache"] == "hit"
+    got = []
+    with pytest.raises(openai.APIError) as err:
+        for c in raw.parse():
+            got.append(c.choices[0].delta.content or "" if c.choices else "")
+    assert "content policy" in str(err.value) and "falcon" not in "".join(got)
     assert ask_chat(gw, stream=True, key=TEST_KEY) == ("The codename is project falcon.", "hit")
     assert len(upstream.requests) == 1
 
