@@ -14,10 +14,12 @@ from collections.abc import Callable
 SECOND_SAMPLES = 64
 MINUTE_SAMPLES = 512
 TOP_REASONS = 10
+_OUTCOMES = {"hit": 0, "miss": 1, "bypass": 2}
 
 
 class _Bucket:
-    __slots__ = ("epoch", "count", "errors", "rejected", "lat", "ttft", "seen_lat", "seen_ttft", "blocks", "usage")
+    __slots__ = ("epoch", "count", "errors", "rejected", "lat", "ttft", "seen_lat", "seen_ttft", "blocks", "usage",
+                 "cache")
 
     def __init__(self) -> None:
         self.reset(-1)
@@ -33,6 +35,7 @@ class _Bucket:
         self.seen_ttft = 0
         self.blocks: dict[str, int] = {}
         self.usage: dict[tuple[str, str], list[float]] = {}  # (dimension, value) -> [in, out, cost, requests]
+        self.cache: dict[str, list[float]] = {}  # alias -> [hit, miss, bypass, USD saved] (the response cache)
 
 
 def _sample(samples: list[float], seen: int, x: float, cap: int) -> None:
@@ -92,6 +95,13 @@ class RollingStats:
                     row[1] += out
                     row[2] += cost
                     row[3] += 1
+            outcome = rec.get("cache")
+            if outcome is not None:
+                c = b.cache.get(rec["alias"] or "-")
+                if c is None:
+                    c = b.cache[rec["alias"] or "-"] = [0, 0, 0, 0.0]
+                c[_OUTCOMES.get(outcome, 2)] += 1
+                c[3] += rec["cache_saved_usd"] or 0.0
 
     def observe(self, rec: dict, now: float | None = None) -> None:
         now = self._clock() if now is None else now
@@ -143,6 +153,7 @@ class RollingStats:
                 "1h": self._window(self._min, m - 59, m, min(3600.0, elapsed)),
             },
             "usage_1h": self._usage(m),
+            "cache_1h": self._cache(m),
         }
         for name, source in self.sources.items():
             try:
@@ -163,3 +174,21 @@ class RollingStats:
                 row["output_tokens"] += out
                 row["cost_usd"] = round(row["cost_usd"] + cost, 6)
         return {"by_key": agg["key_id"], "by_team": agg["team"], "by_model": agg["model"]}
+
+    def _cache(self, m: int) -> dict:
+        """The response cache per alias over the last hour: outcomes, the hit ratio among requests that
+        could be served from it (hits and misses; a bypass never could) and the USD its hits saved."""
+        agg: dict[str, list[float]] = {}
+        for b in self._min:
+            if not (m - 59 <= b.epoch <= m):
+                continue
+            for alias, c in b.cache.items():
+                row = agg.setdefault(alias, [0, 0, 0, 0.0])
+                for i in range(4):
+                    row[i] += c[i]
+        out = {}
+        for alias, (hit, miss, bypass, saved) in sorted(agg.items()):
+            out[alias] = {"hit": int(hit), "miss": int(miss), "bypass": int(bypass),
+                          "hit_ratio": round(hit / (hit + miss), 4) if hit + miss else None,
+                          "saved_usd": round(saved, 6)}
+        return {"by_alias": out}

@@ -656,3 +656,25 @@ def test_a_shared_store_that_is_down_is_a_miss_never_a_failed_request(make_gatew
         assert len(upstream.requests) == 3
     finally:
         server.close()
+
+
+def test_stats_and_metrics_show_the_cache_per_alias(make_gateway, upstream):
+    """/stats `cache_1h` and /metrics from real traffic: per alias, hits, misses, bypasses, the hit ratio
+    (hits among hits and misses) and the USD the hits saved (what the answer cost when it was fetched)."""
+    pricing = '\n[pricing."gpt-4o-mini"]\ninput = 1.0\noutput = 2.0\n'
+    gw = start(make_gateway, upstream, extra=pricing)
+    assert ask_chat(gw, stream=False)[1] == "miss"
+    assert ask_chat(gw, stream=True)[1] == "hit"
+    assert ask_chat(gw, stream=False)[1] == "hit"
+    assert ask_chat(gw, stream=False, content="Another question.")[1] == "miss"
+    assert ask_chat(gw, stream=False, temperature=0.9)[1] == "bypass"
+    assert ask_messages(gw, stream=False)[1] == "miss"
+    cost = 1830 * 1.0 / 1e6 + 10 * 2.0 / 1e6
+    row = httpx.get(gw.url + "/stats").json()["cache_1h"]["by_alias"]
+    assert row["gpt"] == {"hit": 2, "miss": 2, "bypass": 1, "hit_ratio": 0.5, "saved_usd": pytest.approx(2 * cost)}
+    assert row["claude"]["miss"] == 1 and row["claude"]["hit_ratio"] == 0.0
+    metrics = httpx.get(gw.url + "/metrics").text
+    for outcome, n in (("hit", 2), ("miss", 2), ("bypass", 1)):
+        assert f'gateway_cache_requests_total{{alias="gpt",outcome="{outcome}"}} {n}.0' in metrics
+    saved = next(line for line in metrics.splitlines() if line.startswith('gateway_cache_saved_usd_total{alias="gpt"}'))
+    assert float(saved.split()[-1]) == pytest.approx(2 * cost)
