@@ -1,7 +1,8 @@
 """The hot path, in order:
 
     ingress (ids, load shedding) -> auth -> body (per-key slot, bounded read, in-flight slot) -> route
-    -> limits (reserve) -> input guardrails -> response cache lookup (a hit is replayed: filters -> encoder)
+    -> limits (reserve) -> input guardrails -> response cache lookup (a hit is replayed: filters -> encoder,
+       a stream through the relay) -> token limits and budgets (a miss, when the lookup split admission)
     -> router (attempts, retries, fallbacks) -> provider
     -> adapter pipe: decoder -> filters (usage, cache fill, output guardrails, timing) -> encoder -> key scrub
     -> cache store (a miss's answer, right before its last byte) -> response (whole, or the stream relay)
