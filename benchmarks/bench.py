@@ -130,7 +130,7 @@ targets = [{{ provider = "up", model = "bench-model" }}]
 [pricing.bench-model]  # the limits rows' USD budget needs a price for every target it covers
 input = 1.0
 output = 2.0
-{extra_main.replace("{redis}", redis_url)}
+{extra_main.replace("{redis}", redis_url).replace("{upstream}", upstream)}
 """
     path = tmp / "gateway.toml"
     path.write_text(main)
@@ -198,6 +198,9 @@ ROW_FILES: dict[str, tuple[dict[str, str], str]] = {
     # The response cache (#18): every request after the first is a hit (the body has no temperature, so
     # the rule admits any), answered from the memory store without an upstream call. Compare with passthrough.
     "cache-hit": ({"cache.toml": CACHE_ALL}, NO_AUDIT),
+    # Passthrough with every request traced (sample 1.0), exported to the canned upstream's OTLP sink
+    # (on the load core): compare with "passthrough" in the same run for what tracing costs.
+    "tracing": ({}, NO_AUDIT + '[tracing]\nenabled = true\nsample_ratio = 1.0\nendpoint = "{upstream}/v1/traces"\n'),
 }
 
 

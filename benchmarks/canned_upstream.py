@@ -43,9 +43,17 @@ async def chat(request: web.Request) -> web.StreamResponse:
     return resp
 
 
+async def traces(request: web.Request) -> web.Response:
+    """An OTLP/HTTP trace sink for the "tracing" row: takes the batch, answers success (an empty
+    ExportTraceServiceResponse is zero bytes of protobuf)."""
+    await request.read()
+    return web.Response(body=b"", content_type="application/x-protobuf")
+
+
 def main() -> None:
     app = web.Application()
     app.router.add_post("/v1/chat/completions", chat)
+    app.router.add_post("/v1/traces", traces)
     uvloop.install()
     web.run_app(app, host="127.0.0.1", port=int(sys.argv[1]), access_log=None, print=lambda *_: None, backlog=4096)
 

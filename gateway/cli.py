@@ -176,6 +176,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
     loaded = _load(args.config)
     if loaded is None:
         return 1
+    from gateway.logs import setup_logging
+
+    setup_logging(loaded.main.logs.format)
     server = loaded.main.server
     host = args.host or server.host
     port = args.port if args.port is not None else server.port
@@ -216,6 +219,8 @@ def _main(argv: list[str] | None) -> int:
     p.add_argument("--host")
     p.add_argument("--port", type=int)
     p.add_argument("--workers", type=int)
+    p.add_argument("--log-format", choices=("auto", "json", "text"),
+                   help="operational log on stderr: JSON lines, plain text, or auto (text on a terminal)")
     p = sub.add_parser("check-config", help="validate a config and print the effective routes")
     p.add_argument("--config", required=True)
     p.add_argument("--against", metavar="URL", help="also show what would change on the gateway running at URL")
@@ -223,6 +228,8 @@ def _main(argv: list[str] | None) -> int:
     for name in DELEGATED:
         sub.add_parser(name, help=f"see `gateway {name} --help`", add_help=False)
     args = parser.parse_args(argv)
+    if getattr(args, "log_format", None):
+        os.environ["GATEWAY_LOG_FORMAT"] = args.log_format  # the workers inherit it
     _setup_logging()
     if args.command == "serve":
         return cmd_serve(args)

@@ -25,6 +25,12 @@ class Usage:
     cached_tokens: int = 0
     # True when the numbers were counted by the gateway (tiktoken) because the provider gave none.
     estimated: bool = False
+    # The part of input_tokens written to the provider's prompt cache (Anthropic's cache_creation_input_tokens,
+    # Bedrock's cacheWriteInputTokens), billed at the model's cache-write price.
+    cache_write_tokens: int = 0
+    # The part of output_tokens spent on reasoning (OpenAI's reasoning_tokens, Gemini's thoughts): billed as
+    # output, recorded apart.
+    reasoning_tokens: int = 0
 
 
 @dataclass(slots=True)
@@ -76,6 +82,34 @@ class Timings:
 
 
 @dataclass(slots=True)
+class Attempt:
+    """One upstream attempt of a traced request: perf_counter() stamps and how it ended."""
+
+    target: Target
+    start: float
+    end: float
+    status: int = 0  # the upstream's HTTP status; 0 when none came (connect error, timeout)
+    error: str | None = None  # the error code when the attempt failed
+
+
+@dataclass(slots=True)
+class TraceMarks:
+    """What a traced request notes beyond its record, for gateway.tracing to build its spans from once
+    the request is over. None on a request that is not traced, so untraced requests pay one `is None`
+    per stage."""
+
+    stages: list[tuple[str, float, float]] = field(default_factory=list)  # (span name, start, end)
+    attempts: list[Attempt] = field(default_factory=list)
+    finish_reasons: list[str] = field(default_factory=list)
+    output_scanned: bool = False  # an output guardrail read the answer (from its first byte to the end)
+    payload: list[bytes] | None = None  # the client-bound bytes, when [tracing] export_payloads is on
+
+    def finish_reason(self, reason: str | None) -> None:
+        if reason and reason not in self.finish_reasons:
+            self.finish_reasons.append(reason)
+
+
+@dataclass(slots=True)
 class RequestContext:
     request_id: str
     api: str  # "chat", "embeddings", "messages", "responses", "models"
@@ -112,6 +146,13 @@ class RequestContext:
     cache: str | None = None
     cache_saved_usd: float = 0.0
     cache_fill: CacheFill | None = None
+    trace: TraceMarks | None = None  # set when the request is sampled for tracing (gateway.tracing)
+
+    def capture(self) -> list[bytes] | None:
+        """Where the client-bound bytes are kept: the audit record's payload list, or else the trace's."""
+        if self.payload_out is not None:
+            return self.payload_out
+        return self.trace.payload if self.trace is not None else None
 
     def mark_first_token(self) -> None:
         if not self.timings.first_token:

@@ -46,6 +46,10 @@ class TextDelta:
     choice: int
     text: str
     src: dict[str, Any] | None = None  # the upstream dict holding this text, for a same-wire encoder
+    # Signed text (an Anthropic thinking block): filters may read it, hold it back and release it in
+    # other pieces, but never change it (its signature covers the exact text); encoders of another wire
+    # leave it out (it has no form there).
+    signed: bool = False
 
 
 @dataclass(slots=True)

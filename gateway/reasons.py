@@ -28,6 +28,9 @@ DENY_LIST_MATCH = "guardrail.deny_list"
 GUARDRAIL_ERROR = "guardrail.error"
 GUARDRAIL_UNSCANNED = "guardrail.unscanned"
 GUARDRAIL_HOLD_BACK_OVERFLOW = "guardrail.hold_back_overflow"  # stream text released by the hold-back bound
+# A finding in signed text (an Anthropic thinking block) that an action would rewrite: rewriting breaks the
+# signature, so the answer is refused instead (fail closed).
+GUARDRAIL_SIGNED_TEXT = "guardrail.signed_text"
 
 # request shape and capacity
 BAD_REQUEST = "request.invalid"

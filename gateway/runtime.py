@@ -40,6 +40,7 @@ if TYPE_CHECKING:  # built by the app at start-up; the runtime only passes them 
     from gateway.records.recorder import Recorder
     from gateway.store.base import Store
     from gateway.store.revocation import RevocationCache
+    from gateway.tracing.exporter import Tracer
 
 
 @dataclass(slots=True)
@@ -56,6 +57,7 @@ class Services:
     store: Store = field(init=False)  # memory or Redis
     revocations: RevocationCache = field(init=False)  # over the store
     cache: CacheServices = field(default_factory=CacheServices)  # response cache entries and open flights
+    tracer: Tracer | None = None  # [tracing] enabled: OpenTelemetry spans of finished requests
 
 
 @dataclass(frozen=True, slots=True)

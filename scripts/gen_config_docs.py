@@ -131,6 +131,7 @@ def build() -> str:
     from gateway.alerts.rules import AlertTable, WebhookConfig
     from gateway.auth import KeyRule
     from gateway.config.schema import AdminConfig, MainConfig, ModelConfig, ServerConfig, StoreConfig, TargetConfig
+    from gateway.config.schema import LogsConfig, TracingConfig
     from gateway.guardrails.deny_list import DenyListRule
     from gateway.guardrails.policy import InjectionRule, PiiRule, RuleBase
     from gateway.limits.rules import BudgetTable, RateLimitTable
@@ -159,6 +160,8 @@ def build() -> str:
     for sink in (StdoutSink, RedisSink, FileSink):
         kind = typing.get_args(sink.model_fields["type"].annotation)[0]
         parts += [f"\n`[[audit.sinks]] type = \"{kind}\"`:\n\n", table(sink), "\n"]
+    parts += ["\n### `[tracing]`\n", doc(TracingConfig), table(TracingConfig), "\n",
+              "\n### `[logs]`\n", doc(LogsConfig), table(LogsConfig), "\n"]
     parts += ["\n## Policy files\n", POLICY_INTRO,
               "\n### `[[keys]]`\n", table(KeyRule), "\n",
               "\n### `[[rate_limits]]`\n", LIMITS_INTRO, table(RateLimitTable), "\n",
@@ -206,10 +209,22 @@ NOTES = {
     ("ProviderOptions", "api_key_env"): "Name of the environment variable holding the provider's API key.",
     ("ProviderOptions", "headers"): "Extra headers sent with every upstream request.",
     ("ProviderOptions", "connect_timeout_s"): "Overrides `[server]` for this provider (likewise the next three).",
+    ("ProviderOptions", "proxy"): "An `http://` proxy (`http://user:pass@host:3128` allowed) for every request of this "
+    "provider, instead of `HTTPS_PROXY`/`HTTP_PROXY`/`NO_PROXY`; `\"\"` turns proxies off for it. See docs/providers.md, Egress.",
+    ("ProviderOptions", "ca_bundle"): "A PEM file of CA certificates that replaces the system trust store for this "
+    "provider (a relative path is read from the config file's folder).",
+    ("ProviderOptions", "client_cert"): "A PEM client certificate presented to the upstream (mTLS); needs `client_key`.",
+    ("ProviderOptions", "client_key"): "The unencrypted PEM private key of `client_cert`.",
     ("MockOptions", "mode"): "`echo` repeats the last user message; `lorem` writes `max_tokens` words.",
     ("MockOptions", "chunks"): "Pieces a streamed answer is cut into.",
     ("MockOptions", "chunk_delay_ms"): "Pause between streamed pieces (for testing slow streams).",
     ("AzureOptions", "api_version"): "The `api-version` query parameter.",
+    ("BedrockOptions", "region"): "AWS region of the Bedrock runtime (`us-east-1`); the signing region, and the "
+                                  "default endpoint `https://bedrock-runtime.REGION.amazonaws.com` (`base_url` overrides).",
+    ("BedrockOptions", "profile"): "A named profile of the AWS shared config and credentials files; unset: the standard "
+                                   "chain (environment, files with AWS_PROFILE, SSO, container and instance metadata).",
+    ("BedrockOptions", "role_arn"): "An IAM role assumed through STS with the chain's credentials, refreshed before it expires.",
+    ("BedrockOptions", "role_session_name"): "The STS session name when assuming `role_arn`.",
     ("ModelConfig", "targets"): "Provider models serving this alias, picked by weight.",
     ("ModelConfig", "fallbacks"): "Other aliases tried, in order, when every target failed.",
     ("ModelConfig", "max_attempts"): "Attempts across this alias's targets before its fallbacks.",

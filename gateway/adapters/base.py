@@ -9,7 +9,8 @@ import orjson
 
 from gateway.context import RequestContext, Target
 
-from gateway.adapters.pipeline import StreamPipe, whole_response
+from gateway.adapters.pipeline import Framer, StreamPipe, whole_response
+from gateway.translate.sse import SSEParser
 
 if TYPE_CHECKING:
     from gateway.guardrails.engine import OutputScanner
@@ -23,6 +24,11 @@ class Adapter:
 
     def upstream_body(self, ctx: RequestContext, target: Target) -> bytes:
         raise NotImplementedError
+
+    def framer(self) -> Framer:
+        """A new reader of the provider's stream framing, for one answer: SSE unless the wire says
+        otherwise (Bedrock's binary event-stream)."""
+        return SSEParser()
 
     def decoder(self) -> Any:
         """A new decoder of the provider's wire, for one answer."""

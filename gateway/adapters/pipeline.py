@@ -10,7 +10,7 @@ the flow (a logged 500).
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import orjson
 
@@ -28,15 +28,25 @@ if TYPE_CHECKING:
 _UNREADABLE = (Malformed, ValueError, TypeError, KeyError, AttributeError, IndexError)
 
 
+class Framer(Protocol):
+    """Cuts upstream body bytes into events: `SSEParser`, or a wire's own framing (AWS event-stream).
+    It raises `Malformed` for framing it cannot read."""
+
+    def feed(self, chunk: bytes) -> list[SSEEvent]: ...
+
+    def close(self) -> list[SSEEvent]: ...
+
+
 class UpstreamMalformed(UpstreamError):
     """Upstream data the decoder could not read; `__cause__` holds what it raised."""
 
 
 class StreamPipe:
-    __slots__ = ("ctx", "dec", "enc", "chain", "feed", "error_event", "_decode", "_run", "_encode")
+    __slots__ = ("ctx", "framer", "dec", "enc", "chain", "feed", "error_event", "_decode", "_run", "_encode")
 
     def __init__(self, adapter: Adapter, ctx: RequestContext, scanner: OutputScanner | None) -> None:
         self.ctx = ctx
+        self.framer: Framer = adapter.framer()  # the relay cuts the upstream's bytes into events with it
         self.dec: Any = adapter.decoder()
         self.enc: Any = adapter.encoder(ctx)
         self.error_event = self.enc.error_event  # an in-band error event in the caller's format

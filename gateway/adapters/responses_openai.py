@@ -19,7 +19,7 @@ from gateway.adapters.base import PassThroughAdapter
 from gateway.adapters.pipeline import UpstreamMalformed
 from gateway.context import RequestContext, Usage
 from gateway.filters.usage import count_output
-from gateway.translate.sse import SSEEvent, encode_event
+from gateway.translate.sse import SSEEvent, SSEParser, encode_event
 
 _TERMINAL = frozenset({"response.completed", "response.incomplete", "response.failed"})
 _DELTAS = frozenset({"response.output_text.delta", "response.function_call_arguments.delta"})
@@ -29,8 +29,10 @@ _CUT = "the upstream stream ended before the response was complete"
 def responses_usage(u: dict | None) -> Usage:
     u = u or {}
     details = u.get("input_tokens_details") or {}
+    out_details = u.get("output_tokens_details") or {}
     return Usage(input_tokens=int(u.get("input_tokens") or 0), output_tokens=int(u.get("output_tokens") or 0),
-                 cached_tokens=int(details.get("cached_tokens") or 0))
+                 cached_tokens=int(details.get("cached_tokens") or 0),
+                 reasoning_tokens=int(out_details.get("reasoning_tokens") or 0))
 
 
 def scan_response(resp: dict, scanner) -> None:
@@ -45,11 +47,12 @@ def scan_response(resp: dict, scanner) -> None:
 
 
 class ResponsesStream:
-    __slots__ = ("ctx", "scanner", "_usage", "_deltas", "_ended", "_seq", "_text", "_args")
+    __slots__ = ("ctx", "scanner", "framer", "_usage", "_deltas", "_ended", "_seq", "_text", "_args")
 
     def __init__(self, ctx: RequestContext, scanner) -> None:
         self.ctx = ctx
         self.scanner = scanner
+        self.framer = SSEParser()
         self._usage: Usage | None = None
         self._deltas: list[bytes | str] = []  # streamed text, counted only if no usage arrives
         self._ended = False

@@ -37,6 +37,8 @@ class ApiSpec(ABC):
     error_shape: ClassVar[ErrorShape] = "openai"  # rendering of errors: OpenAI's {"error"} or Anthropic's
     scans_input: ClassVar[bool] = True  # input guardrails read `input_texts`
     scans_output: ClassVar[bool] = True  # answers carry text that output guardrails scan
+    generates: ClassVar[bool] = True  # answers are generated tokens (limits reserve output); False: none
+    billed: ClassVar[bool] = True  # False: the call costs nothing, so budgets neither reserve nor refuse it
     # Hook for the event model: the encoder factory for this API's wire format, attached by the event
     # encoders' module (one per API). None means "the adapters encode"; nothing reads it yet.
     encoder: ClassVar[EncoderFactory | None] = None

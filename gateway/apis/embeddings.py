@@ -25,26 +25,32 @@ def _is_str(value: object) -> bool:
     return isinstance(value, str)
 
 
+def check_text_or_tokens(body: JsonObject, key: str) -> None:
+    """`key`: a string, an array of strings, an array of token ids, or an array of token-id arrays
+    (embeddings' `input`, completions' `prompt`)."""
+    inp = body.get(key)
+    if not isinstance(inp, (str, list)) or not inp:
+        f.fail(key, f"'{key}' is required (a string or an array)")
+    if isinstance(inp, str):
+        return
+    first = inp[0]
+    ok: Callable[[object], bool] = _is_str if isinstance(first, str) else \
+        _token_ids if _token_ids(first) else _token_id_array
+    for i, value in enumerate(inp):
+        if not ok(value):
+            f.fail(f"{key}[{i}]", f"'{key}' must be a string, an array of strings, an array of token ids "
+                                  "or an array of token-id arrays")
+
+
 class EmbeddingsSpec(ApiSpec):
     name = "embeddings"
     scans_output = False
+    generates = False
 
     def validate(self, body: JsonObject) -> None:
-        """`input`: a string, an array of strings, an array of token ids, or an array of token-id arrays."""
         f.model_and_stream(body)
-        inp = body.get("input")
-        if not isinstance(inp, (str, list)) or not inp:
-            f.fail("input", "'input' is required (a string or an array)")
+        check_text_or_tokens(body, "input")
         f.require(not body.get("stream", False), "embeddings cannot be streamed", "stream")
-        if isinstance(inp, str):
-            return
-        first = inp[0]
-        ok: Callable[[object], bool] = _is_str if isinstance(first, str) else \
-            _token_ids if _token_ids(first) else _token_id_array
-        for i, value in enumerate(inp):
-            if not ok(value):
-                f.fail(f"input[{i}]", "'input' must be a string, an array of strings, an array of token ids "
-                                      "or an array of token-id arrays")
 
     def walk_input(self, body: JsonObject, out: InputTexts) -> None:
         value = body.get("input")

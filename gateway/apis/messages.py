@@ -9,6 +9,8 @@ tool_choice (and its `disable_parallel_tool_use`), `stop_sequences`, `metadata.u
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 from collections.abc import Callable
 
 from gateway.apis import fields as f
@@ -146,14 +148,16 @@ def _walk_blocks(blocks: JsonArray, role: str, out: InputTexts) -> None:
 class MessagesSpec(ApiSpec):
     name = "messages"
     error_shape = "anthropic"
+    requires_max_tokens: ClassVar[bool] = True
 
     def validate(self, body: JsonObject) -> None:
         f.model_and_stream(body)
         msgs = body.get("messages")
         if not isinstance(msgs, list) or not msgs:
             f.fail("messages", "'messages' is required (a non-empty array)")
-        f.require("max_tokens" in body, "'max_tokens' is required", "max_tokens")
-        f.positive_int(body, "max_tokens", f.MAX_OUTPUT_TOKENS)
+        if self.requires_max_tokens:
+            f.require("max_tokens" in body, "'max_tokens' is required", "max_tokens")
+            f.positive_int(body, "max_tokens", f.MAX_OUTPUT_TOKENS)
         for i, msg in enumerate(msgs):
             if not isinstance(msg, dict):
                 f.fail(f"messages[{i}]", "each message must be an object with a 'role'")

@@ -5,9 +5,12 @@ from __future__ import annotations
 
 from gateway.apis.base import ApiSpec
 from gateway.apis.chat import ChatSpec
+from gateway.apis.completions import CompletionsSpec
+from gateway.apis.count_tokens import CountTokensSpec
 from gateway.apis.embeddings import EmbeddingsSpec
 from gateway.apis.messages import MessagesSpec
 from gateway.apis.models import ModelsSpec
+from gateway.apis.moderations import ModerationsSpec
 from gateway.apis.responses import ResponsesSpec
 
 APIS: dict[str, ApiSpec] = {spec.name: spec for spec in (
@@ -16,4 +19,7 @@ APIS: dict[str, ApiSpec] = {spec.name: spec for spec in (
     ResponsesSpec(),
     EmbeddingsSpec(),
     ModelsSpec(),
+    CompletionsSpec(),
+    ModerationsSpec(),
+    CountTokensSpec(),
 )}

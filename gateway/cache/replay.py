@@ -80,9 +80,9 @@ def pieces(events: list[Event]) -> list[Event]:
 
 class ReplayStream:
     """A streamed hit, for the stream relay (gateway.http.relay): the source of its event groups
-    (`iter_chunks`), their parser (a group is one unit) and the pipe (filters -> the caller's encoder)."""
+    (`iter_chunks`), their framer (a group is one unit) and the pipe (filters -> the caller's encoder)."""
 
-    __slots__ = ("ctx", "entry", "enc", "chain", "error_event", "closed")
+    __slots__ = ("ctx", "entry", "enc", "chain", "error_event", "closed", "framer")
 
     def __init__(self, ctx: RequestContext, entry: Entry, scanner: OutputScanner | None) -> None:
         self.ctx = ctx
@@ -91,15 +91,12 @@ class ReplayStream:
         self.error_event: Callable[[str, str], bytes] = self.enc.error_event
         self.chain = Chain.compose(ctx, scanner, _no_raw)
         self.closed = False
+        self.framer = _Groups()  # the relay's framer: one group of events is one unit
 
     async def iter_chunks(self) -> AsyncIterator[list[Event]]:
         events = pieces(self.entry.replay_events())
         for i in range(0, len(events), GROUP):
             yield events[i:i + GROUP]
-
-    @property
-    def parser(self) -> _Groups:
-        return _Groups()
 
     def feed(self, group: list[Event]) -> bytes:
         out: bytes = self.enc.encode(self.chain.run(group))
@@ -118,7 +115,7 @@ class ReplayStream:
 
 
 class _Groups:
-    """The relay's parser for a replay: each group of events is one unit (the upstream's is SSE)."""
+    """The relay's framer for a replay: each group of events is one unit (an upstream's is SSE or its wire's)."""
 
     def feed(self, group: list[Event]) -> list[list[Event]]:
         return [group]

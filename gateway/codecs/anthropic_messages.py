@@ -41,6 +41,7 @@ def anthropic_usage(raw: dict | None) -> Usage:
         input_tokens=(raw.get("input_tokens") or 0) + read + written,
         output_tokens=raw.get("output_tokens") or 0,
         cached_tokens=read,
+        cache_write_tokens=written,
     )
 
 
@@ -89,7 +90,9 @@ class MessagesDecoder:
                 call = self._blocks.get(data.get("index", -1))
                 if call is not None and call >= 0:
                     out.append(ToolCallDelta(0, call, arguments=delta["partial_json"], src=delta))
-            # thinking, signature and citation deltas: no neutral form, relayed by a same-wire encoder
+            elif dkind == "thinking_delta" and delta.get("thinking"):
+                out.append(TextDelta(0, delta["thinking"], delta, True))
+            # signature and citation deltas: no neutral form, relayed by a same-wire encoder
         elif kind == "content_block_start":
             block = data.get("content_block") or {}
             index = data.get("index", len(self._blocks))
@@ -100,6 +103,10 @@ class MessagesDecoder:
                 self._blocks[index] = -1
                 if block.get("text"):
                     out.append(TextDelta(0, block["text"], block))
+            elif block.get("type") == "thinking":
+                self._blocks[index] = -1
+                if block.get("thinking"):
+                    out.append(TextDelta(0, block["thinking"], block, True))
         elif kind == "content_block_stop":
             call = self._blocks.get(data.get("index", -1))
             if call is not None:
@@ -125,7 +132,7 @@ class MessagesDecoder:
 
     def _usage(self) -> Usage:
         u = self.usage
-        return Usage(u.input_tokens, u.output_tokens, u.cached_tokens)
+        return Usage(u.input_tokens, u.output_tokens, u.cached_tokens, False, u.cache_write_tokens)
 
     def _delta_usage(self, raw: dict | None) -> None:
         # message_delta usage is cumulative; input counts appear there only on some API versions.
@@ -138,6 +145,7 @@ class MessagesDecoder:
             if merged.input_tokens:
                 self.usage.input_tokens = merged.input_tokens
                 self.usage.cached_tokens = merged.cached_tokens
+                self.usage.cache_write_tokens = merged.cache_write_tokens
 
     def _fail(self, detail: dict, src: bytes | None) -> Error:
         self.failed = True
@@ -166,7 +174,9 @@ class MessagesDecoder:
                 out.append(ToolCallDelta(0, call, block.get("id"), block.get("name"),
                                          orjson.dumps(block.get("input") or {}).decode(), block))
                 call += 1
-            # thinking, redacted_thinking and server tool blocks: kept by a same-wire encoder only
+            elif kind == "thinking" and isinstance(block.get("thinking"), str):
+                out.append(TextDelta(0, block["thinking"], block, True))
+            # redacted_thinking and server tool blocks: kept by a same-wire encoder only
         out.append(Finish(0, FINISH_REASONS.get(resp.get("stop_reason") or "", "stop")))
         out.append(UsageReport(anthropic_usage(resp.get("usage")), True))
         return out

@@ -31,6 +31,10 @@ def usage_to_chat(usage: Usage) -> dict:
         "completion_tokens": usage.output_tokens,
         "total_tokens": usage.input_tokens + usage.output_tokens,
         "prompt_tokens_details": {"cached_tokens": usage.cached_tokens},
+        **({"completion_tokens_details": {"reasoning_tokens": usage.reasoning_tokens}} if usage.reasoning_tokens else {}),
+        # Not in OpenAI's schema (it has no cache-write charge); the field LiteLLM and others add for
+        # Anthropic's, so a chat caller can see what it is billed for. SDKs keep unknown usage fields.
+        **({"cache_creation_input_tokens": usage.cache_write_tokens} if usage.cache_write_tokens else {}),
     }
 
 
@@ -116,7 +120,7 @@ class ChatEncoder:
                 break
             kind = type(ev)
             if kind is TextDelta:
-                if ev.text:
+                if ev.text and not ev.signed:  # signed text (thinking) has no form in Chat Completions
                     out.append(self._chunk(ev.choice, {"content": ev.text}, flushed=ev.src is None))
             elif kind is ToolCallDelta:
                 if ev.id is not None or ev.name is not None:
@@ -208,7 +212,7 @@ class ChatEncoder:
         usage = Usage()
         for ev in events:
             kind = type(ev)
-            if kind is TextDelta:
+            if kind is TextDelta and not ev.signed:
                 texts.append(ev.text)
             elif kind is ToolCallDelta:
                 calls.append({"id": ev.id, "type": "function",

@@ -49,9 +49,9 @@ def anthropic_error_event(message: str, code: str) -> bytes:
 def usage_to_messages(usage: Usage) -> dict:
     """Anthropic's input_tokens leaves out cached input, which OpenAI's prompt_tokens includes."""
     return {
-        "input_tokens": usage.input_tokens - usage.cached_tokens,
+        "input_tokens": usage.input_tokens - usage.cached_tokens - usage.cache_write_tokens,
         "output_tokens": usage.output_tokens,
-        "cache_creation_input_tokens": 0,
+        "cache_creation_input_tokens": usage.cache_write_tokens,
         "cache_read_input_tokens": usage.cached_tokens,
     }
 
@@ -114,13 +114,15 @@ class MessagesEncoder:
         for ev in events:
             kind = type(ev)
             if kind is TextDelta:
+                key = "thinking" if ev.signed else "text"  # signed text is only ever re-cut, not changed
                 if ev.src is not None:
-                    if ev.src.get("text") != ev.text:
-                        ev.src["text"] = ev.text
+                    if ev.src.get(key) != ev.text:
+                        ev.src[key] = ev.text
                         self._dirty = True
                         self._drop |= not ev.text
                 elif ev.text:
-                    out.append(self._delta({"type": "text_delta", "text": ev.text}))
+                    out.append(self._delta({"type": "thinking_delta", "thinking": ev.text} if ev.signed
+                                           else {"type": "text_delta", "text": ev.text}))
             elif kind is ToolCallDelta:
                 if ev.src is not None:
                     if ev.src.get("partial_json") != ev.arguments:
@@ -164,7 +166,7 @@ class MessagesEncoder:
             if kind is Start:
                 self._start_message(ev.id)
             elif kind is TextDelta:
-                if ev.choice == 0 and ev.text:
+                if ev.choice == 0 and ev.text and not ev.signed:
                     if self._open != "text":
                         self._start_block("text", {"type": "text", "text": ""})
                     out.append(("content_block_delta", {"type": "content_block_delta", "index": self._block,
@@ -250,6 +252,8 @@ class MessagesEncoder:
             if src is None:
                 continue
             if type(ev) is TextDelta:
+                if ev.signed:  # never changed: a finding in it refuses the answer instead
+                    continue
                 if src.get("text") != ev.text:
                     src["text"], changed = ev.text, True
             elif orjson.dumps(src.get("input") or {}).decode() != ev.arguments:  # type: ignore[union-attr]
@@ -265,7 +269,7 @@ class MessagesEncoder:
         upstream_model = upstream_id = None
         for ev in events:
             kind = type(ev)
-            if kind is TextDelta and ev.choice == 0:
+            if kind is TextDelta and ev.choice == 0 and not ev.signed:
                 texts.append(ev.text)
             elif kind is ToolCallDelta and ev.choice == 0:
                 calls.append(ev)

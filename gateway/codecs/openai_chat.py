@@ -22,11 +22,17 @@ CUT = "the upstream stream ended before the message was complete"
 
 
 def openai_usage(u: dict) -> Usage:
+    """OpenAI's usage object, and the OpenAI-compatible servers' variants of its cache fields:
+    `prompt_tokens_details.cached_tokens` (OpenAI, Groq, Together, Fireworks, OpenRouter),
+    `prompt_cache_hit_tokens` (DeepSeek); reasoning tokens from `completion_tokens_details`."""
     details = u.get("prompt_tokens_details") or {}
+    out_details = u.get("completion_tokens_details") or u.get("output_tokens_details") or {}
     return Usage(
         input_tokens=int(u.get("prompt_tokens") or u.get("input_tokens") or 0),
         output_tokens=int(u.get("completion_tokens") or u.get("output_tokens") or 0),
-        cached_tokens=int(details.get("cached_tokens") or 0),
+        cached_tokens=int(details.get("cached_tokens") or u.get("prompt_cache_hit_tokens") or 0),
+        cache_write_tokens=int(u.get("cache_creation_input_tokens") or 0),
+        reasoning_tokens=int(out_details.get("reasoning_tokens") or 0),
     )
 
 
@@ -44,6 +50,15 @@ def chunk_text(data: bytes) -> str:
         for call in d.get("tool_calls") or ():
             parts.append((call.get("function") or {}).get("arguments") or "")
     return "".join(parts)
+
+
+def finish_reasons_of(data: bytes) -> list[str]:
+    """The finish reasons in a chunk the fast lane relays unread (read for a traced request only)."""
+    try:
+        choices = orjson.loads(data).get("choices") or ()
+    except (orjson.JSONDecodeError, AttributeError):
+        return []
+    return [c["finish_reason"] for c in choices if isinstance(c, dict) and isinstance(c.get("finish_reason"), str)]
 
 
 class ChatDecoder:
@@ -88,7 +103,7 @@ class ChatDecoder:
         if not self.started:
             self.started = True
             out.append(Start(chunk.get("id"), chunk.get("model")))
-        usage = chunk.get("usage")
+        usage = chunk.get("usage") or (chunk["x_groq"].get("usage") if "x_groq" in chunk else None)
         if usage:
             out.append(UsageReport(openai_usage(usage), True))
         parts = self._parts
@@ -179,5 +194,7 @@ class ChatFastLane:
             self.ctx.mark_first_token()
         if not self.dec.finished and b'"finish_reason":"' in data:
             self.dec.finished = True  # the decoder tells a finished stream from a cut one
+            if self.ctx.trace is not None:  # a traced request: its span names the finish reasons
+                self.ctx.trace.finish_reasons.extend(finish_reasons_of(data))
         self.keep.append(data)
         return b"data: " + data + b"\n\n"

@@ -124,6 +124,8 @@ class MainConfig(Strict):
     models: dict[str, ModelConfig] = {}
     pricing: dict[str, dict[str, Any]] = {}
     response_cache: ResponseCacheConfig = ResponseCacheConfig()
+    tracing: TracingConfig = Field(default_factory=lambda: TracingConfig())
+    logs: LogsConfig = Field(default_factory=lambda: LogsConfig())
 
 
 POLICY_TABLES = ("keys", "rate_limits", "budgets", "guardrails", "alerts", "cache")
@@ -158,3 +160,40 @@ class CacheRule(Strict):
     # Entries are per API key unless a namespace is named: every key this rule matches then shares entries
     # under it (sharing across keys is always explicit).
     namespace: str | None = Field(None, min_length=1, max_length=64)
+
+
+class TracingConfig(Strict):
+    """OpenTelemetry traces, exported over OTLP/HTTP (protobuf) from a bounded queue by a background
+    thread: one server span per request with children for limits, guardrails and each upstream
+    attempt (docs/operations.md). Read once at start-up (a reload does not change it)."""
+
+    # Export traces. Off by default: nothing is imported, sampled or sent.
+    enabled: bool = False
+    # The collector's OTLP/HTTP traces URL (the path included).
+    endpoint: str = "http://127.0.0.1:4318/v1/traces"
+    # Share of traces kept when the caller sent no `traceparent` (by trace id); a caller's sampled flag decides otherwise.
+    sample_ratio: float = Field(1.0, ge=0, le=1)
+    # Extra HTTP headers on every export (e.g. an API key); OTEL_EXPORTER_OTLP_TRACES_HEADERS keeps one out of the file.
+    headers: dict[str, str] = {}
+    # `service.name` of the spans' resource.
+    service_name: str = "llm-gateway"
+    # Spans waiting for export, at most; more are dropped and counted in gateway_trace_spans_dropped_total.
+    queue_size: int = Field(2048, ge=1)
+    # Spans per export request (at most queue_size).
+    batch_size: int = Field(512, ge=1)
+    # Longest wait before a partial batch is exported, in milliseconds.
+    schedule_delay_ms: int = Field(1000, ge=1)
+    # Longest wait for the collector per export (retries included); also bounds the wait at shutdown.
+    timeout_s: float = Field(5.0, gt=0)
+    # Put the prompt (the body after input guardrails) and the answer (the bytes the client got) on the server span.
+    export_payloads: bool = False
+    # Each exported payload is cut to this many characters.
+    payload_max_bytes: int = Field(8192, ge=0)
+
+
+class LogsConfig(Strict):
+    """The gateway's operational log on stderr (docs/operations.md, "Logs")."""
+
+    # `json`: one JSON object per line; `text`: plain lines; `auto`: text when stderr is a terminal, else json.
+    # The environment (GATEWAY_LOG_FORMAT) and `gateway serve --log-format` override it.
+    format: Literal["auto", "json", "text"] = "auto"

@@ -15,7 +15,7 @@ class ByteStages:
 
     def __init__(self, ctx: RequestContext, key_scrub: KeyScrubber | None) -> None:
         self.scrub = key_scrub.stream() if key_scrub is not None else None
-        self.capture = ctx.payload_out  # a list when this request's payload is sampled
+        self.capture = ctx.capture()  # a list when this request's payload is sampled (audit or trace)
 
     def feed(self, data: bytes) -> bytes:
         if self.scrub is not None:

@@ -1,7 +1,8 @@
 """Cache fill: collects a miss's answer for the response cache (gateway.cache), before output
 guardrails and so before pseudonyms are restored. It copies events (guardrails after it rewrite text in
 place) and stops collecting once the answer outgrows the rule's `max_entry_bytes`; the flow stores what
-it collected only when the answer completed (gateway.cache.request)."""
+it collected only when the answer completed (gateway.cache.request). An answer with signed text (an
+Anthropic thinking block) is not kept: a replay could not carry its signature."""
 
 from __future__ import annotations
 
@@ -27,7 +28,10 @@ class CacheFill(Filter):
             self.events.append(ev)
 
     def on_text(self, ev: TextDelta) -> None:
-        if not self.over and ev.text:
+        if ev.signed:  # signed thinking: a hit could not reproduce its signature, so the answer is not kept
+            self.over = True
+            self.events.clear()
+        elif not self.over and ev.text:
             self._add(TextDelta(ev.choice, ev.text), len(ev.text))
 
     def on_tool(self, ev: ToolCallDelta) -> None:

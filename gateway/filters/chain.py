@@ -13,6 +13,7 @@ from gateway.events import Event, Finish, PartEnd, TextDelta, ToolCallDelta, Usa
 from gateway.filters import Filter, hooks
 from gateway.filters.guardrails import OutputGuard, WholeOutputGuard
 from gateway.filters.timing import FirstToken
+from gateway.filters.trace import FinishReasons
 from gateway.filters.usage import UsageFallback
 from gateway.guardrails.engine import OutputScanner
 
@@ -52,6 +53,8 @@ class Chain:
             filters.append(ctx.cache_fill)
         if scanner is not None:
             filters.append(WholeOutputGuard(scanner) if whole else OutputGuard(scanner))
+        if ctx.trace is not None:
+            filters.append(FinishReasons(ctx.trace))
         return cls(filters, usage, None if whole or ctx.timings.first_token else FirstToken(ctx))
 
     def run(self, events: list[Event]) -> list[Event]:

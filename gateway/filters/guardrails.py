@@ -11,19 +11,43 @@ from gateway.filters import Filter
 from gateway.guardrails.engine import OutputScanner
 
 
+class Signed:
+    """Signed text of one choice (Anthropic thinking): scanned as its own stream, which may hold text back
+    and release it in other pieces, but whose released text must be exactly what was fed: a rewrite
+    (redaction, pseudonym restoration) would break the block's signature, so it refuses the answer."""
+
+    __slots__ = ("pending",)
+
+    def __init__(self) -> None:
+        self.pending = ""  # fed and not yet released: at most the scanner's hold-back
+
+    def check(self, scanner: OutputScanner, out: str) -> str:
+        if out:
+            if not self.pending.startswith(out):
+                raise scanner.refuse_signed()
+            self.pending = self.pending[len(out):]
+        return out
+
+
 class OutputGuard(Filter):
-    __slots__ = ("scanner", "_text", "_fed")
+    __slots__ = ("scanner", "_text", "_fed", "_signed")
 
     def __init__(self, scanner: OutputScanner) -> None:
         self.scanner = scanner
         self._text: set[int] = set()  # choices with text fed and not yet flushed
         self._fed: set[int] = set()  # choices with text or tool arguments fed
+        self._signed: dict[int, Signed] = {}  # choices with signed text fed and not yet flushed
 
     def on_text(self, ev: TextDelta) -> None:
         if ev.text:
             choice = ev.choice
-            self._text.add(choice)
             self._fed.add(choice)
+            if ev.signed:
+                signed = self._signed.get(choice) or self._signed.setdefault(choice, Signed())
+                signed.pending += ev.text
+                ev.text = signed.check(self.scanner, self.scanner.feed(("signed", choice), ev.text))  # type: ignore[arg-type]
+                return
+            self._text.add(choice)
             ev.text = self.scanner.feed(choice, ev.text)
 
     def on_tool(self, ev: ToolCallDelta) -> None:
@@ -40,6 +64,11 @@ class OutputGuard(Filter):
         return out
 
     def _flush_part(self, choice: int, tool: int | None, out: list[Event]) -> None:
+        if tool is None and choice in self._signed:
+            signed = self._signed.pop(choice)
+            rest = signed.check(self.scanner, self.scanner.flush(("signed", choice)))  # type: ignore[arg-type]
+            if rest:
+                out.append(TextDelta(choice, rest, signed=True))
         if tool is None:
             if choice in self._text:
                 self._text.discard(choice)
@@ -73,6 +102,10 @@ class WholeOutputGuard(Filter):
         self.scanner = scanner
 
     def on_text(self, ev: TextDelta) -> None:
+        if ev.signed:
+            if self.scanner.scan_text(ev.text, ev.choice) != ev.text:
+                raise self.scanner.refuse_signed()
+            return
         ev.text = self.scanner.scan_text(ev.text, ev.choice)
 
     def on_tool(self, ev: ToolCallDelta) -> None:

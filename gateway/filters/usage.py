@@ -24,7 +24,7 @@ def count_output(ctx: RequestContext, text: str) -> Usage:
 
 
 class UsageFallback(Filter):
-    __slots__ = ("ctx", "text_of", "parts", "report", "complete")
+    __slots__ = ("ctx", "text_of", "parts", "report", "complete", "settled")
 
     def __init__(self, ctx: RequestContext, text_of: Callable[[bytes], str]) -> None:
         self.ctx = ctx
@@ -32,6 +32,7 @@ class UsageFallback(Filter):
         self.parts: list[str | bytes] = []  # streamed text (or raw events), counted only if no usage comes
         self.report: Usage | None = None
         self.complete = False
+        self.settled = False  # close() ran: the relay closes a stream's pipe before the record and again at the end
 
     def on_text(self, ev: TextDelta) -> None:
         if not self.complete:
@@ -49,11 +50,16 @@ class UsageFallback(Filter):
                 self.parts.clear()
 
     def close(self) -> None:
+        if self.settled:
+            return
+        self.settled = True
         if self.complete and self.report is not None:
             self.ctx.usage = self.report
             return
         text = "".join(p if isinstance(p, str) else self.text_of(p) for p in self.parts)
         usage = count_output(self.ctx, text)
         if self.report is not None and self.report.input_tokens:
-            usage.input_tokens, usage.cached_tokens = self.report.input_tokens, self.report.cached_tokens
+            r = self.report
+            usage.input_tokens, usage.cached_tokens, usage.cache_write_tokens = (
+                r.input_tokens, r.cached_tokens, r.cache_write_tokens)
         self.ctx.usage = usage

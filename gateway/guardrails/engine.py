@@ -310,6 +310,13 @@ class OutputScanner:
             self.rewritten += 1
         return out
 
+    def refuse_signed(self) -> PolicyBlocked:
+        """Signed text (a thinking block) that an output action would rewrite: the answer is refused."""
+        self._ctx.decisions.append(Decision("signed_text", "guardrail", "block", reasons.GUARDRAIL_SIGNED_TEXT,
+                                            "output"))
+        return blocked(reasons.GUARDRAIL_SIGNED_TEXT, "Blocked by the gateway's content policy: a signed thinking "
+                                                      "block holds content the policy would rewrite.")
+
     def close(self) -> None:
         if self._closed:
             return

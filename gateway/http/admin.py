@@ -146,3 +146,17 @@ def add_routes(app: web.Application) -> None:
     app.router.add_get("/health/ready", ready)
     app.router.add_get("/stats", stats)
     app.router.add_get("/metrics", metrics)
+
+
+def require_admin_read(request: web.Request) -> str:
+    """The one gate of the console's read endpoints (request log, history): the admin key or the
+    dashboard's session, as every admin read. Returns who is reading, for the audit record of a read:
+    "admin_key", "admin_session", or "open" when no admin key is configured. (The read-only and admin
+    roles of #17 plug in here.)"""
+    check_admin(request)
+    key = admin_key(request.app)
+    if key is None:
+        return "open"
+    auth = request.headers.get("Authorization", "")
+    given = auth[7:].strip() if auth[:7].lower() == "bearer " else request.headers.get("x-admin-key", "")
+    return "admin_key" if hmac.compare_digest(given.encode("utf-8", "surrogateescape"), key.encode()) else "admin_session"

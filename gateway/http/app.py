@@ -18,7 +18,7 @@ from aiohttp import web
 from gateway.alerts import AlertEvaluator, Notifier
 from gateway.config.loader import LoadedConfig
 from gateway.errors import GatewayError, Unauthorized
-from gateway.http import admin, dashboard
+from gateway.http import admin, console_api, dashboard
 from gateway.http.flow import new_context, serve
 from gateway.http.responses import error_response
 from gateway.http.route_errors import route_errors
@@ -49,6 +49,18 @@ async def messages(request: web.Request) -> web.StreamResponse:
 
 async def responses(request: web.Request) -> web.StreamResponse:
     return await serve(request, "responses")
+
+
+async def completions(request: web.Request) -> web.StreamResponse:
+    return await serve(request, "completions")
+
+
+async def moderations(request: web.Request) -> web.StreamResponse:
+    return await serve(request, "moderations")
+
+
+async def count_tokens(request: web.Request) -> web.StreamResponse:
+    return await serve(request, "count_tokens")
 
 
 async def list_models(request: web.Request) -> web.Response:
@@ -96,6 +108,10 @@ async def _services(app: web.Application) -> AsyncIterator[None]:
         "revocation": services.revocations.fail_open_total})
     redis_url = store_cfg.url if store_cfg.url.startswith(("redis://", "rediss://")) else None
     await recorder.start(redis_url)
+    tracer = services.tracer
+    if tracer is not None:
+        await asyncio.to_thread(tracer.start)  # the SDK's resource detection joins a thread pool
+        recorder.set_trace_source(tracer.dropped, tracer.queued)
     alerts = app[ALERTS]
     recorder.register_stats_source("alerts", alerts.snapshot)
     await alerts.start()
@@ -104,6 +120,8 @@ async def _services(app: web.Application) -> AsyncIterator[None]:
     finally:
         # Drain order: no new requests reach here; records of finished requests are flushed and shipped.
         await alerts.close()
+        if tracer is not None:
+            await tracer.close()
         await recorder.close()
         await services.session.close()
         await services.upstreams.close()
@@ -115,6 +133,10 @@ def build_app(loaded: LoadedConfig) -> web.Application:
     # construction; the trust store is read at start-up, off the loop.
     services = Services(tokens=Tokenizer(), upstreams=Upstreams(keepalive_s=60.0),
                         recorder=Recorder.compile(loaded.main.audit, file=loaded.path, base_dir=loaded.base_dir))
+    if loaded.main.tracing.enabled:
+        from gateway.tracing.exporter import Tracer  # the SDK is imported only when tracing is on
+
+        services.tracer = Tracer(loaded.main.tracing)
     runtime = compile_runtime(loaded, services)
     app = web.Application(client_max_size=runtime.server.max_body_bytes + 1, middlewares=[route_errors])
     state = app[STATE] = GatewayState(runtime=runtime, config_path=loaded.path)
@@ -125,7 +147,11 @@ def build_app(loaded: LoadedConfig) -> web.Application:
     app.router.add_post("/v1/embeddings", embeddings)
     app.router.add_post("/v1/messages", messages)
     app.router.add_post("/v1/responses", responses)
+    app.router.add_post("/v1/completions", completions)
+    app.router.add_post("/v1/moderations", moderations)
+    app.router.add_post("/v1/messages/count_tokens", count_tokens)
     app.router.add_get("/v1/models", list_models)
     admin.add_routes(app)
+    console_api.add_routes(app)
     dashboard.add_routes(app)
     return app

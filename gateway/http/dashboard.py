@@ -21,8 +21,9 @@ from gateway.http import admin_session, ingress
 from gateway.http.admin import admin_key, check_admin
 from gateway.http.state import STATE
 
-ASSET_TYPES = {"dashboard.js": "text/javascript", "dashboard.css": "text/css"}
-PAGES = ("dashboard.html", "login.html")
+ASSET_TYPES = {"dashboard.js": "text/javascript", "dashboard.css": "text/css", "history.js": "text/javascript",
+               "requests.js": "text/javascript"}
+PAGES = ("dashboard.html", "login.html", "requests.html")
 ASSETS = web.AppKey("dashboard_assets", dict)
 
 CSP = ("default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; "
@@ -41,7 +42,7 @@ def _load_assets() -> dict[str, bytes]:
 
 def _page(request: web.Request, name: str, status: int = 200, error: bool = False) -> web.Response:
     body = request.app[ASSETS][name]
-    if name == "dashboard.html" and admin_key(request.app) is not None:
+    if name in ("dashboard.html", "requests.html") and admin_key(request.app) is not None:
         body = body.replace(b'data-session="off"', b'data-session="on"')
     if error:
         body = body.replace(b"<!--error-->", LOGIN_ERROR)
@@ -74,6 +75,13 @@ async def dashboard(request: web.Request) -> web.Response:
     if not _authorised(request):
         return _page(request, "login.html", status=401)
     return _page(request, "dashboard.html")
+
+
+async def requests_page(request: web.Request) -> web.Response:
+    """The request log (gateway/static/requests.js reads /admin/requests)."""
+    if not _authorised(request):
+        return _page(request, "login.html", status=401)
+    return _page(request, "requests.html")
 
 
 async def login_form(request: web.Request) -> web.Response:
@@ -128,6 +136,7 @@ def add_routes(app: web.Application) -> None:
     # Start-up, before serving: the files are small and read once (no file I/O on the event loop).
     app[ASSETS] = _load_assets()
     app.router.add_get("/dashboard", dashboard)
+    app.router.add_get("/dashboard/requests", requests_page)
     app.router.add_get("/dashboard/login", login_form)
     app.router.add_post("/dashboard/login", login)
     app.router.add_post("/dashboard/logout", logout)

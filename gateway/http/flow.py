@@ -81,10 +81,15 @@ async def serve(request: web.Request, api: str) -> web.StreamResponse:
     spec = APIS[api]
     ctx = new_context(request, api, state)
     rt = ctx.runtime
+    tracer = rt.services.tracer
+    if tracer is not None:
+        tracer.begin(ctx, request.headers.get("traceparent"))
     # Shed load before any work when every in-flight slot is taken (rechecked once the body is in).
     if state.in_flight >= rt.server.max_in_flight:
         resp = error_response(ctx, ingress.overloaded(ctx))
         record(ctx)
+        if ctx.trace is not None and tracer is not None:
+            tracer.submit(ctx)
         return resp
     key_id = None
     in_flight = False
@@ -104,7 +109,7 @@ async def serve(request: web.Request, api: str) -> web.StreamResponse:
         spec.validate(body)
         ctx.alias = body["model"]
         ctx.stream = bool(body.get("stream"))
-        if ctx.stream and api == "chat":
+        if ctx.stream and api in ("chat", "completions"):
             ctx.include_usage = bool((body.get("stream_options") or {}).get("include_usage"))
         ctx.tags = _tags(request)
         route = rt.router.route(ctx.alias)
@@ -123,8 +128,15 @@ async def serve(request: web.Request, api: str) -> web.StreamResponse:
         if limits is not None:
             await _admit(ctx, limits, body, requests=True, tokens=not split)
         if guard is not None:
-            await guard.check_input(ctx)
+            t0 = perf_counter() if ctx.trace is not None else 0.0
+            try:
+                await guard.check_input(ctx)
+            finally:
+                if ctx.trace is not None:
+                    ctx.trace.stages.append(("gateway.guardrails.input", t0, perf_counter()))
             scanner = guard.output_scanner(ctx)
+            if scanner is not None and ctx.trace is not None:
+                ctx.trace.output_scanned = True
         if rt.services.recorder is not None and rt.services.recorder.sample_payload():
             ctx.payload_out = []
         if cached is not None:
@@ -132,11 +144,13 @@ async def serve(request: web.Request, api: str) -> web.StreamResponse:
             if hit is not None:  # answered from the cache: no upstream, the answer through this request's filters
                 if ctx.stream and hit.body is None:  # a stream, written as an upstream's is (the relay)
                     replayed = ReplayStream(ctx, hit, scanner)
-                    return await relay_stream(request, ctx, replayed, replayed, parser=replayed.parser)
+                    return await relay_stream(request, ctx, replayed, replayed)
                 return await _send(request, ctx, _replayed(ctx, hit, scanner))
             if split and limits is not None:
                 await _admit(ctx, limits, body, requests=False, tokens=True)
-        trace_headers = {"traceparent": f"00-{ctx.trace_id}-{ctx.span_id}-01", "x-request-id": ctx.request_id}
+        # Sampled unless tracing is on and this request was not sampled: the upstream follows our decision.
+        flags = "00" if tracer is not None and ctx.trace is None else "01"
+        trace_headers = {"traceparent": f"00-{ctx.trace_id}-{ctx.span_id}-{flags}", "x-request-id": ctx.request_id}
         # Each attempt is bounded by its provider's timeouts (first byte, idle, total); an alias's
         # `timeout_s` also bounds all its attempts together.
         timeout = route.timeout_s
@@ -159,8 +173,9 @@ async def serve(request: web.Request, api: str) -> web.StreamResponse:
                         out = key_scrub.body(out)  # the upstream's own bytes unless the key is in them
                     ctx.status = 200
                     ctx.mark_first_token()
-                    if ctx.payload_out is not None:
-                        ctx.payload_out.append(out)
+                    capture = ctx.capture()
+                    if capture is not None:
+                        capture.append(out)
                     if cached is not None:
                         await cached.complete(ctx, _at_rest(guard, key_scrub), out)
                     return await _send(request, ctx, web.Response(body=out, headers=common_headers(ctx),
@@ -205,6 +220,8 @@ async def serve(request: web.Request, api: str) -> web.StreamResponse:
             cached.release()
         await _settle(ctx)
         record(ctx)
+        if ctx.trace is not None and tracer is not None:
+            tracer.submit(ctx)
 
 
 async def _send(request: web.Request, ctx: RequestContext, resp: web.Response) -> web.Response:
@@ -250,8 +267,13 @@ async def _admit(ctx: RequestContext, limits: Limits, body: dict[str, Any], *, r
     spec = APIS[ctx.api]
     if tokens and limits.needs_prompt_tokens:
         ctx.prompt_tokens_estimate = limits.estimate_prompt_tokens(ctx)
-    await limits.admit(ctx, ctx.prompt_tokens_estimate, spec.max_output_tokens(body) or 0, spec.output_choices(body),
-                       requests=requests, tokens=tokens)
+    t0 = perf_counter() if ctx.trace is not None else 0.0
+    try:
+        await limits.admit(ctx, ctx.prompt_tokens_estimate, spec.max_output_tokens(body) or 0,
+                           spec.output_choices(body), requests=requests, tokens=tokens)
+    finally:
+        if ctx.trace is not None:
+            ctx.trace.stages.append(("gateway.limits", t0, perf_counter()))
 
 
 async def _settle(ctx: RequestContext) -> None:

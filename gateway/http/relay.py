@@ -28,6 +28,7 @@ from aiohttp import web
 
 from gateway import reasons
 from gateway.adapters.pipeline import StreamPipe, UpstreamMalformed
+from gateway.codecs import Malformed
 from gateway.context import Decision, RequestContext
 from gateway.errors import GatewayError, UpstreamError
 from gateway.filters.byte_stages import ByteStages
@@ -35,13 +36,16 @@ from gateway.http.recording import record_before_last_byte
 from gateway.http.responses import common_headers
 from gateway.providers.base import UpstreamReply
 from gateway.providers.key_scrub import KeyScrubber
-from gateway.translate.sse import SSEParser
 
 log = logging.getLogger("gateway.relay")
 
 
 class Pipe(Protocol):
-    """What the relay runs each unit through: an upstream's `StreamPipe`, or a cache hit's `ReplayStream`."""
+    """What the relay runs each unit through: an upstream's `StreamPipe`, or a cache hit's `ReplayStream`
+    (whose `framer` turns its chunks, groups of events, into units: one group is one)."""
+
+    @property
+    def framer(self) -> Parser: ...
 
     @property
     def feed(self) -> Callable[[Any], bytes]: ...
@@ -59,7 +63,7 @@ class Source(Protocol):
 
 
 class Parser(Protocol):
-    """Chunks into units for the pipe: SSE events for an upstream, event groups for a cache hit."""
+    """Chunks into units for the pipe (`gateway.adapters.pipeline.Framer` for an upstream's bytes)."""
 
     def feed(self, chunk: Any) -> list[Any]: ...
 
@@ -75,13 +79,11 @@ def upstream_exc_text(exc: BaseException, key_scrub: KeyScrubber | None) -> str:
 
 async def relay_stream(request: web.Request, ctx: RequestContext, pipe: StreamPipe | Pipe,
                        reply: UpstreamReply | Source, key_scrub: KeyScrubber | None = None,
-                       before_last: Callable[[], Awaitable[None]] | None = None,
-                       parser: Parser | None = None) -> web.StreamResponse:
+                       before_last: Callable[[], Awaitable[None]] | None = None) -> web.StreamResponse:
     """`key_scrub`: the provider's credential, taken out of everything relayed (an upstream error event
     may quote it, a model may repeat it), also when it is split across two events. `before_last`: awaited
     once the answer is complete and well, right before its last bytes (the response cache stores it then,
-    so a caller that has the whole answer finds it cached). `parser`: how chunks become the pipe's units
-    (default: SSE events; a cache hit's `ReplayStream` yields groups of events)."""
+    so a caller that has the whole answer finds it cached)."""
     resp = web.StreamResponse(status=200, headers=common_headers(ctx))
     resp.content_type = "text/event-stream"
     resp.headers["Cache-Control"] = "no-cache"
@@ -89,8 +91,7 @@ async def relay_stream(request: web.Request, ctx: RequestContext, pipe: StreamPi
     await resp.prepare(request)
     ctx.status = 200
     stages = ByteStages(ctx, key_scrub)
-    if parser is None:
-        parser = SSEParser()
+    parser = pipe.framer
     chunks = reply.iter_chunks().__aiter__()
     timings = ctx.timings
     try:
@@ -102,7 +103,11 @@ async def relay_stream(request: web.Request, ctx: RequestContext, pipe: StreamPi
                 timings.upstream_wait += t1 - t0
                 if chunk is None:
                     break
-                events = parser.feed(chunk)
+                try:
+                    events = parser.feed(chunk)
+                except Malformed as exc:  # binary framing (AWS event-stream) that failed its checks
+                    raise UpstreamMalformed("the upstream sent a malformed stream event",
+                                            code="upstream_malformed_event") from exc
                 if not events:
                     continue
                 data = pipe.feed(events[0]) if len(events) == 1 else b"".join([pipe.feed(e) for e in events])

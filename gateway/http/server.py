@@ -75,17 +75,19 @@ async def _reload(app: web.Application) -> bool:
     except ConfigError as exc:
         state.reload_errors += 1
         state.last_reload_error = str(exc)
-        log.error("reload refused, keeping generation %d: %s", old.generation, exc)
+        log.error("reload refused, keeping generation %d: %s", old.generation, exc,
+                  extra={"event": "reload_failed", "generation": old.generation, "reason": str(exc)})
         return False
     except Exception as exc:
         state.reload_errors += 1
         state.last_reload_error = f"{type(exc).__name__}: {exc}"
-        log.exception("reload failed, keeping generation %d", old.generation)
+        log.exception("reload failed, keeping generation %d", old.generation,
+                      extra={"event": "reload_failed", "generation": old.generation, "reason": type(exc).__name__})
         return False
     await start_runtime(new)
     state.runtime = new
     state.reloads += 1
-    log.info("config reloaded: generation %d", new.generation)
+    log.info("config reloaded: generation %d", new.generation, extra={"event": "reload", "generation": new.generation})
     return True
 
 
@@ -149,7 +151,7 @@ def _begin_stop(app: web.Application, loop: asyncio.AbstractEventLoop) -> None:
     state.draining = True
     state.drain_deadline = float("inf")  # not cut before the drain proper starts (set in _on_shutdown)
     delay = state.runtime.config.main.server.unready_before_drain_s
-    log.info("SIGTERM: unready; draining in %gs", delay)
+    log.info("SIGTERM: unready; draining in %gs", delay, extra={"event": "drain", "phase": "unready", "delay_s": delay})
     loop.call_later(delay, _graceful_exit)
 
 
@@ -164,6 +166,9 @@ async def _on_shutdown(app: web.Application) -> None:
     state = app[STATE]
     state.draining = True
     state.drain_deadline = time.monotonic() + state.runtime.config.main.server.drain_timeout_s
+    log.info("draining: %d requests in flight, waiting up to %gs", state.in_flight,
+             state.runtime.config.main.server.drain_timeout_s,
+             extra={"event": "drain", "phase": "draining", "in_flight": state.in_flight})
 
 
 def url_of(host: str, port: int) -> str:
@@ -177,9 +182,10 @@ def run_worker(config_path: str, host: str, port: int, reuse_port: bool) -> int:
     setup_logging()
     try:
         loaded = load_config(config_path)
+        setup_logging(loaded.main.logs.format)
         app = build_app(loaded)
     except ConfigError as exc:
-        print(f"config error: {exc}", file=sys.stderr)
+        log.error("config error: %s", exc, extra={"event": "config_error"})
         return 1
     app[BIND_HOST] = host
     app.on_startup.append(_on_startup)
@@ -189,7 +195,8 @@ def run_worker(config_path: str, host: str, port: int, reuse_port: bool) -> int:
     # aiohttp calls `print` once the socket is bound: say where, in a URL a user can paste.
     web.run_app(app, host=host, port=port, reuse_port=reuse_port or None, access_log=None,
                 shutdown_timeout=drain, handler_cancellation=True, backlog=2048,
-                print=lambda *_: log.info("serving on %s (pid %d)", url_of(host, port), os.getpid()))
+                print=lambda *_: log.info("serving on %s (pid %d)", url_of(host, port), os.getpid(),
+                                          extra={"event": "startup", "address": url_of(host, port)}))
     return 0
 
 
@@ -223,7 +230,8 @@ def run_supervisor(config_path: str, host: str, port: int, workers: int) -> int:
     for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
         signal.signal(sig, forward)
     procs.extend(start() for _ in range(workers))
-    log.info("serving on %s with %d workers", url_of(host, port), workers)
+    log.info("serving on %s with %d workers", url_of(host, port), workers,
+             extra={"event": "startup", "address": url_of(host, port), "workers": workers})
     while True:
         time.sleep(0.2)
         if stopping:
@@ -232,5 +240,6 @@ def run_supervisor(config_path: str, host: str, port: int, workers: int) -> int:
             return 0
         for i, p in enumerate(procs):
             if not p.is_alive():
-                log.warning("worker pid %s exited with %s; starting a new one", p.pid, p.exitcode)
+                log.warning("worker pid %s exited with %s; starting a new one", p.pid, p.exitcode,
+                            extra={"event": "worker_restart", "worker_pid": p.pid, "exit_code": p.exitcode})
                 procs[i] = start()

@@ -211,8 +211,13 @@ class Limits:
         trip). In two phases when the flow asks for them (`requests` only, then `tokens` only): rps, rpm
         and concurrency before a response-cache lookup, tpm, tpd and budgets only for a miss, so a hit is
         never refused by what it does not spend. The second phase extends `ctx.admission`."""
-        # Each of the `choices` answers (chat's `n`) may use max_tokens.
-        out = (max_output_tokens if max_output_tokens and max_output_tokens > 0 else self._default_out) * max(choices, 1)
+        # Each of the `choices` answers (chat's `n`) may use max_tokens; an API that generates nothing
+        # (embeddings, moderations, token counting) reserves no output.
+        spec = APIS.get(ctx.api)
+        if spec is not None and not spec.generates:
+            out = 0
+        else:
+            out = (max_output_tokens if max_output_tokens and max_output_tokens > 0 else self._default_out) * max(choices, 1)
         est_tokens = max(estimate_input_tokens, 0) + out
         now = self._clock() * 1000
         ops: list[ReserveOp] = []
@@ -231,7 +236,7 @@ class Limits:
                         cost = 1 if lim.kind[0] == "r" else est_tokens
                         ops.append(RateOp(key, lim.limit, lim.period_ms, cost))
                     metas.append((rule.id, lim, subject))
-        if self._budgets and tokens:
+        if self._budgets and tokens and (spec is None or spec.billed):
             # Before routing: priced at the dearest target the request can end at, never by alias name.
             est_usd = self.worst_case(ctx.alias).usd(max(estimate_input_tokens, 0), out)
             for budget in self._budgets:
@@ -274,7 +279,7 @@ class Limits:
                 return await store.reserve(adm.ops, now)
             except StoreError as exc:
                 self._down_until = time.monotonic() + self._retry_after_s
-                log.warning("limits store failed: %s", exc)
+                log.warning("limits store failed: %s", exc, extra={"event": "store_error", "reason": str(exc)})
         if not self._open:
             ctx.decisions.append(Decision("limits", "rate_limit", "refuse", reasons.STORE_UNAVAILABLE))
             raise StoreUnavailable(

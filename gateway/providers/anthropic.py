@@ -16,10 +16,10 @@ class AnthropicProvider(Provider):
     wire = "anthropic"
     Options = AnthropicOptions
     default_base_url = "https://api.anthropic.com/v1"
-    apis = frozenset({"messages"})
+    apis = frozenset({"messages", "count_tokens"})
 
     def endpoint(self, api: str, model: str, stream: bool) -> str:
-        return self.base_url + "/messages"
+        return self.base_url + ("/messages/count_tokens" if api == "count_tokens" else "/messages")
 
     def auth_headers(self) -> dict[str, str]:
         opts: AnthropicOptions = self.options  # type: ignore[assignment]

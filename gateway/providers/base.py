@@ -19,6 +19,7 @@ from pydantic import Field
 
 from gateway.config.validate import ConfigError, Strict
 from gateway.errors import GatewayError, UpstreamError, UpstreamTimeout
+from gateway.providers.egress import Egress
 from gateway.providers.key_scrub import KeyScrubber
 from gateway.providers.transport import Response, TransportError, Upstreams
 from gateway.translate.upstream_errors import anthropic_error_to_gateway, openai_error_to_gateway
@@ -33,6 +34,15 @@ class ProviderOptions(Strict):
     first_byte_timeout_s: float | None = Field(None, gt=0)
     idle_timeout_s: float | None = Field(None, gt=0)
     total_timeout_s: float | None = Field(None, gt=0)
+    # Egress (gateway/providers/egress.py). `proxy`: an http:// proxy URL (credentials allowed) used for
+    # every request of this provider instead of HTTPS_PROXY/HTTP_PROXY/NO_PROXY; "" turns proxies off.
+    proxy: str | None = None
+    # A PEM file of CA certificates that replaces the system trust store for this provider (relative
+    # paths are read from the config file's folder).
+    ca_bundle: str | None = None
+    # A PEM client certificate and its unencrypted PEM private key, presented to the upstream (mTLS).
+    client_cert: str | None = None
+    client_key: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,6 +130,7 @@ class Provider:
     Options: ClassVar[type[ProviderOptions]] = ProviderOptions
     default_base_url: ClassVar[str | None] = None
     apis: ClassVar[frozenset[str]] = frozenset({"chat", "embeddings", "responses"})
+    reshapes: ClassVar[bool] = False  # `shape_body` rewrites request bodies (a preset's quirks)
 
     def __init__(self, name: str, options: ProviderOptions, *, file: str, server_timeouts: Timeouts,
                  transport: Upstreams) -> None:
@@ -143,6 +154,9 @@ class Provider:
         self._static_headers = {"content-type": "application/json", **o.headers, **self.auth_headers()}
         # The process's connection pools (`Services.upstreams`), shared by every runtime snapshot.
         self.transport = transport
+        # Proxy and TLS settings (from the options and the environment); None on the plain path.
+        self.egress = Egress.compile(proxy=o.proxy, ca_bundle=o.ca_bundle, client_cert=o.client_cert,
+                                     client_key=o.client_key, file=file, key=f"providers.{name}")
         # Parsed endpoint URLs: aiohttp would parse the same few strings again on every request.
         self._urls: dict[str, yarl.URL] = {}
 
@@ -164,6 +178,10 @@ class Provider:
 
     def auth_headers(self) -> dict[str, str]:
         return {}
+
+    def shape_body(self, api: str, body: bytes) -> bytes:
+        """The upstream body with this provider's quirks applied (only called when `reshapes`)."""
+        return body
 
     @property
     def key_unprotected(self) -> bool:
@@ -192,6 +210,8 @@ class Provider:
     def build(self, api: str, model: str, stream: bool, body: bytes, extra_headers: Mapping[str, str]) -> UpstreamRequest:
         headers = dict(self._static_headers)
         headers.update(extra_headers)
+        if self.reshapes:
+            body = self.shape_body(api, body)
         return UpstreamRequest(self.endpoint(api, model, stream), headers, body)
 
     async def send(self, req: UpstreamRequest) -> UpstreamReply:
@@ -201,7 +221,8 @@ class Provider:
         limit = min(t.first_byte, t.total)
         try:
             async with asyncio.timeout(limit):
-                resp = await self.transport.post(self._url(req.url), req.headers, req.body, connect_timeout=t.connect)
+                resp = await self.transport.post(self._url(req.url), req.headers, req.body, connect_timeout=t.connect,
+                                                  egress=self.egress)
         except TimeoutError:
             raise UpstreamTimeout(f"upstream did not answer within {limit:g}s") from None
         except TransportError as exc:

@@ -8,7 +8,9 @@ from gateway.providers.base import Provider
 class OpenAIProvider(Provider):
     wire = "openai"
     default_base_url = "https://api.openai.com/v1"
-    _paths = {"chat": "/chat/completions", "embeddings": "/embeddings", "responses": "/responses"}
+    apis = frozenset({"chat", "embeddings", "responses", "completions", "moderations"})
+    _paths = {"chat": "/chat/completions", "embeddings": "/embeddings", "responses": "/responses",
+              "completions": "/completions", "moderations": "/moderations"}
 
     def endpoint(self, api: str, model: str, stream: bool) -> str:
         return self.base_url + self._paths[api]

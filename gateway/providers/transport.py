@@ -15,8 +15,10 @@ This does that in about half the CPU. What it keeps from a full client:
   gateway does not ask for them, but an upstream may send them);
 - backpressure: a streamed body stops reading the socket while more than `HIGH_WATER` bytes wait for
   the consumer;
-- no cookie jar (upstream cookies never carry from one caller's request to another's), no proxies
-  from the environment, no redirects.
+- no cookie jar (upstream cookies never carry from one caller's request to another's), no redirects;
+- proxies (CONNECT tunnels, `HTTPS_PROXY`/`NO_PROXY`), custom CA bundles and client certificates for
+  providers that have them (an `Egress`, `egress.py`); a provider without (`egress=None`) takes the
+  plain path, untouched by them.
 
 Errors are `TransportError` (the provider maps them to the gateway's upstream errors). A request is
 never sent twice: a failure on a reused connection is reported like any other, and the router's retry
@@ -35,6 +37,8 @@ from collections.abc import AsyncIterator, Mapping
 import httptools
 import yarl
 from multidict import CIMultiDict, CIMultiDictProxy
+
+from gateway.providers.egress import Egress, EgressError, why
 
 HIGH_WATER = 256 * 1024  # bytes buffered for the consumer before the socket is paused
 LOW_WATER = 64 * 1024
@@ -187,6 +191,7 @@ class _Connection(asyncio.Protocol):
         self.lost = False
         self.paused = False
         self.idle_since = 0.0
+        self.fresh = True  # no response completed on it yet
         self.response: Response | None = None
         self._headers: list[tuple[str, str]] = []
         self._head: asyncio.Future | None = None  # resolves to the Response once the headers are in
@@ -220,10 +225,16 @@ class _Connection(asyncio.Protocol):
                 self._complete = True
                 resp._finish()
             else:
-                resp._fail(TransportError(f"upstream connection broke: {type(exc).__name__ if exc else 'closed'}"))
+                resp._fail(TransportError(f"upstream connection broke: {_cause(exc)}"))
         head = self._head
         if head is not None and not head.done():
-            head.set_exception(TransportError(f"upstream closed the connection: {type(exc).__name__ if exc else 'closed'}"))
+            why = _cause(exc)
+            if self.fresh and self.key[0] == "https":
+                # A TLS 1.3 server checks the client certificate after the handshake and hangs up:
+                # the client sees only the close (the server's alert is usually never flushed).
+                why += (" (on a new TLS connection, before any answer: the upstream may require a client "
+                        "certificate, or refused the one given)")
+            head.set_exception(TransportError(f"upstream closed the connection: {why}"))
 
     # -- httptools callbacks --
     def on_header(self, name: bytes, value: bytes) -> None:
@@ -252,6 +263,7 @@ class _Connection(asyncio.Protocol):
         if resp is None:  # the end of an interim response
             return
         self._complete = True
+        self.fresh = False
         keep = self.parser.should_keep_alive() and not self._until_close
         resp._finish()
         self.response = None
@@ -301,6 +313,14 @@ class _Connection(asyncio.Protocol):
             self.transport.close()
 
 
+def _cause(exc: Exception | None) -> str:
+    if exc is None:
+        return "closed"
+    if isinstance(exc, ssl.SSLError):  # e.g. the upstream refused our client certificate after the handshake
+        return f"{type(exc).__name__} ({why(exc)})"
+    return type(exc).__name__
+
+
 class Upstreams:
     """Connection pools of every upstream origin; one per process, built at start-up."""
 
@@ -322,8 +342,10 @@ class Upstreams:
             self._ssl = await asyncio.to_thread(self.default_ssl_context)
 
     async def post(self, url: yarl.URL, headers: Mapping[str, str], body: bytes, *,
-                   connect_timeout: float) -> Response:
+                   connect_timeout: float, egress: Egress | None = None) -> Response:
         """Send a POST and return once the response's status and headers are in."""
+        if egress is not None:
+            return await self._post_egress(url, headers, body, connect_timeout, egress)
         head = self._heads.get(url)
         if head is None:
             if url.scheme not in ("http", "https") or not url.host:
@@ -332,7 +354,7 @@ class Upstreams:
             if len(self._heads) < 1024:
                 self._heads[url] = head
         data = head + _header_lines(headers, len(body)) + body
-        conn = self._idle_connection(url)
+        conn = self._idle_connection((url.scheme, url.host, url.port))
         if conn is None:
             conn = await self._connect(url, connect_timeout)
         try:
@@ -343,8 +365,25 @@ class Upstreams:
             conn._close()
             raise
 
-    def _idle_connection(self, url: yarl.URL) -> _Connection | None:
-        idle = self._idle.get((url.scheme, url.host, url.port))
+    async def _post_egress(self, url: yarl.URL, headers: Mapping[str, str], body: bytes, connect_timeout: float,
+                           egress: Egress) -> Response:
+        """`post` for a provider with a proxy or its own TLS settings: its own pools (a client
+        certificate's connections are never lent to another provider), its own way to connect."""
+        if url.scheme not in ("http", "https") or not url.host:
+            raise TransportError(f"unsupported upstream URL scheme {url.scheme!r}")
+        data = egress.head(url) + _header_lines(headers, len(body)) + body
+        key = (url.scheme, url.host, url.port, egress.key)
+        conn = self._idle_connection(key)
+        if conn is None:
+            conn = await self._connect(url, connect_timeout, key, egress)
+        try:
+            return await conn.send(data)
+        except BaseException:
+            conn._close()  # as in `post`
+            raise
+
+    def _idle_connection(self, key: tuple) -> _Connection | None:
+        idle = self._idle.get(key)
         if not idle:
             return None
         now = time.monotonic()
@@ -355,20 +394,31 @@ class Upstreams:
             conn._close()
         return None
 
-    async def _connect(self, url: yarl.URL, timeout: float) -> _Connection:
-        key = (url.scheme, url.host, url.port)
+    async def _connect(self, url: yarl.URL, timeout: float, key: tuple | None = None,
+                       egress: Egress | None = None) -> _Connection:
+        if key is None:
+            key = (url.scheme, url.host, url.port)
         tls = url.scheme == "https"
-        if tls and self._ssl is None:
+        if tls and self._ssl is None and (egress is None or egress.ssl is None):
             self._ssl = await asyncio.to_thread(self.default_ssl_context)
         loop = asyncio.get_running_loop()
         try:
             async with asyncio.timeout(timeout):
-                _, conn = await loop.create_connection(
-                    lambda: _Connection(self, key), url.host, url.port,
-                    ssl=self._ssl if tls else None, server_hostname=url.host if tls else None)
+                if egress is None:
+                    _, conn = await loop.create_connection(
+                        lambda: _Connection(self, key), url.host, url.port,
+                        ssl=self._ssl if tls else None, server_hostname=url.host if tls else None)
+                else:
+                    conn = await egress.open(url, lambda: _Connection(self, key), self._ssl)
         except TimeoutError:
             raise TransportError(f"could not connect to the upstream within {timeout:g}s") from None
-        except (OSError, ssl.SSLError) as exc:
+        except ssl.SSLCertVerificationError as exc:
+            raise TransportError(f"TLS verification of the upstream {url.host} failed: {why(exc)}") from None
+        except ssl.SSLError as exc:
+            raise TransportError(f"TLS handshake with the upstream {url.host} failed: {why(exc)}") from None
+        except EgressError as exc:
+            raise TransportError(str(exc)) from None
+        except OSError as exc:
             raise TransportError(f"could not reach the upstream: {type(exc).__name__}") from None
         self._all.add(conn)
         return conn

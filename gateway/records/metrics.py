@@ -8,7 +8,7 @@ an alias that did not resolve is recorded as "-". GPU gauges come from pynvml wh
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
@@ -35,6 +35,7 @@ class _Callbacks:
         self.breakers: Callable[[], dict[str, str]] | None = None
         self.fail_open: Callable[[], dict[str, int]] | None = None
         self.gpu = None  # _Gpu or None
+        self.trace_dropped: Callable[[], Mapping[str, int]] | None = None
 
     def collect(self):
         if self.fail_open is not None:
@@ -64,6 +65,15 @@ class _Callbacks:
             yield g
         if self.gpu is not None:
             yield from self.gpu.collect()
+        if self.trace_dropped is not None:
+            c = CounterMetricFamily("gateway_trace_spans_dropped",
+                                    "Trace spans never exported, by reason: queue_full (the export queue was full), "
+                                    "export_failed (the collector refused or did not answer), build_failed",
+                                    labels=["reason"])
+            counts = self.trace_dropped()
+            for reason in ("queue_full", "export_failed", "build_failed"):
+                c.add_metric([reason], float(counts.get(reason, 0)))
+            yield c
 
 
 class _Gpu:
@@ -151,6 +161,8 @@ class Metrics:
                              "bypass), per alias", ["alias", "outcome"], registry=r)
         self.cache_saved = Counter("gateway_cache_saved_usd", "USD not spent: what cache hits' answers cost when "
                                    "they were fetched, per alias", ["alias"], registry=r)
+        self.trace_queue = Gauge("gateway_trace_queue_spans", "Trace spans waiting for export (at most "
+                                 "[tracing] queue_size)", registry=r)
         self.callbacks = _Callbacks()
         r.register(self.callbacks)
         self._children: dict[tuple, tuple] = {}

@@ -17,7 +17,7 @@ import random
 import logging
 import os
 import secrets
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 
 import orjson
 
@@ -26,6 +26,9 @@ from gateway.records.anchors import AnchorPublisher, start_publisher
 from gateway.records.chain import Chain, new_writer_id
 from gateway.records.config import AuditConfig, parse_audit, sink_of
 from gateway.records.metrics import CONTENT_TYPE, Metrics
+from gateway.records.history import History, MemoryHistory, RedisHistory
+from gateway.records.log_index import FileLog
+from gateway.records.log_redis import RedisLogIndex
 from gateway.records.schema import build_record
 from gateway.records.sinks import FileSink, RedisStreamSink, StdoutSink
 from gateway.records.spool import Spool
@@ -66,6 +69,9 @@ class Recorder:
         self._last_read: tuple | None = None  # (segment, start, entries, offset) of the shipper's last read
         self._anchors: AnchorPublisher | None = None
         self._metrics.queue_depth.set_function(lambda: len(self._pending))
+        # The dashboard's history (gateway.records.history); its store is chosen in `start`.
+        self.history = History(MemoryHistory())
+        self._observe_history = self.history.observe
 
     @classmethod
     def compile(cls, audit_section: dict | None, *, file: str, base_dir: str | None = None) -> Recorder:
@@ -86,6 +92,11 @@ class Recorder:
         self._stats.register("fail_open_total", lambda: sum(source().values()))
         self._stats.register("fail_open_by_check", source)
 
+    def set_trace_source(self, dropped: Callable[[], Mapping[str, int]], queued: Callable[[], int]) -> None:
+        """Spans dropped by reason and spans waiting for export (gateway.tracing), read when scraped."""
+        self._metrics.callbacks.trace_dropped = dropped
+        self._metrics.trace_queue.set_function(queued)
+
     def register_stats_source(self, name: str, source: Callable[[], object]) -> None:
         """A slot in /stats filled at read time, e.g. "budgets" by the budget module."""
         self._stats.register(name, source)
@@ -93,6 +104,9 @@ class Recorder:
     # -- lifecycle --
     async def start(self, redis_url: str | None) -> None:
         cfg = self.cfg
+        if redis_url:
+            self.history.store = RedisHistory(await _history_client(redis_url))
+        self.history.start()
         gpu = self._metrics.enable_gpu()
         if gpu is not None:
             self._stats.register("gpu", gpu.snapshot)
@@ -132,6 +146,7 @@ class Recorder:
                                payload_max_bytes=self.cfg.payload_max_bytes)
             self._metrics.observe(rec)
             self._stats.observe(rec)
+            self._observe_history(rec)
             if not self.cfg.enabled:
                 return
             line = self._chain.seal(rec)
@@ -140,20 +155,41 @@ class Recorder:
             self._metrics.dropped.inc()
             return
         self._metrics.recorded.inc()
+        self._append(line, ctx.request_id)
+
+    def submit_admin(self, rec: dict) -> bool:
+        """Record an operator's action (`schema.admin_record`) in this process's chain; False when
+        auditing is off."""
+        if not self.cfg.enabled:
+            return False
+        self._append(self._chain.seal(rec), rec.get("request_id", "?"))
+        return True
+
+    def request_log(self) -> RedisLogIndex | FileLog | None:
+        """The request log's reader: the Redis stream's index when that sink runs, else the file sink's."""
+        for sink in self._durable:
+            if isinstance(sink, RedisStreamSink) and sink.index and sink.client is not None:
+                return RedisLogIndex(sink.client, sink.stream)
+        for sink in self._durable:
+            if isinstance(sink, FileSink) and sink.index is not None:
+                return FileLog(sink.index)
+        return None
+
+    def _append(self, line: bytes, request_id: str) -> None:
         # Sealing and writing in one synchronous step keeps the spool in chain order across
         # concurrent requests; once a write has failed, later lines queue behind it.
         if self._spool is not None and not self._pending:
             try:
                 self._spool.append(line)
             except OSError:
-                log.exception("audit spool write failed; the flusher retries (request %s)", ctx.request_id)
+                log.exception("audit spool write failed; the flusher retries (request %s)", request_id)
             else:
                 if self._stdout is not None:
                     self._echo.append(line)
                 return
         if len(self._pending) >= self.cfg.queue_size:
             log.error("audit record of request %s dropped: %d records already wait for the spool",
-                      ctx.request_id, len(self._pending))
+                      request_id, len(self._pending))
             self._metrics.dropped.inc()
             return
         self._pending.append(line)
@@ -251,6 +287,7 @@ class Recorder:
     async def close(self) -> None:
         """Drain the queue into the spool, fsync it, and ship what the sinks accept within
         close_timeout_s; what is left stays in the spool for the next start."""
+        await self.history.close()
         if self._spool is None:
             return
         self._closing = True
@@ -288,6 +325,19 @@ class Recorder:
 
     def metrics_text(self) -> bytes:
         return self._metrics.text()
+
+
+async def _history_client(url: str):
+    import redis.asyncio as aioredis
+
+    from gateway.records.sinks import _driver_info, split_cluster_url
+
+    opts: dict = {"socket_timeout": 2.0, "socket_connect_timeout": 2.0}
+    info = await asyncio.to_thread(_driver_info)
+    if info is not None:
+        opts["driver_info"] = info
+    url, cluster = split_cluster_url(url)
+    return (aioredis.RedisCluster if cluster else aioredis.Redis).from_url(url, **opts)
 
 
 def _read_entries(seg, sink: str) -> tuple[list[tuple[str, int, bytes]], int]:

@@ -43,6 +43,8 @@ RECORD_FIELDS: tuple[tuple[str, str, str], ...] = (
     ("input_tokens", "int", "prompt tokens"),
     ("output_tokens", "int", "completion tokens"),
     ("cached_tokens", "int", "prompt tokens served from the provider's cache"),
+    ("cache_write_tokens", "int", "prompt tokens written to the provider's prompt cache (billed at its cache-write price)"),
+    ("reasoning_tokens", "int", "output tokens spent on reasoning (part of output_tokens)"),
     ("usage_estimated", "bool", "token counts were estimated by the gateway"),
     ("cost_usd", "float", "cost of the request in USD"),
     ("latency_ms", "float", "total time in the gateway"),
@@ -75,6 +77,28 @@ CHECKPOINT_FIELDS: tuple[tuple[str, str, str], ...] = (
     ("prev_hash", "str", "hash of the trimmer's previous checkpoint"),
     ("hash", "str", "as for request records"),
 )
+
+# An operator's action through the admin API, recorded in the same chains (e.g. reading a request's
+# detail in the request log). Added by the request-log console (#17).
+ADMIN_FIELDS: tuple[tuple[str, str, str], ...] = (
+    ("v", "int", "record schema version"),
+    ("type", "str", '"admin"'),
+    ("time", "float", "unix seconds of the action"),
+    ("action", "str", 'what was done, e.g. "request_log.read"'),
+    ("target", "str", "what it was done to, e.g. the log entry read"),
+    ("actor", "str", '"admin_key" or "admin_session" (the dashboard\'s login)'),
+    ("request_id", "str", "the admin request's own id"),
+    ("writer", "str", "as for request records"),
+    ("seq", "int", "as for request records"),
+    ("prev_hash", "str", "as for request records"),
+    ("hash", "str", "as for request records"),
+)
+
+
+def admin_record(action: str, target: str, actor: str, request_id: str, now: float | None = None) -> dict:
+    return {"v": SCHEMA_VERSION, "type": "admin", "time": time.time() if now is None else now, "action": action,
+            "target": target, "actor": actor, "request_id": request_id}
+
 
 _SEVERITY = {"allow": 0, "flag": 1, "redact": 2, "mask": 2, "hash": 2, "pseudonymize": 2, "refuse": 3, "block": 4}
 _BLOCKING = ("block", "refuse")
@@ -162,6 +186,8 @@ def build_record(ctx: RequestContext, *, cost_usd: float, user_hash_key: bytes, 
         "input_tokens": u.input_tokens,
         "output_tokens": u.output_tokens,
         "cached_tokens": u.cached_tokens,
+        "cache_write_tokens": u.cache_write_tokens,
+        "reasoning_tokens": u.reasoning_tokens,
         "usage_estimated": u.estimated,
         "cost_usd": cost_usd,
         "latency_ms": _ms(total),

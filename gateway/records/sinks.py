@@ -8,6 +8,7 @@ after a crash re-offers records, and each sink drops any (writer, seq) it alread
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import sys
 from typing import BinaryIO
@@ -16,28 +17,35 @@ from urllib.parse import parse_qs, urlsplit, urlunsplit
 import orjson
 
 from gateway.records.chain import Chain, checkpoint_covers, checkpoint_record, new_writer_id
+from gateway.records.log_index import SqliteLogIndex
+from gateway.records.log_redis import add_to_index
 from gateway.records.spool import cut_torn_tail
+
+log = logging.getLogger(__name__)
 
 Entry = tuple[str, int, bytes]
 
 # Redis-side idempotency: per stream, a hash of writer -> highest seq added. The check, the XADDs and
 # the update run atomically in one script, so a crash between XADD and the local cursor write cannot
 # duplicate, and a replay only adds what the stream lacks. Stream IDs stay Redis-assigned (`*`), as
-# several writers share one stream and explicit IDs would have to be globally increasing.
+# several writers share one stream and explicit IDs would have to be globally increasing. It answers
+# (argument index, stream id) of each entry it added, for the request-log index (gateway.records.log_redis).
 _XADD_ONCE = """
 local hw = tonumber(redis.call('HGET', KEYS[2], ARGV[1]) or '-1')
 local maxlen = tonumber(ARGV[2])
-local added = 0
+local added = {}
 for i = 3, #ARGV, 2 do
   local seq = tonumber(ARGV[i])
   if seq > hw then
+    local id
     if maxlen > 0 then
-      redis.call('XADD', KEYS[1], 'MAXLEN', '~', maxlen, '*', 'r', ARGV[i + 1])
+      id = redis.call('XADD', KEYS[1], 'MAXLEN', '~', maxlen, '*', 'r', ARGV[i + 1])
     else
-      redis.call('XADD', KEYS[1], '*', 'r', ARGV[i + 1])
+      id = redis.call('XADD', KEYS[1], '*', 'r', ARGV[i + 1])
     end
     hw = seq
-    added = added + 1
+    added[#added + 1] = i
+    added[#added + 1] = id
   end
 end
 redis.call('HSET', KEYS[2], ARGV[1], hw)
@@ -90,8 +98,10 @@ class RedisStreamSink:
     name = "redis"
     durable = True
 
-    def __init__(self, url: str, stream: str, *, maxlen: int, batch: int, timeout_s: float = 2.0) -> None:
+    def __init__(self, url: str, stream: str, *, maxlen: int, batch: int, timeout_s: float = 2.0,
+                 index: bool = True) -> None:
         self.url = url
+        self.index = index  # keep the request-log index (gateway.records.log_redis) beside the stream
         self.stream = stream
         self.maxlen = maxlen
         self.batch = batch
@@ -122,9 +132,18 @@ class RedisStreamSink:
                 args.append(entries[j][1])
                 args.append(entries[j][2])
                 j += 1
-            added += await self._script(keys=keys, args=args)
+            got = await self._script(keys=keys, args=args)
+            if self.index:
+                new = [(got[k + 1].decode(), args[int(got[k])]) for k in range(0, len(got), 2)]
+                await add_to_index(self._client, self.stream, new)
+            added += len(got) // 2
             i = j
         return added
+
+    @property
+    def client(self):
+        """The sink's Redis client once open (the request log reads the stream and its index with it)."""
+        return self._client
 
     async def put_anchors(self, key: str, fields: dict[str, bytes]) -> None:
         """Publish chain anchors (gateway.records.anchors) beside the stream."""
@@ -143,10 +162,13 @@ class FileSink:
     name = "file"
     durable = True
 
-    def __init__(self, path: str, *, max_bytes: int, max_files: int, chain_key: bytes | None) -> None:
+    def __init__(self, path: str, *, max_bytes: int, max_files: int, chain_key: bytes | None,
+                 index: bool = True) -> None:
         self.path = path
         self.max_bytes = max_bytes
         self.max_files = max_files
+        # The request log's index (gateway.records.log_index), kept by this sink's writer thread.
+        self.index = SqliteLogIndex(path, max_files) if index else None
         self._ckpt = Chain(new_writer_id("checkpoint"), chain_key)
         self._fh = None
         self._size = 0
@@ -164,6 +186,8 @@ class FileSink:
         # Learn what the file already holds, so a replay after a crash does not duplicate.
         for p in reversed(rotated_paths(self.path, self.max_files)):
             self._learn(p)
+        if self.index is not None:
+            self._indexed(self.index.open)
 
     def _learn(self, path: str) -> None:
         with open(path, "rb") as fh:
@@ -191,11 +215,21 @@ class FileSink:
         data = b"\n".join(out) + b"\n"
         if self._size and self._size + len(data) > self.max_bytes:
             self._rotate()
+        start = self._size
         self._fh.write(data)
         self._fh.flush()
         os.fsync(self._fh.fileno())
         self._size += len(data)
+        if self.index is not None:
+            self._indexed(self.index.add, start, out)
         return len(out)
+
+    def _indexed(self, op, *args) -> None:
+        """An index update; a failure is logged and mended by the next one (it reads back what it missed)."""
+        try:
+            op(*args)
+        except Exception:  # the record is in the file already: the index must not fail the sink
+            log.exception("audit file sink: the request-log index update failed; it catches up on the next write")
 
     def _rotate(self) -> None:
         oldest = f"{self.path}.{self.max_files}"
@@ -214,11 +248,15 @@ class FileSink:
         os.replace(self.path, f"{self.path}.1")
         self._fh = open(self.path, "ab")
         self._size = 0
+        if self.index is not None:
+            self._indexed(self.index.rotated)
 
     async def close(self) -> None:
         if self._fh is not None:
             fh, self._fh = self._fh, None
             await asyncio.to_thread(fh.close)
+        if self.index is not None:
+            await asyncio.to_thread(self.index.close)
 
 
 def rotated_paths(path: str, max_files: int = 1000) -> list[str]:

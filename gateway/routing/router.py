@@ -16,6 +16,7 @@ never after the first byte of a stream has gone to the client.
 from __future__ import annotations
 
 import asyncio
+import logging
 import random
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
@@ -24,11 +25,13 @@ from typing import Protocol
 
 from gateway import reasons
 from gateway.config.schema import ModelConfig
-from gateway.context import RequestContext, Target
+from gateway.context import Attempt, RequestContext, Target
 from gateway.errors import BadRequest, GatewayError, NotFound, Overloaded, UpstreamError
 from gateway.providers.base import Provider, UpstreamReply
 from gateway.routing.backoff import RetryPolicy, retryable_status
 from gateway.routing.breaker import CircuitBreaker
+
+log = logging.getLogger("gateway.routing")
 
 
 @dataclass(frozen=True, slots=True)
@@ -183,7 +186,8 @@ class Router:
                 adapter = pair_for(ctx.api, provider.wire)
                 if adapter is None or adapter.upstream_api not in provider.apis:
                     skipped.add(i % len(order))
-                    last = last or BadRequest(f"the model '{r.alias}' cannot serve this API", code="unsupported_api")
+                    last = last or BadRequest(f"the model '{r.alias}' cannot serve the {ctx.api} API "
+                                              "(no target's provider offers it)", code="unsupported_api")
                     continue
                 delay = 0.0
                 if target == failed:  # coming back to a target that just failed: back off first
@@ -200,15 +204,22 @@ class Router:
                 if delay:
                     await asyncio.sleep(delay)
                 tries += 1
+                a0 = perf_counter() if ctx.trace is not None else 0.0
                 reply, err = await self._attempt(ctx, target, provider, adapter, trace_headers)
+                if ctx.trace is not None:  # a traced request: one span per attempt
+                    ctx.trace.attempts.append(_attempt_mark(target, a0, reply, err))
                 if reply is not None:
-                    breaker.record_success()
+                    _judge(breaker, target, True)
                     return Opened(adapter, provider, reply)
                 assert err is not None
                 if err.upstream_status is not None and not retryable_status(err.upstream_status):
-                    breaker.record_success()  # the upstream is healthy; the request was not
+                    _judge(breaker, target, True)  # the upstream is healthy; the request was not
                     raise err
-                breaker.record_failure()
+                log.warning("upstream %s failed (attempt %d of request %s): %s", breaker_key(target), ctx.attempts,
+                            ctx.request_id, err.code, extra={
+                                "event": "upstream_failure", "target": breaker_key(target), "reason": err.code,
+                                "upstream_status": err.upstream_status, "request_id": ctx.request_id})
+                _judge(breaker, target, False)
                 last, failed = err, target
         err = last or UpstreamError("no target could serve this request")
         retry_after = err.retry_after
@@ -260,5 +271,27 @@ class Router:
         retry_after = reply.headers.get("retry-after")
         if retry_after is not None and provider.scrubber is not None:
             retry_after = provider.scrubber.text(retry_after)
-        mapped.retry_after = retry_after
+        if retry_after is not None:  # else what the error body said, if anything (Gemini's RetryInfo)
+            mapped.retry_after = retry_after
         return None, mapped
+
+
+def _judge(breaker: CircuitBreaker, target: Target, ok: bool) -> None:
+    """Count an attempt in the target's breaker, and log when that opens or closes it."""
+    was = breaker.state
+    if ok:
+        breaker.record_success()
+    else:
+        breaker.record_failure()
+    now = breaker.state
+    if now != was and now in ("open", "closed"):
+        log.warning("circuit breaker of %s %s", breaker_key(target), "opened" if now == "open" else "closed",
+                    extra={"event": "breaker_" + ("opened" if now == "open" else "closed"),
+                           "target": breaker_key(target)})
+
+
+def _attempt_mark(target: Target, start: float, reply: UpstreamReply | None, err: GatewayError | None) -> Attempt:
+    if reply is not None:
+        return Attempt(target, start, perf_counter(), reply.status)
+    return Attempt(target, start, perf_counter(), err.upstream_status or 0 if err is not None else 0,
+                   err.code if err is not None else None)

@@ -11,11 +11,14 @@ has not answered for yet, `on_store_error` decides: "closed" refuses with 503 (a
 
 from __future__ import annotations
 
+import logging
 import time
 
 from gateway import reasons
 from gateway.errors import StoreUnavailable
 from gateway.store.base import Store, StoreError
+
+log = logging.getLogger("gateway.store")
 
 
 class RevocationCache:
@@ -30,6 +33,7 @@ class RevocationCache:
         self._max = max_keys
         self._seen: dict[str, tuple[bool, float]] = {}  # key_id -> (revoked, when the store said so)
         self.fail_open_total = 0
+        self._down = False  # the last query failed: logged once when the outage starts and once when it ends
 
     async def is_revoked(self, key_id: str) -> bool:
         now = time.monotonic()
@@ -38,7 +42,11 @@ class RevocationCache:
             return hit[0]
         try:
             revoked = await self._store.is_revoked(key_id)
-        except StoreError:
+        except StoreError as exc:
+            if not self._down:
+                self._down = True
+                log.warning("the shared store is unavailable: %s", exc, extra={"event": "store_unavailable",
+                                                                              "reason": str(exc)})
             if hit is not None and (hit[0] or now - hit[1] < self._grace):
                 return hit[0]
             if self._closed:
@@ -46,6 +54,9 @@ class RevocationCache:
                                        "cannot be checked", reason=reasons.STORE_UNAVAILABLE) from None
             self.fail_open_total += 1
             return False
+        if self._down:
+            self._down = False
+            log.info("the shared store answers again", extra={"event": "store_recovered"})
         if len(self._seen) >= self._max:
             self._seen.clear()  # bounded; a refill costs one query per key
         self._seen[key_id] = (revoked, now)

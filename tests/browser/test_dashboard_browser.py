@@ -179,6 +179,129 @@ def test_dashboard_panels_for_budgets_gpus_and_open_breakers(gateway):
             browser.close()
 
 
+# -- the request log and the stored history (#17) --
+
+LOG_CONFIG = f"""
+[admin]
+key_env = "TEST_ADMIN_KEY"
+[audit]
+flush_interval_ms = 2
+ship_interval_ms = 5
+[[audit.sinks]]
+type = "file"
+path = "audit/records.jsonl"
+"""
+BULK = 10_000
+NEEDLE = "needle-7777"
+
+
+def write_bulk_log(path: Path, now: float) -> None:
+    """BULK sealed request records over the last two hours, as an earlier gateway left them; the
+    caller's id NEEDLE twice (ids are not unique)."""
+    from gateway.records.chain import Chain
+
+    chain = Chain("earlier-host:1:bulk")
+    lines = []
+    for i in range(BULK):
+        status = (200, 200, 200, 429, 502)[i % 5]
+        rid = NEEDLE if i in (1234, 8765) else f"bulk-{i}"
+        rec = {"v": 1, "type": "request", "request_id": rid, "trace_id": "0" * 32, "span_id": "0" * 16,
+               "parent_span_id": None, "time": now - 7200 + i * 0.7, "key_id": ("svc-a", "svc-b", "svc-c")[i % 3],
+               "team": ("red", "blue")[i % 2], "user_hash": None, "tags": [], "route": "chat", "shape": "openai",
+               "stream": False, "alias": "gpt", "provider": "up", "model": "gpt-4o-mini", "status": status,
+               "error_type": None, "error_code": None, "upstream_status": None, "client_disconnected": False,
+               "attempts": 1, "input_tokens": 10 + i % 7, "output_tokens": 5, "cached_tokens": 0,
+               "usage_estimated": False, "cost_usd": 0.0001, "latency_ms": 100.0 + i % 50, "ttft_ms": None,
+               "upstream_ms": 90.0, "overhead_ms": 1.0, "guardrail_action": "redact" if i % 11 == 0 else "allow",
+               "entities": {"EMAIL": 1} if i % 11 == 0 else {}, "injection_score": None, "unscanned_chars": 0,
+               "block_reason": "rate_limit.requests" if status == 429 else None, "decisions": []}
+        lines.append(chain.seal(rec))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(b"".join(lines))
+
+
+def test_request_log_finds_a_request_among_10000_and_history_survives_a_reload(make_gateway, monkeypatch, tmp_path):
+    import time
+
+    from playwright.sync_api import expect, sync_playwright
+
+    monkeypatch.setenv("TEST_ADMIN_KEY", ADMIN_KEY)
+    write_bulk_log(tmp_path / "gw0" / "audit" / "records.jsonl", time.time())
+    gw = make_gateway(extra=LOG_CONFIG, policies=LIMITS)
+    assert send_traffic(gw) == SENT - LIMIT  # live traffic: in the history and at the top of the log
+
+    ARTIFACTS.mkdir(exist_ok=True)
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+        try:
+            page = browser.new_page(viewport={"width": 1280, "height": 900})
+            problems: list[str] = []
+            page.on("console", lambda m: m.type == "error" and "401" not in m.text and problems.append(m.text))
+            page.on("pageerror", lambda e: problems.append(str(e)))
+            page.goto(gw.url + "/dashboard/requests")
+            page.fill("#key", ADMIN_KEY)
+            page.click("form button[type=submit]")
+            page.wait_for_url(gw.url + "/dashboard")
+            page.goto(gw.url + "/dashboard/requests")
+
+            # The first page: 50 rows, newest first (the live traffic is the newest).
+            expect(page.locator("#log")).to_have_attribute("data-rows", "50")
+            assert page.locator("#log tbody tr").first.get_attribute("data-request-id").startswith("req_")
+            # Search by id: both records with the caller's id, out of 10,000.
+            page.fill("#f-request-id", NEEDLE)
+            page.click("#filters button[type=submit]")
+            expect(page.locator("#log")).to_have_attribute("data-rows", "2")
+            assert page.locator("#log tbody tr").evaluate_all(
+                "rows => rows.map(r => r.dataset.requestId)") == [NEEDLE, NEEDLE]
+            # Filters: a key and a status class; every row shown matches.
+            page.fill("#f-request-id", "")
+            page.fill("#f-key", "svc-b")
+            page.select_option("#f-status", "5xx")
+            page.click("#filters button[type=submit]")
+            expect(page.locator("#log")).to_have_attribute("data-rows", "50")
+            keys = page.locator('#log tbody td[data-col="key"]').all_inner_texts()
+            statuses = page.locator('#log tbody td[data-col="status"]').all_inner_texts()
+            assert set(keys) == {"svc-b"} and set(statuses) == {"502"}
+            page.click("#next-page")  # an older page, through the cursor
+            expect(page.locator("#log")).to_have_attribute("data-rows", "50")
+            # The detail: the whole record.
+            page.locator("#log tbody tr").first.click()
+            expect(page.locator("#detail-json")).to_contain_text('"key_id": "svc-b"')
+            expect(page.locator("#detail-json")).to_contain_text('"hash"')
+            page.evaluate("window.scrollTo(0, 0)")
+            page.screenshot(path=str(ARTIFACTS / "request-log.png"), full_page=True)
+            page.set_viewport_size({"width": 390, "height": 844})
+            page.wait_for_timeout(300)
+            assert page.evaluate("document.documentElement.scrollWidth") <= 390
+            page.screenshot(path=str(ARTIFACTS / "request-log-phone.png"), full_page=True)
+
+            # The charts come from the stored history: after a reload they show the traffic at once.
+            page.set_viewport_size({"width": 1280, "height": 900})
+            page.goto(gw.url + "/dashboard")
+            expect(page.locator("#hist-requests")).to_have_attribute("data-total", str(SENT), timeout=15000)
+            page.reload()
+            expect(page.locator("#hist-requests")).to_have_attribute("data-total", str(SENT))
+            expect(page.locator("#hist-errors")).to_have_attribute("data-lines", "3")
+            page.click('figure:has(#hist-latency) button[data-range="7d"]')
+            expect(page.locator("#hist-latency")).to_have_attribute("data-range", "7d")
+            expect(page.locator("#hist-latency")).to_have_attribute("data-points", "168")
+            for rng in ("15m", "24h"):
+                page.click(f'figure:has(#hist-requests) button[data-range="{rng}"]')
+                expect(page.locator("#hist-requests")).to_have_attribute("data-range", rng)
+                expect(page.locator("#hist-requests")).to_have_attribute("data-total", str(SENT))
+            expect(page.locator('#per-alias tr[data-name="demo"] [data-col="requests"]')).to_have_text(str(SENT))
+            expect(page.locator('#per-provider tr[data-name="mock"] [data-col="requests"]')).to_have_text(str(LIMIT))
+            page.evaluate("window.scrollTo(0, 0)")
+            page.screenshot(path=str(ARTIFACTS / "dashboard-history.png"), full_page=True)
+            page.set_viewport_size({"width": 390, "height": 844})
+            page.wait_for_timeout(300)
+            assert page.evaluate("document.documentElement.scrollWidth") <= 390
+            page.screenshot(path=str(ARTIFACTS / "dashboard-history-phone.png"), full_page=True)
+            assert not problems, problems
+        finally:
+            browser.close()
+
+
 CACHE_POLICY = {"cache.toml": '[[cache]]\nid = "exact"\nttl_s = 60\nmodels = ["demo"]\n'}
 PRICED = '\n[admin]\nkey_env = "TEST_ADMIN_KEY"\n\n[pricing."mock-1"]\ninput = 100.0\noutput = 200.0\n'
 

@@ -29,6 +29,20 @@ def sse_events(raw: bytes) -> list[bytes]:
     return [e + b"\n\n" for e in text.split(b"\n\n") if e.strip()]
 
 
+def completion_reply(pieces: list[str], *, model: object = "m", stream: bool, prompt_tokens: int = 5) -> "Reply":
+    """A legacy `text_completion` answer, as OpenAI sends it (with usage in a last chunk when streamed)."""
+    usage = {"prompt_tokens": prompt_tokens, "completion_tokens": len(pieces),
+             "total_tokens": prompt_tokens + len(pieces)}
+    base = {"id": "cmpl-1", "object": "text_completion", "created": 1, "model": model}
+    if not stream:
+        choice = {"text": "".join(pieces), "index": 0, "logprobs": None, "finish_reason": "stop"}
+        return Reply(body=orjson.dumps({**base, "choices": [choice], "usage": usage}))
+    events = [{**base, "choices": [{"text": p, "index": 0, "logprobs": None, "finish_reason": None}]} for p in pieces]
+    events.append({**base, "choices": [{"text": "", "index": 0, "logprobs": None, "finish_reason": "stop"}]})
+    events.append({**base, "choices": [], "usage": usage})
+    return Reply(sse=b"".join(b"data: " + orjson.dumps(e) + b"\n\n" for e in events) + b"data: [DONE]\n\n")
+
+
 @dataclass
 class Reply:
     """One upstream answer. `sse` replays events; `body` answers whole; the rest inject faults."""
@@ -78,6 +92,13 @@ class FakeUpstream:
             data = [{"object": "embedding", "index": i, "embedding": [0.1, 0.2, 0.3]} for i in range(len(items))]
             return Reply(body=orjson.dumps({"object": "list", "data": data, "model": body.get("model"),
                                             "usage": {"prompt_tokens": 5, "total_tokens": 5}}))
+        if path.endswith("/completions") and not path.endswith("/chat/completions"):
+            return completion_reply(["Hello", " there", "!"], model=body.get("model"), stream=bool(body.get("stream")))
+        if path.endswith("/messages/count_tokens"):
+            return Reply(body=orjson.dumps({"input_tokens": 42}))
+        if path.endswith("/moderations"):
+            return Reply(body=orjson.dumps({"id": "modr-1", "model": "omni-moderation-latest", "results": [
+                {"flagged": False, "categories": {"violence": False}, "category_scores": {"violence": 0.001}}]}))
         if path.endswith("/responses"):
             if body.get("stream"):
                 return Reply(sse=transcript("openai_responses_stream_text.sse"))

@@ -27,15 +27,17 @@ class LoopThread:
     def run(self, coro: Coroutine[Any, Any, T], timeout: float = 30) -> T:
         return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout)
 
-    def serve(self, app: web.Application, host: str = "127.0.0.1", port: int = 0) -> str:
+    def serve(self, app: web.Application, host: str = "127.0.0.1", port: int = 0,
+              ssl_context: Any = None) -> str:
         async def start() -> str:
             runner = web.AppRunner(app, handler_cancellation=True, access_log=None)
             await runner.setup()
-            site = web.TCPSite(runner, host, port)
+            site = web.TCPSite(runner, host, port, ssl_context=ssl_context)
             await site.start()
             self._runners.append(runner)
             sock = site._server.sockets[0]  # type: ignore[union-attr]
-            return f"http://{host}:{sock.getsockname()[1]}"
+            scheme = "https" if ssl_context is not None else "http"
+            return f"{scheme}://{host}:{sock.getsockname()[1]}"
 
         return self.run(start())
 

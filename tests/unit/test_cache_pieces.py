@@ -155,7 +155,7 @@ async def test_a_replay_stream_yields_groups_of_pieces():
     stream = ReplayStream(ctx, e, None)
     groups = [g async for g in stream.iter_chunks()]
     assert len(groups) >= 40 // GROUP and all(len(g) <= GROUP for g in groups)
-    writes = [stream.feed(unit) for g in groups for unit in stream.parser.feed(g)]
+    writes = [stream.feed(unit) for g in groups for unit in stream.framer.feed(g)]
     writes.append(stream.finish())
     stream.close()
     assert len(writes) == len(groups) + 1 and all(len(w) < 4096 for w in writes)

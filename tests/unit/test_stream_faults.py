@@ -20,10 +20,11 @@ from gateway.adapters.registry import ADAPTERS
 from gateway.codecs.chat_encoder import ChatEncoder
 from gateway.codecs.messages_encoder import MessagesEncoder
 from gateway.config.validate import SourcedRule
-from gateway.context import RequestContext, Target
+from gateway.context import RequestContext, Target, TraceMarks
 from gateway.filters.cache_fill import CacheFill
 from gateway.filters.guardrails import OutputGuard
 from gateway.filters.timing import FirstToken
+from gateway.filters.trace import FinishReasons
 from gateway.filters.usage import UsageFallback
 from gateway.guardrails.engine import Guardrails
 from gateway.http.relay import relay_stream
@@ -36,15 +37,17 @@ EMAILS = Guardrails.compile([SourcedRule("t.toml", "guardrails[0]", {"id": "pii"
                                                                       "entities": ["EMAIL_ADDRESS"],
                                                                       "direction": "output"})])
 PAIRS = [("chat", "openai"), ("chat", "anthropic"), ("messages", "anthropic"), ("messages", "openai")]
+STREAMS["gemini"] = (TRANSCRIPTS / "gemini_stream_text.sse").read_bytes()
+PAIRS += [("chat", "gemini"), ("messages", "gemini")]
 # Every hook each filter has (the chain calls a filter only for the hooks it overrides).
 SITES = [(UsageFallback, "on_text"), (UsageFallback, "on_usage"), (OutputGuard, "on_text"), (OutputGuard, "on_part_end"),
          (OutputGuard, "on_end"), (FirstToken, "seen"),
          ("encoder", "encode"), ("encoder", "finish_stream"),
-         (CacheFill, "on_text"), (CacheFill, "on_part_end")]  # the cache fill: only where a [[cache]] rule fills
+         (CacheFill, "on_text"), (CacheFill, "on_part_end"), (FinishReasons, "on_part_end")]  # the cache fill: only where a [[cache]] rule fills
 # Hooks the raw-bytes fast lane stands in for on an unguarded same-API stream (the chain never sees
 # these events there: the lane does their filters' work itself).
 FAST_LANE = {("chat", "openai", "on_text"), ("chat", "openai", "seen"), ("messages", "anthropic", "on_text"),
-             ("messages", "anthropic", "seen")}
+             ("messages", "anthropic", "seen"), ("chat", "openai", "on_part_end")}
 ENCODERS = {"chat": ChatEncoder, "messages": MessagesEncoder}
 
 
@@ -80,8 +83,11 @@ def _ctx(api: str) -> RequestContext:
     return ctx
 
 
-async def _run(api: str, wire: str, guard: bool, fill: bool = False) -> tuple[bytes, RequestContext]:
+async def _run(api: str, wire: str, guard: bool, fill: bool = False,
+               traced: bool = False) -> tuple[bytes, RequestContext]:
     ctx = _ctx(api)
+    if traced:  # a request sampled for tracing composes the FinishReasons filter
+        ctx.trace = TraceMarks()
     if fill:
         ctx.cache_fill = CacheFill(1 << 20)
 
@@ -143,7 +149,7 @@ async def test_an_exception_in_a_filter_or_encoder_ends_the_stream_once_with_an_
 
     monkeypatch.setattr(cls, method, boom)
     with caplog.at_level(logging.ERROR, logger="gateway.relay"):
-        body, ctx = await _run(api, wire, guard, fill)
+        body, ctx = await _run(api, wire, guard, fill, traced=cls is FinishReasons)
     events = _events(body)
     errors = [i for i, (n, d) in enumerate(events) if _is_error(api, n, d)]
     assert errors == [len(events) - 1], "exactly one error event, and it is the last"

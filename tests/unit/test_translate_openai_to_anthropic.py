@@ -180,7 +180,7 @@ def test_text_response():
 def test_tool_use_response():
     chat, usage = messages_response_to_chat(load("anthropic_message_tool_use.json"), "smart", "r2")
     # cache writes count as prompt tokens but are not cache hits
-    assert usage == Usage(input_tokens=472 + 1024, output_tokens=106, cached_tokens=0)
+    assert usage == Usage(input_tokens=472 + 1024, output_tokens=106, cached_tokens=0, cache_write_tokens=1024)
     choice = chat["choices"][0]
     assert choice["finish_reason"] == "tool_calls"
     assert choice["message"]["content"] == "I'll check the weather in both cities."
