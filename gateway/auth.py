@@ -14,6 +14,7 @@ import os
 import time
 from collections.abc import Mapping
 from datetime import datetime, timezone
+from typing import TYPE_CHECKING
 
 from pydantic import Field, model_validator
 
@@ -21,6 +22,9 @@ from gateway import reasons
 from gateway.config.validate import ConfigError, SourcedRule, Strict, validate_rule
 from gateway.context import Principal
 from gateway.errors import Unauthorized
+
+if TYPE_CHECKING:
+    from gateway.managed_keys import ManagedKeys
 
 log = logging.getLogger("gateway.auth")
 
@@ -52,7 +56,11 @@ def hash_key(secret: str) -> bytes:
 
 
 class KeyTable:
-    def __init__(self, entries: dict[bytes, Principal]) -> None:
+    """The `[[keys]]` of the policy files, then (for a secret none of them has) the keys managed over
+    the admin API (`managed`, kept by the process across reloads)."""
+
+    def __init__(self, entries: dict[bytes, Principal], managed: ManagedKeys | None = None) -> None:
+        self.managed = managed
         # Indexed by a digest prefix; the full digest is then compared in constant time.
         self._by_prefix: dict[bytes, list[tuple[bytes, Principal]]] = {}
         for digest, principal in entries.items():
@@ -60,7 +68,8 @@ class KeyTable:
         self._count = len(entries)
 
     @classmethod
-    def compile(cls, rules: list[SourcedRule], aliases: Mapping[str, object]) -> "KeyTable":
+    def compile(cls, rules: list[SourcedRule], aliases: Mapping[str, object],
+                managed: ManagedKeys | None = None) -> "KeyTable":
         entries: dict[bytes, Principal] = {}
         ids: set[str] = set()
         for rule in rules:
@@ -87,7 +96,7 @@ class KeyTable:
                 expires = exp.timestamp()
             entries[digest] = Principal(key_id=k.id, team=k.team, user=k.user, models=tuple(k.models),
                                         tags=tuple(k.tags), expires_at=expires)
-        return cls(entries)
+        return cls(entries, managed)
 
     def __len__(self) -> int:
         return self._count
@@ -105,10 +114,25 @@ class KeyTable:
             if hmac.compare_digest(stored, digest):
                 principal = candidate
         if principal is None:
-            raise Unauthorized("invalid API key", reason=reasons.AUTH_UNKNOWN_KEY)
+            principal = self._managed(digest)
         if principal.expires_at is not None and time.time() >= principal.expires_at:
             raise Unauthorized("this API key has expired", code="expired_api_key", reason=reasons.AUTH_EXPIRED_KEY)
         return principal
+
+
+    def _managed(self, digest: bytes) -> Principal:
+        match = self.managed.lookup(digest) if self.managed is not None else None
+        if match is None:
+            raise Unauthorized("invalid API key", reason=reasons.AUTH_UNKNOWN_KEY)
+        if match.revoked:
+            raise Unauthorized("this API key has been revoked", code="revoked_api_key", reason=reasons.AUTH_REVOKED_KEY)
+        if match.not_after is not None and time.time() >= match.not_after:
+            raise Unauthorized("this API key was replaced by a rotation and its grace period is over",
+                               code="expired_api_key", reason=reasons.AUTH_EXPIRED_KEY)
+        return match.principal
+
+    def ids(self) -> set[str]:
+        return {p.key_id for p in self.principals()}
 
 
 def presented_key(headers: Mapping[str, str]) -> str | None:

@@ -45,17 +45,21 @@ def preflight(loaded: LoadedConfig, host: str, workers: int) -> str | None:
     if workers > 1 and main.store.url.startswith("memory://"):
         return ("--workers > 1 needs a shared store: the memory store is per process, so each worker would "
                 "enforce its own limits. Set [store] url = \"redis://...\" or run one worker.")
-    if not is_loopback(host) and not main.admin.key_env and not main.admin.public:
+    if not is_loopback(host) and not main.admin.key_env and not main.admin.keys and not main.admin.public:
         return (f"refusing to serve admin endpoints (/stats, /metrics, /dashboard) without a key on {host}: set "
                 "[admin] key_env to an environment variable holding an admin key, or say [admin] public = true")
     chain_key_env = (main.audit or {}).get("hmac_key_env")
     if chain_key_env and not os.environ.get(chain_key_env):  # else records would be sealed without it
         return f"[audit] hmac_key_env names {chain_key_env}, which is not set"
-    if main.admin.key_env:
-        key = os.environ.get(main.admin.key_env)
+    envs = ([("[admin] key_env", main.admin.key_env)] if main.admin.key_env else []) + [
+        (f"[[admin.keys]] '{k.id}' key_env", k.key_env) for k in main.admin.keys]
+    for where, env in envs:
+        key = os.environ.get(env)
         if not key:
-            return f"[admin] key_env names {main.admin.key_env}, which is not set"
-        return _weak_admin_key(main.admin.key_env, key, host)
+            return f"{where} names {env}, which is not set"
+        weak = _weak_admin_key(env, key, host)
+        if weak:
+            return weak
     return None
 
 

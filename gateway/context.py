@@ -15,6 +15,7 @@ if TYPE_CHECKING:  # imports for type checkers only: at run time the context mod
     from gateway.errors import GatewayError
     from gateway.filters.cache_fill import CacheFill
     from gateway.limits.admission import Admission
+    from gateway.limits.key_limits import KeyLimits
     from gateway.runtime import Runtime
 
 
@@ -57,6 +58,7 @@ class Principal:
     models: tuple[str, ...] = ()  # allowed aliases; empty means all
     tags: tuple[str, ...] = ()
     expires_at: float | None = None  # unix seconds
+    limits: KeyLimits | None = None  # the key's own limits (keys managed over the admin API)
 
 
 @dataclass(slots=True)

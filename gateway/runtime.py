@@ -27,6 +27,8 @@ from gateway.config.validate import ConfigError, validate
 from gateway.context import Principal, RequestContext
 from gateway.guardrails.engine import Guardrails
 from gateway.limits import Limits
+from gateway.limits.worst_case import compile_worst_cases
+from gateway.managed_keys import ManagedKeys
 from gateway.pricing import Pricing
 from gateway.providers.base import Provider, Timeouts
 from gateway.providers.registry import PROVIDERS
@@ -58,6 +60,8 @@ class Services:
     revocations: RevocationCache = field(init=False)  # over the store
     cache: CacheServices = field(default_factory=CacheServices)  # response cache entries and open flights
     tracer: Tracer | None = None  # [tracing] enabled: OpenTelemetry spans of finished requests
+    # Keys created over the admin API: loaded from the store, kept in step by polling its version
+    managed_keys: ManagedKeys = field(default_factory=ManagedKeys)
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,6 +74,8 @@ class Runtime:
     services: Services
     pricing: Pricing
     limits: Limits | None = None  # when any rate limit or budget is configured
+    # `limits`, or rules-free limits when there are none: what charges a key's own limits (admin API)
+    key_limits: Limits | None = None
     guardrails: Guardrails | None = None  # when any guardrail is configured
     alerts: Alerts | None = None  # compiled [[alerts]]; the evaluator (owned by the app) reads it each tick
     generation: int = 0
@@ -111,7 +117,7 @@ def compile_runtime(loaded: LoadedConfig, services: Services, generation: int = 
     `previous` is the snapshot a reload replaces: only read (its breakers are carried over per target)."""
     providers = compile_providers(loaded, services.upstreams)
     router = Router.compile(loaded.main.models, providers, previous.router.breakers if previous is not None else None)
-    keys = KeyTable.compile(loaded.rules.get("keys", []), loaded.main.models)
+    keys = KeyTable.compile(loaded.rules.get("keys", []), loaded.main.models, managed=services.managed_keys)
     pricing = Pricing.compile(loaded.main.pricing, file=loaded.path)
     limits = None
     rate_rules, budget_rules = loaded.rules.get("rate_limits", []), loaded.rules.get("budgets", [])
@@ -119,6 +125,9 @@ def compile_runtime(loaded: LoadedConfig, services: Services, generation: int = 
         reach = {alias: router.reachable(alias) for alias in router.routes}
         limits = Limits.compile(rate_rules, budget_rules, pricing, reach=reach,
                                 on_store_error=loaded.main.store.on_store_error, tokenizer=services.tokens)
+    key_limits = limits if limits is not None else Limits(
+        [], [], pricing, on_store_error=loaded.main.store.on_store_error, tokenizer=services.tokens,
+        worst_cases=compile_worst_cases({alias: router.reachable(alias) for alias in router.routes}, pricing))
     guard_rules = loaded.rules.get("guardrails", [])
     guardrails = Guardrails.compile(guard_rules) if guard_rules else None
     alert_rules = loaded.rules.get("alerts", [])
@@ -127,13 +136,15 @@ def compile_runtime(loaded: LoadedConfig, services: Services, generation: int = 
                                store_url=loaded.main.store.url, file=loaded.path)
     return Runtime(config=loaded, server=loaded.main.server, keys=keys, providers=providers, router=router,
                    services=services, limits=limits, guardrails=guardrails, pricing=pricing, alerts=alerts,
-                   generation=generation, cache=cache)
+                   generation=generation, cache=cache, key_limits=key_limits)
 
 
 async def start_runtime(rt: Runtime) -> None:
     """Bind a compiled runtime to the running services (at start-up and after each reload)."""
     if rt.limits is not None:
         await rt.limits.start(rt.services.store)
+    if rt.key_limits is not None and rt.key_limits is not rt.limits:
+        await rt.key_limits.start(rt.services.store)
     rt.services.cache.bind(rt.cache, rt.services.store)
 
 

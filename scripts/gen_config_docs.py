@@ -131,6 +131,7 @@ def build() -> str:
     from gateway.alerts.rules import AlertTable, WebhookConfig
     from gateway.auth import KeyRule
     from gateway.config.schema import AdminConfig, MainConfig, ModelConfig, ServerConfig, StoreConfig, TargetConfig
+    from gateway.config.schema import AdminKeyConfig
     from gateway.config.schema import LogsConfig, TracingConfig
     from gateway.guardrails.deny_list import DenyListRule
     from gateway.guardrails.policy import InjectionRule, PiiRule, RuleBase
@@ -144,6 +145,7 @@ def build() -> str:
     parts = [HEADER]
     parts += ["## The main file\n", "### Top level\n", table(MainConfig, only=("policies",)), "\n",
               "### `[server]`\n", table(ServerConfig), "\n", "### `[admin]`\n", table(AdminConfig), "\n",
+              "Each of `[[admin.keys]]`:\n\n", table(AdminKeyConfig), "\n",
               "### `[store]`\n", table(StoreConfig), "\n",
               "### `[providers.NAME]`\n", PROVIDERS_INTRO, "\nEvery type:\n\n", table(ProviderOptions), "\n"]
     for kind, cls in PROVIDERS.items():

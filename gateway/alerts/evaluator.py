@@ -21,6 +21,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from gateway.alerts.events import AlertEvents
 from gateway.alerts.rules import AlertRule, Alerts
 from gateway.alerts.webhooks import Notification, Notifier
 
@@ -72,6 +73,8 @@ class AlertEvaluator:
         self.states: dict[str, RuleState] = {}
         self._task: asyncio.Task | None = None
         self.instance = f"{socket.gethostname()}:{os.getpid()}"
+        self.events = AlertEvents()  # the dashboard's timeline; the app moves it to Redis when shared
+        notifier.on_result = self.events.delivered
 
     async def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name="alert-evaluator")
@@ -81,6 +84,7 @@ class AlertEvaluator:
             self._task.cancel()
             await asyncio.gather(self._task, return_exceptions=True)
         await self.notifier.close()
+        await self.events.close()
 
     async def _run(self) -> None:
         while True:
@@ -141,6 +145,7 @@ class AlertEvaluator:
     def _notify(self, rule: AlertRule, status: str, value: float | None, since: float, now: float) -> None:
         log.warning("alert %s %s: %s = %s", rule.id, status, rule.what, value)
         n = Notification(rule, status, value, now, since, self.instance)
+        n = Notification(rule, status, value, now, since, self.instance, self.events.record(n))
         for w in rule.webhooks:
             self.notifier.send(w, n)
 

@@ -38,6 +38,7 @@ class Notification:
     at: float  # unix seconds
     since: float  # when the condition started to hold
     instance: str  # host:pid of the gateway that evaluated it
+    event: str = ""  # its id in the alerts timeline (gateway.alerts.events), for delivery reports
 
     def text(self) -> str:
         r = self.rule
@@ -100,6 +101,15 @@ class Notifier:
         self._queue_size = queue_size
         self._channels: dict[tuple[str, str], _Channel] = {}
         self._closed = False
+        # Told each delivery's outcome: (notification, webhook index in its rule, delivered|failed|dropped,
+        # last error, unix time); the alerts timeline keeps it.
+        self.on_result: Callable[[Notification, int, str, str | None, float], None] | None = None
+
+    def _report(self, webhook: Webhook, n: Notification, status: str, error: str | None) -> None:
+        if self.on_result is not None:
+            import time
+
+            self.on_result(n, n.rule.webhooks.index(webhook), status, error, time.time())
 
     def send(self, webhook: Webhook, n: Notification) -> None:
         """Queue a delivery; never waits. A full queue loses its oldest notification."""
@@ -110,8 +120,9 @@ class Notifier:
             ch = self._channels[webhook.channel] = _Channel(webhook.label, webhook.format, asyncio.Queue(self._queue_size))
             ch.task = asyncio.create_task(self._worker(ch), name=f"alert-webhook-{webhook.label}")
         if ch.queue.full():
-            ch.queue.get_nowait()
+            old_webhook, old = ch.queue.get_nowait()
             ch.dropped += 1
+            self._report(old_webhook, old, "dropped", "queue full")
             log.warning("alert webhook %s is behind; dropped its oldest notification", webhook.label)
         ch.queue.put_nowait((webhook, n))
 
@@ -142,11 +153,13 @@ class Notifier:
                     ch.delivered += 1
                 else:
                     ch.failed += 1
+                self._report(webhook, n, "delivered" if ok else "failed", None if ok else ch.last_error)
             except asyncio.CancelledError:
                 raise
             except Exception:
                 ch.failed += 1
                 log.exception("alert webhook %s: delivery of %s failed", webhook.label, n.rule.id)
+                self._report(webhook, n, "failed", "internal error")
             finally:
                 ch.queue.task_done()
 

@@ -57,12 +57,24 @@ class ServerConfig(Strict):
     watch_config: bool = False
 
 
+class AdminKeyConfig(Strict):
+    # A name for the key, shown in audit records of the changes made with it.
+    id: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._:-]+$")
+    # Name of the environment variable holding this admin key.
+    key_env: str
+    # "read": the request log, history, stats and keys listed; "admin": also changes (keys created,
+    # updated, revoked, rotated).
+    role: Literal["read", "admin"] = "read"
+
+
 class AdminConfig(Strict):
     # Name of the environment variable holding the admin key. When set, /stats, /metrics and the
     # admin pages require it (Authorization: Bearer or x-admin-key).
     key_env: str | None = None
     # Serving admin pages without a key on a non-loopback address needs this said explicitly.
     public: bool = False
+    # More admin keys, each with a role (`[[admin.keys]]`). The key in `key_env` has the role "admin".
+    keys: list[AdminKeyConfig] = []
 
 
 class StoreConfig(Strict):

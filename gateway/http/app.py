@@ -18,7 +18,7 @@ from aiohttp import web
 from gateway.alerts import AlertEvaluator, Notifier
 from gateway.config.loader import LoadedConfig
 from gateway.errors import GatewayError, Unauthorized
-from gateway.http import admin, console_api, dashboard
+from gateway.http import admin, alerts_api, console_api, dashboard
 from gateway.http.flow import new_context, serve
 from gateway.http.responses import error_response
 from gateway.http.route_errors import route_errors
@@ -95,6 +95,7 @@ async def _services(app: web.Application) -> AsyncIterator[None]:
     services.revocations = RevocationCache(services.store, on_store_error=store_cfg.on_store_error,
                                            grace_s=store_cfg.revocation_grace_s)
     await start_runtime(state.runtime)
+    await services.managed_keys.start(services.store)
     # Everything built so far (config, detectors, encodings' Python side, imported modules) lives as
     # long as the process: move it out of the collector's way so collections only walk request garbage.
     gc.collect()
@@ -113,6 +114,8 @@ async def _services(app: web.Application) -> AsyncIterator[None]:
         await asyncio.to_thread(tracer.start)  # the SDK's resource detection joins a thread pool
         recorder.set_trace_source(tracer.dropped, tracer.queued)
     alerts = app[ALERTS]
+    if redis_url:
+        await alerts.events.use_redis(redis_url)
     recorder.register_stats_source("alerts", alerts.snapshot)
     await alerts.start()
     try:
@@ -120,6 +123,7 @@ async def _services(app: web.Application) -> AsyncIterator[None]:
     finally:
         # Drain order: no new requests reach here; records of finished requests are flushed and shipped.
         await alerts.close()
+        await services.managed_keys.close()
         if tracer is not None:
             await tracer.close()
         await recorder.close()
@@ -153,5 +157,7 @@ def build_app(loaded: LoadedConfig) -> web.Application:
     app.router.add_get("/v1/models", list_models)
     admin.add_routes(app)
     console_api.add_routes(app)
+    app[alerts_api.EVENTS] = app[ALERTS].events
+    alerts_api.add_routes(app)
     dashboard.add_routes(app)
     return app

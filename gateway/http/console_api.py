@@ -46,9 +46,9 @@ def _no_log() -> web.Response:
                   "no request log: configure an audit sink of type 'file' or 'redis' ([[audit.sinks]])")
 
 
-def _store_down(exc: Exception) -> web.Response:
-    log.warning("request log read failed: %s", exc)
-    return _error(503, "api_error", "request_log_unavailable", "the request log's store is unavailable; try again")
+def _store_down(exc: Exception, what: str = "request log") -> web.Response:
+    log.warning("%s read failed: %s", what, exc)
+    return _error(503, "api_error", what.replace(" ", "_") + "_unavailable", f"the {what}'s store is unavailable; try again")
 
 
 async def list_requests(request: web.Request) -> web.Response:
@@ -103,7 +103,7 @@ async def history(request: web.Request) -> web.Response:
     try:
         data = await request.app[STATE].runtime.services.recorder.history.range(name)
     except READ_ERRORS as exc:
-        return _store_down(exc)
+        return _store_down(exc, "history")
     return _json(data)
 
 

@@ -10,7 +10,6 @@ accepts for reads too. Without a key the page is open, like `/stats`.
 from __future__ import annotations
 
 import asyncio
-import hmac
 from importlib import resources
 from urllib.parse import urlsplit
 
@@ -18,12 +17,13 @@ from aiohttp import web
 
 from gateway import __version__
 from gateway.http import admin_session, ingress
-from gateway.http.admin import admin_key, check_admin
+from gateway.http.admin import check_admin
+from gateway.http.admin_auth import admin_configured, match_key
 from gateway.http.state import STATE
 
 ASSET_TYPES = {"dashboard.js": "text/javascript", "dashboard.css": "text/css", "history.js": "text/javascript",
-               "requests.js": "text/javascript"}
-PAGES = ("dashboard.html", "login.html", "requests.html")
+               "requests.js": "text/javascript", "keys.js": "text/javascript", "keys.css": "text/css"}
+PAGES = ("dashboard.html", "login.html", "requests.html", "keys.html")
 ASSETS = web.AppKey("dashboard_assets", dict)
 
 CSP = ("default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; "
@@ -42,7 +42,7 @@ def _load_assets() -> dict[str, bytes]:
 
 def _page(request: web.Request, name: str, status: int = 200, error: bool = False) -> web.Response:
     body = request.app[ASSETS][name]
-    if name in ("dashboard.html", "requests.html") and admin_key(request.app) is not None:
+    if name in ("dashboard.html", "requests.html", "keys.html") and admin_configured(request.app):
         body = body.replace(b'data-session="off"', b'data-session="on"')
     if error:
         body = body.replace(b"<!--error-->", LOGIN_ERROR)
@@ -77,6 +77,13 @@ async def dashboard(request: web.Request) -> web.Response:
     return _page(request, "dashboard.html")
 
 
+async def keys_page(request: web.Request) -> web.Response:
+    """The Keys page: the `/admin/keys` API in a table and a form (gateway/static/keys.js)."""
+    if not _authorised(request):
+        return _page(request, "login.html", status=401)
+    return _page(request, "keys.html")
+
+
 async def requests_page(request: web.Request) -> web.Response:
     """The request log (gateway/static/requests.js reads /admin/requests)."""
     if not _authorised(request):
@@ -85,14 +92,13 @@ async def requests_page(request: web.Request) -> web.Response:
 
 
 async def login_form(request: web.Request) -> web.Response:
-    if admin_key(request.app) is None or _authorised(request):
+    if not admin_configured(request.app) or _authorised(request):
         raise web.HTTPSeeOther("/dashboard")
     return _page(request, "login.html")
 
 
 async def login(request: web.Request) -> web.Response:
-    key = admin_key(request.app)
-    if key is None:
+    if not admin_configured(request.app):
         raise web.HTTPSeeOther("/dashboard")
     if not _same_origin(request):
         raise web.HTTPForbidden(text="cross-site login refused")
@@ -108,10 +114,12 @@ async def login(request: web.Request) -> web.Response:
         ingress.close_connection(request)
         return resp
     given = form.get("key", "")
-    if not isinstance(given, str) or not hmac.compare_digest(given.strip().encode(), key.encode()):
+    key = match_key(request.app, given.strip()) if isinstance(given, str) and given.strip() else None
+    if key is None:
         return _page(request, "login.html", status=401, error=True)
     response = web.HTTPSeeOther("/dashboard")
-    response.set_cookie(admin_session.COOKIE, admin_session.mint(key), max_age=admin_session.TTL_S, path="/",
+    # Signed with the key that logged in, so the session carries that key's role.
+    response.set_cookie(admin_session.COOKIE, admin_session.mint(key.secret), max_age=admin_session.TTL_S, path="/",
                         httponly=True, samesite="Strict", secure=_https(request))
     raise response
 
@@ -136,6 +144,7 @@ def add_routes(app: web.Application) -> None:
     # Start-up, before serving: the files are small and read once (no file I/O on the event loop).
     app[ASSETS] = _load_assets()
     app.router.add_get("/dashboard", dashboard)
+    app.router.add_get("/dashboard/keys", keys_page)
     app.router.add_get("/dashboard/requests", requests_page)
     app.router.add_get("/dashboard/login", login_form)
     app.router.add_post("/dashboard/login", login)

@@ -120,11 +120,13 @@ async def serve(request: web.Request, api: str) -> web.StreamResponse:
         guard = rt.guardrails.for_request(ctx.principal, ctx.alias) if rt.guardrails is not None else None
         if rt.cache is not None:
             cached = response_cache.begin(rt.cache, rt.services.cache, ctx, request.headers, guard is not None)
-        limits = rt.limits
+        own = ctx.principal.limits  # a key's own limits (admin API), charged like `scope = "key"` rules
+        limits = rt.limits if own is None else rt.key_limits
         # A request the cache may answer is admitted in two phases: rps, rpm and concurrency now (a hit
         # counts), tpm, tpd and budgets only once the lookup missed (a hit spends nothing, so they never
         # refuse it). Any other request: every limit at once, one store round trip.
-        split = limits is not None and cached is not None and cached.read and limits.needs_prompt_tokens
+        split = (cached is not None and cached.read and limits is not None
+                 and (limits.needs_prompt_tokens or (own is not None and own.needs_prompt_tokens)))
         if limits is not None:
             await _admit(ctx, limits, body, requests=True, tokens=not split)
         if guard is not None:
@@ -265,7 +267,8 @@ def _at_rest(guard: RequestGuard | None, key_scrub: KeyScrubber | None) -> Calla
 
 async def _admit(ctx: RequestContext, limits: Limits, body: dict[str, Any], *, requests: bool, tokens: bool) -> None:
     spec = APIS[ctx.api]
-    if tokens and limits.needs_prompt_tokens:
+    own = ctx.principal.limits if ctx.principal is not None else None
+    if tokens and (limits.needs_prompt_tokens or (own is not None and own.needs_prompt_tokens)):
         ctx.prompt_tokens_estimate = limits.estimate_prompt_tokens(ctx)
     t0 = perf_counter() if ctx.trace is not None else 0.0
     try:
@@ -277,7 +280,7 @@ async def _admit(ctx: RequestContext, limits: Limits, body: dict[str, Any], *, r
 
 
 async def _settle(ctx: RequestContext) -> None:
-    limits = ctx.runtime.limits
+    limits = ctx.runtime.key_limits or ctx.runtime.limits  # the same object when rules are configured
     if ctx.admission is None or limits is None:
         return
     try:

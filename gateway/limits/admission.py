@@ -170,13 +170,16 @@ class Limits:
                             limit: int = 200) -> list[dict[str, Any]]:
         """Use of every budget counter the config can name (per key, team, user, model or tag of the
         configured keys and aliases), for /stats and the dashboard. Not on the request path."""
-        if not self._budgets or self._store is None:
+        # A key's own budgets (admin API) are reported after the configured ones, for that key.
+        own = [(rule, [hash_tag_safe(p.key_id)]) for p in principals if p.limits is not None for rule in p.limits.budgets]
+        if not (self._budgets or own) or self._store is None:
             return []
         now = self._clock() * 1000
         out: list[dict[str, Any]] = []
-        for rule in self._budgets:
+        rules = [(rule, _budget_subjects(rule, principals, aliases)) for rule in self._budgets] + own
+        for rule, subjects in rules:
             wid, end = rule.window_at(now)
-            for subject in _budget_subjects(rule, principals, aliases):
+            for subject in subjects:
                 if len(out) >= limit:
                     return out
                 try:
@@ -223,7 +226,10 @@ class Limits:
         ops: list[ReserveOp] = []
         metas: list[Meta] = []
         rid = ctx.request_id
-        for rule in self._rates:
+        own = ctx.principal.limits if ctx.principal is not None else None
+        rates: Sequence[RateRule] = self._rates if own is None else (*self._rates, *own.rates)
+        budget_rules: Sequence[BudgetRule] = self._budgets if own is None else (*self._budgets, *own.budgets)
+        for rule in rates:
             for subject in rule.subjects(ctx):
                 for lim in rule.limiters:
                     per_request = lim.kind[0] != "t"
@@ -236,10 +242,10 @@ class Limits:
                         cost = 1 if lim.kind[0] == "r" else est_tokens
                         ops.append(RateOp(key, lim.limit, lim.period_ms, cost))
                     metas.append((rule.id, lim, subject))
-        if self._budgets and tokens and (spec is None or spec.billed):
+        if budget_rules and tokens and (spec is None or spec.billed):
             # Before routing: priced at the dearest target the request can end at, never by alias name.
             est_usd = self.worst_case(ctx.alias).usd(max(estimate_input_tokens, 0), out)
-            for budget in self._budgets:
+            for budget in budget_rules:
                 subjects = budget.subjects(ctx)
                 if not subjects:
                     continue
@@ -342,7 +348,7 @@ class Limits:
         for rule in self._rates:
             if rule.id == rule_id:
                 return rule.scope
-        return "subject"
+        return "key" if rule_id.startswith("key:") else "subject"
 
     # -- after the call -------------------------------------------------------------------------
 

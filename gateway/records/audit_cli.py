@@ -4,7 +4,9 @@ trim the Redis stream with a checkpoint.
     gateway audit verify --config C           exit 1 at the first broken link or missing anchored head
     gateway audit tail [-n N] [--follow] --config C
     gateway audit query [--request-id R] [--key K] [--since T] [--model M] [--alias A] [--team T]
-                        [--status S] [--reason R] --config C
+                        [--status S] [--reason R] [--action A] [--no-index] --config C
+        --status: a class (2xx, 4xx, 5xx), a code (429) or 0; through the request log's index when the
+        sink has one (gateway.records.audit_query), a scan otherwise
     gateway audit trim (--keep N | --before T) --config C
 
 Exit status: 0 ok, 1 broken (verify), 2 config or usage error, 3 the chain key's variable is not set.
@@ -23,7 +25,9 @@ import orjson
 
 from gateway.records.anchors import anchors_key, iter_anchor_files, read_anchors
 from gateway.records.chain import Anchor, Chain, Verifier, checkpoint_covers, checkpoint_record, new_writer_id
+from gateway.records.audit_query import file_lines, plan, redis_lines
 from gateway.records.config import AuditConfig, parse_audit, sink_of
+from gateway.records.log_query import ACTIONS, STATUS_PATTERN, status_matches
 from gateway.records.recorder import env_key
 from gateway.records.sinks import rotated_paths, split_cluster_url
 from gateway.config.validate import ConfigError
@@ -169,11 +173,14 @@ def _parse(line: bytes) -> dict:
 def _matches(rec: dict, args) -> bool:
     if rec.get("type") is None:
         return False
-    if rec.get("type") != "request" and (args.request_id or args.status is not None or args.reason or args.alias):
+    if rec.get("type") != "request" and (args.request_id or args.status is not None or args.reason or args.alias
+                                         or args.action):
         return False
     if args.request_id and rec.get("request_id") != args.request_id:
         return False
-    if args.status is not None and rec.get("status") != args.status:
+    if args.status is not None and not status_matches(int(rec.get("status") or 0), args.status):
+        return False
+    if args.action and rec.get("guardrail_action") != args.action:
         return False
     if args.reason and not _reason_matches(rec.get("block_reason"), args.reason):
         return False
@@ -195,11 +202,29 @@ def _reason_matches(reason: str | None, wanted: str) -> bool:
     return reason is not None and (reason == wanted or reason.startswith(wanted + "."))
 
 
+def _status(text: str) -> str:
+    if not STATUS_PATTERN.match(text):
+        raise argparse.ArgumentTypeError("a class (2xx, 4xx, 5xx), a code such as 429, or 0")
+    return text
+
+
 def _cmd_tail(cfg, store_url, args) -> int:
     return _print_records(cfg, store_url, args, tail=args.n)
 
 
 def _cmd_query(cfg, store_url, args) -> int:
+    indexed = plan(cfg, store_url, args)
+    if indexed is not None:
+        lines = (file_lines(cfg, indexed.query) if indexed.source == "file"
+                 else redis_lines(cfg, store_url, indexed.query))
+        if lines is not None:
+            n = 0
+            for line in lines:
+                sys.stdout.buffer.write(line + b"\n")
+                n += 1
+            sys.stdout.buffer.flush()
+            print(f"{n} records through the {indexed.source} sink's index", file=sys.stderr)
+            return 0
     return _print_records(cfg, store_url, args, tail=None)
 
 
@@ -299,7 +324,8 @@ def main(argv: list[str]) -> int:
             p.add_argument("--source", choices=("redis", "file"), default=None)
         if name in ("tail", "query"):
             p.add_argument("--request-id")
-            p.add_argument("--status", type=int)
+            p.add_argument("--status", type=_status, help="a class (2xx, 4xx, 5xx), a code such as 429, or 0")
+            p.add_argument("--action", choices=ACTIONS, help="the guardrail action")
             p.add_argument("--reason", help="block reason code, or its family (auth, rate_limit, guardrail, ...)")
             p.add_argument("--alias", help="the model alias the caller asked for")
             p.add_argument("--key")
@@ -309,6 +335,8 @@ def main(argv: list[str]) -> int:
             p.add_argument("--follow", "-f", action="store_true")
         if name == "tail":
             p.add_argument("-n", type=int, default=20)
+        if name == "query":
+            p.add_argument("--no-index", action="store_true", help="scan the records, not the request log's index")
         if name == "trim":
             g = p.add_mutually_exclusive_group(required=True)
             g.add_argument("--keep", type=int)

@@ -9,6 +9,7 @@ adding (Redis HINCRBYFLOAT) and any range is the sum of its minutes:
     cost|<dim>|<v>, tok|<dim>|<v>, n|<dim>|<v>   by model, key and team (at most TOP values per
                            dimension and minute per instance; the rest under "~other")
     an|<alias>, ae|<alias>, al|<alias>   requests, errors and summed latency per alias; pn|, pe|, pl| per provider
+    ah|<alias>|<i>, ph|<provider>|<i>    latency histogram per alias and per provider (p50/p95 of the panels)
     ga|<action>, ent|<entity>, blk|<reason>  guardrail actions, entities redacted, refusals by reason
 
 The request path only appends the finished record to a list (`observe`); a background task folds the
@@ -89,7 +90,8 @@ def fold(records: Iterable[dict]) -> dict[int, dict[str, float]]:
             _add(m, "ref", 1)
             _add(m, "blk|" + rec["block_reason"], 1)
         lat = rec["latency_ms"]
-        _add(m, f"lat:{bucket_of(lat)}", 1)
+        lat_b = bucket_of(lat)
+        _add(m, f"lat:{lat_b}", 1)
         if rec["ttft_ms"] is not None:
             _add(m, f"ttft:{bucket_of(rec['ttft_ms'])}", 1)
         tin, tout, cost = rec["input_tokens"], rec["output_tokens"], rec["cost_usd"]
@@ -108,6 +110,7 @@ def fold(records: Iterable[dict]) -> dict[int, dict[str, float]]:
                 v = _bounded(m, s, prefix, v)
                 _add(m, f"{prefix}n|{v}", 1)
                 _add(m, f"{prefix}l|{v}", lat)
+                _add(m, f"{prefix}h|{v}|{lat_b}", 1)
                 if err:
                     _add(m, f"{prefix}e|{v}", 1)
         action = rec["guardrail_action"]
@@ -163,10 +166,16 @@ def _totals(m: dict[str, float]) -> dict:
                     round(x, 6) if field == "cost_usd" else int(x))
         out[f"by_{dim}"] = rows
     for prefix, name in (("a", "by_alias"), ("p", "by_provider")):
+        hists: dict[str, dict[int, float]] = {}
+        for k, x in _prefixed_f(m, f"{prefix}h|").items():
+            v, _, i = k.rpartition("|")
+            hists.setdefault(v, {})[int(i)] = x
         rows = {}
         for v, n in _prefixed_f(m, f"{prefix}n|").items():
+            hist = hists.get(v, {})
             rows[v] = {"requests": int(n), "errors": int(m.get(f"{prefix}e|{v}", 0)),
-                       "mean_latency_ms": round(m.get(f"{prefix}l|{v}", 0.0) / n, 1) if n else None}
+                       "mean_latency_ms": round(m.get(f"{prefix}l|{v}", 0.0) / n, 1) if n else None,
+                       "p50_latency_ms": quantile(hist, 0.5), "p95_latency_ms": quantile(hist, 0.95)}
         out[name] = rows
     return out
 

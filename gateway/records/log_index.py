@@ -82,12 +82,35 @@ class SqliteLogIndex:
 
     # -- writer side (the file sink's thread) --
     def open(self) -> None:
+        """Open (or create) the index and catch up with the log; an index file SQLite cannot read is
+        deleted and rebuilt from the log, which is the durable copy."""
+        try:
+            self._open()
+        except sqlite3.DatabaseError as exc:
+            import logging
+
+            logging.getLogger(__name__).warning("request-log index %s unreadable (%s): rebuilding it", self.path, exc)
+            self.close()
+            for suffix in ("", "-wal", "-shm"):
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(self.path + suffix)
+            self._open()
+
+    def _open(self) -> None:
         db = self._db = _connect(self.path)
         db.executescript(_SCHEMA)
         if self._meta("gen") is None:
             self._build()
         else:
             self.catch_up()
+
+    def _gone(self) -> bool:
+        """The index file was deleted under the writer (the docs' way to rebuild it): reopen, rebuilding."""
+        if os.path.exists(self.path):
+            return False
+        self.close()
+        self.open()
+        return True
 
     def _meta(self, k: str) -> int | None:
         assert self._db is not None
@@ -155,6 +178,8 @@ class SqliteLogIndex:
 
     def add(self, start: int, lines: list[bytes]) -> None:
         """Lines just written to the live file from byte `start` (called after the write and fsync)."""
+        if self._gone():
+            return
         if self._meta("off") != start:
             self.catch_up()
             return
@@ -167,6 +192,8 @@ class SqliteLogIndex:
 
     def rotated(self) -> None:
         """The live file became path.1: a new generation; rows of files no longer kept go."""
+        if self._gone():
+            return
         assert self._db is not None
         gen = (self._meta("gen") or FIRST_GEN) + 1
         self._db.execute("BEGIN")

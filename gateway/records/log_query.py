@@ -23,6 +23,7 @@ ACTIONS = ("allow", "flag", "redact", "mask", "hash", "pseudonymize", "refuse", 
 _STATUS = re.compile(r"^(?:[1-5]xx|0|[1-5]\d\d)$")
 _REASON = re.compile(r"^[a-z_]+(?:\.[a-z_]+)?$")
 _AGE = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+STATUS_PATTERN = _STATUS  # what a status filter may be (the CLI's --status checks with it too)
 
 
 class BadFilter(ValueError):

@@ -158,8 +158,8 @@ class Recorder:
         self._append(line, ctx.request_id)
 
     def submit_admin(self, rec: dict) -> bool:
-        """Record an operator's action (`schema.admin_record`) in this process's chain; False when
-        auditing is off."""
+        """Record an operator's action (`schema.admin_record`, `schema.build_key_change`) in this
+        process's chain; False when auditing is off."""
         if not self.cfg.enabled:
             return False
         self._append(self._chain.seal(rec), rec.get("request_id", "?"))

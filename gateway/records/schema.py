@@ -86,7 +86,7 @@ ADMIN_FIELDS: tuple[tuple[str, str, str], ...] = (
     ("time", "float", "unix seconds of the action"),
     ("action", "str", 'what was done, e.g. "request_log.read"'),
     ("target", "str", "what it was done to, e.g. the log entry read"),
-    ("actor", "str", '"admin_key" or "admin_session" (the dashboard\'s login)'),
+    ("actor", "str", '"admin_key" or "admin_session" (the dashboard\'s login), with ":ID" for an [[admin.keys]] key; "open" without admin keys'),
     ("request_id", "str", "the admin request's own id"),
     ("writer", "str", "as for request records"),
     ("seq", "int", "as for request records"),
@@ -217,3 +217,28 @@ def _payload(ctx: RequestContext, limit: int) -> dict:
     response = b"".join(ctx.payload_out or ()).decode("utf-8", "replace")
     return {"request": request[:limit] if request else None, "response": response[:limit],
             "truncated": bool(request and len(request) > limit) or len(response) > limit}
+
+
+# An operator's change through the admin API (a key created, updated, revoked, restored or rotated),
+# sealed into the same chain as the request records. Never a secret, nor its digest.
+KEY_CHANGE_FIELDS: tuple[tuple[str, str, str], ...] = (
+    ("v", "int", "record schema version"),
+    ("type", "str", '"key_change"'),
+    ("time", "float", "unix seconds of the change"),
+    ("request_id", "str", "the admin request's id (x-request-id when sent)"),
+    ("action", "str", "create, update, revoke, unrevoke or rotate"),
+    ("key_id", "str", "the key changed"),
+    ("key_source", "str", '"api" (a managed key) or "config" (a [[keys]] rule: revoke and unrevoke only)'),
+    ("actor", "object", "who: id (the admin key's id, or \"open\"), role, via (key or session)"),
+    ("changes", "object", "the fields set and their new values; rotate: grace_s and previous_valid_until"),
+    ("writer", "str", "chain id, as for request records"),
+    ("seq", "int", "position in the writer's chain"),
+    ("prev_hash", "str", "hash of the writer's previous record"),
+    ("hash", "str", "as for request records"),
+)
+
+
+def build_key_change(action: str, key_id: str, key_source: str, actor: dict[str, str], changes: dict,
+                     request_id: str) -> dict:
+    return {"v": SCHEMA_VERSION, "type": "key_change", "time": time.time(), "request_id": request_id,
+            "action": action, "key_id": key_id, "key_source": key_source, "actor": actor, "changes": changes}

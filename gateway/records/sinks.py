@@ -18,7 +18,7 @@ import orjson
 
 from gateway.records.chain import Chain, checkpoint_covers, checkpoint_record, new_writer_id
 from gateway.records.log_index import SqliteLogIndex
-from gateway.records.log_redis import add_to_index
+from gateway.records.log_redis import add_to_index, index_key
 from gateway.records.spool import cut_torn_tail
 
 log = logging.getLogger(__name__)
@@ -29,11 +29,14 @@ Entry = tuple[str, int, bytes]
 # the update run atomically in one script, so a crash between XADD and the local cursor write cannot
 # duplicate, and a replay only adds what the stream lacks. Stream IDs stay Redis-assigned (`*`), as
 # several writers share one stream and explicit IDs would have to be globally increasing. It answers
-# (argument index, stream id) of each entry it added, for the request-log index (gateway.records.log_redis).
+# (argument index, stream id) of each entry it added, for the request-log index (gateway.records.log_redis),
+# after two ids from the per-writer hashes KEYS[3] (the last id XADDed) and KEYS[4] (the last id indexed)
+# as they were before this call ('' when unset): when they differ, an index update failed behind an XADD.
 _XADD_ONCE = """
 local hw = tonumber(redis.call('HGET', KEYS[2], ARGV[1]) or '-1')
 local maxlen = tonumber(ARGV[2])
-local added = {}
+local added = {redis.call('HGET', KEYS[3], ARGV[1]) or '', redis.call('HGET', KEYS[4], ARGV[1]) or ''}
+local last = nil
 for i = 3, #ARGV, 2 do
   local seq = tonumber(ARGV[i])
   if seq > hw then
@@ -46,9 +49,13 @@ for i = 3, #ARGV, 2 do
     hw = seq
     added[#added + 1] = i
     added[#added + 1] = id
+    last = id
   end
 end
 redis.call('HSET', KEYS[2], ARGV[1], hw)
+if last then
+  redis.call('HSET', KEYS[3], ARGV[1], last)
+end
 return added
 """
 
@@ -108,6 +115,7 @@ class RedisStreamSink:
         self._timeout = timeout_s
         self._client = None
         self._script = None
+        self.repaired = 0  # entries indexed late, after an index update had failed behind their XADD
 
     async def open(self) -> None:
         import redis.asyncio as aioredis  # deferred: importing the package does no I/O or heavy imports
@@ -122,7 +130,8 @@ class RedisStreamSink:
 
     async def ship(self, entries: list[Entry]) -> int:
         added = 0
-        keys = [self.stream, hwm_key(self.stream)]
+        upto = index_key(self.stream, "upto")
+        keys = [self.stream, hwm_key(self.stream), index_key(self.stream, "last"), upto]
         i = 0
         while i < len(entries):
             writer = entries[i][0]
@@ -133,12 +142,41 @@ class RedisStreamSink:
                 args.append(entries[j][2])
                 j += 1
             got = await self._script(keys=keys, args=args)
+            last, indexed, got = got[0], got[1], got[2:]
             if self.index:
+                if last and last != indexed:  # an earlier round's index update failed after its XADD
+                    await self._repair(writer, indexed.decode(), last.decode())
                 new = [(got[k + 1].decode(), args[int(got[k])]) for k in range(0, len(got), 2)]
                 await add_to_index(self._client, self.stream, new)
+                mark = new[-1][0] if new else last
+                if mark:
+                    await self._client.hset(upto, writer, mark)
             added += len(got) // 2
             i = j
         return added
+
+    async def _repair(self, writer: str, after: str, through: str) -> None:
+        """Index this writer's entries in (after, through]: the stream has them, the index may not (its
+        members are idempotent, so those it has are only written again)."""
+        lo = "(" + after if after else "-"
+        n = 0
+        while True:
+            got = await self._client.xrange(self.stream, lo, through, count=1000)
+            mine = []
+            for sid, fields in got:
+                line = fields[b"r"]
+                try:
+                    if orjson.loads(line).get("writer") == writer:
+                        mine.append((sid.decode(), line))
+                except (orjson.JSONDecodeError, AttributeError):
+                    continue
+            await add_to_index(self._client, self.stream, mine)
+            self.repaired += len(mine)
+            n += len(mine)
+            if len(got) < 1000:
+                break
+            lo = "(" + got[-1][0].decode()
+        log.warning("audit stream %s: %d entries of %s indexed late (an index update had failed)", self.stream, n, writer)
 
     @property
     def client(self):

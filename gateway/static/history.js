@@ -127,12 +127,18 @@
     const entries = Object.entries(rows || {}).sort((a, b) => b[1].requests - a[1].requests);
     body.replaceChildren(...entries.map(([name, r]) => {
       const tr = el("tr", { "data-name": name });
+      const ms = (v) => (isNum(v) ? v.toFixed(0) + " ms" : "–");
       tr.append(el("td", {}, name), el("td", { class: "num", "data-col": "requests" }, String(r.requests)),
         el("td", { class: "num", "data-col": "errors" }, String(r.errors)),
-        el("td", { class: "num" }, isNum(r.mean_latency_ms) ? r.mean_latency_ms.toFixed(0) + " ms" : "–"));
+        el("td", { class: "num", "data-col": "p50" }, ms(r.p50_latency_ms)),
+        el("td", { class: "num", "data-col": "p95" }, ms(r.p95_latency_ms)));
       return tr;
     }));
-    if (!entries.length) body.append(el("tr", {}, "")).firstChild.append(el("td", { colspan: "4", class: "muted" }, "No requests in the last hour"));
+    if (!entries.length) {  // (append returns nothing: build the row, then add it)
+      const tr = el("tr");
+      tr.append(el("td", { colspan: "5", class: "muted" }, "No requests in the last hour"));
+      body.append(tr);
+    }
   }
 
   function eta(b, totals) {
@@ -172,6 +178,7 @@
     for (const [name, s] of hooks) {
       alerts.append(el("div", { class: "breaker detail", "data-webhook": name }, `${name}: ${JSON.stringify(s)}`));
     }
+    await timeline();
     const box = $("budget-eta");
     const budgets = (stats && Array.isArray(stats.budgets)) ? stats.budgets : [];
     box.replaceChildren();
@@ -188,6 +195,39 @@
       row.append(track);
       box.append(row);
     }
+  }
+
+  // The alerts timeline (/admin/alerts/events): fired and resolved events, newest first, with each
+  // webhook's delivery status.
+  async function timeline() {
+    const box = $("alert-events");
+    if (!box) return;
+    let data;
+    try {
+      const resp = await fetch("/admin/alerts/events?limit=20", { credentials: "same-origin", headers: { Accept: "application/json" } });
+      if (!resp.ok) throw new Error(String(resp.status));
+      data = await resp.json();
+    } catch (err) {
+      box.replaceChildren(el("li", { class: "empty-note" }, "alert events unavailable: " + err.message));
+      return;
+    }
+    box.dataset.events = String(data.data.length);
+    if (!data.data.length) { box.replaceChildren(el("li", { class: "empty-note" }, "No alert events yet")); return; }
+    box.replaceChildren(...data.data.map((e) => {
+      const li = el("li", { class: "alert-event", "data-alert": e.alert, "data-status": e.status });
+      const when = new Date(e.at * 1000);
+      li.append(el("time", { datetime: when.toISOString() }, when.toLocaleString()),
+        el("span", { class: "pill " + (e.status === "firing" ? "open" : "closed") }, e.status === "firing" ? "fired" : "resolved"),
+        el("span", { class: "target" }, `${e.alert} (${e.severity})`),
+        el("span", { class: "num" }, isNum(e.value) ? "value " + fmt(e.value) : "no data"));
+      const hooks = el("span", { class: "deliveries" });
+      for (const h of e.webhooks) {
+        hooks.append(el("span", { class: "delivery " + h.status, "data-webhook": h.webhook, "data-delivery": h.status },
+          `${h.webhook}: ${h.status}${h.error ? " (" + h.error + ")" : ""}`));
+      }
+      li.append(hooks);
+      return li;
+    }));
   }
 
   function drawAll() { Object.keys(CHARTS).forEach(drawChart); }

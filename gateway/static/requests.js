@@ -51,7 +51,11 @@
     err.hidden = true;
     const tbody = $("log").querySelector("tbody");
     tbody.replaceChildren(...body.data.map(row));
-    if (!body.data.length) tbody.append(el("tr", {}, null)).firstChild.append(el("td", { colspan: "13", class: "muted" }, "No matching requests"));
+    if (!body.data.length) {  // (append returns nothing: build the row, then add it)
+      const tr = el("tr");
+      tr.append(el("td", { colspan: "13", class: "muted" }, "No matching requests"));
+      tbody.append(tr);
+    }
     next = body.next;
     $("next-page").disabled = !next;
     $("log").dataset.rows = String(body.data.length);

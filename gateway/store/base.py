@@ -111,6 +111,16 @@ class Store(Protocol):
 
     async def is_revoked(self, key_id: str) -> bool: ...
 
+    # Keys managed over the admin API (`gateway.managed_keys`): one JSON document per key id, and a
+    # version counter every write bumps, so a gateway polls one number to learn that something changed.
+    async def keys_version(self) -> int: ...
+
+    async def keys_load(self) -> dict[str, bytes]: ...
+
+    async def key_put(self, key_id: str, doc: bytes, *, create: bool = False) -> bool:
+        """Store a key's document and bump the version; with `create`, only when the id is new
+        (False: it exists, nothing written)."""
+
     async def ping(self) -> None: ...
 
     async def close(self) -> None: ...

@@ -49,6 +49,8 @@ class MemoryStore:
         self._slots: dict[str, dict[str, float]] = {}
         self._budgets: dict[str, _Budget] = {}
         self._revoked: set[str] = set()
+        self._keys: dict[str, bytes] = {}  # managed keys' documents (gateway.managed_keys)
+        self._keys_version = 0
         self._ops = 0
 
     # -- limits -------------------------------------------------------------------------------
@@ -210,6 +212,19 @@ class MemoryStore:
 
     async def is_revoked(self, key_id: str) -> bool:
         return key_id in self._revoked
+
+    async def keys_version(self) -> int:
+        return self._keys_version
+
+    async def keys_load(self) -> dict[str, bytes]:
+        return dict(self._keys)
+
+    async def key_put(self, key_id: str, doc: bytes, *, create: bool = False) -> bool:
+        if create and key_id in self._keys:
+            return False
+        self._keys[key_id] = doc
+        self._keys_version += 1
+        return True
 
     async def ping(self) -> None:
         return None

@@ -59,6 +59,9 @@ def _settle_retry_done(task: asyncio.Task) -> None:
 
 class RedisStore:
     REVOKED = "gw:revoked"
+    # One hash tag, so the document and the version change in one transaction on a cluster too.
+    KEYS = "gw:{keys}:docs"
+    KEYS_VERSION = "gw:{keys}:version"
 
     def __init__(self, client, *, split_by_slot: bool = False, fast: RespClient | None = None) -> None:
         self._r = client
@@ -345,6 +348,28 @@ class RedisStore:
 
     async def is_revoked(self, key_id: str) -> bool:
         return bool(await self._checked(self._call, self._r.sismember, self.REVOKED, key_id))
+
+    async def keys_version(self) -> int:
+        raw = await self._call(self._r.get, self.KEYS_VERSION)
+        return int(raw) if raw is not None else 0
+
+    async def keys_load(self) -> dict[str, bytes]:
+        raw = await self._call(self._r.hgetall, self.KEYS)
+        return {(k.decode() if isinstance(k, bytes) else str(k)): (v if isinstance(v, bytes) else str(v).encode())
+                for k, v in raw.items()}
+
+    async def key_put(self, key_id: str, doc: bytes, *, create: bool = False) -> bool:
+        async def run() -> bool:
+            async with self._r.pipeline(transaction=True) as pipe:
+                if create:
+                    pipe.hsetnx(self.KEYS, key_id, doc)
+                else:
+                    pipe.hset(self.KEYS, key_id, doc)
+                pipe.incr(self.KEYS_VERSION)
+                written, _ = await pipe.execute()
+            return bool(written) or not create
+
+        return bool(await self._call(run))
 
     async def ping(self) -> None:
         await self._call(self._r.ping)

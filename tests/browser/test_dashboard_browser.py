@@ -302,6 +302,102 @@ def test_request_log_finds_a_request_among_10000_and_history_survives_a_reload(m
             browser.close()
 
 
+# -- the alerts timeline and per-alias/provider latency percentiles --
+
+ALERT_POLICY = """
+[[alerts]]
+id = "errors-high"
+metric = "windows.1m.error_rate"
+op = ">"
+threshold = 0.5
+min_requests = 1
+every = "0.1s"
+cooldown = 0
+severity = "critical"
+webhooks = [
+  {{ url = "{url}/ok", format = "json" }},
+  {{ url = "{url}/fail", format = "json", max_attempts = 1 }},
+]
+"""
+
+
+def test_alert_timeline_and_latency_percentiles(make_gateway, upstream, servers, monkeypatch):
+    """A rule fires and resolves (webhooks: one delivers, one fails); the alerts panel shows both events with
+    times and delivery status, and the per-alias and per-provider panels show p50/p95 from the history."""
+    from playwright.sync_api import expect, sync_playwright
+
+    from tests.integration.test_alerts import FLAKY, MSGS, receiver
+    from tests.support.fake_upstream import Reply
+    from tests.support.gateway import TEST_KEY
+
+    monkeypatch.setenv("TEST_ADMIN_KEY", ADMIN_KEY)
+    rec = receiver(servers)
+    gw = make_gateway(extra=FLAKY + '[admin]\nkey_env = "TEST_ADMIN_KEY"\n',
+                      policies={"alerts.toml": ALERT_POLICY.format(url=rec.url)})
+    c = openai.OpenAI(base_url=gw.v1, api_key=TEST_KEY, max_retries=0)
+    upstream.push(Reply(status=500, body=b'{"error": {"message": "boom"}}'),
+                  Reply(status=500, body=b'{"error": {"message": "boom"}}'))
+    for _ in range(2):
+        with pytest.raises(openai.APIStatusError):
+            c.chat.completions.create(model="flaky", messages=MSGS)
+    rec.wait_for("ok", 1)
+    for _ in range(3):
+        c.chat.completions.create(model="flaky", messages=MSGS)
+    rec.wait_for("ok", 2)
+    rec.wait_for("fail", 2)
+    import time
+
+    deadline = time.time() + 10
+    while True:  # the history takes the records once a second
+        req = urllib.request.Request(gw.url + "/admin/history?range=1h", headers={"x-admin-key": ADMIN_KEY})
+        with urllib.request.urlopen(req, timeout=10) as resp:
+            totals = orjson.loads(resp.read())["totals"]
+        if totals["by_alias"].get("flaky", {}).get("requests") == 5 or time.time() > deadline:
+            break
+        time.sleep(0.2)
+
+    ARTIFACTS.mkdir(exist_ok=True)
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+        try:
+            page = browser.new_page(viewport={"width": 1280, "height": 900})
+            problems: list[str] = []
+            page.on("pageerror", lambda e: problems.append(str(e)))
+            page.goto(gw.url + "/dashboard")
+            page.fill("#key", ADMIN_KEY)
+            page.click("form button[type=submit]")
+            page.wait_for_url(gw.url + "/dashboard")
+            events = page.locator("#alert-events")
+            expect(events).to_have_attribute("data-events", "2", timeout=15000)
+            items = page.locator("#alert-events li.alert-event")
+            assert items.evaluate_all("xs => xs.map(x => x.dataset.status)") == ["resolved", "firing"]
+            expect(items.nth(0).locator(".pill")).to_have_text("resolved")
+            expect(items.nth(1).locator(".pill")).to_have_text("fired")
+            for i in range(2):
+                item = items.nth(i)
+                assert item.locator("time").get_attribute("datetime").endswith("Z")
+                expect(item.locator('[data-delivery="delivered"]')).to_have_count(1)
+                expect(item.locator('[data-delivery="failed"]')).to_contain_text("HTTP 500")
+            for table, name, rows in (("per-alias", "flaky", totals["by_alias"]),
+                                      ("per-provider", "up", totals["by_provider"])):
+                row = page.locator(f'#{table} tr[data-name="{name}"]')
+                expect(row.locator('[data-col="requests"]')).to_have_text("5")
+                for q in ("p50", "p95"):
+                    want = rows[name][f"{q}_latency_ms"]
+                    assert want is not None
+                    text = row.locator(f'[data-col="{q}"]').inner_text()
+                    assert text.endswith(" ms") and abs(float(text[:-3]) - want) <= 1, (table, q, text, want)
+            page.locator("#alert-events").scroll_into_view_if_needed()
+            page.screenshot(path=str(ARTIFACTS / "alerts-timeline.png"), full_page=True)
+            page.set_viewport_size({"width": 390, "height": 844})
+            page.wait_for_timeout(300)
+            assert page.evaluate("document.documentElement.scrollWidth") <= 390
+            page.screenshot(path=str(ARTIFACTS / "alerts-timeline-phone.png"), full_page=True)
+            assert not problems, problems
+        finally:
+            browser.close()
+
+
 CACHE_POLICY = {"cache.toml": '[[cache]]\nid = "exact"\nttl_s = 60\nmodels = ["demo"]\n'}
 PRICED = '\n[admin]\nkey_env = "TEST_ADMIN_KEY"\n\n[pricing."mock-1"]\ninput = 100.0\noutput = 200.0\n'
 

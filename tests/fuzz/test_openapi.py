@@ -45,15 +45,16 @@ path = "audit/records.jsonl"
 
 
 def cases():
-    """(operation, mode): positive for every operation, negative (invalid bodies) for the /v1 POSTs;
-    the others take no input that could be made invalid."""
+    """(operation, mode): positive for every operation, negative (invalid bodies) for the /v1 POSTs and
+    the key changes under /admin/keys; the others take no input that could be made invalid."""
     schema = schemathesis.openapi.from_path(SPEC)
     out = []
     for result in schema.get_all_operations():
         op = result.ok()
         name = f"{op.method.upper()} {op.path}"
         out.append(pytest.param(op, schemathesis.GenerationMode.POSITIVE, id=f"{name} positive"))
-        if op.method == "post" and op.path.startswith("/v1/"):
+        if (op.method == "post" and op.path.startswith("/v1/")) or (
+                op.path.startswith("/admin/keys") and "requestBody" in op.definition.raw):
             out.append(pytest.param(op, schemathesis.GenerationMode.NEGATIVE, id=f"{name} negative"))
     return out
 
@@ -74,7 +75,7 @@ def test_gateway_conforms_to_its_openapi_document(gateway, operation, mode):
         excluded = [positive_data_acceptance] if "cursor" in (case.query or {}) else None
         case.validate_response(response, headers={"Authorization": f"Bearer {TEST_KEY}"}, excluded_checks=excluded)
         assert response.status_code < 500, (case.method, case.path, response.status_code, response.content[:300])
-        if response.status_code >= 400 and case.path.startswith("/v1/"):
+        if response.status_code >= 400 and case.path.startswith(("/v1/", "/admin/keys")):
             error_shape(case.path, response.content)
 
     check()

@@ -83,7 +83,7 @@ def test_keys_are_compared_in_constant_time_against_every_candidate(monkeypatch)
 
 
 def test_the_admin_key_is_compared_in_constant_time(make_gateway, monkeypatch):
-    from gateway.http import admin
+    from gateway.http import admin_auth as admin  # where admin keys (and their roles) are matched
 
     monkeypatch.setenv("SECURITY_ADMIN_KEY", "adm-" + "k" * 20)
     gw = make_gateway(extra='[admin]\nkey_env = "SECURITY_ADMIN_KEY"\n')
