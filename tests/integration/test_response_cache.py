@@ -678,3 +678,22 @@ def test_stats_and_metrics_show_the_cache_per_alias(make_gateway, upstream):
         assert f'gateway_cache_requests_total{{alias="gpt",outcome="{outcome}"}} {n}.0' in metrics
     saved = next(line for line in metrics.splitlines() if line.startswith('gateway_cache_saved_usd_total{alias="gpt"}'))
     assert float(saved.split()[-1]) == pytest.approx(2 * cost)
+
+
+def test_a_managed_keys_own_tpm_never_refuses_its_hits(make_gateway, upstream, store_url, monkeypatch):
+    """A key's own limits set over the admin API join the same two phases as the policy's rules: with its own
+    tpm used up by a miss, the key still gets its hits, and a new miss is refused."""
+    monkeypatch.setenv("TEST_ADMIN_KEY", "admin-secret-0123456789")
+    extra = '\n[admin]\nkey_env = "TEST_ADMIN_KEY"\n'
+    gw = start(make_gateway, upstream, extra=extra, store=store_url)
+    r = httpx.post(gw.url + "/admin/keys", json={"id": "svc-cache", "limits": {"tpm": 2000, "rpm": 100}},
+                   headers={"Authorization": "Bearer admin-secret-0123456789"}, timeout=10)
+    assert r.status_code == 201, r.text
+    secret = r.json()["secret"]
+    assert ask_chat(gw, stream=False, key=secret, max_tokens=500)[1] == "miss"  # 1840 tokens spent
+    for stream in (True, False):
+        assert ask_chat(gw, stream=stream, key=secret, max_tokens=500) == (HELLO, "hit")
+    with pytest.raises(openai.RateLimitError) as err:
+        ask_chat(gw, stream=False, key=secret, max_tokens=500, content="Something new.")
+    assert err.value.body["code"] == "rate_limit_exceeded" and "tpm" in err.value.body["message"]
+    assert len(upstream.requests) == 1
