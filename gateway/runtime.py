@@ -116,9 +116,11 @@ def compile_runtime(loaded: LoadedConfig, services: Services, generation: int = 
     """Build every runtime object from the loaded config; raises ConfigError without side effects.
     `previous` is the snapshot a reload replaces: only read (its breakers are carried over per target)."""
     providers = compile_providers(loaded, services.upstreams)
-    router = Router.compile(loaded.main.models, providers, previous.router.breakers if previous is not None else None)
-    keys = KeyTable.compile(loaded.rules.get("keys", []), loaded.main.models, managed=services.managed_keys)
     pricing = Pricing.compile(loaded.main.pricing, file=loaded.path)
+    router = Router.compile(loaded.main.models, providers, previous.router.breakers if previous is not None else None,
+                            pricing=pricing, previous_stats=previous.router.stats if previous is not None else None,
+                            file=loaded.path)
+    keys = KeyTable.compile(loaded.rules.get("keys", []), loaded.main.models, managed=services.managed_keys)
     limits = None
     rate_rules, budget_rules = loaded.rules.get("rate_limits", []), loaded.rules.get("budgets", [])
     if rate_rules or budget_rules:

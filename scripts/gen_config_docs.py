@@ -132,7 +132,7 @@ def build() -> str:
     from gateway.auth import KeyRule
     from gateway.config.schema import AdminConfig, MainConfig, ModelConfig, ServerConfig, StoreConfig, TargetConfig
     from gateway.config.schema import AdminKeyConfig
-    from gateway.config.schema import LogsConfig, TracingConfig
+    from gateway.config.schema import CanaryConfig, LogsConfig, TracingConfig
     from gateway.guardrails.deny_list import DenyListRule
     from gateway.guardrails.policy import InjectionRule, PiiRule, RuleBase
     from gateway.limits.rules import BudgetTable, RateLimitTable
@@ -156,6 +156,7 @@ def build() -> str:
         else:
             parts += [f"\n`type = \"{kind}\"`: the common keys only.\n"]
     parts += ["\n### `[models.ALIAS]`\n", table(ModelConfig), "\n", "\nEach of `targets`:\n\n", table(TargetConfig), "\n",
+              "\n`[models.ALIAS.canary]`:\n\n", table(CanaryConfig), "\n",
               "\n### `[pricing.MODEL]`\n", PRICING_INTRO, table(PriceTable), "\n",
               "\n### `[audit]`\n", "See [records.md](records.md) for what is recorded and how the chain is verified.\n\n",
               table(AuditConfig), "\n"]

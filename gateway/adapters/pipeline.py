@@ -10,6 +10,7 @@ the flow (a logged 500).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Protocol
 
 import orjson
@@ -17,6 +18,7 @@ import orjson
 from gateway.codecs import Malformed
 from gateway.context import RequestContext
 from gateway.errors import UpstreamError
+from gateway.events import TextDelta, ToolCallDelta
 from gateway.filters.chain import Chain
 from gateway.translate.sse import SSEEvent
 
@@ -37,12 +39,40 @@ class Framer(Protocol):
     def close(self) -> list[SSEEvent]: ...
 
 
+class Units(Protocol):
+    """What a relayed pipe's `framer` is: a `Framer` (an upstream's bytes into events), or a cache hit's
+    (gateway.cache.replay: each group of events is one unit)."""
+
+    def feed(self, chunk: Any) -> list[Any]: ...
+
+    def close(self) -> list[Any]: ...
+
+
+class Pipe(Protocol):
+    """What the stream relay runs each unit through: `StreamPipe` (an upstream's answer) or a cache hit's
+    `gateway.cache.replay.ReplayStream`."""
+
+    @property
+    def framer(self) -> Units: ...
+
+    @property
+    def feed(self) -> Callable[[Any], bytes]: ...
+
+    @property
+    def error_event(self) -> Callable[[str, str], bytes]: ...
+
+    def finish(self) -> bytes: ...
+
+    def close(self) -> None: ...
+
+
 class UpstreamMalformed(UpstreamError):
     """Upstream data the decoder could not read; `__cause__` holds what it raised."""
 
 
 class StreamPipe:
-    __slots__ = ("ctx", "framer", "dec", "enc", "chain", "feed", "error_event", "_decode", "_run", "_encode")
+    __slots__ = ("ctx", "framer", "dec", "enc", "chain", "feed", "error_event", "content", "_decode", "_run",
+                 "_encode")
 
     def __init__(self, adapter: Adapter, ctx: RequestContext, scanner: OutputScanner | None) -> None:
         self.ctx = ctx
@@ -51,6 +81,10 @@ class StreamPipe:
         self.enc: Any = adapter.encoder(ctx)
         self.error_event = self.enc.error_event  # an in-band error event in the caller's format
         self.chain = Chain.compose(ctx, scanner, adapter.text_of)
+        # The upstream sent content (text or a tool call), whether or not a filter still holds it:
+        # the point after which the answer is not retried on another target (gateway.http.commit).
+        # Without output guardrails the first-token mark says the same, so the fast lane skips this.
+        self.content = False
         self._decode, self._run, self._encode = self.dec.feed, self.chain.run, self.enc.encode  # bound once
         # `feed(event) -> bytes`: when no filter rewrites text, the fast lane relays the events it
         # recognises as the upstream's bytes and hands the others to the full path (one call per event).
@@ -64,6 +98,11 @@ class StreamPipe:
         except _UNREADABLE as exc:
             raise UpstreamMalformed("the upstream sent a malformed stream event",
                                     code="upstream_malformed_event") from exc
+        if not self.content:
+            for ev in events:
+                if type(ev) is TextDelta and ev.text or type(ev) is ToolCallDelta:
+                    self.content = True
+                    break
         out = self._encode(self._run(events), self.dec.raw)
         if self.enc.error is not None and self.ctx.upstream_stream_error is None:
             self.ctx.upstream_stream_error = self.enc.error

@@ -47,12 +47,14 @@ def scan_response(resp: dict, scanner) -> None:
 
 
 class ResponsesStream:
-    __slots__ = ("ctx", "scanner", "framer", "_usage", "_deltas", "_ended", "_seq", "_text", "_args")
+    __slots__ = ("ctx", "scanner", "framer", "content", "_usage", "_deltas", "_ended", "_seq", "_text", "_args")
 
     def __init__(self, ctx: RequestContext, scanner) -> None:
         self.ctx = ctx
         self.scanner = scanner
         self.framer = SSEParser()
+        # Content arrived, even if the scanner still holds it (gateway.http.commit: no retry after it).
+        self.content = False
         self._usage: Usage | None = None
         self._deltas: list[bytes | str] = []  # streamed text, counted only if no usage arrives
         self._ended = False
@@ -106,6 +108,7 @@ class ResponsesStream:
         scanner = self.scanner
         oi = data.get("output_index", 0)
         if kind == "response.output_text.delta":
+            self.content = True
             text = scanner.feed(oi, data.get("delta") or "")
             if not text:
                 return []
@@ -125,6 +128,7 @@ class ResponsesStream:
             data["text"] = "".join(self._text.get(key, ()))
             return out + [data]
         if kind == "response.function_call_arguments.delta":
+            self.content = True
             part = scanner.feed_tool_args(oi, 0, data.get("delta") or "")
             if not part:
                 return []

@@ -68,6 +68,9 @@ def load_config(path: str) -> LoadedConfig:
         for t in model.targets:
             if t.provider not in main.providers:
                 raise ConfigError(path, f"models.{alias}.targets", f"a provider declared in [providers] (no '{t.provider}')")
+        if model.canary is not None and model.canary.target.provider not in main.providers:
+            raise ConfigError(path, f"models.{alias}.canary.target",
+                              f"a provider declared in [providers] (no '{model.canary.target.provider}')")
         for fb in model.fallbacks:
             if fb not in main.models or fb == alias:
                 raise ConfigError(path, f"models.{alias}.fallbacks", f"another declared alias (no '{fb}')")

@@ -90,6 +90,28 @@ class TargetConfig(Strict):
     weight: float = Field(1.0, gt=0)
 
 
+class CanaryConfig(Strict):
+    """A candidate target that gets a share of an alias's traffic, or chosen keys' and tags', and is
+    rolled back (for every instance sharing the store) when it does worse than the bounds."""
+
+    # The candidate target (its `weight` is not read).
+    target: TargetConfig
+    # The share of the alias's other requests sent to the candidate first (0 to 1).
+    share: float = Field(0.0, ge=0, le=1)
+    # Requests from these key ids, or carrying one of these tags (x-gateway-tags), always go to it.
+    keys: list[str] = []
+    tags: list[str] = []
+    # Roll back when, over the last `window_s` of the candidate's requests on an instance (once it saw
+    # `min_requests`), the share that failed passes `max_error_rate`, or the 95th percentile of time to
+    # first token passes `max_p95_ms`. At least one bound is required.
+    max_error_rate: float | None = Field(None, ge=0, le=1)
+    max_p95_ms: float | None = Field(None, gt=0)
+    window_s: float = Field(60.0, gt=0)
+    min_requests: int = Field(10, ge=1)
+    # How often an instance re-reads the shared rollback state (another instance may have rolled back).
+    check_s: float = Field(1.0, gt=0)
+
+
 class ModelConfig(Strict):
     targets: list[TargetConfig] = Field(min_length=1)
     fallbacks: list[str] = []
@@ -105,6 +127,14 @@ class ModelConfig(Strict):
     # this long. A target shared by aliases that disagree takes the most cautious values.
     breaker_failures: int = Field(5, ge=1)
     breaker_cooldown_s: float = Field(30.0, ge=0)
+    # How each request orders the targets (gateway/routing/strategies/): "weighted" (by `weight`),
+    # "least-latency" (lowest moving average of time to first token), "least-busy" (fewest requests
+    # in flight) or "cost" (cheapest by the price table). Open breakers are skipped by all of them.
+    strategy: str = "weighted"
+    # least-latency: the share of requests that take a random order, so every target stays measured.
+    explore: float = Field(0.1, ge=0, le=1)
+    # A candidate target tried first for a share of requests, rolled back automatically (below).
+    canary: CanaryConfig | None = None
 
 
 class ResponseCacheConfig(Strict):

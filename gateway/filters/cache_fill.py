@@ -19,6 +19,13 @@ class CacheFill(Filter):
         self.size = 0
         self.over = False  # too big to keep: nothing more is collected
 
+    def reset(self) -> None:
+        """Forget what was collected: the answer failed before its content and another target answers
+        instead (gateway.http.commit)."""
+        self.events.clear()
+        self.size = 0
+        self.over = False
+
     def _add(self, ev: Event, size: int) -> None:
         self.size += size
         if self.size > self.limit:

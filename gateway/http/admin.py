@@ -61,6 +61,8 @@ def stats_data(state) -> dict:
     data: dict = recorder.stats() if recorder is not None else {}
     data.setdefault("in_flight", state.in_flight)
     data["breaker_detail"] = {name: b.snapshot() for name, b in rt.router.breakers.items()}
+    data["canary"] = rt.router.canary_states()
+    data["target_stats"] = rt.router.target_stats()  # what the measured routing strategies read
     data["config"] = {"generation": rt.generation, "reloads": state.reloads, "reload_errors": state.reload_errors}
     return data
 

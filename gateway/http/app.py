@@ -104,6 +104,7 @@ async def _services(app: web.Application) -> AsyncIterator[None]:
     recorder = services.recorder
     recorder.set_in_flight_source(lambda: state.in_flight)
     recorder.set_breaker_source(lambda: state.runtime.router.breaker_states())
+    recorder.set_canary_source(lambda: state.runtime.router.canary_states())
     recorder.set_fail_open_source(lambda: {
         "limits": state.runtime.limits.fail_open_total if state.runtime.limits is not None else 0,
         "revocation": services.revocations.fail_open_total})

@@ -27,8 +27,7 @@ from typing import TYPE_CHECKING, Any
 from aiohttp import web
 
 from gateway import reasons
-from gateway.adapters.pipeline import UpstreamMalformed
-from gateway.adapters.registry import ADAPTERS, adapter_for
+from gateway.adapters.registry import adapter_for
 from gateway.apis.registry import APIS
 from gateway.cache import request as response_cache
 from gateway.cache.entry import NotStorable
@@ -36,8 +35,9 @@ from gateway.cache.replay import ReplayStream, replay
 from gateway.context import Decision, RequestContext
 from gateway.errors import Forbidden, GatewayError, RequestTimeout, Unauthorized, UpstreamError, UpstreamTimeout
 from gateway.http import ids, ingress
+from gateway.http.commit import Commit, Head
 from gateway.http.recording import record, record_before_last_byte
-from gateway.http.relay import relay_stream, upstream_exc_text
+from gateway.http.relay import relay_stream
 from gateway.http.responses import common_headers, error_response
 from gateway.http.state import STATE, GatewayState
 
@@ -146,7 +146,7 @@ async def serve(request: web.Request, api: str) -> web.StreamResponse:
             if hit is not None:  # answered from the cache: no upstream, the answer through this request's filters
                 if ctx.stream and hit.body is None:  # a stream, written as an upstream's is (the relay)
                     replayed = ReplayStream(ctx, hit, scanner)
-                    return await relay_stream(request, ctx, replayed, replayed)
+                    return await relay_stream(request, ctx, Head(replayed, replayed.iter_chunks(), b"", None))
                 return await _send(request, ctx, _replayed(ctx, hit, scanner))
             if split and limits is not None:
                 await _admit(ctx, limits, body, requests=False, tokens=True)
@@ -158,19 +158,11 @@ async def serve(request: web.Request, api: str) -> web.StreamResponse:
         timeout = route.timeout_s
         try:
             async with asyncio.timeout(timeout) if timeout else _NO_DEADLINE:
-                opened = await rt.router.open(ctx, route, trace_headers, adapter_for)
-                adapter = ADAPTERS[(ctx.api, opened.provider.wire)]
-                if not ctx.stream:
-                    raw = await opened.reply.read()
-                    ctx.timings.upstream_wait += perf_counter() - ctx.timings.first_byte
-                    key_scrub = opened.provider.scrubber
-                    try:
-                        out = adapter.response(ctx, raw, scanner)
-                    except UpstreamMalformed as exc:
-                        log.warning("request %s: unreadable upstream response\n%s", ctx.request_id,
-                                    upstream_exc_text(exc.__cause__ or exc, key_scrub))
-                        raise UpstreamError("the upstream sent a malformed response", code="upstream_malformed_response",
-                                            upstream_status=opened.reply.status) from None
+                commit = Commit(ctx, scanner)  # reads each 2xx answer up to its first content
+                opened = await rt.router.open(ctx, route, trace_headers, adapter_for, commit)
+                if commit.body is not None:
+                    out = commit.body
+                    key_scrub = commit.scrub
                     if key_scrub is not None:
                         out = key_scrub.body(out)  # the upstream's own bytes unless the key is in them
                     ctx.status = 200
@@ -184,12 +176,13 @@ async def serve(request: web.Request, api: str) -> web.StreamResponse:
                                                                   content_type="application/json"))
         except TimeoutError:
             raise UpstreamTimeout(f"the request did not complete within {timeout:g}s") from None
-        # Streams are bounded by the idle timeout between chunks rather than a total deadline.
+        # After its first content a stream is bounded by the idle timeout between chunks rather than a
+        # total deadline (the alias's `timeout_s` bounds the attempts up to that first content).
+        assert commit.head is not None  # a stream, committed
         store = None
         if cached is not None:
-            store = functools.partial(cached.complete, ctx, _at_rest(guard, opened.provider.scrubber))
-        return await relay_stream(request, ctx, adapter.stream(ctx, scanner), opened.reply, opened.provider.scrubber,
-                                  store)
+            store = functools.partial(cached.complete, ctx, _at_rest(guard, commit.scrub))
+        return await relay_stream(request, ctx, commit.head, commit.scrub, store)
     except GatewayError as err:
         resp = error_response(ctx, err)
         if isinstance(err, RequestTimeout):
@@ -216,6 +209,7 @@ async def serve(request: web.Request, api: str) -> web.StreamResponse:
             ingress.release_key_slot(state, key_id)
         if opened is not None:
             opened.reply.close()
+            rt.router.finished(opened, ctx.timings.first_token, ctx.timings.end or perf_counter())
         if scanner is not None:
             scanner.close()
         if cached is not None:

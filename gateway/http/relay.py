@@ -1,6 +1,9 @@
 """The stream relay: upstream bytes -> SSE events -> the request's pipe (decoder, filters, encoder)
 -> byte stages (key scrub, capture) -> client.
 
+It starts from a committed `Head` (gateway.http.commit): what the pipe made up to the upstream's
+first content, held until then so that an answer failing before it could go to another target.
+
 Events are relayed as they arrive: each upstream read is parsed, piped and written before the next
 read, and `write` waits while the client's socket buffer is full, so a slow client slows the upstream
 read (backpressure) instead of filling memory. A client that goes away raises on write (or cancels the
@@ -19,66 +22,29 @@ gateway bug, logged with the request id).
 from __future__ import annotations
 
 import logging
-import traceback
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from time import perf_counter
-from typing import Any, Protocol
 
 from aiohttp import web
 
 from gateway import reasons
-from gateway.adapters.pipeline import StreamPipe, UpstreamMalformed
+from gateway.adapters.pipeline import Pipe, UpstreamMalformed
 from gateway.codecs import Malformed
 from gateway.context import Decision, RequestContext
 from gateway.errors import GatewayError, UpstreamError
 from gateway.filters.byte_stages import ByteStages
+from gateway.http.commit import Head, upstream_exc_text
 from gateway.http.recording import record_before_last_byte
 from gateway.http.responses import common_headers
-from gateway.providers.base import UpstreamReply
 from gateway.providers.key_scrub import KeyScrubber
 
 log = logging.getLogger("gateway.relay")
 
-
-class Pipe(Protocol):
-    """What the relay runs each unit through: an upstream's `StreamPipe`, or a cache hit's `ReplayStream`
-    (whose `framer` turns its chunks, groups of events, into units: one group is one)."""
-
-    @property
-    def framer(self) -> Parser: ...
-
-    @property
-    def feed(self) -> Callable[[Any], bytes]: ...
-
-    @property
-    def error_event(self) -> Callable[[str, str], bytes]: ...
-
-    def finish(self) -> bytes: ...
-
-    def close(self) -> None: ...
+__all__ = ["relay_stream", "upstream_exc_text"]
 
 
-class Source(Protocol):
-    def iter_chunks(self) -> AsyncIterator[Any]: ...
-
-
-class Parser(Protocol):
-    """Chunks into units for the pipe (`gateway.adapters.pipeline.Framer` for an upstream's bytes)."""
-
-    def feed(self, chunk: Any) -> list[Any]: ...
-
-    def close(self) -> list[Any]: ...
-
-
-def upstream_exc_text(exc: BaseException, key_scrub: KeyScrubber | None) -> str:
-    """An exception raised on upstream data, for the log: its message may quote that data (`int('...')`),
-    so the provider's key is taken out of it."""
-    text = "".join(traceback.format_exception(exc))
-    return key_scrub.text(text) if key_scrub is not None else text
-
-
-async def relay_stream(request: web.Request, ctx: RequestContext, pipe: StreamPipe | Pipe,
-                       reply: UpstreamReply | Source, key_scrub: KeyScrubber | None = None,
+async def relay_stream(request: web.Request, ctx: RequestContext, head: Head,
+                       key_scrub: KeyScrubber | None = None,
                        before_last: Callable[[], Awaitable[None]] | None = None) -> web.StreamResponse:
     """`key_scrub`: the provider's credential, taken out of everything relayed (an upstream error event
     may quote it, a model may repeat it), also when it is split across two events. `before_last`: awaited
@@ -91,30 +57,34 @@ async def relay_stream(request: web.Request, ctx: RequestContext, pipe: StreamPi
     await resp.prepare(request)
     ctx.status = 200
     stages = ByteStages(ctx, key_scrub)
+    pipe, chunks = head.pipe, head.chunks
     parser = pipe.framer
-    chunks = reply.iter_chunks().__aiter__()
     timings = ctx.timings
     try:
         try:
-            while True:
-                t0 = perf_counter()
-                chunk = await anext(chunks, None)
-                t1 = perf_counter()
-                timings.upstream_wait += t1 - t0
-                if chunk is None:
-                    break
-                try:
-                    events = parser.feed(chunk)
-                except Malformed as exc:  # binary framing (AWS event-stream) that failed its checks
-                    raise UpstreamMalformed("the upstream sent a malformed stream event",
-                                            code="upstream_malformed_event") from exc
-                if not events:
-                    continue
-                data = pipe.feed(events[0]) if len(events) == 1 else b"".join([pipe.feed(e) for e in events])
-                if data:
-                    await resp.write(stages.feed(data))
-                    timings.client_wait += perf_counter() - t1
-            data = b"".join([pipe.feed(e) for e in parser.close()]) + pipe.finish()
+            if head.data:
+                await resp.write(stages.feed(head.data))
+            data = head.tail
+            if data is None:
+                while True:
+                    t0 = perf_counter()
+                    chunk = await anext(chunks, None)
+                    t1 = perf_counter()
+                    timings.upstream_wait += t1 - t0
+                    if chunk is None:
+                        break
+                    try:
+                        events = parser.feed(chunk)
+                    except Malformed as exc:  # binary framing (AWS event-stream) that failed its checks
+                        raise UpstreamMalformed("the upstream sent a malformed stream event",
+                                                code="upstream_malformed_event") from exc
+                    if not events:
+                        continue
+                    data = pipe.feed(events[0]) if len(events) == 1 else b"".join([pipe.feed(e) for e in events])
+                    if data:
+                        await resp.write(stages.feed(data))
+                        timings.client_wait += perf_counter() - t1
+                data = b"".join([pipe.feed(e) for e in parser.close()]) + pipe.finish()
             data = stages.finish(data)
             if ctx.upstream_stream_error is not None:
                 ctx.error = UpstreamError("the upstream reported an error mid-stream", code="upstream_stream_error")
@@ -156,7 +126,7 @@ async def relay_stream(request: web.Request, ctx: RequestContext, pipe: StreamPi
     return resp
 
 
-async def _end_with_error(request: web.Request, resp: web.StreamResponse, ctx: RequestContext, pipe: StreamPipe | Pipe,
+async def _end_with_error(request: web.Request, resp: web.StreamResponse, ctx: RequestContext, pipe: Pipe,
                           stages: ByteStages, err: GatewayError) -> None:
     """One closing error event in the caller's format, after what the key scrub still holds."""
     ctx.error = err

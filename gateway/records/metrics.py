@@ -34,6 +34,7 @@ class _Callbacks:
     def __init__(self) -> None:
         self.breakers: Callable[[], dict[str, str]] | None = None
         self.fail_open: Callable[[], dict[str, int]] | None = None
+        self.canary: Callable[[], dict[str, dict[str, object]]] | None = None
         self.gpu = None  # _Gpu or None
         self.trace_dropped: Callable[[], Mapping[str, int]] | None = None
 
@@ -62,6 +63,18 @@ class _Callbacks:
             for target, state in states.items():
                 for s in BREAKER_STATES:
                     g.add_metric([str(target), s], 1.0 if state == s else 0.0)
+            yield g
+        if self.canary is not None:
+            g = GaugeMetricFamily("gateway_canary_rolled_back",
+                                  "1 when the alias's canary target was rolled back (by any instance sharing the store)",
+                                  labels=["alias", "target"])
+            try:
+                canaries = self.canary()
+            except Exception:
+                log.exception("canary state callable failed")
+                canaries = {}
+            for alias, snap in canaries.items():
+                g.add_metric([alias, str(snap.get("target"))], float(snap.get("rolled_back") or 0))
             yield g
         if self.gpu is not None:
             yield from self.gpu.collect()

@@ -86,6 +86,11 @@ class Recorder:
         self._metrics.callbacks.breakers = source
         self._stats.register("breakers", source)
 
+    def set_canary_source(self, source: Callable[[], dict[str, dict[str, object]]]) -> None:
+        """Each alias's canary (gateway.routing.canary): the rollback gauge, and `canary` in /stats."""
+        self._metrics.callbacks.canary = source
+        self._stats.register("canary", source)
+
     def set_fail_open_source(self, source: Callable[[], dict[str, int]]) -> None:
         """Requests served unchecked with the store down, by check ("limits", "revocation")."""
         self._metrics.callbacks.fail_open = source

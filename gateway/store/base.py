@@ -120,6 +120,11 @@ class Store(Protocol):
     async def key_put(self, key_id: str, doc: bytes, *, create: bool = False) -> bool:
         """Store a key's document and bump the version; with `create`, only when the id is new
         (False: it exists, nothing written)."""
+    async def set_flag(self, key: str, value: str) -> bool:
+        """Set a shared flag once: True if this call set it, False if it was already set (its value
+        kept). Flags hold rollback decisions every instance must agree on (gateway.routing.canary)."""
+
+    async def get_flag(self, key: str) -> str | None: ...
 
     async def ping(self) -> None: ...
 

@@ -51,6 +51,7 @@ class MemoryStore:
         self._revoked: set[str] = set()
         self._keys: dict[str, bytes] = {}  # managed keys' documents (gateway.managed_keys)
         self._keys_version = 0
+        self._flags: dict[str, str] = {}
         self._ops = 0
 
     # -- limits -------------------------------------------------------------------------------
@@ -225,6 +226,15 @@ class MemoryStore:
         self._keys[key_id] = doc
         self._keys_version += 1
         return True
+
+    async def set_flag(self, key: str, value: str) -> bool:
+        if key in self._flags:
+            return False
+        self._flags[key] = value
+        return True
+
+    async def get_flag(self, key: str) -> str | None:
+        return self._flags.get(key)
 
     async def ping(self) -> None:
         return None

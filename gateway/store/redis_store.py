@@ -62,6 +62,7 @@ class RedisStore:
     # One hash tag, so the document and the version change in one transaction on a cluster too.
     KEYS = "gw:{keys}:docs"
     KEYS_VERSION = "gw:{keys}:version"
+    FLAGS = "gw:flag:"
 
     def __init__(self, client, *, split_by_slot: bool = False, fast: RespClient | None = None) -> None:
         self._r = client
@@ -370,6 +371,12 @@ class RedisStore:
             return bool(written) or not create
 
         return bool(await self._call(run))
+    async def set_flag(self, key: str, value: str) -> bool:
+        return bool(await self._call(self._r.set, self.FLAGS + key, value, None, None, True))  # NX
+
+    async def get_flag(self, key: str) -> str | None:
+        got = await self._checked(self._call, self._r.get, self.FLAGS + key)
+        return got.decode() if isinstance(got, bytes) else got
 
     async def ping(self) -> None:
         await self._call(self._r.ping)

@@ -11,7 +11,7 @@ import httpx
 import pytest
 
 from tests.faults.wire import AUTH, MSGS, audit_verify, by_request_id, openai_error, openai_stream, records
-from tests.support.fake_upstream import Reply, transcript
+from tests.support.fake_upstream import Reply, sse_events, transcript
 
 AUDIT = """
 [audit]
@@ -117,10 +117,23 @@ def test_slow_drip_within_the_idle_timeout_is_relayed_whole(gw, upstream):
 
 
 def test_drip_slower_than_the_idle_timeout_ends_with_an_error_event(gw, upstream):
-    upstream.push(Reply(sse=STREAM, event_delay=1.0))
+    events = sse_events(STREAM)
+    # The role chunk and the first text together, then a stall: content has started, so no retry.
+    upstream.push(Reply(writes=[events[0] + events[1], b"".join(events[2:])], event_delay=1.0))
     r = chat(gw, stream=True)
     _, end = openai_stream(r.content)
     assert end == "error"
+    assert len(upstream.requests) == 1
+
+
+def test_stall_before_the_first_content_is_retried(gw, upstream):
+    upstream.push(Reply(sse=STREAM, event_delay=1.0))  # the role chunk, then nothing for 1 s
+    r = chat(gw, stream=True)
+    chunks, end = openai_stream(r.content)
+    assert end == "done" and r.headers["x-gateway-attempts"] == "2"
+    text = "".join(c["choices"][0]["delta"].get("content") or "" for c in chunks if c.get("choices"))
+    assert text == "Hello! How can I help you today?"
+    assert len(upstream.requests) == 2
 
 
 @pytest.mark.parametrize("stream", [False, True])
@@ -138,27 +151,31 @@ def test_hanging_upstream_is_a_504_in_openai_shape_and_one_record(gw, upstream, 
 
 @pytest.mark.parametrize("body", [b"", b"not json", b'{"choices": [', b"[1, 2, 3]", b"\xff\xfe garbage"])
 def test_malformed_upstream_json_is_a_502_in_openai_shape(gw, upstream, body):
-    upstream.push(Reply(body=body))
+    upstream.push(*[Reply(body=body)] * 3)  # a 200 that fails before its content is retried, like a 5xx
     r = chat(gw)
     assert r.status_code == 502, r.content
     openai_error(r.content)
+    assert len(upstream.requests) == 3
     wait_idle(gw)
     assert len(records(audit_path(gw), 1)) == 1
 
 
 def test_upstream_200_with_an_error_body_is_not_passed_off_as_a_completion(gw, upstream):
-    upstream.push(Reply(body=b'{"error": {"message": "model overloaded", "type": "server_error", "code": null}}'))
+    upstream.push(*[Reply(body=b'{"error": {"message": "model overloaded", "type": "server_error", "code": null}}')] * 3)
     r = chat(gw)
     assert r.status_code == 502, r.content
     openai_error(r.content)
+    assert len(upstream.requests) == 3
 
 
-def test_upstream_200_sse_carrying_only_an_error_event_ends_with_that_error(gw, upstream):
-    upstream.push(Reply(sse=b'data: {"error": {"message": "overloaded", "type": "server_error"}}\n\n'))
+def test_upstream_200_sse_carrying_only_an_error_event_is_retried_then_a_502(gw, upstream):
+    # No content came before the error: nothing was sent, so each attempt is retried like a 5xx, and
+    # when all fail the caller gets an error response rather than a stream.
+    upstream.push(*[Reply(sse=b'data: {"error": {"message": "overloaded", "type": "server_error"}}\n\n')] * 3)
     r = chat(gw, stream=True)
-    assert r.status_code == 200
-    _, end = openai_stream(r.content)
-    assert end == "error"
+    assert r.status_code == 502
+    assert openai_error(r.content)["code"] == "upstream_stream_error"
+    assert len(upstream.requests) == 3
 
 
 def test_a_retried_request_is_counted_once_against_the_rate_limit(make_gateway, upstream):
@@ -210,7 +227,7 @@ def test_a_retried_request_is_charged_once_against_a_token_budget(make_gateway, 
 
 def test_every_fault_leaves_one_record_per_request_and_a_verifiable_chain(gw, upstream):
     upstream.push(Reply(sse=STREAM, reset_after=2), Reply(hang=True), Reply(hang=True), Reply(hang=True),
-                  Reply(body=b"nope"), Reply(sse=STREAM, stall_after=2), Reply(sse=without_done()))
+                  *[Reply(body=b"nope")] * 3, Reply(sse=STREAM, stall_after=2), Reply(sse=without_done()))
     ids = [chat(gw, stream=True).headers["x-request-id"], chat(gw).headers["x-request-id"],
            chat(gw).headers["x-request-id"], chat(gw, stream=True).headers["x-request-id"],
            chat(gw, stream=True).headers["x-request-id"]]

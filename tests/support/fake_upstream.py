@@ -8,6 +8,7 @@ so tests can assert that a disconnect reached the upstream.
 from __future__ import annotations
 
 import asyncio
+import random
 from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -76,6 +77,10 @@ class FakeUpstream:
         self.abandoned_event = asyncio.Event()
         self.completed = 0
         self.url = ""
+        # With no reply queued: wait this long before answering, and fail this share of requests (500).
+        self.delay = 0.0
+        self.fail_rate = 0.0
+        self.rng = random.Random(0)
 
     def push(self, *replies: Reply) -> None:
         self.script.extend(replies)
@@ -115,7 +120,13 @@ class FakeUpstream:
         raw = await request.read()
         body = orjson.loads(raw) if raw else {}
         self.requests.append(Seen(request.path, CIMultiDict(request.headers), body, request.query_string))
-        reply = self.script.popleft() if self.script else self._default(request.path, body)
+        if self.script:
+            reply = self.script.popleft()
+        elif self.fail_rate and self.rng.random() < self.fail_rate:
+            reply = Reply(status=500, body=b'{"error": {"message": "injected failure", "type": "server_error"}}')
+        else:
+            reply = self._default(request.path, body)
+            reply.header_delay = reply.header_delay or self.delay
         try:
             if reply.hang:
                 await asyncio.sleep(3600)
