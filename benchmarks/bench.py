@@ -127,7 +127,7 @@ type = "openai"
 base_url = "{upstream}/v1"
 [models.bench]
 targets = [{{ provider = "up", model = "bench-model" }}]
-[pricing.bench-model]  # the limits rows' USD budget needs a price for every target it covers
+{shadow_line(row)}[pricing.bench-model]  # the limits rows' USD budget needs a price for every target it covers
 input = 1.0
 output = 2.0
 {extra_main.replace("{redis}", redis_url).replace("{upstream}", upstream)}
@@ -202,6 +202,15 @@ ROW_FILES: dict[str, tuple[dict[str, str], str]] = {
     # (on the load core): compare with "passthrough" in the same run for what tracing costs.
     "tracing": ({}, NO_AUDIT + '[tracing]\nenabled = true\nsample_ratio = 1.0\nendpoint = "{upstream}/v1/traces"\n'),
 }
+
+# Shadow traffic (#18): the bench alias copies a share of its requests to a candidate on the same upstream.
+SHADOW_ROWS = {"shadow-5pct": 0.05}
+ROW_FILES["shadow-5pct"] = ({}, NO_AUDIT + '[models.bench-cand]\ntargets = [{ provider = "up", model = "bench-cand" }]\n')
+
+
+def shadow_line(row: str) -> str:
+    sample = SHADOW_ROWS.get(row)
+    return f'shadow = {{ alias = "bench-cand", sample = {sample} }}\n' if sample is not None else ""
 
 
 async def _one(session: aiohttp.ClientSession, url: str, body: bytes, stream: bool) -> tuple[float, float, list[float]]:

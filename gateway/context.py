@@ -17,6 +17,7 @@ if TYPE_CHECKING:  # imports for type checkers only: at run time the context mod
     from gateway.limits.admission import Admission
     from gateway.limits.key_limits import KeyLimits
     from gateway.runtime import Runtime
+    from gateway.shadow.pair import AnswerSink, ShadowPair
 
 
 @dataclass(slots=True)
@@ -149,6 +150,11 @@ class RequestContext:
     cache_saved_usd: float = 0.0
     cache_fill: CacheFill | None = None
     trace: TraceMarks | None = None  # set when the request is sampled for tracing (gateway.tracing)
+    # Shadow traffic (gateway.shadow): on a shadow copy, the alias it shadows (only shadow budgets apply);
+    # on a sampled primary, its pair; on either, the answer's text and finish reason (filters.answer).
+    shadow_of: str | None = None
+    shadow_pair: ShadowPair | None = None
+    answer: AnswerSink | None = None
 
     def capture(self) -> list[bytes] | None:
         """Where the client-bound bytes are kept: the audit record's payload list, or else the trace's."""

@@ -40,6 +40,7 @@ if TYPE_CHECKING:  # built by the app at start-up; the runtime only passes them 
     import aiohttp
 
     from gateway.records.recorder import Recorder
+    from gateway.shadow.runner import Shadows
     from gateway.store.base import Store
     from gateway.store.revocation import RevocationCache
     from gateway.tracing.exporter import Tracer
@@ -62,6 +63,7 @@ class Services:
     tracer: Tracer | None = None  # [tracing] enabled: OpenTelemetry spans of finished requests
     # Keys created over the admin API: loaded from the store, kept in step by polling its version
     managed_keys: ManagedKeys = field(default_factory=ManagedKeys)
+    shadows: Shadows | None = None  # shadow traffic's queue and workers (gateway.shadow), started with the app
 
 
 @dataclass(frozen=True, slots=True)

@@ -130,7 +130,7 @@ def doc(model: type[BaseModel]) -> str:
 def build() -> str:
     from gateway.alerts.rules import AlertTable, WebhookConfig
     from gateway.auth import KeyRule
-    from gateway.config.schema import AdminConfig, MainConfig, ModelConfig, ServerConfig, StoreConfig, TargetConfig
+    from gateway.config.schema import AdminConfig, DriftConfig, MainConfig, ModelConfig, ServerConfig, ShadowConfig, StoreConfig, TargetConfig
     from gateway.config.schema import AdminKeyConfig
     from gateway.config.schema import CanaryConfig, LogsConfig, TracingConfig
     from gateway.guardrails.deny_list import DenyListRule
@@ -157,6 +157,7 @@ def build() -> str:
             parts += [f"\n`type = \"{kind}\"`: the common keys only.\n"]
     parts += ["\n### `[models.ALIAS]`\n", table(ModelConfig), "\n", "\nEach of `targets`:\n\n", table(TargetConfig), "\n",
               "\n`[models.ALIAS.canary]`:\n\n", table(CanaryConfig), "\n",
+              "\nThe `shadow` table (shadow traffic, see [shadow.md](shadow.md)):\n\n", table(ShadowConfig), "\n",
               "\n### `[pricing.MODEL]`\n", PRICING_INTRO, table(PriceTable), "\n",
               "\n### `[audit]`\n", "See [records.md](records.md) for what is recorded and how the chain is verified.\n\n",
               table(AuditConfig), "\n"]
@@ -165,6 +166,8 @@ def build() -> str:
         parts += [f"\n`[[audit.sinks]] type = \"{kind}\"`:\n\n", table(sink), "\n"]
     parts += ["\n### `[tracing]`\n", doc(TracingConfig), table(TracingConfig), "\n",
               "\n### `[logs]`\n", doc(LogsConfig), table(LogsConfig), "\n"]
+    parts += ["\n### `[drift]`\n", "Input drift per alias (see [records.md](records.md#input-drift)): the windows its PSI "
+              "compares.\n\n", table(DriftConfig), "\n"]
     parts += ["\n## Policy files\n", POLICY_INTRO,
               "\n### `[[keys]]`\n", table(KeyRule), "\n",
               "\n### `[[rate_limits]]`\n", LIMITS_INTRO, table(RateLimitTable), "\n",
@@ -231,6 +234,9 @@ NOTES = {
     ("ModelConfig", "targets"): "Provider models serving this alias, picked by weight.",
     ("ModelConfig", "fallbacks"): "Other aliases tried, in order, when every target failed.",
     ("ModelConfig", "max_attempts"): "Attempts across this alias's targets before its fallbacks.",
+    ("ModelConfig", "shadow"): "Sampled copies of this alias's requests sent to a candidate alias (below).",
+    ("ShadowConfig", "alias"): "The candidate: another `[models.ALIAS]`.",
+    ("ShadowConfig", "sample"): "Share of requests copied, 0 to 1 (0.05: one in twenty, drawn at random).",
     ("TargetConfig", "provider"): "A `[providers.NAME]` name.",
     ("TargetConfig", "model"): "The model name sent upstream (the Azure deployment for `azure`).",
     ("TargetConfig", "weight"): "Relative share of traffic.",
@@ -279,7 +285,7 @@ NOTES = {
     ("DenyListRule", "whole_words"): "Match only at word boundaries.",
     ("DenyListRule", "action"): "`block` refuses the request (400); `redact` replaces the phrase; `flag` records it.",
     ("AlertTable", "id"): "Alert id, in notifications.",
-    ("AlertTable", "type"): "`metric`: a number in /stats; `budget`: a share of a `[[budgets]]` limit.",
+    ("AlertTable", "type"): "`metric`: a number in /stats; `budget`: a share of a `[[budgets]]` limit; `drift`: the input PSI of an alias (threshold 0.2 unless set).",
     ("AlertTable", "metric"): "",
     ("AlertTable", "severity"): "Carried in the notification (and its colour in Slack).",
 }
@@ -320,8 +326,9 @@ lists), with one counter per key/team/user/model/tag (`per = "each"`) or one sha
 
 """
 
-ALERTS_INTRO = """Evaluated in a background task of each gateway process; notifications go to webhooks from one
-bounded queue per destination, so a slow or failing webhook never delays requests or other webhooks.
+ALERTS_INTRO = """Evaluated in a background task of one worker per gateway instance (over the instance's merged
+`/stats`), and of one instance per fleet when the instances share a Redis store (over the fleet's merged
+windows); notifications go to webhooks from one bounded queue per destination, so a slow or failing webhook never delays requests or other webhooks.
 
 ```toml
 [[alerts]]
@@ -359,7 +366,8 @@ webhooks = [{ url_env = "SLACK_ALERTS_URL", format = "slack" }]
 Paths of `/stats` that alerts commonly use: `windows.{1m,5m,1h}.{requests,rps,error_rate,rejected_rate}`,
 `windows.{1m,5m,1h}.latency_ms.{p50,p95,p99}`, `windows.{1m,5m,1h}.ttft_ms.{p50,p95,p99}`, `in_flight`,
 `config.reload_errors`, `usage_1h.by_team.TEAM.cost_usd`. A path that reads nothing (no requests yet, so
-no percentile) is "no data": it never fires, and it resolves a firing rule.
+no percentile) is "no data": it never fires, and a firing rule that loses its data sends one `no_data`
+notification and stays firing until a value shows the condition gone. Values are printed rounded.
 
 """
 
@@ -369,9 +377,12 @@ ALERTS_DESIGN = """
 `type = "budget"` watches one `[[budgets]]` rule by id. At each evaluation it reads that budget's
 counter for the current window (the calendar day/week/month in the budget's time zone, or its rolling
 period) from the store, through the same key the limits module charges, and computes settled spend
-divided by the limit, in percent; reservations of requests still in flight are not counted. It fires
-when that reaches `percent` (the comparison is fixed at `>=`) and resolves when a new window starts
-(or a rolling window's spend falls back). Because the counter lives in the store, every gateway
+plus the demand the budget refused in the window (each refused request's worst-case estimate), divided
+by the limit, in percent; reservations of requests still in flight are not counted. Spend alone stalls
+just under the limit once every further request is refused; with the refused demand a 100 % rule fires
+as soon as the budget refuses. It fires when that reaches `percent` (the comparison is fixed at `>=`)
+and resolves when a new window starts (or a rolling window's spend falls back, and no refusal came
+within one rolling period). Because the counter lives in the store, every gateway
 sharing a Redis sees the same number. Budgets that count each key/team/user/model/tag apart
 (`per = "each"`) need `subject`, the one whose counter to watch; shared and global budgets must not
 set it. Typical set: 50 % (`info`), 80 % (`warning`), 100 % (`critical`, the budget now refuses
@@ -379,7 +390,7 @@ requests with 429 `budget_exceeded`).
 
 #### Delivery
 
-`format = "json"` posts `{"alert", "status": "firing"|"resolved", "severity", "type", "text", "summary",
+`format = "json"` posts `{"alert", "status": "firing"|"resolved"|"no_data", "severity", "type", "text", "summary",
 "metric", "budget", "subject", "value", "op", "threshold", "for_s", "started_at", "at", "runbook",
 "instance"}`; `format = "slack"` posts `{"text", "attachments": [{"color", "title", "fields", "ts"}]}`,
 which Slack incoming webhooks and Slack-compatible receivers accept. Each attempt is bounded by

@@ -2,14 +2,15 @@
 # Install everything the test suite needs on a fresh Debian machine, then run it.
 #   bash scripts/test.sh [pytest args]
 # System packages (only when missing): redis-server (tests start their own servers), chromium (the
-# dashboard's browser test), python3-venv, gcc and python3-dev (the optional C accelerator). Python
-# packages go into .venv.
+# dashboard's browser test), python3-venv, gcc and python3-dev (the optional C accelerator), prometheus
+# (its promtool checks and unit-tests deploy/prometheus-rules.yml). Python packages go into .venv.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 missing=()
 command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
 command -v chromium >/dev/null 2>&1 || missing+=(chromium)
+command -v promtool >/dev/null 2>&1 || missing+=(prometheus)
 python3 -c 'import ensurepip, venv' >/dev/null 2>&1 || missing+=(python3-venv)
 # A C compiler and Python's headers build the injection detector's optional accelerator, which a test
 # checks is present (the gateway itself falls back to pure Python without them).

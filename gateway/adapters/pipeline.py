@@ -88,8 +88,9 @@ class StreamPipe:
         self._decode, self._run, self._encode = self.dec.feed, self.chain.run, self.enc.encode  # bound once
         # `feed(event) -> bytes`: when no filter rewrites text, the fast lane relays the events it
         # recognises as the upstream's bytes and hands the others to the full path (one call per event).
-        fast = (adapter.fast_lane(ctx, self.dec, self.chain.usage.parts, self._feed)
-                if scanner is None and ctx.cache_fill is None else None)
+        # The fast lane only when no filter reads or rewrites text (guardrails, cache fill, shadow answer).
+        plain = scanner is None and ctx.cache_fill is None and ctx.answer is None
+        fast = adapter.fast_lane(ctx, self.dec, self.chain.usage.parts, self._feed) if plain else None
         self.feed = fast.feed if fast is not None else self._feed
 
     def _feed(self, event: SSEEvent) -> bytes:

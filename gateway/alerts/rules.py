@@ -5,7 +5,7 @@ Two kinds of rule, tagged by `type`:
 - `type = "metric"` (the default): a number read from the `/stats` JSON by a dotted path such as
   `windows.5m.error_rate` or `windows.5m.latency_ms.p95`, compared with `threshold`.
 - `type = "budget"`: a ready-made rule over a `[[budgets]]` rule by its id: fires when the settled
-  spend of the current window reaches `percent` of the budget's limit. It reads the same store
+  spend of the current window plus the demand it refused reaches `percent` of the budget's limit. It reads the same store
   counters that admit requests, so every instance sharing a Redis sees the same spend.
 
 Both fire after the condition has held for `for`, resolve when it no longer holds, and notify each of
@@ -67,7 +67,7 @@ class AlertTable(Strict):
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
     id: str = Field(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9._:-]+$")
-    type: Literal["metric", "budget"] = "metric"
+    type: Literal["metric", "budget", "drift"] = "metric"
     # metric rules: a dotted path into /stats ("windows.5m.error_rate"); with `window` set, the path
     # inside that window ("error_rate", "latency_ms.p95").
     metric: str | None = None
@@ -81,7 +81,7 @@ class AlertTable(Strict):
     min_requests: int = Field(0, ge=0)
     # budget rules: the id of the [[budgets]] rule whose counter to watch.
     budget: str | None = None
-    # budget rules: fire when settled spend reaches this share of the budget's limit, in percent.
+    # budget rules: fire when settled spend plus refused demand reaches this share of the budget's limit, in percent.
     percent: float | None = Field(None, gt=0, le=1000)
     # budget rules over a per-key/team/user/model/tag budget (per = "each"): whose counter.
     subject: str | None = None
@@ -96,9 +96,19 @@ class AlertTable(Strict):
     runbook: str | None = None  # a link for whoever is paged
     send_resolved: bool = True  # also notify when the condition no longer holds
     webhooks: list[WebhookConfig] = Field(min_length=1)  # where notifications go (below)
+    # drift rules: the alias whose input PSI to watch (default: every alias, the largest PSI).
+    alias: str | None = None
+    # drift rules: one feature (prompt_tokens, messages, language, tools, injection, guardrail); default: the largest.
+    feature: Literal["prompt_tokens", "messages", "language", "tools", "injection", "guardrail"] | None = None
 
     @model_validator(mode="after")
     def _kind_fields(self) -> AlertTable:
+        if self.type == "drift":
+            if self.metric is not None or self.window is not None or self.budget is not None or self.percent is not None:
+                raise ValueError('metric, window, budget and percent do not belong to type = "drift"')
+            return self
+        if self.alias is not None or self.feature is not None:
+            raise ValueError('alias and feature belong to type = "drift"')
         if self.type == "metric":
             if self.metric is None or self.threshold is None:
                 raise ValueError('type = "metric" needs metric and threshold')
@@ -148,10 +158,14 @@ class AlertRule:
     send_resolved: bool
     webhooks: tuple[Webhook, ...]
     source: str  # "file: alerts[i]"
+    alias: str | None = None  # drift rules: None is every alias
+    feature: str | None = None  # drift rules: None is the largest PSI of any feature
 
     @property
     def what(self) -> str:
         """What the rule watches, in words for a notification."""
+        if self.kind == "drift":
+            return f"input drift PSI of {self.feature or 'any feature'} for {self.alias or 'any alias'}"
         if self.kind == "budget":
             who = "" if self.subject == "*" else f" for {self.subject}"
             return f"budget '{self.budget.id}'{who} used (% of limit)"  # type: ignore[union-attr]
@@ -221,6 +235,9 @@ def _compile_rule(t: AlertTable, src: SourcedRule, budgets: dict[str, BudgetRule
                                   f"windows.<{'|'.join(WINDOWS)}>.<{'|'.join(sorted(WINDOW_METRICS))}>")
             window = path[1]
         op, threshold = t.op, float(t.threshold)  # type: ignore[arg-type]
+    elif t.type == "drift":
+        # PSI above 0.2 is the usual alarm for a shifted distribution.
+        op, threshold = t.op, 0.2 if t.threshold is None else float(t.threshold)
     else:
         budget = budgets.get(t.budget or "")
         if budget is None:
@@ -242,4 +259,5 @@ def _compile_rule(t: AlertTable, src: SourcedRule, budgets: dict[str, BudgetRule
         for_s=_seconds(t.for_, src, "for"), every_s=_seconds(t.every, src, "every") or 10.0,
         cooldown_s=_seconds(t.cooldown, src, "cooldown"), summary=t.summary, runbook=t.runbook,
         send_resolved=t.send_resolved, webhooks=webhooks, source=f"{src.file}: {src.key}",
+        alias=t.alias, feature=t.feature,
     )

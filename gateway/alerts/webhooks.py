@@ -25,7 +25,17 @@ from gateway.alerts.rules import AlertRule, Webhook
 log = logging.getLogger("gateway.alerts")
 
 QUEUE_SIZE = 100
-_COLORS = {"firing": {"info": "#439fe0", "warning": "#daa038", "critical": "#d00000"}, "resolved": "#2eb886"}
+_COLORS = {"firing": {"info": "#439fe0", "warning": "#daa038", "critical": "#d00000"}, "resolved": "#2eb886",
+           "no_data": "#a0a0a0"}
+
+
+def fmt(value: float | None) -> str:
+    """A value as people read it: two decimals at most from 1 up, three significant digits below."""
+    if value is None:
+        return "no data"
+    if abs(value) >= 1:
+        return ("%.2f" % value).rstrip("0").rstrip(".")
+    return f"{value:.3g}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,7 +43,7 @@ class Notification:
     """One state change of one rule: what every payload format is built from."""
 
     rule: AlertRule
-    status: str  # "firing" | "resolved"
+    status: str  # "firing" | "resolved" | "no_data" (a firing rule lost its data; it stays firing)
     value: float | None
     at: float  # unix seconds
     since: float  # when the condition started to hold
@@ -43,10 +53,13 @@ class Notification:
     def text(self) -> str:
         r = self.rule
         head = f"[{self.status.upper()}] {r.severity}: {r.id}"
-        value = "no data" if self.value is None else f"{self.value:g}"
-        cond = f"{r.what} = {value} ({r.op} {r.threshold:g})"
+        head = head.replace("[NO_DATA]", "[NO DATA]")
+        value = fmt(self.value)
+        cond = f"{r.what} = {value} ({r.op} {fmt(r.threshold)})"
         if self.status == "resolved":
-            cond = f"{r.what} = {value}, back within {r.op} {r.threshold:g}"
+            cond = f"{r.what} = {value}, back within {r.op} {fmt(r.threshold)}"
+        elif self.status == "no_data":
+            cond = f"{r.what} has no data; the alert stays firing until a value shows it resolved"
         return f"{head} - {r.summary + ' - ' if r.summary else ''}{cond}"
 
 
@@ -61,17 +74,17 @@ def json_payload(n: Notification) -> dict[str, Any]:
         "summary": r.summary, "metric": ".".join(r.path) if r.kind == "metric" else None,
         "budget": r.budget.id if r.budget is not None else None,
         "subject": r.subject if r.kind == "budget" else None,
-        "value": n.value, "op": r.op, "threshold": r.threshold, "for_s": r.for_s,
+        "value": round(n.value, 6) if n.value is not None else None, "op": r.op, "threshold": r.threshold, "for_s": r.for_s,
         "started_at": _iso(n.since), "at": _iso(n.at), "runbook": r.runbook, "instance": n.instance,
     }
 
 
 def slack_payload(n: Notification) -> dict[str, Any]:
     r = n.rule
-    color = _COLORS["resolved"] if n.status == "resolved" else _COLORS["firing"][r.severity]
+    color = _COLORS[n.status] if n.status in ("resolved", "no_data") else _COLORS["firing"][r.severity]
     fields = [
-        {"title": "value", "value": "no data" if n.value is None else f"{n.value:g}", "short": True},
-        {"title": "threshold", "value": f"{r.op} {r.threshold:g}", "short": True},
+        {"title": "value", "value": fmt(n.value), "short": True},
+        {"title": "threshold", "value": f"{r.op} {fmt(r.threshold)}", "short": True},
         {"title": "since", "value": _iso(n.since), "short": True},
         {"title": "instance", "value": n.instance, "short": True},
     ]

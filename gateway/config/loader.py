@@ -74,4 +74,6 @@ def load_config(path: str) -> LoadedConfig:
         for fb in model.fallbacks:
             if fb not in main.models or fb == alias:
                 raise ConfigError(path, f"models.{alias}.fallbacks", f"another declared alias (no '{fb}')")
+        if model.shadow is not None and (model.shadow.alias not in main.models or model.shadow.alias == alias):
+            raise ConfigError(path, f"models.{alias}.shadow.alias", f"another declared alias (no '{model.shadow.alias}')")
     return LoadedConfig(path=path, main=main, rules=rules, policy_files=tuple(files))

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from gateway.config.validate import Strict
 
@@ -55,6 +55,10 @@ class ServerConfig(Strict):
     # Reload when the main file or a policy file changes (their mtimes are polled about once a second),
     # as on SIGHUP: a file that does not validate is refused and the running config kept.
     watch_config: bool = False
+    # Shadow traffic ([models.ALIAS] shadow): sampled copies wait in one bounded queue per process (a full
+    # queue drops the copy, counted) and at most `shadow_workers` of them are sent at once.
+    shadow_queue: int = Field(256, ge=1, le=100_000)
+    shadow_workers: int = Field(4, ge=1, le=256)
 
 
 class AdminKeyConfig(Strict):
@@ -110,6 +114,15 @@ class CanaryConfig(Strict):
     min_requests: int = Field(10, ge=1)
     # How often an instance re-reads the shared rollback state (another instance may have rolled back).
     check_s: float = Field(1.0, gt=0)
+class ShadowConfig(Strict):
+    """A sampled copy of the alias's requests (after input guardrails) sent to a candidate alias, off the
+    caller's path; its cost counts against `[[budgets]]` with scope "shadow" (or scope "model" naming the
+    candidate), never the caller's."""
+
+    alias: str
+    sample: float = Field(ge=0.0, le=1.0)
+    # The whole shadow call (all its attempts) is cut after this long; the pair is recorded as timed out.
+    timeout_s: float = Field(60.0, gt=0)
 
 
 class ModelConfig(Strict):
@@ -135,6 +148,31 @@ class ModelConfig(Strict):
     explore: float = Field(0.1, ge=0, le=1)
     # A candidate target tried first for a share of requests, rolled back automatically (below).
     canary: CanaryConfig | None = None
+    shadow: ShadowConfig | None = None
+
+
+class DriftConfig(Strict):
+    """`[drift]`: the windows PSI compares."""
+
+    # The current window: the last this many seconds.
+    window_s: float = Field(3600.0, gt=0)
+    # The reference: the `reference_s` seconds before the current window (default: the previous week)...
+    reference_s: float = Field(7 * 86400.0, gt=0)
+    # ...or a pinned period, unix seconds (both set): e.g. a week known to be normal.
+    reference_since: float | None = None
+    reference_until: float | None = None
+    # Counts are kept per bucket of this many seconds.
+    bucket_s: float = Field(600.0, gt=0)
+    # Fewer requests than this in either window: no PSI for that alias.
+    min_requests: int = Field(100, ge=1)
+
+    @model_validator(mode="after")
+    def _pinned_both(self) -> DriftConfig:
+        if (self.reference_since is None) != (self.reference_until is None):
+            raise ValueError("reference_since and reference_until go together")
+        if self.reference_since is not None and self.reference_until is not None and self.reference_since >= self.reference_until:
+            raise ValueError("reference_since must be before reference_until")
+        return self
 
 
 class ResponseCacheConfig(Strict):
@@ -168,6 +206,7 @@ class MainConfig(Strict):
     response_cache: ResponseCacheConfig = ResponseCacheConfig()
     tracing: TracingConfig = Field(default_factory=lambda: TracingConfig())
     logs: LogsConfig = Field(default_factory=lambda: LogsConfig())
+    drift: DriftConfig = DriftConfig()
 
 
 POLICY_TABLES = ("keys", "rate_limits", "budgets", "guardrails", "alerts", "cache")

@@ -11,6 +11,7 @@ from collections.abc import Callable
 from gateway.context import RequestContext
 from gateway.events import Event, Finish, PartEnd, TextDelta, ToolCallDelta, UsageReport
 from gateway.filters import Filter, hooks
+from gateway.filters.answer import AnswerText
 from gateway.filters.guardrails import OutputGuard, WholeOutputGuard
 from gateway.filters.timing import FirstToken
 from gateway.filters.trace import FinishReasons
@@ -55,6 +56,8 @@ class Chain:
             filters.append(WholeOutputGuard(scanner) if whole else OutputGuard(scanner))
         if ctx.trace is not None:
             filters.append(FinishReasons(ctx.trace))
+        if ctx.answer is not None:  # a shadow pair's side: what the client gets, for the comparison
+            filters.append(AnswerText(ctx.answer))
         return cls(filters, usage, None if whole or ctx.timings.first_token else FirstToken(ctx))
 
     def run(self, events: list[Event]) -> list[Event]:

@@ -176,6 +176,22 @@ class RequestGuard:
             raise self._failed(ctx, exc.guard, "input") from exc
         _record(ctx, plan, tally, "input", plan.failed)
 
+    async def scan_note(self, ctx: RequestContext, text: str) -> str:
+        """A free text that never goes to a model (a feedback comment) through the input span rules only
+        (PII, secrets, deny lists; no injection check): the text as those rules leave it, decisions on `ctx`."""
+        sel = self.selection
+        if not sel.input_spans or not text:
+            return text
+        plan = sel.input_plan.bind(self.pseudonyms)
+        extras = await self._slow_tier(ctx, sel.input_slow, [text]) if sel.input_slow else None
+        tally = Tally()
+        try:
+            new = scan_whole(plan, text, _input_blocker(ctx), tally, extras[0] if extras else None)
+        except GuardFailed as exc:
+            raise self._failed(ctx, exc.guard, "input") from exc
+        _record(ctx, plan, tally, "input", plan.failed)
+        return new
+
     def _check_injection(self, ctx: RequestContext, guard: InjectionGuard, texts: list[str]) -> None:
         try:
             score = max((guard.score(t) for t in texts), default=0.0)

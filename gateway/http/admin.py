@@ -59,7 +59,7 @@ def stats_data(state) -> dict:
     rt = state.runtime
     recorder = rt.services.recorder
     data: dict = recorder.stats() if recorder is not None else {}
-    data.setdefault("in_flight", state.in_flight)
+    data.setdefault("in_flight", state.in_flight)  # the recorder's figure is the instance's
     data["breaker_detail"] = {name: b.snapshot() for name, b in rt.router.breakers.items()}
     data["canary"] = rt.router.canary_states()
     data["target_stats"] = rt.router.target_stats()  # what the measured routing strategies read
@@ -70,6 +70,8 @@ def stats_data(state) -> dict:
 async def stats(request: web.Request) -> web.Response:
     check_admin(request)
     state = request.app[STATE]
+    if state.runtime.services.recorder is not None:
+        await state.runtime.services.recorder.read_peers()  # the other workers' windows, fresh
     data = stats_data(state)
     rt = state.runtime
     limits = rt.key_limits or rt.limits  # `limits` when configured; else rules-free, for the keys' own budgets
@@ -93,6 +95,7 @@ async def config_view(request: web.Request) -> web.Response:
 async def metrics(request: web.Request) -> web.Response:
     check_admin(request)
     recorder = request.app[STATE].runtime.services.recorder
+    await recorder.refresh_metrics()  # sampled gauges as of now, not up to a second old
     return web.Response(body=recorder.metrics_text(), headers={"Content-Type": recorder.metrics_content_type})
 
 

@@ -18,14 +18,16 @@ from aiohttp import web
 from gateway.alerts import AlertEvaluator, Notifier
 from gateway.config.loader import LoadedConfig
 from gateway.errors import GatewayError, Unauthorized
-from gateway.http import admin, alerts_api, console_api, dashboard
+from gateway.http import admin, alerts_api, console_api, dashboard, feedback
 from gateway.http.flow import new_context, serve
 from gateway.http.responses import error_response
 from gateway.http.route_errors import route_errors
 from gateway.http.state import STATE, GatewayState
 from gateway.providers.transport import Upstreams
+from gateway.records import multiproc
 from gateway.records.recorder import Recorder
 from gateway.runtime import Services, compile_runtime, start_runtime
+from gateway.shadow.runner import Shadows
 from gateway.store import open_store
 from gateway.store.revocation import RevocationCache
 from gateway.tokens import Tokenizer
@@ -108,15 +110,26 @@ async def _services(app: web.Application) -> AsyncIterator[None]:
     recorder.set_fail_open_source(lambda: {
         "limits": state.runtime.limits.fail_open_total if state.runtime.limits is not None else 0,
         "revocation": services.revocations.fail_open_total})
+    alerts = app[ALERTS]
+    sources = recorder.sampler.sources
+    sources.breakers = lambda: {name: (b.state, b.opened_count, b.half_opened_count, b.closed_count)
+                                for name, b in state.runtime.router.breakers.items()}
+    sources.reloads = lambda: (state.reloads, state.reload_errors)
+    sources.notifications = alerts.notifier.stats
+    sources.budgets = lambda: _budget_rows(state)
     redis_url = store_cfg.url if store_cfg.url.startswith(("redis://", "rediss://")) else None
     await recorder.start(redis_url)
     tracer = services.tracer
     if tracer is not None:
         await asyncio.to_thread(tracer.start)  # the SDK's resource detection joins a thread pool
         recorder.set_trace_source(tracer.dropped, tracer.queued)
-    alerts = app[ALERTS]
     if redis_url:
         await alerts.events.use_redis(redis_url)
+    recorder.drift.config = lambda: state.runtime.config.main.drift  # reloads apply
+    shadows = services.shadows
+    if shadows is not None:
+        shadows.start(state.runtime.server.shadow_queue, state.runtime.server.shadow_workers)
+        recorder.register_stats_source("shadow", shadows.stats.snapshot)
     recorder.register_stats_source("alerts", alerts.snapshot)
     await alerts.start()
     try:
@@ -127,10 +140,19 @@ async def _services(app: web.Application) -> AsyncIterator[None]:
         await services.managed_keys.close()
         if tracer is not None:
             await tracer.close()
+        if shadows is not None:
+            await shadows.close()
         await recorder.close()
         await services.session.close()
         await services.upstreams.close()
         await services.store.close()
+
+
+async def _budget_rows(state: GatewayState) -> list[dict]:
+    rt = state.runtime
+    if rt.limits is None:
+        return []
+    return await rt.limits.budget_report(rt.keys.principals(), list(rt.router.routes))
 
 
 def build_app(loaded: LoadedConfig) -> web.Application:
@@ -142,11 +164,15 @@ def build_app(loaded: LoadedConfig) -> web.Application:
         from gateway.tracing.exporter import Tracer  # the SDK is imported only when tracing is on
 
         services.tracer = Tracer(loaded.main.tracing)
+    services.shadows = Shadows(services.recorder)
     runtime = compile_runtime(loaded, services)
     app = web.Application(client_max_size=runtime.server.max_body_bytes + 1, middlewares=[route_errors])
     state = app[STATE] = GatewayState(runtime=runtime, config_path=loaded.path)
+    shared = multiproc.directory()
     app[ALERTS] = AlertEvaluator(lambda: state.runtime.alerts, lambda: admin.stats_data(state),
-                                 lambda: state.runtime.services.store, Notifier(lambda: services.session))
+                                 lambda: state.runtime.services.store, Notifier(lambda: services.session),
+                                 lead=multiproc.Lease(shared, "alerts").held if shared is not None else None,
+                                 fleet=(services.recorder.instance_exports, Recorder.merged_windows))
     app.cleanup_ctx.append(_services)
     app.router.add_post("/v1/chat/completions", chat_completions)
     app.router.add_post("/v1/embeddings", embeddings)
@@ -160,5 +186,6 @@ def build_app(loaded: LoadedConfig) -> web.Application:
     console_api.add_routes(app)
     app[alerts_api.EVENTS] = app[ALERTS].events
     alerts_api.add_routes(app)
+    feedback.add_routes(app)
     dashboard.add_routes(app)
     return app

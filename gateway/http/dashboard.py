@@ -22,7 +22,8 @@ from gateway.http.admin_auth import admin_configured, match_key
 from gateway.http.state import STATE
 
 ASSET_TYPES = {"dashboard.js": "text/javascript", "dashboard.css": "text/css", "history.js": "text/javascript",
-               "requests.js": "text/javascript", "keys.js": "text/javascript", "keys.css": "text/css"}
+               "requests.js": "text/javascript", "keys.js": "text/javascript", "keys.css": "text/css",
+               "monitoring.js": "text/javascript"}
 PAGES = ("dashboard.html", "login.html", "requests.html", "keys.html")
 ASSETS = web.AppKey("dashboard_assets", dict)
 

@@ -40,6 +40,7 @@ from gateway.http.recording import record, record_before_last_byte
 from gateway.http.relay import relay_stream
 from gateway.http.responses import common_headers, error_response
 from gateway.http.state import STATE, GatewayState
+from gateway.shadow.pair import side_of
 
 if TYPE_CHECKING:
     from gateway.cache.entry import Entry
@@ -139,6 +140,8 @@ async def serve(request: web.Request, api: str) -> web.StreamResponse:
             scanner = guard.output_scanner(ctx)
             if scanner is not None and ctx.trace is not None:
                 ctx.trace.output_scanned = True
+        if route.shadow is not None and rt.services.shadows is not None:
+            rt.services.shadows.offer(ctx, route.shadow)  # a sampled copy, queued: never waits
         if rt.services.recorder is not None and rt.services.recorder.sample_payload():
             ctx.payload_out = []
         if cached is not None:
@@ -218,6 +221,8 @@ async def serve(request: web.Request, api: str) -> web.StreamResponse:
         record(ctx)
         if ctx.trace is not None and tracer is not None:
             tracer.submit(ctx)
+        if ctx.shadow_pair is not None:
+            ctx.shadow_pair.done(side_of(ctx, rt.cost_usd(ctx)))
 
 
 async def _send(request: web.Request, ctx: RequestContext, resp: web.Response) -> web.Response:

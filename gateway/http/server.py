@@ -2,7 +2,9 @@
 
 A worker drains on SIGTERM/SIGINT (stops accepting, lets in-flight requests finish within
 `drain_timeout_s`, flushes the recorder) and reloads its config on SIGHUP. The supervisor starts the
-workers, forwards SIGTERM/SIGINT/SIGHUP to them, and restarts a worker that dies unexpectedly. With
+workers, forwards SIGTERM/SIGINT/SIGHUP to them, and restarts a worker that dies unexpectedly. It also
+owns the instance's shared metrics directory (`gateway.records.multiproc`): made before the first
+worker starts, a dead worker's gauges removed from it, and the whole directory removed at exit. With
 `[server] watch_config = true` each worker also reloads when a config file's mtime or size changes.
 """
 
@@ -176,6 +178,9 @@ def url_of(host: str, port: int) -> str:
 
 
 def run_worker(config_path: str, host: str, port: int, reuse_port: bool) -> int:
+    # Until the loop's handler is installed (at start-up), a SIGHUP (a reload the supervisor forwards)
+    # would kill a starting worker; the config it is loading is the newest anyway.
+    signal.signal(signal.SIGHUP, signal.SIG_IGN)
     from gateway.http.app import build_app
 
     _install_uvloop()
@@ -205,6 +210,19 @@ def _worker_main(config_path: str, host: str, port: int) -> None:
 
 
 def run_supervisor(config_path: str, host: str, port: int, workers: int) -> int:
+    from gateway.records import multiproc
+
+    # Workers inherit the variable: prometheus_client reads it when they import it (multiprocess mode).
+    shared = os.environ[multiproc.ENV] = multiproc.create_instance_dir()
+    try:
+        return _supervise(config_path, host, port, workers, shared)
+    finally:
+        multiproc.remove_instance_dir(shared)
+
+
+def _supervise(config_path: str, host: str, port: int, workers: int, shared: str) -> int:
+    from gateway.records import multiproc
+
     ctx = mp.get_context("spawn")
     procs: list[mp.Process] = []
     stopping = False
@@ -242,4 +260,6 @@ def run_supervisor(config_path: str, host: str, port: int, workers: int) -> int:
             if not p.is_alive():
                 log.warning("worker pid %s exited with %s; starting a new one", p.pid, p.exitcode,
                             extra={"event": "worker_restart", "worker_pid": p.pid, "exit_code": p.exitcode})
+                if p.pid is not None:
+                    multiproc.mark_dead(shared, p.pid)
                 procs[i] = start()

@@ -266,6 +266,7 @@ class Limits:
         ctx.response_headers.update(headers)
         refused = [i for i, r in enumerate(results) if not r.ok]
         if refused:
+            await self._note_refused(adm.ops, metas, refused, now)
             raise self._refusal(ctx, metas, results, refused, headers, now)
         if first is None or not first.ops:
             ctx.admission = adm
@@ -299,6 +300,21 @@ class Limits:
             self.fail_open_total += 1
             ctx.decisions.append(Decision("limits", "rate_limit", "allow", reasons.STORE_FAIL_OPEN))
         return results
+
+    async def _note_refused(self, ops: list[ReserveOp], metas: list[Meta], refused: list[int], now: float) -> None:
+        """Keep the demand each budget refused, for budget alerts (spend stalls below the limit while
+        every further request is refused). Only refused requests pay this store call."""
+        store = self._store
+        if store is None:
+            return
+        for i in refused:
+            op = ops[i]
+            if isinstance(metas[i][1], BudgetRule) and isinstance(op, BudgetOp):
+                ttl = op.roll_ms or max(op.expire_at_ms - now, 1.0)
+                try:
+                    await store.add_refused(op.key, op.amount, ttl, now)
+                except StoreError as exc:
+                    log.warning("recording refused budget demand failed: %s", exc)
 
     def _headers(self, metas: list[Meta], results: list[OpResult]) -> dict[str, str]:
         best: dict[str, tuple[float, float, float]] = {}  # "requests"/"tokens" -> (remaining, limit, reset)
@@ -411,7 +427,7 @@ def _budget_subjects(rule: BudgetRule, principals: Sequence[Principal], aliases:
         values = [p.team for p in ps]
     elif rule.scope == "user":
         values = [p.user for p in ps]
-    elif rule.scope == "model":
+    elif rule.scope == "model" or rule.scope == "shadow":
         values = sorted(rule.models) if rule.models is not None else list(aliases)
     else:  # tag
         values = sorted(rule.tags) if rule.tags is not None else [t for p in ps for t in p.tags]

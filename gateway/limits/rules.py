@@ -23,7 +23,7 @@ from gateway import reasons
 from gateway.config.validate import ConfigError, SourcedRule, Strict, validate_rule
 from gateway.context import RequestContext
 
-Scope = Literal["key", "team", "user", "model", "tag", "global"]
+Scope = Literal["key", "team", "user", "model", "tag", "global", "shadow"]
 Duration = int | float | str
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)\s*$")
 _UNIT_MS = {"ms": 1, "s": 1000, "m": 60_000, "h": 3_600_000, "d": 86_400_000}
@@ -109,6 +109,7 @@ _RATE_KINDS = (
 
 class _Rule:
     __slots__ = ("id", "scope", "shared", "keys", "teams", "users", "models", "tags")
+    for_shadow = False  # budgets only: shadow copies never count against rate limits
 
     def _init_selectors(self, t: _Selectors, rule_id: str) -> None:
         self.id = rule_id
@@ -122,6 +123,13 @@ class _Rule:
 
     def subjects(self, ctx: RequestContext) -> tuple[str, ...]:
         """The counters this request charges under this rule; empty when the rule does not apply."""
+        # Shadow copies (gateway.shadow) count only against budgets of scope "shadow", or "model" naming the
+        # candidate; scope "shadow" counts nothing else.
+        if ctx.shadow_of is not None:
+            if not self.for_shadow or self.scope not in ("shadow", "model"):
+                return ()
+        elif self.scope == "shadow":
+            return ()
         p = ctx.principal
         if self.keys is not None and (p is None or p.key_id not in self.keys):
             return ()
@@ -143,7 +151,7 @@ class _Rule:
             if not tags:
                 return ()
             return ("*",) if self.shared else tuple(dict.fromkeys(hash_tag_safe(t) for t in tags))
-        if scope == "model":
+        if scope == "model" or scope == "shadow":
             value = ctx.alias
         elif p is None:
             return ()
@@ -168,6 +176,7 @@ class RateRule(_Rule):
 
 class BudgetRule(_Rule):
     __slots__ = ("usd", "limit", "window", "tz", "roll_ms", "ttl_ms", "reason", "_current", "source")
+    for_shadow = True
 
     def __init__(self, src: SourcedRule, rule_id: str) -> None:
         t = validate_rule(BudgetTable, src)

@@ -17,6 +17,7 @@ import random
 import logging
 import os
 import secrets
+import time
 from collections.abc import Callable, Mapping
 
 import orjson
@@ -25,10 +26,15 @@ from gateway.context import RequestContext
 from gateway.records.anchors import AnchorPublisher, start_publisher
 from gateway.records.chain import Chain, new_writer_id
 from gateway.records.config import AuditConfig, parse_audit, sink_of
+from gateway.records import multiproc
 from gateway.records.metrics import CONTENT_TYPE, Metrics
+from gateway.config.schema import DriftConfig
+from gateway.records.drift import Drift
+from gateway.records.feedback import FeedbackStats
 from gateway.records.history import History, MemoryHistory, RedisHistory
 from gateway.records.log_index import FileLog
 from gateway.records.log_redis import RedisLogIndex
+from gateway.records.sampled import Sampler
 from gateway.records.schema import build_record
 from gateway.records.sinks import FileSink, RedisStreamSink, StdoutSink
 from gateway.records.spool import Spool
@@ -37,6 +43,8 @@ from gateway.records.stats import RollingStats
 log = logging.getLogger(__name__)
 
 READ_BYTES = 1 << 20
+SAMPLE_INTERVAL_S = 1.0  # sampled metrics, and this worker's /stats file for the others
+PEER_LIVE_S = 3.0  # a worker whose /stats file is older than this is gone: its in-flight count is not added
 
 
 def env_key(name: str | None) -> bytes | None:
@@ -68,10 +76,22 @@ class Recorder:
         self._ship_final = False
         self._last_read: tuple | None = None  # (segment, start, entries, offset) of the shipper's last read
         self._anchors: AnchorPublisher | None = None
-        self._metrics.queue_depth.set_function(lambda: len(self._pending))
+        self.sampler = Sampler(self._metrics)
+        self.sampler.sources.queue_depth = lambda: len(self._pending)
+        self.sampler.sources.backlog = lambda: {s.name: self._spool.backlog(s.name) for s in self._durable} if self._spool else {}
+        self._in_flight: Callable[[], int] = lambda: 0
+        self._peers: list[dict] = []  # the other workers' /stats exports (multi-worker instances)
+        self._sampling: asyncio.Task | None = None
         # The dashboard's history (gateway.records.history); its store is chosen in `start`.
         self.history = History(MemoryHistory())
         self._observe_history = self.history.observe
+        self.feedback = FeedbackStats()  # /stats "feedback" (POST /v1/feedback)
+        self._stats.register("feedback", self.feedback.snapshot)
+        # Input drift (gateway.records.drift); the app points `drift.config` at the runtime's [drift].
+        self.drift = Drift(DriftConfig)
+        self._stats.register("drift", self.drift.snapshot)
+        self._metrics.add_collector(self.drift)
+        self._drift_task: asyncio.Task | None = None
 
     @classmethod
     def compile(cls, audit_section: dict | None, *, file: str, base_dir: str | None = None) -> Recorder:
@@ -79,28 +99,30 @@ class Recorder:
 
     # -- hooks for other modules --
     def set_in_flight_source(self, source: Callable[[], int]) -> None:
-        """The in-flight gauge reads the HTTP layer's own counter when scraped (no per-request call)."""
-        self._metrics.in_flight.set_function(source)
+        """The in-flight gauge reads the HTTP layer's own counter when sampled (no per-request call)."""
+        self.sampler.sources.in_flight = source
+        self._in_flight = source
 
     def set_breaker_source(self, source: Callable[[], dict[str, str]]) -> None:
-        self._metrics.callbacks.breakers = source
+        """Breaker states for /stats (the metrics read `sampler.sources.breakers`, with transitions)."""
         self._stats.register("breakers", source)
 
     def set_canary_source(self, source: Callable[[], dict[str, dict[str, object]]]) -> None:
         """Each alias's canary (gateway.routing.canary): the rollback gauge, and `canary` in /stats."""
-        self._metrics.callbacks.canary = source
+        self.sampler.sources.canary = source
         self._stats.register("canary", source)
 
     def set_fail_open_source(self, source: Callable[[], dict[str, int]]) -> None:
         """Requests served unchecked with the store down, by check ("limits", "revocation")."""
-        self._metrics.callbacks.fail_open = source
+        self.sampler.sources.fail_open = source
         self._stats.register("fail_open_total", lambda: sum(source().values()))
         self._stats.register("fail_open_by_check", source)
 
     def set_trace_source(self, dropped: Callable[[], Mapping[str, int]], queued: Callable[[], int]) -> None:
-        """Spans dropped by reason and spans waiting for export (gateway.tracing), read when scraped."""
-        self._metrics.callbacks.trace_dropped = dropped
-        self._metrics.trace_queue.set_function(queued)
+        """Spans dropped by reason and spans waiting for export (gateway.tracing), sampled each second
+        and before a scrape."""
+        self.sampler.sources.trace_dropped = dropped
+        self.sampler.sources.trace_queue = queued
 
     def register_stats_source(self, name: str, source: Callable[[], object]) -> None:
         """A slot in /stats filled at read time, e.g. "budgets" by the budget module."""
@@ -112,9 +134,12 @@ class Recorder:
         if redis_url:
             self.history.store = RedisHistory(await _history_client(redis_url))
         self.history.start()
+        self._drift_task = asyncio.create_task(self.drift.run(), name="drift-fold")
         gpu = self._metrics.enable_gpu()
         if gpu is not None:
             self._stats.register("gpu", gpu.snapshot)
+        self._metrics.workers.set(1)
+        self._sampling = asyncio.create_task(self._sample_loop(), name="metrics-sampler")
         if not cfg.enabled:
             return
         rs = sink_of(cfg, "redis")
@@ -133,7 +158,6 @@ class Recorder:
             self._user_key = await asyncio.to_thread(_spool_user_key, cfg.spool_dir)
         for sink in self._durable:
             await sink.open()
-            self._metrics.backlog.labels(sink.name).set_function(lambda n=sink.name: self._spool.backlog(n) if self._spool else 0)
         self._anchors = await start_publisher(self.writer, self._chain_key, cfg.anchor_dir,
                                               cfg.anchor_interval_ms / 1000.0, self._spool, self._durable)
         self._tasks = [asyncio.create_task(self._flusher(), name="audit-flusher"),
@@ -149,9 +173,16 @@ class Recorder:
         try:
             rec = build_record(ctx, cost_usd=cost_usd, user_hash_key=self._user_key,
                                payload_max_bytes=self.cfg.payload_max_bytes)
-            self._metrics.observe(rec)
+            rt, target, err = ctx.runtime, ctx.target, ctx.error
+            self._metrics.observe(
+                rec, rt.router.routes if rt is not None else (),
+                target.alias if target is not None and target.alias != ctx.alias else None,
+                err.reason if err is not None and err.reason is not None else rec["block_reason"])
             self._stats.observe(rec)
             self._observe_history(rec)
+            rt = ctx.runtime
+            if rt is not None and ctx.alias in rt.router.routes:
+                self.drift.observe(ctx.alias, rec, ctx.body)
             if not self.cfg.enabled:
                 return
             line = self._chain.seal(rec)
@@ -169,6 +200,25 @@ class Recorder:
             return False
         self._append(self._chain.seal(rec), rec.get("request_id", "?"))
         return True
+
+    def submit_feedback(self, rec: dict, known_alias: bool) -> bool:
+        """Record feedback (`feedback.feedback_record`) in this process's chain and count it in /stats and
+        /metrics; False when auditing is off (then nothing is counted either)."""
+        if not self.cfg.enabled:
+            return False
+        self._append(self._chain.seal(rec), rec.get("request_id", "?"))
+        self._metrics.observe_feedback(rec, known_alias)
+        self.feedback.observe(rec if known_alias else {**rec, "alias": None, "provider": None, "model": None})
+        return True
+
+    def submit_shadow(self, rec: dict) -> None:
+        """A shadow pair (`schema.shadow_record`): counted in /metrics, sealed into the chain when auditing."""
+        self._metrics.observe_shadow(rec)
+        if self.cfg.enabled:
+            self._append(self._chain.seal(rec), rec.get("request_id", "?"))
+
+    def shadow_dropped(self, alias: str) -> None:
+        self._metrics.shadow_dropped.labels(alias).inc()
 
     def request_log(self) -> RedisLogIndex | FileLog | None:
         """The request log's reader: the Redis stream's index when that sink runs, else the file sink's."""
@@ -289,10 +339,60 @@ class Recorder:
             if final:
                 return
 
+    async def _sample_loop(self) -> None:
+        while True:
+            await asyncio.sleep(SAMPLE_INTERVAL_S)
+            try:
+                await self.refresh_metrics()
+                await self._share_stats()
+            except Exception:  # a failed sample must not end sampling for the process's life
+                log.exception("sampling metrics failed")
+
+    async def refresh_metrics(self) -> None:
+        """Read every sampled metric now (the /metrics handler calls it before answering)."""
+        await self.sampler.refresh()
+
+    async def _share_stats(self) -> None:
+        """Write this worker's /stats windows for the others and read theirs (multi-worker only)."""
+        shared = self._metrics.shared_dir
+        if shared is None:
+            return
+        export = {**self._stats.export(), "at": time.time(), "in_flight": self._in_flight()}
+        await asyncio.to_thread(multiproc.write_stats, shared, export)
+        await self.read_peers()
+
+    def instance_exports(self) -> list[dict]:
+        """This instance's windows (this worker's and the other workers'), for the fleet's alerts."""
+        return [self._stats.export(), *self._peers]
+
+    @staticmethod
+    def merged_windows(exports: list[dict]) -> dict:
+        """`windows` and `usage_1h` of /stats over many instances' exports."""
+        snap = RollingStats().snapshot(peers=exports)
+        return {"windows": snap["windows"], "usage_1h": snap["usage_1h"]}
+
+    async def read_peers(self) -> None:
+        """The other workers' /stats windows, read now (the /stats handler calls it before answering)."""
+        if self._metrics.shared_dir is not None:
+            self._peers = await asyncio.to_thread(multiproc.read_peer_stats, self._metrics.shared_dir)
+
     async def close(self) -> None:
         """Drain the queue into the spool, fsync it, and ship what the sinks accept within
         close_timeout_s; what is left stays in the spool for the next start."""
+        if self._sampling is not None:
+            self._sampling.cancel()
+            await asyncio.gather(self._sampling, return_exceptions=True)
+            self._sampling = None
+            try:  # the last second's counts of a stopping worker (its successor's windows need them)
+                await self.refresh_metrics()
+                await self._share_stats()
+            except Exception:
+                log.exception("final metrics sample failed")
         await self.history.close()
+        if self._drift_task is not None:
+            self._drift_task.cancel()
+            await asyncio.gather(self._drift_task, return_exceptions=True)
+            self._drift_task = None
         if self._spool is None:
             return
         self._closing = True
@@ -319,7 +419,13 @@ class Recorder:
 
     # -- read side --
     def stats(self) -> dict:
-        out = self._stats.snapshot()
+        """This instance's /stats: this worker's windows merged with the other workers' (as last read)."""
+        peers = self._peers
+        out = self._stats.snapshot(peers=peers)
+        now = time.time()
+        live = [p for p in peers if now - p.get("at", 0) < PEER_LIVE_S]
+        out["workers"] = 1 + len(live)
+        out["in_flight"] = self._in_flight() + sum(p.get("in_flight", 0) for p in live)
         out["audit"] = {
             "writer": self.writer,
             "queue_depth": len(self._pending),

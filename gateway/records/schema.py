@@ -95,6 +95,63 @@ ADMIN_FIELDS: tuple[tuple[str, str, str], ...] = (
 )
 
 
+# Feedback on a request (`POST /v1/feedback`, gateway.records.feedback), in the same chains. It names the
+# judged record by its chain position and hash, so `gateway audit verify` vouches for the link too.
+FEEDBACK_FIELDS: tuple[tuple[str, str, str], ...] = (
+    ("v", "int", "record schema version"),
+    ("type", "str", '"feedback"'),
+    ("time", "float", "unix seconds when the feedback was received"),
+    ("request_id", "str", "the feedback request's own id"),
+    ("judged_request_id", "str", "request_id of the judged request"),
+    ("judged_entry", "str", "request log entry of the judged record"),
+    ("judged_writer", "str", "writer (chain) of the judged record"),
+    ("judged_seq", "int", "seq of the judged record in that chain"),
+    ("judged_hash", "str", "hash of the judged record"),
+    ("actor", "str", '"key" (the key that made the request) or "admin_key"'),
+    ("key_id", "str|null", "the key that sent the feedback; null for the admin key"),
+    ("judged_key_id", "str|null", "the key that made the judged request"),
+    ("alias", "str|null", "the judged request's alias"),
+    ("provider", "str|null", "the judged request's provider"),
+    ("model", "str|null", "the judged request's upstream model"),
+    ("score", "str|int", '"up", "down" or 1..5, as sent'),
+    ("score_normalised", "float", "0..1: up 1, down 0, n of 5 is (n - 1) / 4"),
+    ("labels", "list[str]", "labels as sent (at most 16 of at most 64 characters)"),
+    ("comment", "str|null", "the comment after the input PII/secret/deny-list guardrails (at most 2000 characters)"),
+    ("comment_entities", "dict[str,int]", "entity counts the guardrails found in the comment"),
+    ("writer", "str", "as for request records"),
+    ("seq", "int", "as for request records"),
+    ("prev_hash", "str", "as for request records"),
+    ("hash", "str", "as for request records"),
+)
+
+# One shadow pair (gateway.shadow): the caller's request and its sampled copy to the candidate alias.
+SHADOW_SIDE = "{status, latency_ms, ttft_ms, input_tokens, output_tokens, cost_usd, finish_reason, answer_chars, error_code, provider, model}"
+SHADOW_FIELDS: tuple[tuple[str, str, str], ...] = (
+    ("v", "int", "record schema version"),
+    ("type", "str", '"shadow"'),
+    ("time", "float", "unix seconds when the pair was complete"),
+    ("request_id", "str", "the caller's request id (its own request record has it too)"),
+    ("alias", "str", "the alias the caller asked for"),
+    ("candidate", "str", "the shadow alias the copy went to"),
+    ("key_id", "str|null", "the caller's key (the copy is never charged to it)"),
+    ("outcome", "str", "compared, primary_failed, shadow_error, timeout, or refused (the shadow budget)"),
+    ("primary", "object", "the caller's side: " + SHADOW_SIDE),
+    ("shadow", "object", "the copy's side, the same fields; ttft_ms is its time to the upstream's first byte (sent unstreamed)"),
+    ("jaccard", "float|null", "word-set Jaccard index of the two answers (first choice, first 4096 chars); null unless compared"),
+    ("cosine", "float|null", "cosine of the answers' character-trigram counts; null unless compared"),
+    ("writer", "str", "as for request records"),
+    ("seq", "int", "as for request records"),
+    ("prev_hash", "str", "as for request records"),
+    ("hash", "str", "as for request records"),
+)
+
+
+def shadow_record(request_id: str, alias: str, candidate: str, key_id: str | None, outcome: str, primary: dict,
+                  shadow: dict, jaccard: float | None, cosine: float | None, now: float | None = None) -> dict:
+    return {"v": SCHEMA_VERSION, "type": "shadow", "time": time.time() if now is None else now,
+            "request_id": request_id, "alias": alias, "candidate": candidate, "key_id": key_id, "outcome": outcome,
+            "primary": primary, "shadow": shadow, "jaccard": jaccard, "cosine": cosine}
+
 def admin_record(action: str, target: str, actor: str, request_id: str, now: float | None = None) -> dict:
     return {"v": SCHEMA_VERSION, "type": "admin", "time": time.time() if now is None else now, "action": action,
             "target": target, "actor": actor, "request_id": request_id}

@@ -1,25 +1,25 @@
 """Rolling windows behind /stats: per-second buckets for the last 5 minutes, per-minute buckets for the
-last hour. Each bucket keeps counts and a bounded latency sample (reservoir), so memory is fixed
-whatever the traffic. Percentiles are nearest-rank over the merged samples (exact while a bucket has
-fewer requests than its sample cap).
+last hour. Each bucket keeps counts and latency histograms with log-spaced bins (each bin 4% wider
+than the one below it), so memory is bounded whatever the traffic and buckets merge by adding counts:
+across time for a window, and across the workers of an instance (`export`, `snapshot(peers=...)`).
+Percentiles are nearest-rank over the merged bins, within 2% of the exact value (a bin's midpoint).
 """
 
 from __future__ import annotations
 
 import math
-import random
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 
-SECOND_SAMPLES = 64
-MINUTE_SAMPLES = 512
 TOP_REASONS = 10
 _OUTCOMES = {"hit": 0, "miss": 1, "bypass": 2}
+GAMMA = 1.04  # bin i holds (GAMMA**(i-1), GAMMA**i] ms: a bin's midpoint is within 2% of any value in it
+_LOG_GAMMA = math.log(GAMMA)
+_MIN_MS = 0.001
 
 
 class _Bucket:
-    __slots__ = ("epoch", "count", "errors", "rejected", "lat", "ttft", "seen_lat", "seen_ttft", "blocks", "usage",
-                 "cache")
+    __slots__ = ("epoch", "count", "errors", "rejected", "lat", "ttft", "blocks", "usage", "cache")
 
     def __init__(self) -> None:
         self.reset(-1)
@@ -29,29 +29,39 @@ class _Bucket:
         self.count = 0
         self.errors = 0
         self.rejected = 0
-        self.lat: list[float] = []
-        self.ttft: list[float] = []
-        self.seen_lat = 0
-        self.seen_ttft = 0
+        self.lat: dict[int, int] = {}  # histogram bin -> requests
+        self.ttft: dict[int, int] = {}
         self.blocks: dict[str, int] = {}
         self.usage: dict[tuple[str, str], list[float]] = {}  # (dimension, value) -> [in, out, cost, requests]
         self.cache: dict[str, list[float]] = {}  # alias -> [hit, miss, bypass, USD saved] (the response cache)
 
 
-def _sample(samples: list[float], seen: int, x: float, cap: int) -> None:
-    if seen < cap:
-        samples.append(x)
-    else:
-        j = random.randrange(seen + 1)  # Algorithm R: each value kept with probability cap/seen
-        if j < cap:
-            samples[j] = x
+def bin_of(ms: float) -> int:
+    return math.ceil(math.log(ms if ms > _MIN_MS else _MIN_MS) / _LOG_GAMMA)
 
 
-def percentile(sorted_values: list[float], p: float) -> float | None:
-    if not sorted_values:
+def bin_value(i: int) -> float:
+    """The midpoint of bin i (its bounds' mean), in ms."""
+    return round(GAMMA ** i * 2 / (1 + GAMMA), 3)
+
+
+def percentile(hist: dict[int, int], p: float) -> float | None:
+    """Nearest-rank percentile of a histogram (bin -> count), as the bin's midpoint."""
+    total = sum(hist.values())
+    if not total:
         return None
-    rank = max(math.ceil(p * len(sorted_values)), 1)
-    return sorted_values[rank - 1]
+    rank = max(math.ceil(p * total), 1)
+    seen = 0
+    for i in sorted(hist):
+        seen += hist[i]
+        if seen >= rank:
+            return bin_value(i)
+    return None  # unreachable: seen reaches total
+
+
+def _add_hist(into: dict[int, int], hist: dict[int, int]) -> None:
+    for i, n in hist.items():
+        into[i] = into.get(i, 0) + n
 
 
 class RollingStats:
@@ -65,19 +75,19 @@ class RollingStats:
     def register(self, name: str, source: Callable[[], object]) -> None:
         self.sources[name] = source
 
-    def _add(self, b: _Bucket, rec: dict, cap: int, usage: bool) -> None:
+    def _add(self, b: _Bucket, rec: dict, usage: bool) -> None:
         b.count += 1
         status = rec["status"]
         if status >= 500 or status == 0:
             b.errors += 1
         elif status >= 400:
             b.rejected += 1
-        _sample(b.lat, b.seen_lat, rec["latency_ms"], cap)
-        b.seen_lat += 1
+        i = bin_of(rec["latency_ms"])
+        b.lat[i] = b.lat.get(i, 0) + 1
         ttft = rec["ttft_ms"]
         if ttft is not None:
-            _sample(b.ttft, b.seen_ttft, ttft, cap)
-            b.seen_ttft += 1
+            i = bin_of(ttft)
+            b.ttft[i] = b.ttft.get(i, 0) + 1
         reason = rec["block_reason"]
         if reason is not None:
             b.blocks[reason] = b.blocks.get(reason, 0) + 1
@@ -109,22 +119,24 @@ class RollingStats:
         b = self._sec[s % 300]
         if b.epoch != s:
             b.reset(s)
-        self._add(b, rec, SECOND_SAMPLES, False)
+        self._add(b, rec, False)
         m = s // 60
         b = self._min[m % 60]
         if b.epoch != m:
             b.reset(m)
-        self._add(b, rec, MINUTE_SAMPLES, True)
+        self._add(b, rec, True)
 
-    def _window(self, buckets: list[_Bucket], lo: int, hi: int, seconds: float) -> dict:
+    def _window(self, buckets: Iterable[_Bucket], lo: int, hi: int, seconds: float) -> dict:
         live = [b for b in buckets if lo <= b.epoch <= hi]
         count = sum(b.count for b in live)
         errors = sum(b.errors for b in live)
         rejected = sum(b.rejected for b in live)
-        lat = sorted(x for b in live for x in b.lat)
-        ttft = sorted(x for b in live for x in b.ttft)
+        lat: dict[int, int] = {}
+        ttft: dict[int, int] = {}
         blocks: dict[str, int] = {}
         for b in live:
+            _add_hist(lat, b.lat)
+            _add_hist(ttft, b.ttft)
             for r, n in b.blocks.items():
                 blocks[r] = blocks.get(r, 0) + n
         top = sorted(blocks.items(), key=lambda kv: (-kv[1], kv[0]))[:TOP_REASONS]
@@ -140,20 +152,55 @@ class RollingStats:
             "top_block_reasons": [{"reason": r, "count": n} for r, n in top],
         }
 
-    def snapshot(self, now: float | None = None) -> dict:
+    def export(self, now: float | None = None) -> dict:
+        """The live buckets as JSON-ready data, for the other workers of the instance to merge."""
         now = self._clock() if now is None else now
         s = int(now)
         m = s // 60
+
+        def rows(buckets: list[_Bucket], lo: int, usage: bool) -> list[list]:
+            return [[b.epoch, b.count, b.errors, b.rejected, b.lat, b.ttft, b.blocks,
+                     [[d, v, *row] for (d, v), row in b.usage.items()] if usage else [],
+                     b.cache if usage else {}]
+                    for b in buckets if b.epoch >= lo and b.count]
+
+        return {"started": self.started, "sec": rows(self._sec, s - 299, False), "min": rows(self._min, m - 59, True)}
+
+    @staticmethod
+    def _imported(rows: list[list]) -> list[_Bucket]:
+        out = []
+        for epoch, count, errors, rejected, lat, ttft, blocks, usage, *rest in rows:
+            b = _Bucket()
+            b.cache = rest[0] if rest else {}  # alias -> [hit, miss, bypass, USD saved]
+            b.epoch, b.count, b.errors, b.rejected, b.blocks = epoch, count, errors, rejected, blocks
+            b.lat = {int(i): n for i, n in lat.items()}  # JSON object keys are strings
+            b.ttft = {int(i): n for i, n in ttft.items()}
+            b.usage = {(d, v): [inp, out, cost, n] for d, v, inp, out, cost, n in usage}
+            out.append(b)
+        return out
+
+    def snapshot(self, now: float | None = None, peers: Iterable[dict] = ()) -> dict:
+        """The windows of this process merged with `peers` (other workers' `export`)."""
+        now = self._clock() if now is None else now
+        s = int(now)
+        m = s // 60
+        sec: list[_Bucket] = list(self._sec)
+        mins: list[_Bucket] = list(self._min)
+        started = self.started
+        for p in peers:
+            sec += self._imported(p["sec"])
+            mins += self._imported(p["min"])
+            started = min(started, p["started"])
         # Windows cover whole buckets up to the current one, so "1m" is the last 60 one-second buckets.
-        elapsed = max(now - self.started, 1.0)
+        elapsed = max(now - started, 1.0)
         out = {
             "windows": {
-                "1m": self._window(self._sec, s - 59, s, min(60.0, elapsed)),
-                "5m": self._window(self._sec, s - 299, s, min(300.0, elapsed)),
-                "1h": self._window(self._min, m - 59, m, min(3600.0, elapsed)),
+                "1m": self._window(sec, s - 59, s, min(60.0, elapsed)),
+                "5m": self._window(sec, s - 299, s, min(300.0, elapsed)),
+                "1h": self._window(mins, m - 59, m, min(3600.0, elapsed)),
             },
-            "usage_1h": self._usage(m),
-            "cache_1h": self._cache(m),
+            "usage_1h": self._usage(mins, m),
+            "cache_1h": self._cache(mins, m),
         }
         for name, source in self.sources.items():
             try:
@@ -162,9 +209,10 @@ class RollingStats:
                 out[name] = {"error": f"{type(exc).__name__}: {exc}"}
         return out
 
-    def _usage(self, m: int) -> dict:
+    @staticmethod
+    def _usage(buckets: list[_Bucket], m: int) -> dict:
         agg: dict[str, dict[str, dict]] = {"key_id": {}, "team": {}, "model": {}}
-        for b in self._min:
+        for b in buckets:
             if not (m - 59 <= b.epoch <= m):
                 continue
             for (dim, v), (inp, out, cost, n) in b.usage.items():
@@ -175,11 +223,12 @@ class RollingStats:
                 row["cost_usd"] = round(row["cost_usd"] + cost, 6)
         return {"by_key": agg["key_id"], "by_team": agg["team"], "by_model": agg["model"]}
 
-    def _cache(self, m: int) -> dict:
+    @staticmethod
+    def _cache(buckets: list[_Bucket], m: int) -> dict:
         """The response cache per alias over the last hour: outcomes, the hit ratio among requests that
         could be served from it (hits and misses; a bypass never could) and the USD its hits saved."""
         agg: dict[str, list[float]] = {}
-        for b in self._min:
+        for b in buckets:
             if not (m - 59 <= b.epoch <= m):
                 continue
             for alias, c in b.cache.items():

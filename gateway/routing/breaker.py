@@ -26,7 +26,7 @@ _BUCKETS = 30  # the error-rate window is kept as this many time buckets of coun
 class CircuitBreaker:
     __slots__ = ("failure_threshold", "error_rate", "window_s", "min_requests", "cooldown_s", "_clock",
                  "_state", "_consecutive", "_opened_at", "_probe_at", "_buckets", "_width",
-                 "_total", "_failures", "opened_count")
+                 "_total", "_failures", "opened_count", "half_opened_count", "closed_count")
 
     def __init__(
         self,
@@ -56,6 +56,8 @@ class CircuitBreaker:
         self._total = 0
         self._failures = 0
         self.opened_count = 0  # how many times it opened, for /stats
+        self.half_opened_count = 0  # how many times a probe was let through (metrics: transitions)
+        self.closed_count = 0  # how many times a probe's success closed it
 
     @property
     def state(self) -> str:
@@ -70,6 +72,7 @@ class CircuitBreaker:
             if now - self._opened_at < self.cooldown_s:
                 return False
             self._state = HALF_OPEN
+            self.half_opened_count += 1
             self._probe_at = now
             return True
         if self._probe_at is not None and now - self._probe_at < self.cooldown_s:
@@ -130,6 +133,7 @@ class CircuitBreaker:
 
     def _close(self) -> None:
         self._state = CLOSED
+        self.closed_count += 1
         self._consecutive = 0
         self._probe_at = None
         self._buckets.clear()

@@ -26,7 +26,7 @@ from time import perf_counter
 from typing import TYPE_CHECKING, Protocol
 
 from gateway import reasons
-from gateway.config.schema import ModelConfig
+from gateway.config.schema import ModelConfig, ShadowConfig
 from gateway.config.validate import ConfigError
 from gateway.context import Attempt, RequestContext, Target
 from gateway.errors import BadRequest, GatewayError, NotFound, Overloaded, UpstreamError
@@ -58,6 +58,7 @@ class Route:
     timeout_s: float | None = None  # the alias's total timeout, overriding the server's
     strategy: Strategy = _WEIGHTED
     canary: Canary | None = None
+    shadow: ShadowConfig | None = None  # sampled copies to a candidate alias (gateway.shadow)
 
 
 class Pair(Protocol):
@@ -156,7 +157,7 @@ class Router:
                     raise ConfigError(file, f"models.{alias}.canary", "a bound: max_error_rate or max_p95_ms")
                 canary = Canary(alias, m.canary)
             routes[alias] = Route(alias, targets, tuple(t.weight for t in m.targets), tuple(m.fallbacks),
-                                  m.max_attempts, retry, m.timeout_s, strategy_cls(m, pricing), canary)
+                                  m.max_attempts, retry, m.timeout_s, strategy_cls(m, pricing), canary, m.shadow)
             for t in targets + ((canary.target,) if canary is not None else ()):
                 failures, cooldown = settings.get(breaker_key(t), (m.breaker_failures, m.breaker_cooldown_s))
                 settings[breaker_key(t)] = (min(failures, m.breaker_failures), max(cooldown, m.breaker_cooldown_s))

@@ -140,6 +140,8 @@
     $("kpi-ttft").textContent = fmtMs(ttft.p95);
     $("kpi-ttft-sub").textContent = "p50 " + fmtMs(ttft.p50) + " · p99 " + fmtMs(ttft.p99);
     $("kpi-inflight").textContent = fmtInt(data.in_flight);
+    // /stats is the whole instance: every worker's windows merged.
+    $("kpi-workers").textContent = data.workers ? fmtInt(data.workers) + (data.workers === 1 ? " worker" : " workers") : "";
     const byKey = Object.values((data.usage_1h || {}).by_key || {});
     const sum = (f) => byKey.reduce((a, r) => a + (r[f] || 0), 0);
     $("kpi-cost").textContent = fmtUsd(sum("cost_usd"));

@@ -105,6 +105,24 @@ class Store(Protocol):
     async def budget_usage(self, key: str, roll_ms: float, now_ms: float) -> tuple[float, float]:
         """(spent, reserved) of one budget counter, for reports."""
 
+    async def add_refused(self, key: str, amount: float, ttl_ms: float, now_ms: float) -> None:
+        """Add demand a budget counter refused (kept `ttl_ms` after the last refusal): budget alerts
+        compare spend plus refused demand with the limit, since spend alone stalls below it."""
+
+    async def budget_refused(self, key: str, now_ms: float) -> float:
+        """Refused demand of one budget counter (0 when none is kept)."""
+
+    # Optional (stores shared by a fleet: `fleet = True`): what the alert evaluator uses to run once
+    # per fleet over every instance's /stats.
+    async def lease(self, name: str, holder: str, ttl_ms: int) -> bool:
+        """Take or keep the lease `name` for `holder` for `ttl_ms`; False while another holds it."""
+
+    async def publish(self, name: str, member: str, data: bytes) -> None:
+        """Set `member`'s entry of the shared table `name` (kept a minute after the last write)."""
+
+    async def collect(self, name: str) -> dict[str, bytes]:
+        """Every member's entry of the shared table `name`."""
+
     async def revoke_key(self, key_id: str) -> None: ...
 
     async def unrevoke_key(self, key_id: str) -> None: ...

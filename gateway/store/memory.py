@@ -52,6 +52,8 @@ class MemoryStore:
         self._keys: dict[str, bytes] = {}  # managed keys' documents (gateway.managed_keys)
         self._keys_version = 0
         self._flags: dict[str, str] = {}
+        self._refused: dict[str, tuple[float, float]] = {}
+        self._tables: dict[str, dict[str, bytes]] = {}  # budget key -> (refused demand, expires at ms)
         self._ops = 0
 
     # -- limits -------------------------------------------------------------------------------
@@ -243,6 +245,26 @@ class MemoryStore:
         return None
 
     # -- introspection for tests and the admin API ----------------------------------------------
+
+    async def add_refused(self, key: str, amount: float, ttl_ms: float, now_ms: float) -> None:
+        if len(self._refused) > 10_000:  # bounded: drop what has expired
+            self._refused = {k: v for k, v in self._refused.items() if v[1] > now_ms}
+        value, until = self._refused.get(key, (0.0, 0.0))
+        self._refused[key] = ((value if until > now_ms else 0.0) + amount, now_ms + ttl_ms)
+
+    async def budget_refused(self, key: str, now_ms: float) -> float:
+        value, until = self._refused.get(key, (0.0, 0.0))
+        return value if until > now_ms else 0.0
+
+    # One process is the whole "fleet" of a memory store (it has no `fleet` flag: alerts never ask).
+    async def lease(self, name: str, holder: str, ttl_ms: int) -> bool:
+        return True
+
+    async def publish(self, name: str, member: str, data: bytes) -> None:
+        self._tables.setdefault(name, {})[member] = data
+
+    async def collect(self, name: str) -> dict[str, bytes]:
+        return dict(self._tables.get(name, {}))
 
     async def budget_usage(self, key: str, roll_ms: float, now_ms: float) -> tuple[float, float]:
         """(spent, reserved) of a budget key at `now_ms`."""

@@ -57,12 +57,20 @@ def _settle_retry_done(task: asyncio.Task) -> None:
         log.warning("settling limits failed (reservations expire by TTL): %s", task.exception())
 
 
+_LEASE = """
+if redis.call('get', KEYS[1]) == ARGV[1] then redis.call('pexpire', KEYS[1], ARGV[2]) return 1 end
+if redis.call('set', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then return 1 end
+return 0
+"""
+
+
 class RedisStore:
     REVOKED = "gw:revoked"
     # One hash tag, so the document and the version change in one transaction on a cluster too.
     KEYS = "gw:{keys}:docs"
     KEYS_VERSION = "gw:{keys}:version"
     FLAGS = "gw:flag:"
+    fleet = True  # shared by every gateway using it: alerts run once per fleet (gateway.alerts)
 
     def __init__(self, client, *, split_by_slot: bool = False, fast: RespClient | None = None) -> None:
         self._r = client
@@ -340,6 +348,27 @@ class RedisStore:
             elif not roll_ms and k == "spent":
                 spent = float(v)
         return spent, reserved
+
+    async def add_refused(self, key: str, amount: float, ttl_ms: float, now_ms: float) -> None:
+        k = key + ":refused"  # same hash tag as the budget's counter
+        await self._call(self._r.incrbyfloat, k, amount)
+        await self._call(self._r.pexpire, k, max(int(ttl_ms), 1))
+
+    async def budget_refused(self, key: str, now_ms: float) -> float:
+        v = await self._call(self._r.get, key + ":refused")
+        return float(v) if v is not None else 0.0
+
+    async def lease(self, name: str, holder: str, ttl_ms: int) -> bool:
+        return bool(await self._call(self._r.eval, _LEASE, 1, f"gw:lease:{name}", holder, str(int(ttl_ms))))
+
+    async def publish(self, name: str, member: str, data: bytes) -> None:
+        key = f"gw:fleet:{name}"
+        await self._call(self._r.hset, key, member, data)
+        await self._call(self._r.pexpire, key, 60_000)
+
+    async def collect(self, name: str) -> dict[str, bytes]:
+        got = await self._call(self._r.hgetall, f"gw:fleet:{name}")
+        return {(k.decode() if isinstance(k, bytes) else k): v for k, v in got.items()}
 
     async def revoke_key(self, key_id: str) -> None:
         await self._call(self._r.sadd, self.REVOKED, key_id)

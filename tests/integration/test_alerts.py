@@ -120,7 +120,7 @@ def test_error_rate_alert_fires_and_resolves_on_json_and_slack_webhooks(make_gat
     assert len(rec.bodies("ok")) == 2, "no repeats while nothing changes"
     with urllib.request.urlopen(gw.url + "/stats", timeout=5) as r:
         seen = orjson.loads(r.read())["alerts"]
-    assert seen["rules"]["errors-high"] == {"firing": False, "pending": False, "value": 0.4}
+    assert seen["rules"]["errors-high"] == {"firing": False, "pending": False, "value": 0.4, "no_data": False}
     assert sorted((w["format"], w["delivered"], w["failed"]) for w in seen["webhooks"]) == [("json", 2, 0), ("slack", 2, 0)]
 
 

@@ -142,3 +142,14 @@ def test_static_files_need_no_key_and_only_known_names_are_served(admin_gw):
     assert css.status == 200 and css.getheader("Content-Type").startswith("text/css")
     for name in ("dashboard.html", "..%2Fadmin.py", "missing.js"):
         assert call(admin_gw, "GET", f"/dashboard/static/{name}").status == 404, name
+
+
+def test_the_model_comparison_panels_and_their_script(admin_gw):
+    html = call(admin_gw, "GET", "/dashboard", {"x-admin-key": ADMIN_KEY}).body.decode()
+    assert 'id="comparison"' in html and 'id="drift"' in html
+    assert '<script src="/dashboard/static/monitoring.js" defer></script>' in html
+    js = call(admin_gw, "GET", "/dashboard/static/monitoring.js")
+    assert js.status == 200 and js.getheader("Content-Type").startswith("text/javascript")
+    # It reads the /stats keys the shadow, feedback and drift modules fill.
+    for key in (b"stats.shadow", b"stats.feedback", b"stats.drift", b"jaccard", b"mean_score", b"psi"):
+        assert key in js.body

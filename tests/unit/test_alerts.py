@@ -113,7 +113,77 @@ async def test_state_machine_waits_for_for_then_fires_once_resolves_and_respects
     assert await at(20, 0.5) == ["firing", "resolved"]
     assert await at(30, 0.5) == ["firing", "resolved"]  # held for `for`, but within the cooldown
     assert await at(67, 0.5) == ["firing", "resolved", "firing"]
-    assert ev.snapshot()["rules"]["r"] == {"firing": True, "pending": True, "value": 0.5}
+    assert ev.snapshot()["rules"]["r"] == {"firing": True, "pending": True, "value": 0.5, "no_data": False}
+
+
+async def test_a_firing_rule_that_loses_its_data_says_no_data_once_and_stays_firing():
+    alerts = Alerts.compile([rule(metric="windows.1m.latency_ms.p95", threshold=1000, every="1s", cooldown=0)], [])
+    stats: dict = {"windows": {"1m": {"latency_ms": {"p95": 2500.0}}}}
+    sink = _Sink()
+    ev = AlertEvaluator(lambda: alerts, lambda: stats, lambda: None, sink)  # type: ignore[arg-type]
+
+    async def at(t: float, p95: float | None) -> list[tuple[str, float | None]]:
+        stats["windows"]["1m"]["latency_ms"]["p95"] = p95
+        await ev.evaluate(alerts, now=t)
+        return [(n.status, n.value) for n in sink.sent]
+
+    assert await at(0, 2500.0) == [("firing", 2500.0)]
+    assert await at(1, None) == [("firing", 2500.0), ("no_data", None)]  # before: a silent "resolved"
+    assert ev.snapshot()["rules"]["r"] == {"firing": True, "pending": False, "value": None, "no_data": True}
+    assert await at(2, None) == [("firing", 2500.0), ("no_data", None)]  # said once
+    assert sink.sent[1].text().startswith("[NO DATA] warning: r - windows.1m.latency_ms.p95 has no data")
+    assert await at(3, 3000.0) == [("firing", 2500.0), ("no_data", None)]  # still firing: no repeat
+    assert await at(4, 10.0) == [("firing", 2500.0), ("no_data", None), ("resolved", 10.0)]
+    assert slack_payload(sink.sent[1])["attachments"][0]["color"] == "#a0a0a0"
+
+
+def test_values_are_printed_rounded():
+    from gateway.alerts.webhooks import fmt
+
+    r = compile_one(metric="windows.5m.error_rate", threshold=0.05)
+    n = Notification(r, "firing", 0.123456789, at=1_700_000_100, since=1_700_000_000, instance="h:1")
+    assert n.text().endswith("windows.5m.error_rate = 0.123 (> 0.05)")
+    assert (fmt(99.99999), fmt(100.0), fmt(1234.5678), fmt(0.000123456), fmt(None)) == \
+        ("100", "100", "1234.57", "0.000123", "no data")
+    assert json_payload(Notification(r, "firing", 1 / 3, 0, 0, "h:1"))["value"] == 0.333333
+    fields = {f["title"]: f["value"] for f in slack_payload(n)["attachments"][0]["fields"]}
+    assert fields["value"] == "0.123" and fields["threshold"] == "> 0.05"
+
+
+async def test_a_100_percent_budget_alert_fires_on_refused_demand():
+    """Spend stalls below the limit while every further request is refused: the alert's value is
+    spend plus refused demand, so a 100% rule fires (it never could on spend alone)."""
+    from gateway.context import Principal, RequestContext
+    from gateway.errors import RateLimited
+    from gateway.limits import Limits
+    from gateway.pricing import Pricing
+    from gateway.store.memory import MemoryStore
+
+    budgets = [SourcedRule("b.toml", "budgets[0]", {"id": "all", "scope": "global", "tokens": 100})]
+    alerts = Alerts.compile([rule(type="budget", budget="all", percent=100, every="1s")], budgets)
+    limits = Limits.compile([], budgets, Pricing.compile(None, file="t.toml"))
+    store = MemoryStore()
+    await limits.start(store)
+    sink = _Sink()
+    ev = AlertEvaluator(lambda: alerts, lambda: {}, lambda: store, sink)  # type: ignore[arg-type]
+
+    def ctx(i: int) -> RequestContext:
+        return RequestContext(request_id=f"r{i}", api="chat", shape="openai", runtime=None, received_at=0.0,  # type: ignore[arg-type]
+                              trace_id="t" * 32, span_id="s" * 16, principal=Principal("k"), alias="m",
+                              body={"model": "m", "messages": []})
+
+    first = ctx(0)
+    await limits.admit(first, 30, 30)  # 60 of 100 tokens reserved
+    first.usage.input_tokens, first.usage.output_tokens = 30, 55
+    await limits.settle(first)  # 85 spent: every request of 60 is refused from now on
+    await ev.evaluate(alerts, now=ev._clock())
+    assert sink.sent == [] and ev.states["r"].value == pytest.approx(85.0)
+    with pytest.raises(RateLimited):
+        await limits.admit(ctx(1), 30, 30)
+    await ev.evaluate(alerts, now=ev._clock() + 2)
+    assert [n.status for n in sink.sent] == ["firing"]
+    assert sink.sent[0].value == pytest.approx(145.0)  # 85 spent + 60 refused
+
 
 
 def test_payloads_carry_the_fields():

@@ -24,8 +24,8 @@ def test_every_route_and_adapter_api_has_a_spec_under_its_own_name():
         assert isinstance(spec, ApiSpec) and spec.name == name and spec.encoder is None
     assert {n: s.error_shape for n, s in APIS.items()} == {
         "chat": "openai", "messages": "anthropic", "responses": "openai", "embeddings": "openai", "models": "openai",
-        "completions": "openai", "moderations": "openai"}
-    assert [n for n, s in APIS.items() if not s.scans_output] == ["embeddings", "models", "moderations"]
+        "completions": "openai", "moderations": "openai", "count_tokens": "anthropic"}
+    assert [n for n, s in APIS.items() if not s.scans_output] == ["embeddings", "models", "moderations", "count_tokens"]
     assert [n for n, s in APIS.items() if not s.scans_input] == ["models"]
 
 

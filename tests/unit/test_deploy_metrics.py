@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import re
+import time
 import urllib.request
 from pathlib import Path
 
@@ -45,6 +46,22 @@ def test_rules_cover_latency_errors_guardrails_and_cost():
 @pytest.fixture
 def exported(make_gateway) -> set[str]:
     gw = make_gateway(extra="""
+        [pricing."*"]
+        input = 1.0
+        output = 2.0
+
+        [providers.dead]
+        type = "openai"
+        base_url = "http://127.0.0.1:9/v1"
+        api_key_env = "TEST_UPSTREAM_KEY"
+
+        [models.flaky]
+        targets = [{ provider = "dead", model = "gpt-4o" }]
+        fallbacks = ["demo"]
+        max_attempts = 2
+        retry_base_s = 0
+        breaker_failures = 1
+
         [[audit.sinks]]
         type = "file"
         path = "audit.jsonl"
@@ -57,7 +74,21 @@ def exported(make_gateway) -> set[str]:
         [[rate_limits]]
         id = "tiny"
         scope = "key"
-        rpm = 4
+        rpm = 5
+
+        [[budgets]]
+        id = "monthly"
+        scope = "global"
+        usd = 1000
+        window = "month"
+
+        [[alerts]]
+        id = "any-traffic"
+        metric = "windows.1m.requests"
+        op = ">="
+        threshold = 1
+        every = "0.1s"
+        webhooks = [{ url = "http://127.0.0.1:9/hook", max_attempts = 1 }]
         """})
     c = openai.OpenAI(base_url=gw.v1, api_key=TEST_KEY, max_retries=0)
     msgs = [{"role": "user", "content": "hello"}]
@@ -66,9 +97,14 @@ def exported(make_gateway) -> set[str]:
         pass
     with pytest.raises(openai.BadRequestError):
         c.chat.completions.create(model="demo", messages=[{"role": "user", "content": "say forbidden"}])
+    c.chat.completions.create(model="flaky", messages=msgs)  # retried, then answered by the fallback
     c.chat.completions.create(model="demo", messages=msgs)
     with pytest.raises(openai.RateLimitError):
         c.chat.completions.create(model="demo", messages=msgs)
+    deadline = time.time() + 10  # the alert fired at the first request; its webhook (a dead port) failed
+    while time.time() < deadline and not any(w["failed"] for w in gw.state.runtime.services.recorder.stats()
+                                             ["alerts"]["webhooks"]):
+        time.sleep(0.1)
     with urllib.request.urlopen(gw.url + "/metrics", timeout=5) as r:
         text = r.read().decode()
     samples = {line.split("{")[0].split(" ")[0] for line in text.splitlines() if line and not line.startswith("#")}
@@ -83,6 +119,21 @@ def exported(make_gateway) -> set[str]:
 
 # Counted only when something fails: declared in /metrics (HELP/TYPE) but without a series until then.
 ERRORS_ONLY = {"gateway_audit_sink_errors_total"}
+
+
+# Series added for #16, each made by the traffic above (the deploy files use them all).
+NEW_SERIES = {
+    "gateway_request_errors_total", "gateway_retries_total", "gateway_fallbacks_total",
+    "gateway_circuit_breaker_transitions_total", "gateway_config_reloads_total",
+    "gateway_alert_notifications_total", "gateway_build_info", "gateway_process_cpu_seconds_total",
+    "gateway_process_resident_memory_bytes", "gateway_process_open_fds", "gateway_workers",
+    "gateway_budget_remaining", "gateway_budget_limit",
+}
+
+
+def test_every_new_metric_has_a_series_after_matching_traffic(exported):
+    samples, _ = exported
+    assert not sorted(NEW_SERIES - samples), f"no series: {sorted(NEW_SERIES - samples)}"
 
 
 def test_every_metric_named_in_deploy_files_is_exported(exported):

@@ -38,7 +38,8 @@ def test_metrics_parse_and_count():
                  decisions=[Decision("rl", "rate_limit", "block", reasons.RATE_LIMIT_TOKENS)]), 0.0)
     r.submit(ctx(10, status=404, error=NotFound("x"), target=None, alias="free text alias", decisions=[]), 0.0)
     r.set_in_flight_source(lambda: 1)
-    r.set_breaker_source(lambda: {"openai/gpt-4o-mini": "open"})
+    r.sampler.sources.breakers = lambda: {"openai/gpt-4o-mini": ("open", 1, 0, 0)}
+    r.sampler.sample()
     s = samples(r.metrics_text())
     assert s[("gateway_requests_total", (("alias", "fast"), ("provider", "openai"), ("route", "chat"), ("status", "200")))] == 3
     assert s[("gateway_requests_total", (("alias", "-"), ("provider", "-"), ("route", "chat"), ("status", "429")))] == 1
@@ -48,7 +49,8 @@ def test_metrics_parse_and_count():
     assert s[("gateway_limit_rejections_total", (("kind", "rate_limit"), ("reason", "rate_limit.tokens")))] == 1
     assert s[("gateway_guardrail_decisions_total", (("action", "redact"), ("direction", "input"), ("kind", "pii"),
                                                     ("reason", "guardrail.pii")))] == 3
-    assert s[("gateway_request_duration_seconds_count", (("route", "chat"),))] == 5
+    assert sum(v for (n, labels), v in s.items()
+               if n == "gateway_request_duration_seconds_count" and ("route", "chat") in labels) == 5
     assert s[("gateway_requests_in_flight", ())] == 1
     assert s[("gateway_circuit_breaker_state", (("state", "open"), ("target", "openai/gpt-4o-mini")))] == 1
     assert s[("gateway_circuit_breaker_state", (("state", "closed"), ("target", "openai/gpt-4o-mini")))] == 0
@@ -65,7 +67,7 @@ def test_gpu_absent_or_present_never_errors():
     m = Metrics()
     m.enable_gpu()
     names = {k[0] for k in samples(m.text())}
-    if m.callbacks.gpu is None:
+    if m.host.gpu is None:
         assert not any(n.startswith("gateway_gpu_") for n in names)
     else:
         assert "gateway_gpu_memory_total_bytes" in names
@@ -92,7 +94,7 @@ def test_gpu_snapshot_and_gauges_from_nvml():
     needs an NVIDIA driver, absent here; this stands in for pynvml's module interface)."""
     from types import SimpleNamespace
 
-    from gateway.records.metrics import _Gpu
+    from gateway.records.gpu import Gpu as _Gpu
 
     nvml = SimpleNamespace(
         NVML_TEMPERATURE_GPU=0,
@@ -111,7 +113,58 @@ def test_gpu_snapshot_and_gauges_from_nvml():
 
 
 def test_no_nvidia_driver_means_no_gpu_metrics_and_no_error():
-    from gateway.records.metrics import _Gpu
+    from gateway.records.gpu import Gpu as _Gpu
 
     gpu = _Gpu.probe()  # None without a driver (CI); a reader on a GPU host
     assert gpu is None or all({"index", "utilization", "temperature_c"} <= set(g) for g in gpu.snapshot())
+
+
+async def test_sampled_totals_become_monotonic_counters_and_gauges_follow_their_owners():
+    """Owners keep plain totals; the sampler adds their growth to counters (a total that restarts from
+    zero, a breaker a reload replaced, counts from there), sets gauges, and survives a broken source."""
+    r = Recorder.compile({"enabled": False}, file="t.toml")
+    state = {"breaker": ("closed", 0, 0, 0), "reloads": (0, 0), "in_flight": 3}
+    src = r.sampler.sources
+    src.breakers = lambda: {"up/m": state["breaker"]}
+    src.reloads = lambda: state["reloads"]
+    src.in_flight = lambda: state["in_flight"]
+    src.fail_open = lambda: 1 / 0  # a broken source: logged, the others still sampled
+    src.budgets = None
+
+    async def scrape() -> dict:
+        await r.refresh_metrics()
+        return samples(r.metrics_text())
+
+    s = await scrape()
+    assert s[("gateway_requests_in_flight", ())] == 3 and s[("gateway_workers", ())] == 0  # set once serving
+    state.update(breaker=("open", 1, 0, 0), reloads=(2, 1), in_flight=0)
+    s = await scrape()
+    assert s[("gateway_circuit_breaker_transitions_total", (("state", "open"), ("target", "up/m")))] == 1
+    assert s[("gateway_circuit_breaker_state", (("state", "open"), ("target", "up/m")))] == 1
+    assert s[("gateway_config_reloads_total", (("result", "success"),))] == 2
+    assert s[("gateway_requests_in_flight", ())] == 0
+    state.update(breaker=("closed", 0, 0, 0))  # a reload replaced the breaker: its counts start again
+    s = await scrape()
+    key = (("state", "open"), ("target", "up/m"))
+    assert s[("gateway_circuit_breaker_transitions_total", key)] == 1  # never goes back
+    state.update(breaker=("open", 1, 0, 0))  # the new breaker opened
+    s = await scrape()
+    assert s[("gateway_circuit_breaker_transitions_total", key)] == 2
+    assert s[("gateway_process_cpu_seconds_total", ())] > 0 and s[("gateway_process_open_fds", ())] > 0
+    assert len([k for k in s if k[0] == "gateway_build_info"]) == 1
+
+
+def test_refusals_keep_the_alias_asked_for_when_configured_and_errors_carry_reason_codes():
+    r = Recorder.compile({"enabled": False}, file="t.toml")
+    m = r._metrics
+    rl = RateLimited("x", reason=reasons.RATE_LIMIT_REQUESTS)
+    base = dict(status=429, error=rl, target=None, decisions=[Decision("rl", "rate_limit", "refuse", reasons.RATE_LIMIT_REQUESTS)])
+    from gateway.records.schema import build_record
+
+    for c, aliases in ((ctx(1, alias="fast", **base), ("fast",)), (ctx(2, alias="made-up", **base), ("fast",))):
+        m.observe(build_record(c, cost_usd=0.0, user_hash_key=b""), aliases, None, rl.reason)
+    s = samples(m.text())
+    assert s[("gateway_requests_total", (("alias", "fast"), ("provider", "-"), ("route", "chat"), ("status", "429")))] == 1
+    assert s[("gateway_requests_total", (("alias", "-"), ("provider", "-"), ("route", "chat"), ("status", "429")))] == 1
+    assert s[("gateway_request_errors_total", (("alias", "fast"), ("code", "rate_limit.requests"), ("model", "-"),
+                                               ("provider", "-"), ("route", "chat")))] == 1

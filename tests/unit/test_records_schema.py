@@ -116,3 +116,15 @@ def test_payload_is_recorded_only_when_captured_and_cut_to_the_limit():
     rec = build_record(ctx, cost_usd=0.0, user_hash_key=b"k", payload_max_bytes=300)
     assert rec["payload"]["response"] == "data: one\n\ndata: two\n\n"
     assert len(rec["payload"]["request"]) == 300 and rec["payload"]["truncated"] is True
+
+
+def test_doc_lists_the_feedback_fields():
+    from gateway.records.schema import FEEDBACK_FIELDS
+
+    assert _doc_table("feedback-fields") == [f for f, _, _ in FEEDBACK_FIELDS]
+
+
+def test_doc_lists_the_shadow_fields():
+    from gateway.records.schema import SHADOW_FIELDS
+
+    assert _doc_table("shadow-fields") == [f for f, _, _ in SHADOW_FIELDS]

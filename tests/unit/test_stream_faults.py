@@ -16,6 +16,8 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
+from gateway.filters.answer import AnswerText
+from gateway.shadow.pair import AnswerSink
 from gateway.adapters.registry import ADAPTERS
 from gateway.codecs.chat_encoder import ChatEncoder
 from gateway.codecs.messages_encoder import MessagesEncoder
@@ -44,7 +46,8 @@ PAIRS += [("chat", "gemini"), ("messages", "gemini")]
 SITES = [(UsageFallback, "on_text"), (UsageFallback, "on_usage"), (OutputGuard, "on_text"), (OutputGuard, "on_part_end"),
          (OutputGuard, "on_end"), (FirstToken, "seen"),
          ("encoder", "encode"), ("encoder", "finish_stream"),
-         (CacheFill, "on_text"), (CacheFill, "on_part_end"), (FinishReasons, "on_part_end")]  # the cache fill: only where a [[cache]] rule fills
+         (CacheFill, "on_text"), (CacheFill, "on_part_end"), (FinishReasons, "on_part_end"),  # the cache fill: only where a [[cache]] rule fills
+         (AnswerText, "on_text"), (AnswerText, "on_part_end")]  # the answer: only for a shadow pair's sides
 # Hooks the raw-bytes fast lane stands in for on an unguarded same-API stream (the chain never sees
 # these events there: the lane does their filters' work itself).
 FAST_LANE = {("chat", "openai", "on_text"), ("chat", "openai", "seen"), ("messages", "anthropic", "on_text"),
@@ -85,12 +88,14 @@ def _ctx(api: str) -> RequestContext:
 
 
 async def _run(api: str, wire: str, guard: bool, fill: bool = False,
-               traced: bool = False) -> tuple[bytes, RequestContext]:
+               traced: bool = False, answer: bool = False) -> tuple[bytes, RequestContext]:
     ctx = _ctx(api)
     if traced:  # a request sampled for tracing composes the FinishReasons filter
         ctx.trace = TraceMarks()
     if fill:
         ctx.cache_fill = CacheFill(1 << 20)
+    if answer:  # a shadow pair's side: the answer filter is in the chain (and the fast lane is off)
+        ctx.answer = AnswerSink()
 
     async def handler(request: web.Request) -> web.StreamResponse:
         scanner = EMAILS.for_request(None, None).output_scanner(ctx) if guard else None
@@ -145,7 +150,8 @@ async def test_an_exception_in_a_filter_or_encoder_ends_the_stream_once_with_an_
     if cls is OutputGuard and not guard:
         pytest.skip("no output guardrail in this chain")
     fill = cls is CacheFill
-    if not guard and not fill and (api, wire, method) in FAST_LANE:
+    answer = cls is AnswerText
+    if not guard and not fill and not answer and (api, wire, method) in FAST_LANE:
         pytest.skip("the fast lane relays these events without the chain")
 
     def boom(self, *args, **kwargs):
@@ -153,7 +159,7 @@ async def test_an_exception_in_a_filter_or_encoder_ends_the_stream_once_with_an_
 
     monkeypatch.setattr(cls, method, boom)
     with caplog.at_level(logging.ERROR, logger="gateway.relay"):
-        body, ctx = await _run(api, wire, guard, fill, traced=cls is FinishReasons)
+        body, ctx = await _run(api, wire, guard, fill, traced=cls is FinishReasons, answer=answer)
     events = _events(body)
     errors = [i for i, (n, d) in enumerate(events) if _is_error(api, n, d)]
     assert errors == [len(events) - 1], "exactly one error event, and it is the last"
