@@ -18,7 +18,7 @@ import orjson
 from gateway.codecs import Malformed
 from gateway.context import RequestContext
 from gateway.errors import UpstreamError
-from gateway.events import TextDelta, ToolCallDelta
+from gateway.events import Event, TextDelta, ToolCallDelta
 from gateway.filters.chain import Chain
 from gateway.translate.sse import SSEEvent
 
@@ -71,8 +71,8 @@ class UpstreamMalformed(UpstreamError):
 
 
 class StreamPipe:
-    __slots__ = ("ctx", "framer", "dec", "enc", "chain", "feed", "error_event", "content", "_decode", "_run",
-                 "_encode")
+    __slots__ = ("ctx", "framer", "dec", "enc", "chain", "feed", "error_event", "content", "scanner", "slow",
+                 "_decode", "_run", "_encode")
 
     def __init__(self, adapter: Adapter, ctx: RequestContext, scanner: OutputScanner | None) -> None:
         self.ctx = ctx
@@ -85,6 +85,8 @@ class StreamPipe:
         # the point after which the answer is not retried on another target (gateway.http.commit).
         # Without output guardrails the first-token mark says the same, so the fast lane skips this.
         self.content = False
+        self.scanner = scanner
+        self.slow = bool(scanner is not None and scanner.slow)  # the relay awaits feed_slow / finish_slow
         self._decode, self._run, self._encode = self.dec.feed, self.chain.run, self.enc.encode  # bound once
         # `feed(event) -> bytes`: when no filter rewrites text, the fast lane relays the events it
         # recognises as the upstream's bytes and hands the others to the full path (one call per event).
@@ -94,8 +96,11 @@ class StreamPipe:
         self.feed = fast.feed if fast is not None else self._feed
 
     def _feed(self, event: SSEEvent) -> bytes:
+        return self._pass(self._decoded(event))
+
+    def _decoded(self, event: SSEEvent) -> list[Event]:
         try:
-            events = self._decode(event)
+            events: list[Event] = self._decode(event)
         except _UNREADABLE as exc:
             raise UpstreamMalformed("the upstream sent a malformed stream event",
                                     code="upstream_malformed_event") from exc
@@ -104,14 +109,32 @@ class StreamPipe:
                 if type(ev) is TextDelta and ev.text or type(ev) is ToolCallDelta:
                     self.content = True
                     break
+        return events
+
+    async def feed_slow(self, event: SSEEvent) -> bytes:
+        """`feed` where the output scanner has an NER tier: its findings for the event's texts are
+        computed off the event loop first (gateway.guardrails.slow_tier)."""
+        events = self._decoded(event)
+        if self.scanner is not None:
+            await self.scanner.prepare(events)
+        return self._pass(events)
+
+    def _pass(self, events: list[Event]) -> bytes:
         out = self._encode(self._run(events), self.dec.raw)
         if self.enc.error is not None and self.ctx.upstream_stream_error is None:
             self.ctx.upstream_stream_error = self.enc.error
         return out
 
-    def finish(self) -> bytes:
+    async def finish_slow(self) -> bytes:
+        """`finish` with the decoder's last events prepared for the NER tier first."""
+        events = self.dec.end()
+        if self.scanner is not None:
+            await self.scanner.prepare(events)
+        return self.finish(events)
+
+    def finish(self, last: list[Event] | None = None) -> bytes:
         """The upstream body ended: what the filters still hold, and the stream's last events."""
-        events = self.chain.end(self.dec.end())
+        events = self.chain.end(self.dec.end() if last is None else last)
         out = self.enc.encode(events) + self.enc.finish_stream() if events else self.enc.finish_stream()
         if self.enc.error is not None and self.ctx.upstream_stream_error is None:
             self.ctx.upstream_stream_error = self.enc.error
@@ -121,6 +144,18 @@ class StreamPipe:
         """However the stream ended: ctx.usage holds what was used. Idempotent: the relay closes before
         it records the request (so the record has the usage) and again in its `finally`."""
         self.chain.close()
+
+
+async def prepare_whole(adapter: Adapter, raw: bytes, scanner: OutputScanner) -> None:
+    """The NER tier over a whole answer's texts, off the event loop, before `whole_response` scans them.
+    An unreadable body is left to `whole_response` to report."""
+    try:
+        events = adapter.decoder().whole(orjson.loads(raw), raw)
+    except _UNREADABLE:
+        return
+    texts = [ev.text for ev in events if isinstance(ev, TextDelta) and ev.text]
+    args = [ev.arguments for ev in events if isinstance(ev, ToolCallDelta) and ev.arguments]
+    await scanner.prepare_whole(texts, args)
 
 
 def whole_response(adapter: Adapter, ctx: RequestContext, raw: bytes, scanner: OutputScanner | None) -> bytes:

@@ -10,7 +10,6 @@ type and scores, never the matched text.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -22,10 +21,12 @@ from gateway.apis.slots import InputTexts
 from gateway.config.validate import ConfigError, SourcedRule
 from gateway.context import Decision, Principal, RequestContext
 from gateway.errors import PolicyBlocked
+from gateway.events import Event
 from gateway.guardrails.actions import SEVERITY, Pseudonyms
 from gateway.guardrails.outcome_header import OUTCOME_HEADER, outcome_header
 from gateway.guardrails.policy import DetectorCache, Guard, InjectionGuard, SpanGuard, share_fast_detection
 from gateway.guardrails.registry import compile_rule
+from gateway.guardrails.slow_tier import SlowTierFailed, new_texts, shift, slow_findings
 from gateway.guardrails.stream_scan import GuardFailed, Hit, SpanPlan, StreamScanner, Tally, scan_whole
 
 log = logging.getLogger(__name__)
@@ -52,6 +53,7 @@ class _Selection:
     # (text plan, tool-arguments plan), without and with placeholders to restore: index bool(pseudonyms).
     output_plans: tuple[tuple[SpanPlan, SpanPlan], tuple[SpanPlan, SpanPlan]]
     header_rules: frozenset[str]  # ids of the rules whose input outcomes go in the x-gateway-guardrails header
+    output_slow: tuple[tuple[int, SpanGuard], ...] = ()  # output rules with an NER tier, by plan index
 
     @classmethod
     def build(cls, input_spans: tuple[SpanGuard, ...], injection: tuple[InjectionGuard, ...],
@@ -63,7 +65,7 @@ class _Selection:
         header_rules = frozenset(g.id for g in (*input_spans, *injection) if g.rule.outcome_header)
         return cls(input_spans, injection, output_spans, SpanPlan(input_spans),
                    tuple((i, g) for i, g in enumerate(input_spans) if g.has_slow_tier), (output(False), output(True)),
-                   header_rules)
+                   header_rules, tuple((i, g) for i, g in enumerate(output_spans) if g.has_slow_tier))
 
 
 class Guardrails:
@@ -164,7 +166,7 @@ class RequestGuard:
             return
         texts = [s.text for s in found.slots]
         plan = sel.input_plan.bind(self.pseudonyms)
-        extras = await self._slow_tier(ctx, sel.input_slow, texts) if sel.input_slow else None
+        extras = await self._slow_tier(ctx, sel.input_slow, texts, plan) if sel.input_slow else None
         tally = Tally()
         on_block = _input_blocker(ctx)
         try:
@@ -209,23 +211,15 @@ class RequestGuard:
             raise blocked(reasons.INJECTION_DETECTED)
 
     async def _slow_tier(self, ctx: RequestContext, slow: Sequence[tuple[int, SpanGuard]],
-                         texts: list[str]) -> list[dict | None]:
+                         texts: list[str], plan: SpanPlan) -> Sequence[dict | None]:
         """NER findings per text, computed off the event loop within the rules' time bound."""
-
-        def run() -> list[dict]:
-            return [{i: g.detect_slow(t) for i, g in slow} for t in texts]
-
-        timeout = max(g.ner_timeout for _, g in slow)
-        loop = asyncio.get_running_loop()
         try:
-            return await asyncio.wait_for(loop.run_in_executor(None, run), timeout)
-        except Exception as exc:
-            closed = [g for _, g in slow if g.rule.on_error == "closed"]
-            if closed:
-                raise self._failed(ctx, closed[0], "input") from exc
-            log.warning("NER tier failed or timed out (%s); on_error = open: fast tier only", type(exc).__name__)
-            for _, g in slow:
-                ctx.decisions.append(Decision(g.id, g.kind, "allow", reasons.GUARDRAIL_ERROR, "input"))
+            return await slow_findings(slow, texts)
+        except SlowTierFailed as exc:
+            if exc.closed:
+                raise self._failed(ctx, exc.closed[0], "input") from exc
+            log.warning("NER tier failed or timed out (%s); on_error = open: fast tier only", exc)
+            plan.failed.update(i for i, _ in slow)
             return [None] * len(texts)
 
     def _failed(self, ctx: RequestContext, guard: Guard, direction: str) -> PolicyBlocked:
@@ -269,7 +263,7 @@ class OutputScanner:
     """
 
     __slots__ = ("_guard", "_ctx", "tally", "bound", "rewritten", "_plans", "_text_plan", "_args_plan", "_text",
-                 "_args", "_closed")
+                 "_args", "_closed", "slow", "_whole_slow")
 
     def __init__(self, guard: RequestGuard, ctx: RequestContext) -> None:
         self._guard = guard
@@ -284,6 +278,39 @@ class OutputScanner:
         self.bound = text_plan.bound
         self.rewritten = 0  # whole texts that came back changed: an answer with none is sent as it came
         self._closed = False
+        self.slow = guard.selection.output_slow  # rules with an NER tier: the pipe awaits prepare() first
+        self._whole_slow: dict[tuple[bool, str], dict | None] = {}  # (tool args?, whole text) -> findings
+
+    async def prepare(self, events: Sequence[Event]) -> None:
+        """Run the NER tier off the event loop over the windows these events' texts will be scanned in
+        (call before the chain sees them; only when `slow`)."""
+        new = new_texts(events)
+        if not new:
+            return
+        streams = [(self._args_stream() if tool else self._text_stream(), key) for tool, key in new]
+        windows = [stream.window_of(key) for stream, key in streams]
+        found = await self._slow_run([w + text for (w, _), text in zip(windows, new.values())])
+        for (stream, key), (_, base), extras in zip(streams, windows, found):
+            stream.slow_found[key] = shift(extras, base) if extras else {}
+
+    async def prepare_whole(self, texts: Sequence[str], tool_args: Sequence[str]) -> None:
+        """The NER findings of a whole answer's texts, off the event loop, for scan_text / scan_tool_args."""
+        todo = list(texts) + list(tool_args)
+        if not todo:
+            return
+        found = await self._slow_run(todo)
+        for i, (text, extras) in enumerate(zip(todo, found)):
+            self._whole_slow[(i >= len(texts), text)] = extras
+
+    async def _slow_run(self, texts: list[str]) -> Sequence[dict | None]:
+        try:
+            return await slow_findings(self.slow, texts)
+        except SlowTierFailed as exc:
+            if exc.closed:
+                raise self._guard._failed(self._ctx, exc.closed[0], "output") from exc
+            log.warning("NER tier failed or timed out on output (%s); on_error = open: fast tier only", exc)
+            self._text_plan.failed.update(i for i, _ in self.slow)
+            return [None] * len(texts)
 
     @property
     def max_held(self) -> int:
@@ -314,14 +341,16 @@ class OutputScanner:
         return sorted(k[1] for k in self._args.open_keys() if k[0] == choice)
 
     def scan_text(self, text: str, choice: int = 0) -> str:
-        out = self._run(scan_whole, self._text_plan, text, self._on_block, self.tally)
+        extra = self._whole_slow.get((False, text)) if self._whole_slow else None
+        out = self._run(scan_whole, self._text_plan, text, self._on_block, self.tally, extra)
         if out != text:
             self.rewritten += 1
         return out
 
     def scan_tool_args(self, text: str) -> str:
         """A whole tool-call arguments string (JSON): restored values are JSON-escaped."""
-        out = self._run(scan_whole, self._tool_args_plan(), text, self._on_block, self.tally)
+        extra = self._whole_slow.get((True, text)) if self._whole_slow else None
+        out = self._run(scan_whole, self._tool_args_plan(), text, self._on_block, self.tally, extra)
         if out != text:
             self.rewritten += 1
         return out

@@ -16,6 +16,7 @@ from pydantic import Field, model_validator
 from gateway import reasons
 from gateway.config.validate import ConfigError, SourcedRule, Strict
 from gateway.guardrails.actions import SpanAction, hash_key_from_env
+from gateway.guardrails.pii.holdback import growing_suffix_start
 
 if TYPE_CHECKING:
     from gateway.guardrails.pii import Finding
@@ -167,11 +168,15 @@ class PiiGuard(SpanGuard):
         self.has_slow_tier = self._slow is not None
         self.ner_timeout = rule.ner_timeout_ms / 1000
         self.max_entity_len = self._fast.max_entity_len if self._fast else 0
+        if self._slow is not None:  # names on output: held while a capitalised word may still join one
+            self.max_entity_len = max(self.max_entity_len, self._slow.max_entity_len)
         self.hold_back = resolve_hold_back(rule.hold_back_chars, self.max_entity_len, source)
         self.action = _span_action(rule, source)
         self.fast_types = frozenset(fast_types)
         self._thresholds = {e: rule.thresholds.get(e, PII_DEFAULT_THRESHOLD) for e in fast_types}
         self.hold_spec = self._fast.hold_spec if self._fast is not None else None
+        if self._slow is not None:
+            self.hold_spec = (self.max_entity_len, True, "EMAIL_ADDRESS" in fast_types)
 
     def share(self, shared: SharedDetection) -> None:
         """Take findings from one detection pass shared with the other fast-tier rules of the config."""
@@ -187,7 +192,9 @@ class PiiGuard(SpanGuard):
         return self._fast.detect(text) if self._fast is not None else []
 
     def may_continue(self, text: str) -> int:
-        return self._fast.may_continue(text) if self._fast is not None else len(text)
+        if self.hold_spec is None:
+            return len(text)
+        return growing_suffix_start(text, *self.hold_spec)
 
     def detect_slow(self, text: str) -> list[Finding]:
         return self._slow.detect(text) if self._slow is not None else []

@@ -30,6 +30,7 @@ from gateway.guardrails.actions import PLACEHOLDER, PLACEHOLDER_MAX_LEN, Pseudon
 from gateway.guardrails.pii import Finding, _first_disjoint
 from gateway.guardrails.pii.holdback import HoldBack
 from gateway.guardrails.policy import SpanGuard
+from gateway.guardrails.slow_tier import in_window
 
 log = logging.getLogger(__name__)
 RESTORE = -1  # Hit.guard of a pseudonym placeholder to restore
@@ -220,6 +221,7 @@ class _Channel:
     # rest. One string, so a feed appends to it once and detection runs on it as it is.
     window: str = ""
     released: int = 0  # how much of `window` is released context
+    base: int = 0  # where `window` starts in the channel's whole text (stream coordinates)
 
     @property
     def held(self) -> int:
@@ -253,11 +255,19 @@ class StreamScanner:
         self.on_block = on_block
         self.tally = tally if tally is not None else Tally()
         self._channels: dict[object, _Channel] = {}
+        # Slow-tier (NER) findings per channel in stream coordinates, computed off the event loop
+        # before the text they cover is fed (gateway.guardrails.slow_tier); empty without an NER tier.
+        self.slow_found: dict[object, dict[int, list[Finding]]] = {}
         self.max_held = 0  # the most characters any channel held back after a feed (for tests, metrics)
 
     def held(self, key: object) -> int:
         ch = self._channels.get(key)
         return ch.held if ch else 0
+
+    def window_of(self, key: object) -> tuple[str, int]:
+        """The text the next feed of `key` scans before its new text, and where it starts in the stream."""
+        ch = self._channels.get(key)
+        return (ch.window, ch.base) if ch is not None else ("", 0)
 
     def open_keys(self) -> list:
         return [k for k, ch in self._channels.items() if ch.held]
@@ -269,7 +279,7 @@ class StreamScanner:
         if not text:
             return ""
         ch.window += text
-        out = self._release(ch, final=False)
+        out = self._release(ch, final=False, key=key)
         held = len(ch.window) - ch.released
         if held > self.max_held:
             self.max_held = held
@@ -277,15 +287,19 @@ class StreamScanner:
 
     def flush(self, key: object) -> str:
         ch = self._channels.pop(key, None)
+        slow = self.slow_found.pop(key, None)
         if ch is None or not ch.held:
             return ""
-        return self._release(ch, final=True)
+        return self._release(ch, final=True, slow=slow)
 
-    def _release(self, ch: _Channel, *, final: bool) -> str:
+    def _release(self, ch: _Channel, *, final: bool, key: object = None,
+                 slow: dict[int, list[Finding]] | None = None) -> str:
         plan = self.plan
         window = ch.window
         c, n = ch.released, len(window)
-        found = plan.find(window)
+        if self.slow_found and key is not None:
+            slow = self.slow_found.get(key)
+        found = plan.find(window, in_window(slow, ch.base, n) if slow else None)
         hits = found.edits or found.flags or found.blocks
         if final:
             cut = n
@@ -323,6 +337,7 @@ class StreamScanner:
         keep = hi - CONTEXT_CHARS if hi > CONTEXT_CHARS else 0
         ch.window = window[keep:]
         ch.released = hi - keep
+        ch.base += keep
 
     def _overflow(self, text: str) -> str:
         if not text:

@@ -31,7 +31,7 @@ from dataclasses import dataclass
 from time import perf_counter
 from typing import TYPE_CHECKING, Any
 
-from gateway.adapters.pipeline import UpstreamMalformed
+from gateway.adapters.pipeline import UpstreamMalformed, prepare_whole
 from gateway.adapters.registry import ADAPTERS
 from gateway.codecs import Malformed
 from gateway.context import RequestContext, Usage
@@ -98,6 +98,8 @@ class Commit:
         finally:
             ctx.timings.upstream_wait += perf_counter() - ctx.timings.first_byte
         adapter = ADAPTERS[(ctx.api, opened.provider.wire)]
+        if self.scanner is not None and self.scanner.slow:  # the NER tier, off the event loop, first
+            await prepare_whole(adapter, raw, self.scanner)
         try:
             self.body = adapter.response(ctx, raw, self.scanner)
         except UpstreamMalformed as exc:
@@ -122,7 +124,10 @@ class Commit:
                 finally:
                     timings.upstream_wait += perf_counter() - t0
                 if chunk is None:
-                    tail = b"".join([pipe.feed(e) for e in parser.close()]) + pipe.finish()
+                    if pipe.slow:
+                        tail = b"".join([await pipe.feed_slow(e) for e in parser.close()]) + await pipe.finish_slow()
+                    else:
+                        tail = b"".join([pipe.feed(e) for e in parser.close()]) + pipe.finish()
                     if ctx.upstream_stream_error is not None:
                         return UpstreamError(_FAILED_BEFORE_CONTENT, code="upstream_stream_error")
                     self.head = Head(pipe, chunks, b"".join(held), tail)
@@ -133,7 +138,7 @@ class Commit:
                     raise UpstreamMalformed("the upstream sent a malformed stream event",
                                             code="upstream_malformed_event") from exc
                 for event in events:
-                    data = pipe.feed(event)
+                    data = await pipe.feed_slow(event) if pipe.slow else pipe.feed(event)
                     if data:
                         held.append(data)
                 if ctx.upstream_stream_error is not None:

@@ -60,6 +60,7 @@ async def relay_stream(request: web.Request, ctx: RequestContext, head: Head,
     pipe, chunks = head.pipe, head.chunks
     parser = pipe.framer
     timings = ctx.timings
+    slow = pipe.slow  # NER on the output: each event's text is prepared off the event loop first
     try:
         try:
             if head.data:
@@ -80,11 +81,17 @@ async def relay_stream(request: web.Request, ctx: RequestContext, head: Head,
                                                 code="upstream_malformed_event") from exc
                     if not events:
                         continue
-                    data = pipe.feed(events[0]) if len(events) == 1 else b"".join([pipe.feed(e) for e in events])
+                    if slow:
+                        data = b"".join([await pipe.feed_slow(e) for e in events])
+                    else:
+                        data = pipe.feed(events[0]) if len(events) == 1 else b"".join([pipe.feed(e) for e in events])
                     if data:
                         await resp.write(stages.feed(data))
                         timings.client_wait += perf_counter() - t1
-                data = b"".join([pipe.feed(e) for e in parser.close()]) + pipe.finish()
+                if slow:
+                    data = b"".join([await pipe.feed_slow(e) for e in parser.close()]) + await pipe.finish_slow()
+                else:
+                    data = b"".join([pipe.feed(e) for e in parser.close()]) + pipe.finish()
             data = stages.finish(data)
             if ctx.upstream_stream_error is not None:
                 ctx.error = UpstreamError("the upstream reported an error mid-stream", code="upstream_stream_error")

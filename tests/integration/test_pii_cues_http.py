@@ -165,4 +165,4 @@ def test_name_cue_redacts_the_name_and_nothing_after_it(make_gateway, upstream, 
             p.push_answer(text, stream)
             answer = p.ask(text, stream)
             assert p.sent_prompt() == expected
-            assert answer == text, (stream, answer)  # NER scans input only (docs/guardrails.md)
+            assert answer == expected, (stream, answer)  # direction = "both": the answer is NER-scanned too

@@ -152,7 +152,7 @@ def test_rule_gates_never_hide_a_match() -> None:
 
     assert len(RULE_TRIGGERS) == len(_GATED)
     texts = RULE_TRIGGERS + list(ATTACKS.values()) + list(BENIGN.values())
-    for i, (gate, (pattern, _)) in enumerate(_GATED):
+    for i, (gate, (pattern, _), _anchors) in enumerate(_GATED):
         assert pattern.search(normalize(RULE_TRIGGERS[i])), (i, RULE_TRIGGERS[i])
         for text in texts:
             normalized = normalize(text)

@@ -20,7 +20,7 @@ from operator import add
 
 from ._accel import fast
 from .features import MAX_SEGMENT_TOKENS, marked_tokens, segment_spans
-from .normalize import normalize
+from .normalize import has_invisible, normalize
 from .rules import TRIGGER_WORDS, rule_score
 
 __all__ = ["DEFAULT_THRESHOLD", "InjectionDetector", "normalize"]
@@ -67,7 +67,14 @@ class InjectionDetector:
         """Probability-like score in [0, 1] that `text` carries an injection."""
         if not text:
             return 0.0
-        normalized = normalize(text)
+        best = self._score_normalized(normalize(text))
+        if not text.isascii() and has_invisible(text):
+            # An invisible character may hide inside a word ("ig\u200bnore") or stand for a space
+            # ("ignore\u200ball\u200bprevious"): both readings are scored.
+            best = max(best, self._score_normalized(normalize(text, invisible_as_space=True)))
+        return best
+
+    def _score_normalized(self, normalized: str) -> float:
         if self._fast is not None and normalized.isascii():
             # One C pass does marked_tokens + segment_spans + _model_score, and hands rule_score the trigger
             # words present instead of a token list.

@@ -8,8 +8,9 @@
  * Model.scan(text) does in one pass over ASCII text what features.marked_tokens, features.segment_spans and
  * InjectionDetector._model_score do with Python lists: tokenise, cut segments, add up each window's weights.
  * It also reports which of the rules' trigger words occur, which is all rules.rule_score needs from the
- * tokens, so no Python object is made per token. has_long_word and has_leet_hint are the cheap gates in
- * front of normalize.py's base64 and leetspeak steps.
+ * tokens, so no Python object is made per token. WordStarts finds where the rules' anchor words start, so
+ * a rule's regex is tried at those few positions only. has_long_word and has_leet_hint are the cheap gates
+ * in front of normalize.py's base64 and leetspeak steps.
  */
 
 #define PY_SSIZE_T_CLEAN
@@ -661,6 +662,239 @@ static PyTypeObject ModelType = {
     .tp_new = Model_new,
 };
 
+/* ---- WordStarts: where the rules' anchor words begin ------------------------------------------------------ */
+
+/* rules.rule_score matches a rule's regex only where one of its anchor words starts (every match of the
+ * rule starts there), instead of letting the regex engine try every position of a long document. A word
+ * is a maximal run of str.isalnum() characters, as `[^\W_]+` finds it (the reference,
+ * rules.word_starts_py); any text, any kind. */
+typedef struct {
+    PyObject_HEAD
+    PyObject *words;        /* tuple of the anchor words (str) */
+    Py_UCS4 *chars;         /* every word's code points, back to back */
+    Py_ssize_t *offsets;    /* word i is chars[offsets[i] .. offsets[i + 1]) */
+    uint64_t *hashes;
+    int32_t *slots;         /* open addressing over word indexes; -1 is empty */
+    size_t mask;
+    Py_ssize_t min_len;
+    Py_ssize_t max_len;
+} WordStarts;
+
+static inline uint64_t
+fnv_ucs4(uint64_t h, Py_UCS4 c)
+{
+    return (h ^ (uint64_t)c) * FNV_PRIME;
+}
+
+static Py_ssize_t
+ws_find(const WordStarts *w, const void *data, int kind, Py_ssize_t start, Py_ssize_t len, uint64_t hash)
+{
+    size_t i = (size_t)mix64(hash) & w->mask;
+    for (;;) {
+        int32_t k = w->slots[i];
+        if (k < 0) {
+            return -1;
+        }
+        if (w->hashes[k] == hash && w->offsets[k + 1] - w->offsets[k] == len) {
+            const Py_UCS4 *c = w->chars + w->offsets[k];
+            Py_ssize_t j = 0;
+            while (j < len && c[j] == PyUnicode_READ(kind, data, start + j)) {
+                j++;
+            }
+            if (j == len) {
+                return k;
+            }
+        }
+        i = (i + 1) & w->mask;
+    }
+}
+
+static void
+WordStarts_dealloc(WordStarts *w)
+{
+    PyMem_Free(w->chars);
+    PyMem_Free(w->offsets);
+    PyMem_Free(w->hashes);
+    PyMem_Free(w->slots);
+    Py_XDECREF(w->words);
+    Py_TYPE(w)->tp_free((PyObject *)w);
+}
+
+static PyObject *
+WordStarts_new(PyTypeObject *type, PyObject *args, PyObject *kwargs)
+{
+    static char *keywords[] = {"words", NULL};
+    PyObject *iterable;
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "O:WordStarts", keywords, &iterable)) {
+        return NULL;
+    }
+    PyObject *seq = PySequence_Tuple(iterable);
+    if (seq == NULL) {
+        return NULL;
+    }
+    WordStarts *w = (WordStarts *)type->tp_alloc(type, 0);
+    if (w == NULL) {
+        Py_DECREF(seq);
+        return NULL;
+    }
+    w->words = seq;     /* owned from here */
+    Py_ssize_t n = PyTuple_GET_SIZE(seq), total = 0;
+    if (n > INT32_MAX / 4) {
+        PyErr_SetString(PyExc_ValueError, "too many words");
+        goto error;
+    }
+    for (Py_ssize_t i = 0; i < n; i++) {
+        PyObject *word = PyTuple_GET_ITEM(seq, i);
+        if (!PyUnicode_Check(word) || PyUnicode_GET_LENGTH(word) == 0) {
+            PyErr_SetString(PyExc_TypeError, "WordStarts words must be non-empty str");
+            goto error;
+        }
+        total += PyUnicode_GET_LENGTH(word);
+    }
+    size_t cap = table_capacity(n);
+    w->chars = PyMem_Malloc(((size_t)total + 1) * sizeof(Py_UCS4));
+    w->offsets = PyMem_Malloc(((size_t)n + 1) * sizeof(Py_ssize_t));
+    w->hashes = PyMem_Malloc(((size_t)n + 1) * sizeof(uint64_t));
+    w->slots = PyMem_Malloc(cap * sizeof(int32_t));
+    if (w->chars == NULL || w->offsets == NULL || w->hashes == NULL || w->slots == NULL) {
+        PyErr_NoMemory();
+        goto error;
+    }
+    memset(w->slots, 0xff, cap * sizeof(int32_t));
+    w->mask = cap - 1;
+    w->min_len = PY_SSIZE_T_MAX;
+    w->max_len = 0;
+    Py_ssize_t at = 0;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        PyObject *word = PyTuple_GET_ITEM(seq, i);
+        int kind = PyUnicode_KIND(word);
+        const void *data = PyUnicode_DATA(word);
+        Py_ssize_t len = PyUnicode_GET_LENGTH(word);
+        w->offsets[i] = at;
+        uint64_t h = FNV_OFFSET;
+        for (Py_ssize_t j = 0; j < len; j++) {
+            Py_UCS4 c = PyUnicode_READ(kind, data, j);
+            w->chars[at++] = c;
+            h = fnv_ucs4(h, c);
+        }
+        w->hashes[i] = h;
+        w->offsets[i + 1] = at;
+        if (ws_find(w, w->chars, PyUnicode_4BYTE_KIND, w->offsets[i], len, h) >= 0) {
+            continue;   /* a repeated word: the first one is reported */
+        }
+        size_t k = (size_t)mix64(h) & w->mask;
+        while (w->slots[k] >= 0) {
+            k = (k + 1) & w->mask;
+        }
+        w->slots[k] = (int32_t)i;
+        if (len < w->min_len) {
+            w->min_len = len;
+        }
+        if (len > w->max_len) {
+            w->max_len = len;
+        }
+    }
+    if (n == 0) {
+        w->offsets[0] = 0;
+        w->min_len = 1;
+    }
+    return (PyObject *)w;
+error:
+    Py_DECREF(w);
+    return NULL;
+}
+
+PyDoc_STRVAR(WordStarts_find_doc,
+"find(text, /)\n--\n\n"
+"[(word, start), ...] in text order: each maximal run of str.isalnum() characters of `text` that is one\n"
+"of the words, with its start index.");
+
+static PyObject *
+WordStarts_find(WordStarts *w, PyObject *text)
+{
+    if (!PyUnicode_Check(text)) {
+        PyErr_Format(PyExc_TypeError, "find() argument must be str, not %.100s", Py_TYPE(text)->tp_name);
+        return NULL;
+    }
+#if PY_VERSION_HEX < 0x030C0000
+    if (PyUnicode_READY(text) < 0) {
+        return NULL;
+    }
+#endif
+    PyObject *out = PyList_New(0);
+    if (out == NULL) {
+        return NULL;
+    }
+    int kind = PyUnicode_KIND(text);
+    const void *data = PyUnicode_DATA(text);
+    Py_ssize_t n = PyUnicode_GET_LENGTH(text);
+    int ascii = PyUnicode_IS_ASCII(text);
+    Py_ssize_t i = 0;
+    while (i < n) {
+        Py_UCS4 c = PyUnicode_READ(kind, data, i);
+        int alnum = ascii ? char_class[c] == CLS_TOKEN : Py_UNICODE_ISALNUM(c);
+        if (!alnum) {
+            i++;
+            continue;
+        }
+        Py_ssize_t start = i;
+        uint64_t h = FNV_OFFSET;
+        for (;;) {
+            h = fnv_ucs4(h, c);
+            if (++i >= n) {
+                break;
+            }
+            c = PyUnicode_READ(kind, data, i);
+            if (!(ascii ? char_class[c] == CLS_TOKEN : Py_UNICODE_ISALNUM(c))) {
+                break;
+            }
+        }
+        Py_ssize_t len = i - start;
+        if (len < w->min_len || len > w->max_len) {
+            continue;
+        }
+        Py_ssize_t k = ws_find(w, data, kind, start, len, h);
+        if (k < 0) {
+            continue;
+        }
+        PyObject *pos = PyLong_FromSsize_t(start);
+        if (pos == NULL) {
+            goto error;
+        }
+        PyObject *pair = PyTuple_Pack(2, PyTuple_GET_ITEM(w->words, k), pos);
+        Py_DECREF(pos);
+        if (pair == NULL || PyList_Append(out, pair) < 0) {
+            Py_XDECREF(pair);
+            goto error;
+        }
+        Py_DECREF(pair);
+    }
+    return out;
+error:
+    Py_DECREF(out);
+    return NULL;
+}
+
+static PyMethodDef WordStarts_methods[] = {
+    {"find", (PyCFunction)WordStarts_find, METH_O, WordStarts_find_doc},
+    {NULL, NULL, 0, NULL},
+};
+
+PyDoc_STRVAR(WordStarts_doc,
+"WordStarts(words)\n--\n\n"
+"Finds where any of `words` (non-empty str) occurs as a whole alphanumeric run of a text. Immutable.");
+
+static PyTypeObject WordStartsType = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "gateway.guardrails.injection._fast.WordStarts",
+    .tp_basicsize = sizeof(WordStarts),
+    .tp_dealloc = (destructor)WordStarts_dealloc,
+    .tp_flags = Py_TPFLAGS_DEFAULT,
+    .tp_doc = WordStarts_doc,
+    .tp_methods = WordStarts_methods,
+    .tp_new = WordStarts_new,
+};
+
 /* ---- normalize.py gates ----------------------------------------------------------------------------------- */
 
 PyDoc_STRVAR(has_long_word_doc,
@@ -792,14 +1026,15 @@ PyMODINIT_FUNC
 PyInit__fast(void)
 {
     init_tables();
-    if (PyType_Ready(&ModelType) < 0) {
+    if (PyType_Ready(&ModelType) < 0 || PyType_Ready(&WordStartsType) < 0) {
         return NULL;
     }
     PyObject *module = PyModule_Create(&module_def);
     if (module == NULL) {
         return NULL;
     }
-    if (PyModule_AddObjectRef(module, "Model", (PyObject *)&ModelType) < 0) {
+    if (PyModule_AddObjectRef(module, "Model", (PyObject *)&ModelType) < 0
+        || PyModule_AddObjectRef(module, "WordStarts", (PyObject *)&WordStartsType) < 0) {
         Py_DECREF(module);
         return NULL;
     }

@@ -14,18 +14,24 @@ import re
 import unicodedata
 
 from ._accel import fast
+from ._confusables import CONFUSABLES
 
 # Zero-width and other invisible format characters that split words without showing anything.
+# With every other format character (Unicode category Cf) outside the tag block, and the supplementary
+# variation selectors.
 _INVISIBLE = re.compile("[\u00ad\u034f\u061c\u115f\u1160\u17b4\u17b5\u180b-\u180f\u200b-\u200f"
-                        "\u202a-\u202e\u2060-\u206f\u3164\ufe00-\ufe0f\ufeff\uffa0]")
+                        "\u202a-\u202e\u2060-\u206f\u3164\ufe00-\ufe0f\ufeff\uffa0"
+                        "\u0600-\u0605\u06dd\u070f\u0890\u0891\u08e2\ufff9-\ufffb\U000110bd\U000110cd"
+                        "\U00013430-\U0001343f\U0001bca0-\U0001bca3\U0001d173-\U0001d17a\U000e0100-\U000e01ef]")
 # Unicode tag block: U+E0020..E007E mirror printable ASCII; the rest (E0000, E0001, E007F) are dropped.
 _TAGS = re.compile("[\U000e0000-\U000e007f]+")
 _TAG_TABLE = {cp: (chr(cp - 0xE0000) if 0xE0020 <= cp <= 0xE007E else None)
               for cp in range(0xE0000, 0xE0080)}
 
-# Cyrillic and Greek letters that render like Latin ones. Applied only to words that mix scripts, so real
-# Russian or Greek text keeps its letters (and stays scoreable as Russian).
-_HOMOGLYPHS = str.maketrans({
+# Letters of other scripts that render like Latin ones: Unicode's confusables (UTS #39, generated into
+# _confusables by scripts/gen_confusables.py) plus a few hand-picked ones. Applied only to words that mix
+# scripts, so real Russian or Greek text keeps its letters (and stays scoreable as Russian).
+_HOMOGLYPHS = str.maketrans(CONFUSABLES | {
     "а": "a", "в": "b", "е": "e", "ё": "e", "к": "k", "м": "m", "н": "h", "о": "o", "р": "p", "с": "c",
     "т": "t", "у": "y", "х": "x", "і": "i", "ї": "i", "ј": "j", "ѕ": "s", "ԁ": "d", "һ": "h", "ӏ": "l",
     "ԛ": "q", "ԝ": "w", "ɡ": "g", "ո": "n", "ս": "u",
@@ -90,6 +96,13 @@ def _fix_confusable_word(match: re.Match[str]) -> str:
     return word
 
 
+def _fix_mixed_word(match: re.Match[str]) -> str:
+    """In a text with genuine words of other scripts, an all-look-alike word ("как", "на", "τι") is read
+    as a word of that script; only words mixing Latin letters with look-alikes are mapped."""
+    word = match.group(0)
+    return word.translate(_HOMOGLYPHS) if _LATIN.search(word) else word
+
+
 def _join_continued_comments(text: str) -> str:
     """Drop the line break before a comment line that follows another comment line."""
 
@@ -146,19 +159,28 @@ def decode_base64_runs(text: str) -> list[str]:
     return found
 
 
-def normalize(text: str) -> str:
-    """Return lower-cased text with obfuscation undone; decoded base64 payloads follow on new lines."""
+def has_invisible(text: str) -> bool:
+    """Whether `text` holds an invisible format character that normalize() removes."""
+    return _INVISIBLE.search(text) is not None
+
+
+def normalize(text: str, invisible_as_space: bool = False) -> str:
+    """Return lower-cased text with obfuscation undone; decoded base64 payloads follow on new lines.
+
+    Invisible characters are removed (a word split by them is whole again), or with `invisible_as_space`
+    read as spaces (words joined by them are apart again)."""
     if not text.isascii():
         if _TAGS.search(text):
             # Hidden tag text becomes its own line so it is scored on its own, not glued to a code line.
             text = _TAGS.sub(lambda m: "\n" + m.group(0).translate(_TAG_TABLE) + "\n", text)
-        text = _INVISIBLE.sub("", text)
+        text = _INVISIBLE.sub(" " if invisible_as_space else "", text)
         text = unicodedata.normalize("NFKC", text)
         if _HOMOGLYPH_ANY.search(text):
-            text = _CONFUSABLE_WORD.sub(_fix_confusable_word, text)
+            foreign = _NON_LATIN_LETTER.search(text) is not None
+            text = _CONFUSABLE_WORD.sub(_fix_mixed_word if foreign else _fix_confusable_word, text)
     decoded = decode_base64_runs(text)
     if decoded:
-        text = text + "\n" + "\n".join(normalize(d) for d in decoded)
+        text = text + "\n" + "\n".join(normalize(d, invisible_as_space) for d in decoded)
     if "\n" in text and ("#" in text or "//" in text or "*" in text or "--" in text or ">" in text):
         text = _join_continued_comments(text)
     text = text.lower()

@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 
+from ._accel import fast
 from .features import TOKEN
 
 _GAP = r"[^\n.]{0,40}?"
@@ -169,7 +170,65 @@ _GATES: tuple[_Gate, ...] = (
     ((("忽略", "系统提示", "無視", "忘れ", "システムプロンプト", "무시", "시스템 프롬프트"),),),
 )
 assert len(_GATES) == len(RULES)
-_GATED = tuple(zip(_GATES, RULES))
+
+# Where each rule's matches can start, in RULES order: the words (whole alphanumeric runs, `[^\W_]+`) and
+# literal strings every alternative of the pattern begins with, or None where a pattern does not begin
+# with one (it is searched as a whole). A rule with anchors is matched (`pattern.match(text, pos)`, which
+# sees the text before `pos` for `\b` and look-behinds as search does) only where an anchor starts, so a
+# 6,000-character document costs a few match attempts instead of the regex engine trying every position
+# (~0.2-0.5 ms per rule whose gate the document's common words open). tests/unit/test_injection_anchors.py
+# checks that anchored matching finds exactly what searching finds.
+_Anchors = tuple[frozenset[str], tuple[str, ...]] | None
+_ANCHORS: tuple[_Anchors, ...] = (
+    (_words("ignore disregard forget bypass override overwrite skip discard abandon drop do don stop"), ()),
+    (_words("ignore disregard forget"), ()),
+    (_words("new"), ()),
+    (_words("your"), ()),
+    (_words("stop"), ()),
+    (_words("forget"), ()),
+    (_words("you"), ()),
+    (_words("from"), ()),
+    (_words("do dan jailbreak jailbreaked developer"), ()),
+    (_words("no without"), ()),
+    (_words("unrestricted uncensored unfiltered unaligned"), ()),
+    (_words("reveal print show output repeat display tell give write paste dump leak disclose share translate "
+            "encode spell recite return list"), ()),
+    (_words("what which"), ()),
+    (_words("what output repeat"), ()),
+    (_words("console print"), ()),
+    (_words("note notes message messages instruction instructions instructionss reminder reminders if dear "
+            "attention hey to"), ()),
+    (_words("send forward email e post upload transmit leak exfiltrate append include encode"), ()),
+    (_words("render"), ("![",)),
+    (_words("do don never without"), ()),
+    (_words("repeat recite reproduce print output echo copy continue translate summarise summarize encode "
+            "rewrite paraphrase reveal show list spell dump"), ()),
+    None,  # chat templates: literal-led, the engine skips to "<" or "[" itself
+    None,
+    (_words("ignora olvida omite ignore olvide prompt"), ()),
+    (_words("ignoriere vergiss missachte ignorieren vergessen system systemprompt"), ()),
+    (_words("ignorez ignore oubliez oublie message prompt"), ()),
+    (_words("ignore esqueça esqueca desconsidere ignora dimentica prompt"), ()),
+    (_words("negeer vergeet zignoruj ignoruj zapomnij"), ()),
+    (_words("talimatları talimatlari sistem"), ()),
+    None,  # Russian: a word containing "системн" anywhere
+    None,  # CJK: no word boundaries
+)
+assert len(_ANCHORS) == len(RULES)
+ANCHOR_WORDS: frozenset[str] = frozenset().union(*(a[0] for a in _ANCHORS if a is not None))
+_WORD = re.compile(r"[^\W_]+")
+
+
+def word_starts_py(text: str) -> list[tuple[str, int]]:
+    """(word, start) of each whole alphanumeric run of `text` that is an anchor word, in text order (the
+    reference for the C accelerator's WordStarts.find)."""
+    return [(m.group(), m.start()) for m in _WORD.finditer(text) if m.group() in ANCHOR_WORDS]
+
+
+_FAST_STARTS = fast.WordStarts(sorted(ANCHOR_WORDS)) if fast is not None else None
+word_starts = _FAST_STARTS.find if _FAST_STARTS is not None else word_starts_py
+
+_GATED = tuple(zip(_GATES, RULES, _ANCHORS))
 # Strongest first, so the scan stops as soon as no remaining rule could raise the score.
 _BY_WEIGHT = tuple(sorted(_GATED, key=lambda gated: -gated[1][1]))
 
@@ -180,7 +239,7 @@ def _index() -> tuple[frozenset[str], dict[str, tuple[int, ...]], tuple[int, ...
     trigger_words: set[str] = set()
     by_word: dict[str, set[int]] = {}
     always: set[int] = set()
-    for position, (gate, _) in enumerate(_BY_WEIGHT):
+    for position, (gate, _, _) in enumerate(_BY_WEIGHT):
         for first, *rest in gate:
             trigger_words.update(*(c for c in (first, *rest) if type(c) is frozenset))
             if type(first) is frozenset:
@@ -223,10 +282,43 @@ def rule_score(normalized: str, tokens: Iterable[str] | None = None) -> float:
     for word in present:
         woken.update(_WAKES.get(word, ()))
     best = 0.0
+    starts: dict[str, list[int]] | None = None
     for position in sorted(woken):
-        gate, (pattern, weight) = _BY_WEIGHT[position]
+        gate, (pattern, weight), anchors = _BY_WEIGHT[position]
         if weight <= best:
             break
-        if _gate_open(gate, normalized, present) and pattern.search(normalized):
+        if not _gate_open(gate, normalized, present):
+            continue
+        if anchors is None:
+            if pattern.search(normalized):
+                best = weight
+            continue
+        if starts is None:
+            starts = {}
+            for word, start in word_starts(normalized):
+                starts.setdefault(word, []).append(start)
+        if _anchored_match(pattern, normalized, anchors, starts):
             best = weight
     return best
+
+
+def _anchored_match(pattern: re.Pattern[str], text: str, anchors: tuple[frozenset[str], tuple[str, ...]],
+                    starts: dict[str, list[int]]) -> bool:
+    words, literals = anchors
+    match = pattern.match
+    for word in words.intersection(starts):
+        for start in starts[word]:
+            if match(text, start):
+                return True
+    for literal in literals:
+        start = text.find(literal)
+        while start >= 0:
+            if match(text, start):
+                return True
+            start = text.find(literal, start + 1)
+    return False
+
+
+def rule_score_reference(normalized: str) -> float:
+    """rule_score without gates or anchors: every pattern searched over the whole text (for tests)."""
+    return max((weight for pattern, weight in RULES if pattern.search(normalized)), default=0.0)
