@@ -42,6 +42,16 @@ def _no_raw(raw: bytes) -> str:
     return ""  # a replay has no raw upstream events (the fast lane is never used)
 
 
+async def prepare(entry: Entry, scanner: OutputScanner | None) -> None:
+    """A whole hit's texts through the output scanner's NER tier, off the event loop, before `replay`
+    scans them (only when the scanner has one; a stream prepares group by group, `ReplayStream.feed_slow`)."""
+    if scanner is None or not scanner.slow or entry.body is not None:
+        return
+    texts = [ev.text for ev in entry.events if isinstance(ev, TextDelta) and ev.text]
+    args = [ev.arguments for ev in entry.events if isinstance(ev, ToolCallDelta) and ev.arguments]
+    await scanner.prepare_whole(texts, args)
+
+
 def replay(ctx: RequestContext, entry: Entry, scanner: OutputScanner | None) -> bytes:
     """The caller's whole body from `entry` (a streamed request is a `ReplayStream`)."""
     if entry.body is not None:  # a whole-body API (embeddings): no text, nothing to scan or encode
@@ -82,7 +92,7 @@ class ReplayStream:
     """A streamed hit, for the stream relay (gateway.http.relay): the source of its event groups
     (`iter_chunks`), their framer (a group is one unit) and the pipe (filters -> the caller's encoder)."""
 
-    __slots__ = ("ctx", "entry", "enc", "chain", "error_event", "closed", "framer")
+    __slots__ = ("ctx", "entry", "enc", "chain", "error_event", "closed", "framer", "scanner", "slow")
 
     def __init__(self, ctx: RequestContext, entry: Entry, scanner: OutputScanner | None) -> None:
         self.ctx = ctx
@@ -92,6 +102,8 @@ class ReplayStream:
         self.chain = Chain.compose(ctx, scanner, _no_raw)
         self.closed = False
         self.framer = _Groups()  # the relay's framer: one group of events is one unit
+        self.scanner = scanner
+        self.slow = bool(scanner is not None and scanner.slow)  # NER on the output: feed_slow, finish_slow
 
     async def iter_chunks(self) -> AsyncIterator[list[Event]]:
         events = pieces(self.entry.replay_events())
@@ -101,6 +113,15 @@ class ReplayStream:
     def feed(self, group: list[Event]) -> bytes:
         out: bytes = self.enc.encode(self.chain.run(group))
         return out
+
+    async def feed_slow(self, group: list[Event]) -> bytes:
+        """`feed` with the group's texts prepared for the NER tier off the event loop first."""
+        if self.scanner is not None:
+            await self.scanner.prepare(group)
+        return self.feed(group)
+
+    async def finish_slow(self) -> bytes:
+        return self.finish()  # the end carries no text of its own
 
     def finish(self) -> bytes:
         tail = self.chain.end([End()])

@@ -32,6 +32,7 @@ from gateway.apis.registry import APIS
 from gateway.cache import request as response_cache
 from gateway.cache.entry import NotStorable
 from gateway.cache.replay import ReplayStream, replay
+from gateway.cache.replay import prepare as prepare_replay
 from gateway.context import Decision, RequestContext
 from gateway.errors import Forbidden, GatewayError, RequestTimeout, Unauthorized, UpstreamError, UpstreamTimeout
 from gateway.http import ids, ingress
@@ -150,6 +151,7 @@ async def serve(request: web.Request, api: str) -> web.StreamResponse:
                 if ctx.stream and hit.body is None:  # a stream, written as an upstream's is (the relay)
                     replayed = ReplayStream(ctx, hit, scanner)
                     return await relay_stream(request, ctx, Head(replayed, replayed.iter_chunks(), b"", None))
+                await prepare_replay(hit, scanner)
                 return await _send(request, ctx, _replayed(ctx, hit, scanner))
             if split and limits is not None:
                 await _admit(ctx, limits, body, requests=False, tokens=True)
