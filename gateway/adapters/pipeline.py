@@ -10,6 +10,7 @@ the flow (a logged 500).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Protocol
 
 import orjson
@@ -36,6 +37,40 @@ class Framer(Protocol):
     def feed(self, chunk: bytes) -> list[SSEEvent]: ...
 
     def close(self) -> list[SSEEvent]: ...
+
+
+class Units(Protocol):
+    """What a relayed pipe's `framer` is: a `Framer` (an upstream's bytes into events), or a cache hit's
+    (gateway.cache.replay: each group of events is one unit)."""
+
+    def feed(self, chunk: Any) -> list[Any]: ...
+
+    def close(self) -> list[Any]: ...
+
+
+class Pipe(Protocol):
+    """What the stream relay runs each unit through: `StreamPipe` (an upstream's answer) or a cache hit's
+    `gateway.cache.replay.ReplayStream`."""
+
+    @property
+    def framer(self) -> Units: ...
+
+    @property
+    def feed(self) -> Callable[[Any], bytes]: ...
+
+    @property
+    def error_event(self) -> Callable[[str, str], bytes]: ...
+
+    @property
+    def slow(self) -> bool: ...  # an output scanner with an NER tier: the relay awaits feed_slow / finish_slow
+
+    def finish(self) -> bytes: ...
+
+    async def feed_slow(self, unit: Any) -> bytes: ...
+
+    async def finish_slow(self) -> bytes: ...
+
+    def close(self) -> None: ...
 
 
 class UpstreamMalformed(UpstreamError):

@@ -5,7 +5,8 @@ The first rule whose scope (keys, teams, aliases) matches decides; the choice is
 Under a rule, a request is cached only when it is deterministic enough (`temperature` at most the rule's
 `max_temperature`, one choice; embeddings always are) and its API is one the cache serves (Chat
 Completions and Messages, replayed from events; Embeddings, kept as the upstream's body); otherwise it is
-a `bypass` (Responses: not on the event model yet). The caller's `Cache-Control: no-store` bypasses the cache entirely;
+a `bypass` (Responses: not on the event model yet, and its answers carry upstream-stored ids and state; README
+"Response cache" says what a safe cache of them needs). The caller's `Cache-Control: no-store` bypasses the cache entirely;
 `no-cache` skips the lookup but stores the fresh answer.
 """
 

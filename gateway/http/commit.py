@@ -29,7 +29,7 @@ import traceback
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from time import perf_counter
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from gateway.adapters.pipeline import UpstreamMalformed, prepare_whole
 from gateway.adapters.registry import ADAPTERS
@@ -38,7 +38,7 @@ from gateway.context import RequestContext, Usage
 from gateway.errors import GatewayError, UpstreamError, UpstreamTimeout
 
 if TYPE_CHECKING:
-    from gateway.adapters.pipeline import StreamPipe
+    from gateway.adapters.pipeline import Pipe, StreamPipe
     from gateway.guardrails.engine import OutputScanner
     from gateway.providers.key_scrub import KeyScrubber
     from gateway.routing.router import Opened
@@ -52,8 +52,8 @@ _FAILED_BEFORE_CONTENT = "the upstream's stream failed before its first content"
 class Head:
     """A committed stream: what the pipe made up to the first content, and how to read on."""
 
-    pipe: StreamPipe  # its `framer` cuts the upstream's bytes into events
-    chunks: AsyncIterator[bytes]
+    pipe: Pipe  # its `framer` cuts the upstream's bytes into events (a cache hit's: groups of events)
+    chunks: AsyncIterator[Any]
     data: bytes  # the bytes held back until the first content
     tail: bytes | None  # the upstream ended already: the stream's last bytes (`pipe.finish()`)
 

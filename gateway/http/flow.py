@@ -1,7 +1,8 @@
 """The hot path, in order:
 
     ingress (ids, load shedding) -> auth -> body (per-key slot, bounded read, in-flight slot) -> route
-    -> limits (reserve) -> input guardrails -> response cache lookup (a hit is replayed: filters -> encoder)
+    -> limits (reserve) -> input guardrails -> response cache lookup (a hit is replayed: filters -> encoder,
+       a stream through the relay) -> token limits and budgets (a miss, when the lookup split admission)
     -> router (attempts, retries, fallbacks) -> provider
     -> adapter pipe: decoder -> filters (usage, cache fill, output guardrails, timing) -> encoder -> key scrub
     -> cache store (a miss's answer, right before its last byte) -> response (whole, or the stream relay)
@@ -21,7 +22,7 @@ import logging
 import time
 from collections.abc import Callable
 from time import perf_counter
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
@@ -30,11 +31,12 @@ from gateway.adapters.registry import adapter_for
 from gateway.apis.registry import APIS
 from gateway.cache import request as response_cache
 from gateway.cache.entry import NotStorable
-from gateway.cache.replay import replay
+from gateway.cache.replay import ReplayStream, replay
+from gateway.cache.replay import prepare as prepare_replay
 from gateway.context import Decision, RequestContext
 from gateway.errors import Forbidden, GatewayError, RequestTimeout, Unauthorized, UpstreamError, UpstreamTimeout
 from gateway.http import ids, ingress
-from gateway.http.commit import Commit
+from gateway.http.commit import Commit, Head
 from gateway.http.recording import record, record_before_last_byte
 from gateway.http.relay import relay_stream
 from gateway.http.responses import common_headers, error_response
@@ -44,6 +46,7 @@ from gateway.shadow.pair import side_of
 if TYPE_CHECKING:
     from gateway.cache.entry import Entry
     from gateway.guardrails.engine import OutputScanner, RequestGuard
+    from gateway.limits import Limits
     from gateway.providers.key_scrub import KeyScrubber
 
 log = logging.getLogger("gateway.flow")
@@ -116,21 +119,18 @@ async def serve(request: web.Request, api: str) -> web.StreamResponse:
             ctx.decisions.append(Decision("keys", "auth", "refuse", reasons.AUTH_MODEL_NOT_ALLOWED))
             raise Forbidden(f"this key may not use the model '{ctx.alias}'", code="model_not_allowed",
                             param="model", reason=reasons.AUTH_MODEL_NOT_ALLOWED)
-        own = ctx.principal.limits  # a key's own limits (admin API), charged like `scope = "key"` rules
-        limits = rt.limits if own is None else rt.key_limits
-        if limits is not None:
-            if limits.needs_prompt_tokens or (own is not None and own.needs_prompt_tokens):
-                ctx.prompt_tokens_estimate = limits.estimate_prompt_tokens(ctx)
-            t0 = perf_counter() if ctx.trace is not None else 0.0
-            try:
-                await limits.admit(ctx, ctx.prompt_tokens_estimate, spec.max_output_tokens(body) or 0,
-                                   spec.output_choices(body))
-            finally:
-                if ctx.trace is not None:
-                    ctx.trace.stages.append(("gateway.limits", t0, perf_counter()))
         guard = rt.guardrails.for_request(ctx.principal, ctx.alias) if rt.guardrails is not None else None
         if rt.cache is not None:
             cached = response_cache.begin(rt.cache, rt.services.cache, ctx, request.headers, guard is not None)
+        own = ctx.principal.limits  # a key's own limits (admin API), charged like `scope = "key"` rules
+        limits = rt.limits if own is None else rt.key_limits
+        # A request the cache may answer is admitted in two phases: rps, rpm and concurrency now (a hit
+        # counts), tpm, tpd and budgets only once the lookup missed (a hit spends nothing, so they never
+        # refuse it). Any other request: every limit at once, one store round trip.
+        split = (cached is not None and cached.read and limits is not None
+                 and (limits.needs_prompt_tokens or (own is not None and own.needs_prompt_tokens)))
+        if limits is not None:
+            await _admit(ctx, limits, body, requests=True, tokens=not split)
         if guard is not None:
             t0 = perf_counter() if ctx.trace is not None else 0.0
             try:
@@ -148,7 +148,13 @@ async def serve(request: web.Request, api: str) -> web.StreamResponse:
         if cached is not None:
             hit = await cached.lookup(ctx)
             if hit is not None:  # answered from the cache: no upstream, the answer through this request's filters
+                if ctx.stream and hit.body is None:  # a stream, written as an upstream's is (the relay)
+                    replayed = ReplayStream(ctx, hit, scanner)
+                    return await relay_stream(request, ctx, Head(replayed, replayed.iter_chunks(), b"", None))
+                await prepare_replay(hit, scanner)
                 return await _send(request, ctx, _replayed(ctx, hit, scanner))
+            if split and limits is not None:
+                await _admit(ctx, limits, body, requests=False, tokens=True)
         # Sampled unless tracing is on and this request was not sampled: the upstream follows our decision.
         flags = "00" if tracer is not None and ctx.trace is None else "01"
         trace_headers = {"traceparent": f"00-{ctx.trace_id}-{ctx.span_id}-{flags}", "x-request-id": ctx.request_id}
@@ -237,17 +243,12 @@ async def _send(request: web.Request, ctx: RequestContext, resp: web.Response) -
 
 
 def _replayed(ctx: RequestContext, hit: Entry, scanner: OutputScanner | None) -> web.Response:
-    """A cache hit's response; a stream's whole SSE body goes at once (it is ready), with a stream's headers."""
+    """A whole request's cache hit (a streamed one goes through the relay, as a `ReplayStream`)."""
     out = replay(ctx, hit, scanner)
     ctx.status = 200
     if ctx.payload_out is not None:
         ctx.payload_out.append(out)
-    if not ctx.stream:
-        return web.Response(body=out, headers=common_headers(ctx), content_type="application/json")
-    resp = web.Response(body=out, headers=common_headers(ctx))
-    resp.content_type = "text/event-stream"
-    resp.headers["Cache-Control"] = "no-cache"
-    return resp
+    return web.Response(body=out, headers=common_headers(ctx), content_type="application/json")
 
 
 def _at_rest(guard: RequestGuard | None, key_scrub: KeyScrubber | None) -> Callable[[str], str]:
@@ -263,6 +264,20 @@ def _at_rest(guard: RequestGuard | None, key_scrub: KeyScrubber | None) -> Calla
         return key_scrub.text(text) if key_scrub is not None else text
 
     return scrub
+
+
+async def _admit(ctx: RequestContext, limits: Limits, body: dict[str, Any], *, requests: bool, tokens: bool) -> None:
+    spec = APIS[ctx.api]
+    own = ctx.principal.limits if ctx.principal is not None else None
+    if tokens and (limits.needs_prompt_tokens or (own is not None and own.needs_prompt_tokens)):
+        ctx.prompt_tokens_estimate = limits.estimate_prompt_tokens(ctx)
+    t0 = perf_counter() if ctx.trace is not None else 0.0
+    try:
+        await limits.admit(ctx, ctx.prompt_tokens_estimate, spec.max_output_tokens(body) or 0,
+                           spec.output_choices(body), requests=requests, tokens=tokens)
+    finally:
+        if ctx.trace is not None:
+            ctx.trace.stages.append(("gateway.limits", t0, perf_counter()))
 
 
 async def _settle(ctx: RequestContext) -> None:

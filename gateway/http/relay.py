@@ -28,7 +28,7 @@ from time import perf_counter
 from aiohttp import web
 
 from gateway import reasons
-from gateway.adapters.pipeline import StreamPipe, UpstreamMalformed
+from gateway.adapters.pipeline import Pipe, UpstreamMalformed
 from gateway.codecs import Malformed
 from gateway.context import Decision, RequestContext
 from gateway.errors import GatewayError, UpstreamError
@@ -133,7 +133,7 @@ async def relay_stream(request: web.Request, ctx: RequestContext, head: Head,
     return resp
 
 
-async def _end_with_error(request: web.Request, resp: web.StreamResponse, ctx: RequestContext, pipe: StreamPipe,
+async def _end_with_error(request: web.Request, resp: web.StreamResponse, ctx: RequestContext, pipe: Pipe,
                           stages: ByteStages, err: GatewayError) -> None:
     """One closing error event in the caller's format, after what the key scrub still holds."""
     ctx.error = err

@@ -87,6 +87,7 @@ class Admission:
     settled: bool = False
     fail_open: bool = False
     headers: dict[str, str] = field(default_factory=dict)
+    then: Admission | None = None  # a second phase reserved in another store (gateway.limits.admit)
 
 
 def _go_duration(ms: float) -> str:
@@ -208,7 +209,11 @@ class Limits:
         return self.worst_case(ctx.alias).prompt_tokens(APIS[ctx.api], ctx.body or {}, self._tokenizer)
 
     async def admit(self, ctx: RequestContext, estimate_input_tokens: int, max_output_tokens: int,
-                    choices: int = 1) -> None:
+                    choices: int = 1, *, requests: bool = True, tokens: bool = True) -> None:
+        """Check and reserve every limit and budget selecting the request, atomically (one store round
+        trip). In two phases when the flow asks for them (`requests` only, then `tokens` only): rps, rpm
+        and concurrency before a response-cache lookup, tpm, tpd and budgets only for a miss, so a hit is
+        never refused by what it does not spend. The second phase extends `ctx.admission`."""
         # Each of the `choices` answers (chat's `n`) may use max_tokens; an API that generates nothing
         # (embeddings, moderations, token counting) reserves no output.
         spec = APIS.get(ctx.api)
@@ -227,6 +232,9 @@ class Limits:
         for rule in rates:
             for subject in rule.subjects(ctx):
                 for lim in rule.limiters:
+                    per_request = lim.kind[0] != "t"
+                    if not (requests if per_request else tokens):
+                        continue
                     key = f"gw:{{rl:{rule.id}:{lim.kind}:{subject}}}"
                     if lim.kind == "concurrency":
                         ops.append(SlotOp(key, lim.limit, lim.period_ms, rid))
@@ -234,7 +242,7 @@ class Limits:
                         cost = 1 if lim.kind[0] == "r" else est_tokens
                         ops.append(RateOp(key, lim.limit, lim.period_ms, cost))
                     metas.append((rule.id, lim, subject))
-        if budget_rules and (spec is None or spec.billed):
+        if budget_rules and tokens and (spec is None or spec.billed):
             # Before routing: priced at the dearest target the request can end at, never by alias name.
             est_usd = self.worst_case(ctx.alias).usd(max(estimate_input_tokens, 0), out)
             for budget in budget_rules:
@@ -247,9 +255,11 @@ class Limits:
                     key = budget.counter_key(subject, wid)
                     ops.append(BudgetOp(key, budget.limit, amount, rid, budget.ttl_ms, end, budget.roll_ms))
                     metas.append((budget.id, budget, subject))
-        adm = Admission(self._store, ops, metas, est_tokens)
+        adm = Admission(self._store, ops, metas, est_tokens if tokens else 0)
+        first = ctx.admission if not requests else None  # the first phase's, when this is the second
         if not ops:
-            ctx.admission = adm
+            if first is None:
+                ctx.admission = adm
             return
         results = await self._reserve(ctx, adm, now)
         headers = self._headers(metas, results)
@@ -258,7 +268,14 @@ class Limits:
         if refused:
             await self._note_refused(adm.ops, metas, refused, now)
             raise self._refusal(ctx, metas, results, refused, headers, now)
-        ctx.admission = adm
+        if first is None or not first.ops:
+            ctx.admission = adm
+        elif first.store is adm.store:  # settled together, in one round trip
+            first.ops += ops
+            first.metas += metas
+            first.tokens = adm.tokens
+        else:  # one phase failed open, the other did not: each is settled where it was reserved
+            first.then = adm
 
     async def _reserve(self, ctx: RequestContext, adm: Admission, now: float) -> list[OpResult]:
         store = self._store
@@ -353,7 +370,12 @@ class Limits:
 
     async def settle(self, ctx: RequestContext) -> None:
         adm: Admission | None = ctx.admission
-        if adm is None or adm.settled or not adm.ops:
+        while adm is not None:
+            await self._settle(ctx, adm)
+            adm = adm.then
+
+    async def _settle(self, ctx: RequestContext, adm: Admission) -> None:
+        if adm.settled or not adm.ops:
             return
         adm.settled = True
         usage = ctx.usage

@@ -12,13 +12,14 @@ import time
 from collections.abc import Callable, Iterable
 
 TOP_REASONS = 10
+_OUTCOMES = {"hit": 0, "miss": 1, "bypass": 2}
 GAMMA = 1.04  # bin i holds (GAMMA**(i-1), GAMMA**i] ms: a bin's midpoint is within 2% of any value in it
 _LOG_GAMMA = math.log(GAMMA)
 _MIN_MS = 0.001
 
 
 class _Bucket:
-    __slots__ = ("epoch", "count", "errors", "rejected", "lat", "ttft", "blocks", "usage")
+    __slots__ = ("epoch", "count", "errors", "rejected", "lat", "ttft", "blocks", "usage", "cache")
 
     def __init__(self) -> None:
         self.reset(-1)
@@ -32,6 +33,7 @@ class _Bucket:
         self.ttft: dict[int, int] = {}
         self.blocks: dict[str, int] = {}
         self.usage: dict[tuple[str, str], list[float]] = {}  # (dimension, value) -> [in, out, cost, requests]
+        self.cache: dict[str, list[float]] = {}  # alias -> [hit, miss, bypass, USD saved] (the response cache)
 
 
 def bin_of(ms: float) -> int:
@@ -103,6 +105,13 @@ class RollingStats:
                     row[1] += out
                     row[2] += cost
                     row[3] += 1
+            outcome = rec.get("cache")
+            if outcome is not None:
+                c = b.cache.get(rec["alias"] or "-")
+                if c is None:
+                    c = b.cache[rec["alias"] or "-"] = [0, 0, 0, 0.0]
+                c[_OUTCOMES.get(outcome, 2)] += 1
+                c[3] += rec["cache_saved_usd"] or 0.0
 
     def observe(self, rec: dict, now: float | None = None) -> None:
         now = self._clock() if now is None else now
@@ -151,7 +160,8 @@ class RollingStats:
 
         def rows(buckets: list[_Bucket], lo: int, usage: bool) -> list[list]:
             return [[b.epoch, b.count, b.errors, b.rejected, b.lat, b.ttft, b.blocks,
-                     [[d, v, *row] for (d, v), row in b.usage.items()] if usage else []]
+                     [[d, v, *row] for (d, v), row in b.usage.items()] if usage else [],
+                     b.cache if usage else {}]
                     for b in buckets if b.epoch >= lo and b.count]
 
         return {"started": self.started, "sec": rows(self._sec, s - 299, False), "min": rows(self._min, m - 59, True)}
@@ -159,8 +169,9 @@ class RollingStats:
     @staticmethod
     def _imported(rows: list[list]) -> list[_Bucket]:
         out = []
-        for epoch, count, errors, rejected, lat, ttft, blocks, usage in rows:
+        for epoch, count, errors, rejected, lat, ttft, blocks, usage, *rest in rows:
             b = _Bucket()
+            b.cache = rest[0] if rest else {}  # alias -> [hit, miss, bypass, USD saved]
             b.epoch, b.count, b.errors, b.rejected, b.blocks = epoch, count, errors, rejected, blocks
             b.lat = {int(i): n for i, n in lat.items()}  # JSON object keys are strings
             b.ttft = {int(i): n for i, n in ttft.items()}
@@ -189,6 +200,7 @@ class RollingStats:
                 "1h": self._window(mins, m - 59, m, min(3600.0, elapsed)),
             },
             "usage_1h": self._usage(mins, m),
+            "cache_1h": self._cache(mins, m),
         }
         for name, source in self.sources.items():
             try:
@@ -210,3 +222,22 @@ class RollingStats:
                 row["output_tokens"] += out
                 row["cost_usd"] = round(row["cost_usd"] + cost, 6)
         return {"by_key": agg["key_id"], "by_team": agg["team"], "by_model": agg["model"]}
+
+    @staticmethod
+    def _cache(buckets: list[_Bucket], m: int) -> dict:
+        """The response cache per alias over the last hour: outcomes, the hit ratio among requests that
+        could be served from it (hits and misses; a bypass never could) and the USD its hits saved."""
+        agg: dict[str, list[float]] = {}
+        for b in buckets:
+            if not (m - 59 <= b.epoch <= m):
+                continue
+            for alias, c in b.cache.items():
+                row = agg.setdefault(alias, [0, 0, 0, 0.0])
+                for i in range(4):
+                    row[i] += c[i]
+        out = {}
+        for alias, (hit, miss, bypass, saved) in sorted(agg.items()):
+            out[alias] = {"hit": int(hit), "miss": int(miss), "bypass": int(bypass),
+                          "hit_ratio": round(hit / (hit + miss), 4) if hit + miss else None,
+                          "saved_usd": round(saved, 6)}
+        return {"by_alias": out}

@@ -111,6 +111,7 @@
     renderBudgets(last.budgets);
     renderBreakers(last);
     renderUsage(last);
+    renderCache(last.cache_1h);
     renderGpus(last.gpu);
     renderFooter(last);
   }
@@ -345,6 +346,29 @@
                 el("td", { class: "num" }, fmtUsd(r.cost_usd)));
       const share = el("td", { class: "share" }), track = el("div", { class: "track" }), fill = el("div", { class: "fill" });
       fill.style.width = (total ? ((r.input_tokens + r.output_tokens) / total) * 100 : 0) + "%";
+      track.append(fill);
+      share.append(track);
+      tr.append(share);
+      body.append(tr);
+    }
+  }
+
+  // The response cache per alias (/stats `cache_1h`); the section shows once a [[cache]] rule has seen a request.
+  function renderCache(cache) {
+    const rows = Object.entries((cache || {}).by_alias || {});
+    $("cache-section").hidden = !rows.length;
+    const body = $("cache").tBodies[0];
+    body.replaceChildren();
+    rows.sort((a, b) => (b[1].saved_usd - a[1].saved_usd) || (b[1].hit - a[1].hit) || a[0].localeCompare(b[0]));
+    for (const [alias, r] of rows) {
+      const tr = el("tr", { "data-alias": alias });
+      tr.append(el("td", {}, alias), el("td", { class: "num", "data-col": "hit" }, fmtInt(r.hit)),
+                el("td", { class: "num", "data-col": "miss" }, fmtInt(r.miss)),
+                el("td", { class: "num", "data-col": "bypass" }, fmtInt(r.bypass)),
+                el("td", { class: "num", "data-col": "hit_ratio" }, fmtPct(r.hit_ratio)),
+                el("td", { class: "num", "data-col": "saved_usd" }, fmtUsd(r.saved_usd)));
+      const share = el("td", { class: "share" }), track = el("div", { class: "track" }), fill = el("div", { class: "fill" });
+      fill.style.width = (isNum(r.hit_ratio) ? r.hit_ratio * 100 : 0) + "%";
       track.append(fill);
       share.append(track);
       tr.append(share);

@@ -396,3 +396,71 @@ def test_alert_timeline_and_latency_percentiles(make_gateway, upstream, servers,
             assert not problems, problems
         finally:
             browser.close()
+
+
+CACHE_POLICY = {"cache.toml": '[[cache]]\nid = "exact"\nttl_s = 60\nmodels = ["demo"]\n'}
+PRICED = '\n[admin]\nkey_env = "TEST_ADMIN_KEY"\n\n[pricing."mock-1"]\ninput = 100.0\noutput = 200.0\n'
+
+
+def test_dashboard_shows_the_response_cache_per_alias(make_gateway, monkeypatch):
+    """Real traffic under a [[cache]] rule (a miss, three hits, one of them streamed, and a bypass): the
+    cache panel shows per alias what /stats says, hit ratio and USD saved included."""
+    from playwright.sync_api import expect, sync_playwright
+
+    monkeypatch.setenv("TEST_ADMIN_KEY", ADMIN_KEY)
+    gw = make_gateway(extra=PRICED, policies=CACHE_POLICY)
+    client = openai.OpenAI(base_url=gw.v1, api_key=OTHER_KEY, max_retries=0)
+    msgs = [{"role": "user", "content": "cache me"}]
+    outcomes = []
+    for stream in (False, False, True, False):
+        raw = client.chat.completions.with_raw_response.create(model="demo", messages=msgs, temperature=0, stream=stream)
+        outcomes.append(raw.headers["x-gateway-cache"])
+        if stream:
+            list(raw.parse())
+    raw = client.chat.completions.with_raw_response.create(model="demo", messages=msgs, temperature=1)
+    outcomes.append(raw.headers["x-gateway-cache"])
+    assert outcomes == ["miss", "hit", "hit", "hit", "bypass"]
+    row = fetch_stats(gw)["cache_1h"]["by_alias"]["demo"]
+    assert (row["hit"], row["miss"], row["bypass"], row["hit_ratio"]) == (3, 1, 1, 0.75)
+    assert row["saved_usd"] > 0
+
+    ARTIFACTS.mkdir(exist_ok=True)
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+        try:
+            page = browser.new_page(viewport={"width": 1280, "height": 900})
+            problems: list[str] = []
+            page.on("pageerror", lambda e: problems.append(str(e)))
+            page.goto(gw.url + "/dashboard/login")
+            page.fill("#key", ADMIN_KEY)
+            page.click("form button[type=submit]")
+            page.wait_for_url(gw.url + "/dashboard")
+            page.goto(gw.url + "/dashboard?refresh=1")
+            expect(page.locator("#cache-section")).to_be_visible()
+            demo = page.locator('#cache tr[data-alias="demo"]')
+            expect(demo.locator('[data-col="hit"]')).to_have_text("3")
+            expect(demo.locator('[data-col="miss"]')).to_have_text("1")
+            expect(demo.locator('[data-col="bypass"]')).to_have_text("1")
+            expect(demo.locator('[data-col="hit_ratio"]')).to_have_text("75%")
+            saved = demo.locator('[data-col="saved_usd"]').inner_text()
+            assert saved.startswith("$") and float(saved[1:].replace(",", "")) == pytest.approx(row["saved_usd"], rel=0.01, abs=1e-4)
+            page.locator("#cache-section").screenshot(path=str(ARTIFACTS / "dashboard-cache.png"))
+            assert not problems, problems
+        finally:
+            browser.close()
+
+
+def test_dashboard_hides_the_cache_panel_without_cache_traffic(gateway):
+    from playwright.sync_api import expect, sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+        try:
+            page = browser.new_page(viewport={"width": 1280, "height": 900})
+            page.route("**/stats", lambda route: route.fulfill(status=200, content_type="application/json",
+                                                               body=orjson.dumps(PANELS_STATS)))
+            page.goto(gateway.url + "/dashboard?refresh=1")
+            expect(page.locator("#kpi-requests")).to_have_text("1,200")
+            expect(page.locator("#cache-section")).to_be_hidden()
+        finally:
+            browser.close()

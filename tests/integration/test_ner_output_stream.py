@@ -72,3 +72,16 @@ def test_an_input_only_ner_rule_leaves_the_streamed_answer_alone(make_gateway, u
     upstream.push(Reply(sse=sse_answer([ANSWER[:31], ANSWER[31:]])))
     assert ask(gw, stream=True) == ANSWER
     assert "Peter Parker" not in upstream.requests[-1].body["messages"][0]["content"]
+
+
+def test_a_cache_hit_is_ner_scanned_streamed_and_whole(make_gateway, upstream):
+    """Under a [[cache]] rule (#18) the hit goes through the NER tier like an upstream's answer: the name is
+    redacted on the miss, kept redacted at rest, and redacted again on streamed and whole hits."""
+    cache = {"cache.toml": '[[cache]]\nid = "exact"\nttl_s = 60\nmax_temperature = 2.0\n'}
+    gw = make_gateway(policies={**OUTPUT_NAMES, **cache})
+    upstream.push(Reply(sse=sse_answer([ANSWER[i : i + 7] for i in range(0, len(ANSWER), 7)])))
+    expected = ANSWER.replace(NAME, "<PERSON>")
+    assert ask(gw, stream=True) == expected  # the miss
+    assert ask(gw, stream=True) == expected  # a streamed hit, cut into pieces again
+    assert ask(gw, stream=False) == expected  # a whole hit
+    assert len(upstream.requests) == 1

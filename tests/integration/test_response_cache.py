@@ -211,6 +211,59 @@ def test_pii_in_the_answer_is_redacted_on_miss_and_hit_and_at_rest(make_gateway,
         assert 0 < ttl <= 60_000, "every entry expires"
 
 
+LONG_ANSWER = ("Here is what I found. " * 8) + "Your SSN is 123-45-6789, keep it safe. " + ("Anything else? " * 6)
+
+
+@pytest.mark.parametrize("caller", ["chat", "messages"])
+def test_a_streamed_hit_is_a_stream_of_many_chunks_equal_to_the_miss(make_gateway, upstream, caller):
+    """A streamed hit arrives as an SSE stream of many pieces in the caller's format (not one event holding
+    the whole text), through the hit's output guardrails: the text the SDK assembles is the miss's, redacted."""
+    gw = start(make_gateway, upstream, policies={"guardrails.toml": PII})
+    upstream.push(Reply(sse=_sse_answer(LONG_ANSWER)))
+    expected = LONG_ANSWER.replace("123-45-6789", "<US_SSN>")
+
+    def streamed() -> tuple[list[str], str]:
+        msgs = [{"role": "user", "content": "Say hello."}]
+        if caller == "chat":
+            raw = chat(gw).chat.completions.with_raw_response.create(model="gpt", messages=msgs, stream=True,
+                                                                     temperature=0)
+            parts = [c.choices[0].delta.content for c in raw.parse() if c.choices and c.choices[0].delta.content]
+            return parts, raw.headers["x-gateway-cache"]
+        with messages(gw).messages.stream(model="gpt", max_tokens=400, messages=msgs,
+                                          extra_body={"temperature": 0}) as s:
+            parts = [p for p in s.text_stream if p]
+            assert s.get_final_message().stop_reason == "end_turn"
+            return parts, s.response.headers["x-gateway-cache"]
+
+    miss, outcome = streamed()
+    assert ("".join(miss), outcome) == (expected, "miss")
+    hit, outcome = streamed()
+    assert ("".join(hit), outcome) == (expected, "hit")
+    assert len(hit) >= len(expected) // 30, f"{len(hit)} text chunks for {len(expected)} characters"
+    assert "<US_SSN>" in "".join(hit) and "6789" not in "".join(hit)
+    assert len(upstream.requests) == 1
+
+
+def test_a_long_streamed_hit_is_relayed_piece_by_piece_on_the_wire(make_gateway, upstream):
+    """On the wire (plain HTTP, no SDK): a 10,000-character hit is hundreds of SSE events ending in [DONE],
+    each of a few characters, equal to the miss's text."""
+    gw = start(make_gateway, upstream)
+    upstream.push(Reply(sse=_sse_answer("word " * 2000)))
+    body = {"model": "gpt", "messages": MSGS, "temperature": 0, "stream": True}
+    headers = {"authorization": f"Bearer {TEST_KEY}"}
+    with httpx.stream("POST", gw.v1 + "/chat/completions", json=body, headers=headers) as r:
+        assert r.headers["x-gateway-cache"] == "miss"
+        miss = b"".join(r.iter_raw())
+    with httpx.stream("POST", gw.v1 + "/chat/completions", json=body, headers=headers) as r:
+        assert r.headers["x-gateway-cache"] == "hit"
+        events = [line for line in r.iter_lines() if line.startswith("data: ")]
+    texts = [orjson.loads(e[6:])["choices"][0]["delta"].get("content") for e in events if e != "data: [DONE]"
+             and orjson.loads(e[6:])["choices"]]
+    assert "".join(t for t in texts if t) == "word " * 2000
+    assert len([t for t in texts if t]) >= 10_000 // 24
+    assert events[-1] == "data: [DONE]" and miss.endswith(b"data: [DONE]\n\n")
+
+
 def test_pseudonyms_are_cached_unrestored_and_restored_per_caller(make_gateway, upstream, redis_url):
     """share_redacted = true: prompts differing only in a pseudonymized email share the entry; each caller
     gets its own email back, and neither email is at rest."""
@@ -314,6 +367,43 @@ window = "day"
     with pytest.raises(openai.RateLimitError) as err:
         ask_chat(gw, stream=False, max_tokens=50)
     assert "rpm" in str(err.value) or "requests" in str(err.value)
+    assert len(upstream.requests) == 1
+
+
+@pytest.mark.parametrize("limit", ["budget", "tpm", "usd"])
+def test_a_key_out_of_budget_still_gets_its_hits_while_a_miss_is_refused(make_gateway, upstream, limit):
+    """tpm, tpd and budgets are reserved only once the lookup missed: a hit spends nothing, so a key whose
+    token budget (or tpm, or USD budget) is used up still gets it, and a miss is refused before the upstream."""
+    rules = {
+        "budget": '[[budgets]]\nid = "daily-tokens"\nscope = "key"\ntokens = 2000\nwindow = "day"\n',
+        "tpm": '[[rate_limits]]\nid = "tokens"\nscope = "key"\ntpm = 2000\n',
+        "usd": '[[budgets]]\nid = "daily-usd"\nscope = "key"\nusd = 0.002\nwindow = "day"\nmodels = ["gpt"]\n',
+    }[limit]
+    rules += '\n[[rate_limits]]\nid = "per-key"\nscope = "key"\nrpm = 100\n'
+    pricing = '\n[pricing."gpt-4o-mini"]\ninput = 1.0\noutput = 2.0\n'
+    gw = start(make_gateway, upstream, policies={"limits.toml": rules}, extra=pricing)
+    # The miss spends 1840 tokens ($0.00185): what is left is less than the estimate of a request asking
+    # for 500 tokens (a hit's too, which admission reserved before the lookup until #18's follow-up).
+    assert ask_chat(gw, stream=False, max_tokens=500)[1] == "miss"
+    for stream in (False, True, False):
+        assert ask_chat(gw, stream=stream, max_tokens=500) == (HELLO, "hit")
+    with pytest.raises(openai.RateLimitError) as err:
+        ask_chat(gw, stream=False, max_tokens=5000, content="Something not asked before.")
+    assert err.value.body["code"] == ("rate_limit_exceeded" if limit == "tpm" else "budget_exceeded")
+    assert err.value.response.headers["x-gateway-cache"] == "miss"
+    assert len(upstream.requests) == 1
+    # Another key with its own budget is untouched by the first key's hits and refusal.
+    assert ask_chat(gw, stream=False, max_tokens=500, key=OTHER_KEY)[1] == "miss"
+
+
+def test_a_hit_still_counts_against_rpm_before_the_lookup(make_gateway, upstream):
+    rules = '[[rate_limits]]\nid = "per-key"\nscope = "key"\nrpm = 2\n\n[[budgets]]\nid = "t"\nscope = "key"\ntokens = 100000\nwindow = "day"\n'
+    gw = start(make_gateway, upstream, policies={"limits.toml": rules})
+    assert ask_chat(gw, stream=False)[1] == "miss"
+    assert ask_chat(gw, stream=False)[1] == "hit"
+    with pytest.raises(openai.RateLimitError) as err:
+        ask_chat(gw, stream=False)
+    assert err.value.body["code"] == "rate_limit_exceeded" and "rpm" in err.value.body["message"]
     assert len(upstream.requests) == 1
 
 
@@ -433,11 +523,20 @@ direction = "output"
     gw = start(make_gateway, upstream, cache=cache, policies={"guardrails.toml": deny})
     upstream.push(Reply(body=_json_answer("The codename is project falcon.")))
     assert ask_chat(gw, stream=False, key=TEST_KEY) == ("The codename is project falcon.", "miss")
-    for stream in (False, True):
-        with pytest.raises(openai.APIStatusError) as err:
-            ask_chat(gw, stream=stream, key=OTHER_KEY)
-        assert err.value.status_code == 400 and "content policy" in str(err.value)
-        assert err.value.response.headers["x-gateway-cache"] == "hit"
+    with pytest.raises(openai.APIStatusError) as err:
+        ask_chat(gw, stream=False, key=OTHER_KEY)
+    assert err.value.status_code == 400 and "content policy" in str(err.value)
+    assert err.value.response.headers["x-gateway-cache"] == "hit"
+    # Streamed, the hit is a stream like a miss's: the block ends it with an in-band error event, and the
+    # phrase never reaches the caller.
+    raw = chat(gw, OTHER_KEY).chat.completions.with_raw_response.create(model="gpt", messages=MSGS, temperature=0,
+                                                                        stream=True)
+    assert raw.headers["x-gateway-cache"] == "hit"
+    got = []
+    with pytest.raises(openai.APIError) as err:
+        for c in raw.parse():
+            got.append(c.choices[0].delta.content or "" if c.choices else "")
+    assert "content policy" in str(err.value) and "falcon" not in "".join(got)
     assert ask_chat(gw, stream=True, key=TEST_KEY) == ("The codename is project falcon.", "hit")
     assert len(upstream.requests) == 1
 
@@ -557,3 +656,44 @@ def test_a_shared_store_that_is_down_is_a_miss_never_a_failed_request(make_gatew
         assert len(upstream.requests) == 3
     finally:
         server.close()
+
+
+def test_stats_and_metrics_show_the_cache_per_alias(make_gateway, upstream):
+    """/stats `cache_1h` and /metrics from real traffic: per alias, hits, misses, bypasses, the hit ratio
+    (hits among hits and misses) and the USD the hits saved (what the answer cost when it was fetched)."""
+    pricing = '\n[pricing."gpt-4o-mini"]\ninput = 1.0\noutput = 2.0\n'
+    gw = start(make_gateway, upstream, extra=pricing)
+    assert ask_chat(gw, stream=False)[1] == "miss"
+    assert ask_chat(gw, stream=True)[1] == "hit"
+    assert ask_chat(gw, stream=False)[1] == "hit"
+    assert ask_chat(gw, stream=False, content="Another question.")[1] == "miss"
+    assert ask_chat(gw, stream=False, temperature=0.9)[1] == "bypass"
+    assert ask_messages(gw, stream=False)[1] == "miss"
+    cost = 1830 * 1.0 / 1e6 + 10 * 2.0 / 1e6
+    row = httpx.get(gw.url + "/stats").json()["cache_1h"]["by_alias"]
+    assert row["gpt"] == {"hit": 2, "miss": 2, "bypass": 1, "hit_ratio": 0.5, "saved_usd": pytest.approx(2 * cost)}
+    assert row["claude"]["miss"] == 1 and row["claude"]["hit_ratio"] == 0.0
+    metrics = httpx.get(gw.url + "/metrics").text
+    for outcome, n in (("hit", 2), ("miss", 2), ("bypass", 1)):
+        assert f'gateway_cache_requests_total{{alias="gpt",outcome="{outcome}"}} {n}.0' in metrics
+    saved = next(line for line in metrics.splitlines() if line.startswith('gateway_cache_saved_usd_total{alias="gpt"}'))
+    assert float(saved.split()[-1]) == pytest.approx(2 * cost)
+
+
+def test_a_managed_keys_own_tpm_never_refuses_its_hits(make_gateway, upstream, store_url, monkeypatch):
+    """A key's own limits set over the admin API join the same two phases as the policy's rules: with its own
+    tpm used up by a miss, the key still gets its hits, and a new miss is refused."""
+    monkeypatch.setenv("TEST_ADMIN_KEY", "admin-secret-0123456789")
+    extra = '\n[admin]\nkey_env = "TEST_ADMIN_KEY"\n'
+    gw = start(make_gateway, upstream, extra=extra, store=store_url)
+    r = httpx.post(gw.url + "/admin/keys", json={"id": "svc-cache", "limits": {"tpm": 2000, "rpm": 100}},
+                   headers={"Authorization": "Bearer admin-secret-0123456789"}, timeout=10)
+    assert r.status_code == 201, r.text
+    secret = r.json()["secret"]
+    assert ask_chat(gw, stream=False, key=secret, max_tokens=500)[1] == "miss"  # 1840 tokens spent
+    for stream in (True, False):
+        assert ask_chat(gw, stream=stream, key=secret, max_tokens=500) == (HELLO, "hit")
+    with pytest.raises(openai.RateLimitError) as err:
+        ask_chat(gw, stream=False, key=secret, max_tokens=500, content="Something new.")
+    assert err.value.body["code"] == "rate_limit_exceeded" and "tpm" in err.value.body["message"]
+    assert len(upstream.requests) == 1

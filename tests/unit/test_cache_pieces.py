@@ -122,3 +122,44 @@ def test_an_answer_kept_at_rest_has_no_detected_value_however_it_was_split(cuts)
     stored = entry.dumps(entry.Entry("m", "p", Usage(), 0.0, events))
     assert b"6789" not in stored and b"ann.lee" not in stored
     assert events[0] == TextDelta(0, "My SSN is <US_SSN>, mail <EMAIL_ADDRESS> before noon.")
+
+
+@settings(max_examples=200, deadline=None)
+@given(texts=st.lists(st.text(min_size=0, max_size=120), min_size=1, max_size=4),
+       args=st.text(min_size=0, max_size=120))
+def test_a_streamed_hit_is_cut_into_small_pieces_that_join_back(texts, args):
+    from gateway.cache.replay import PIECE_CHARS, pieces
+
+    events = [TextDelta(0, t) for t in texts] + [ToolCallDelta(0, 0, "call_1", "lookup", args), PartEnd(0, 0),
+                                                 Finish(0, "tool_calls")]
+    out = pieces(events)
+    got_texts = [e.text for e in out if isinstance(e, TextDelta)]
+    calls = [e for e in out if isinstance(e, ToolCallDelta)]
+    assert "".join(got_texts) == "".join(texts)
+    assert all(len(t) <= PIECE_CHARS for t in got_texts)
+    assert "".join(c.arguments for c in calls) == args
+    assert (calls[0].id, calls[0].name) == ("call_1", "lookup")
+    assert all(c.id is None and c.name is None for c in calls[1:])
+    assert out[-2:] == events[-2:]
+
+
+async def test_a_replay_stream_yields_groups_of_pieces():
+    from gateway.cache.replay import GROUP, PIECE_CHARS, ReplayStream
+
+    from gateway.context import RequestContext
+
+    ctx = RequestContext(request_id="r1", api="chat", shape="openai", runtime=None, received_at=0.0, trace_id="t",
+                         span_id="s")
+    ctx.stream = ctx.include_usage = True
+    e = entry.Entry("m", "p", Usage(1, 2, 0), 0.0, [TextDelta(0, "x" * (PIECE_CHARS * 40)), PartEnd(0), Finish(0, "stop")])
+    stream = ReplayStream(ctx, e, None)
+    groups = [g async for g in stream.iter_chunks()]
+    assert len(groups) >= 40 // GROUP and all(len(g) <= GROUP for g in groups)
+    writes = [stream.feed(unit) for g in groups for unit in stream.framer.feed(g)]
+    writes.append(stream.finish())
+    stream.close()
+    assert len(writes) == len(groups) + 1 and all(len(w) < 4096 for w in writes)
+    sse = b"".join(writes)
+    assert sse.count(b'"content":"' + b"x" * PIECE_CHARS + b'"') == 40 and sse.endswith(b"data: [DONE]\n\n")
+    assert b'"prompt_tokens":1' in sse, "the usage the answer had reaches the caller"
+    assert (ctx.usage.input_tokens, ctx.usage.output_tokens) == (0, 0), "the hit itself spent nothing"

@@ -342,3 +342,27 @@ async def test_settle_after_an_operator_flushed_the_scripts_still_frees_the_slot
     finally:
         await admin.close()
         await s.close()
+
+
+async def test_two_phases_reserve_request_limits_then_token_limits_and_settle_both(store):
+    """The flow's order under a [[cache]] rule (gateway.http.flow): rps, rpm and concurrency before the
+    lookup, tpm and budgets only for a miss; one settle gives back what both phases reserved."""
+    lim = await make_limits(store, [{"scope": "key", "rpm": 100, "tpm": 1000, "concurrency": 1}],
+                            budgets=[{"scope": "key", "tokens": 1000}])
+    ctx = make_ctx()
+    await lim.admit(ctx, 400, 400, requests=True, tokens=False)
+    assert sorted(m[1].kind for m in ctx.admission.metas) == ["concurrency", "rpm"]
+    assert not await admitted(lim, make_ctx())  # the hit's concurrency slot is held
+    await lim.admit(ctx, 400, 400, requests=False, tokens=True)
+    assert len(ctx.admission.ops) == 4 and ctx.admission.tokens == 800
+    ctx.usage = Usage(100, 100)
+    await lim.settle(ctx)
+    budget = next(op for op in ctx.admission.ops if "{bg:" in op.key)
+    assert await store.budget_usage(budget.key, 0, 0) == (pytest.approx(200), pytest.approx(0))
+    hit = make_ctx()
+    await lim.admit(hit, 900, 900, requests=True, tokens=False)  # the slot is free; no tokens asked for
+    with pytest.raises(RateLimited) as err:
+        await lim.admit(hit, 900, 900, requests=False, tokens=True)  # a miss's 1800 do not fit
+    assert err.value.code in ("rate_limit_exceeded", "budget_exceeded")
+    await lim.settle(hit)  # the first phase's slot goes back although the second was refused
+    await lim.admit(make_ctx(), 1, 1)

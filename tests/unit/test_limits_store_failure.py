@@ -127,3 +127,30 @@ def test_open_store_urls():
     assert isinstance(open_store("memory://"), MemoryStore)
     with pytest.raises(ValueError, match="scheme"):
         open_store("mongodb://x")
+
+
+async def test_redis_killed_between_the_two_admission_phases_fail_open_settles_each_where_reserved(own_redis):
+    """Under a [[cache]] rule the flow admits rps/rpm/concurrency before the lookup and tpm/budgets after a
+    miss. Redis dying in between: the second phase fails open into the per-process store, and one settle
+    gives back the concurrency slot in Redis (once it is back) and the tokens in the fallback."""
+    rules = [SourcedRule("p.toml", "rate_limits[0]", {"scope": "key", "concurrency": 1, "tpm": 1000})]
+    lim = await asyncio.to_thread(Limits.compile, rules, [], Pricing.compile({}), on_store_error="open",
+                                  retry_store_after_s=0.05)
+    store = await asyncio.to_thread(open_store, own_redis.url, socket_timeout=0.2, connect_timeout=0.2)
+    store.retry_after_s = 0.05
+    await lim.start(store)
+    try:
+        ctx = make_ctx()
+        await lim.admit(ctx, 100, 100, requests=True, tokens=False)
+        own_redis.stop()
+        await lim.admit(ctx, 100, 100, requests=False, tokens=True)
+        first, second = ctx.admission, ctx.admission.then
+        assert second is not None and second.fail_open and not first.fail_open
+        assert [m[1].kind for m in first.metas] == ["concurrency"] and [m[1].kind for m in second.metas] == ["tpm"]
+        own_redis.start()
+        await asyncio.sleep(0.1)
+        ctx.usage = Usage(10, 10)
+        await lim.settle(ctx)
+        assert first.settled and second.settled
+    finally:
+        await store.close()

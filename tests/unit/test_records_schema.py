@@ -105,7 +105,7 @@ def test_doc_lists_the_stats_keys():
     snap = RollingStats().snapshot()
     documented = _doc_table("stats-fields")
     window_keys = list(snap["windows"]["1m"])
-    assert documented == ["windows"] + window_keys + ["usage_1h"]
+    assert documented == ["windows"] + window_keys + ["usage_1h", "cache_1h"]
 
 
 def test_payload_is_recorded_only_when_captured_and_cut_to_the_limit():

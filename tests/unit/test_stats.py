@@ -108,3 +108,40 @@ def test_registered_sources_fill_slots_and_failures_are_contained():
     snap = st.snapshot()
     assert snap["budgets"]["team-x"]["used_usd"] == 1.5
     assert snap["breakers"]["error"].startswith("ZeroDivisionError")
+
+
+def test_cache_outcomes_hit_ratio_and_saved_usd_per_alias():
+    st = RollingStats()
+    st.started = 0.0
+    now = 7200.0
+
+    def cached(alias, outcome, saved=0.0):
+        return {**rec(2.0), "alias": alias, "cache": outcome, "cache_saved_usd": saved}
+
+    for _ in range(3):
+        st.observe(cached("gpt", "hit", 0.25), now=now)
+    st.observe(cached("gpt", "miss"), now=now)
+    st.observe(cached("gpt", "bypass"), now=now)
+    st.observe(cached("claude", "bypass"), now=now)
+    st.observe(rec(2.0), now=now)  # no [[cache]] rule: not counted
+    by_alias = st.snapshot(now=now)["cache_1h"]["by_alias"]
+    assert by_alias == {
+        "claude": {"hit": 0, "miss": 0, "bypass": 1, "hit_ratio": None, "saved_usd": 0.0},
+        "gpt": {"hit": 3, "miss": 1, "bypass": 1, "hit_ratio": 0.75, "saved_usd": 0.75},
+    }
+    assert st.snapshot(now=now + 3700)["cache_1h"]["by_alias"] == {}, "an hour later the window is empty"
+
+
+def test_cache_outcomes_merge_across_workers():
+    """Under --workers each worker exports its buckets and /stats merges them: the cache rows add up."""
+    a, b = RollingStats(), RollingStats()
+    now = 9000.0
+    for st, outcome in ((a, "hit"), (a, "miss"), (b, "hit"), (b, "hit")):
+        st.started = 0.0
+        st.observe({**rec(2.0), "alias": "gpt", "cache": outcome, "cache_saved_usd": 0.5 if outcome == "hit" else 0.0},
+                   now=now)
+    import orjson
+
+    peer = orjson.loads(orjson.dumps(b.export(now=now), option=orjson.OPT_NON_STR_KEYS))  # as gateway.records.multiproc writes it
+    row = a.snapshot(now=now, peers=[peer])["cache_1h"]["by_alias"]["gpt"]
+    assert row == {"hit": 3, "miss": 1, "bypass": 0, "hit_ratio": 0.75, "saved_usd": 1.5}
