@@ -49,6 +49,10 @@ def scan_response(resp: dict, scanner) -> None:
 class ResponsesStream:
     __slots__ = ("ctx", "scanner", "framer", "content", "_usage", "_deltas", "_ended", "_seq", "_text", "_args")
 
+    # Not on the event model, so the NER tier's off-loop preparation (StreamPipe.feed_slow) does not run
+    # here: an output NER rule's fast tier still scans Responses streams, its NER findings do not.
+    slow = False
+
     def __init__(self, ctx: RequestContext, scanner) -> None:
         self.ctx = ctx
         self.scanner = scanner
@@ -165,6 +169,12 @@ class ResponsesStream:
                 self._fix_part(oi, ci, part)
         elif item.get("type") == "function_call" and oi in self._args:
             item["arguments"] = "".join(self._args[oi])
+
+    async def feed_slow(self, event: SSEEvent) -> bytes:
+        return self.feed(event)
+
+    async def finish_slow(self) -> bytes:
+        return self.finish()
 
     def finish(self) -> bytes:
         if self._ended:

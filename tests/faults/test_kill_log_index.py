@@ -26,7 +26,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def writer(path: str, first: int, count: int) -> subprocess.Popen:
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "LOG_WRITER_PAUSE_S": "0.005"}
     return subprocess.Popen([sys.executable, "-m", "tests.support.log_writer", path, "w", str(first), str(count),
                              str(MAX_BYTES), str(MAX_FILES)], stdout=subprocess.PIPE, env=env, cwd=ROOT)
 
@@ -38,12 +38,14 @@ def test_sigkilled_writer_leaves_a_complete_index_after_restart(tmp_path):
     for kill in range(4):
         proc = writer(path, shipped + 1, total - shipped - 1)
         assert proc.stdout is not None
-        # Wait for the writer to be under way, then kill it at a random moment of its work.
-        first = proc.stdout.readline()
-        assert first, f"seed {SEED}: the writer died at start"
-        time.sleep(rnd.uniform(0.0, 0.25))
+        # Wait for the writer to be under way (a random number of batches shipped), then kill it at a
+        # random moment of its work. It is paced (5 ms a batch, ~80 batches a run), so the kill always lands
+        # before its end, on a fast machine too.
+        lines = [proc.stdout.readline() for _ in range(rnd.randint(1, 12))]
+        assert all(lines), f"seed {SEED}: the writer died early"
+        time.sleep(rnd.uniform(0.0, 0.005))
         os.kill(proc.pid, signal.SIGKILL)
-        out = first + proc.stdout.read()
+        out = b"".join(lines) + proc.stdout.read()
         proc.wait(10)
         assert proc.returncode == -signal.SIGKILL, f"seed {SEED}: the writer ended before the kill"
         # Restart from what it reported shipped (the records after it may be in the file too: dropped as dups).

@@ -9,11 +9,15 @@ batches of 7, printing the last seq shipped after each batch, so that a test can
 from __future__ import annotations
 
 import asyncio
+import os
 import sys
 
 import orjson
 
 from gateway.records.sinks import FileSink
+
+
+PAUSE_S = float(os.environ.get("LOG_WRITER_PAUSE_S") or 0)
 
 
 def line(writer: str, seq: int) -> bytes:
@@ -34,6 +38,8 @@ async def main(path: str, writer: str, first: int, count: int, max_bytes: int, m
         await sink.ship(batch)
         seq += len(batch)
         print(seq - 1, flush=True)
+        if PAUSE_S:  # paced, so a test's kill lands mid-run however fast the machine is
+            await asyncio.sleep(PAUSE_S)
     await sink.close()
 
 
