@@ -124,6 +124,11 @@ class CachedRequest:
                     return self._hit(ctx, found)
             else:
                 self.leader = True
+                # Its first lookup may have been answered just before another leader stored its entry and
+                # landed (a store read yields): look once more now that this request leads.
+                found = await self._get(key)
+                if found is not None:
+                    return self._hit(ctx, found)
                 if self.entries.shared:
                     found = await self._wait_for_other_gateway(key)
                     if found is not None:
@@ -184,10 +189,14 @@ class CachedRequest:
         if len(value) > self.rule.max_entry_bytes:
             return
         self.done = True
-        if self.leader:
-            self.services.flights.land(self.key, value)
-            self.leader = False
-        await self.entries.put(self.key, value, self.rule.ttl_s)
+        try:
+            # Stored before the flight lands: a request arriving in between finds the entry, never an
+            # empty key with no flight open (which would make it a second leader and a second upstream call).
+            await self.entries.put(self.key, value, self.rule.ttl_s)
+        finally:
+            if self.leader:
+                self.services.flights.land(self.key, value)
+                self.leader = False
         if self.locked:
             self.locked = False
             await self.entries.unlock(self.key)

@@ -86,6 +86,12 @@ async def relay_stream(request: web.Request, ctx: RequestContext, head: Head,
                     else:
                         data = pipe.feed(events[0]) if len(events) == 1 else b"".join([pipe.feed(e) for e in events])
                     if data:
+                        if ctx.upstream_stream_error is not None and not ctx.recorded:
+                            # The upstream's error event ends the caller's answer: its record goes first.
+                            ctx.error = UpstreamError("the upstream reported an error mid-stream",
+                                                      code="upstream_stream_error")
+                            pipe.close()
+                            record_before_last_byte(request, ctx)
                         await resp.write(stages.feed(data))
                         timings.client_wait += perf_counter() - t1
                 if slow:

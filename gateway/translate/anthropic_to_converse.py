@@ -159,7 +159,10 @@ def _tool_config(tools: list, choice: dict | None) -> dict:
     if kind == "any":
         config["toolChoice"] = {"any": {}}
     elif kind == "tool":
-        config["toolChoice"] = {"tool": {"name": choice.get("name") or ""}}
+        name = choice.get("name")
+        if not isinstance(name, str) or not name:  # Converse requires a tool name of at least one character
+            raise BadRequest("tool_choice of type 'tool' needs the tool's name", param="tool_choice.name")
+        config["toolChoice"] = {"tool": {"name": name}}
     elif kind == "none":
         raise BadRequest("tool_choice 'none' has no AWS Bedrock form: send the request without tools",
                          param="tool_choice")
