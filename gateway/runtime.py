@@ -135,7 +135,8 @@ def compile_runtime(loaded: LoadedConfig, services: Services, generation: int = 
     guard_rules = loaded.rules.get("guardrails", [])
     guardrails = Guardrails.compile(guard_rules) if guard_rules else None
     alert_rules = loaded.rules.get("alerts", [])
-    alerts = Alerts.compile(alert_rules, budget_rules) if alert_rules else None
+    alerts = (Alerts.compile(alert_rules, budget_rules, drift_enabled=loaded.main.drift.enabled)
+              if alert_rules else None)
     cache = CacheRules.compile(loaded.rules.get("cache", []), loaded.main.response_cache,
                                store_url=loaded.main.store.url, file=loaded.path)
     return Runtime(config=loaded, server=loaded.main.server, keys=keys, providers=providers, router=router,

@@ -184,7 +184,7 @@ class Alerts:
         return max(min(r.every_s for r in self.rules), 0.1)
 
     @classmethod
-    def compile(cls, alerts: list[SourcedRule], budgets: list[SourcedRule]) -> Alerts:
+    def compile(cls, alerts: list[SourcedRule], budgets: list[SourcedRule], *, drift_enabled: bool = True) -> Alerts:
         """Compile `[[alerts]]`; budget rules are resolved against the `[[budgets]]` tables."""
         _, budget_rules = compile_rules([], budgets)
         by_id = {b.id: b for b in budget_rules}
@@ -192,6 +192,9 @@ class Alerts:
         rules = []
         for src in alerts:
             t = validate_rule(AlertTable, src)
+            if t.type == "drift" and not drift_enabled:
+                raise ConfigError(src.file, f"{src.key}.type", '[drift] enabled = true in the main config (a drift '
+                                  "alert watches PSI, which is only computed then)")
             if t.id in seen:
                 raise ConfigError(src.file, f"{src.key}.id", f"a unique alert id ({t.id!r} is also {seen[t.id]})")
             seen[t.id] = src.key

@@ -181,7 +181,7 @@ class Recorder:
             self._stats.observe(rec)
             self._observe_history(rec)
             rt = ctx.runtime
-            if rt is not None and ctx.alias in rt.router.routes:
+            if rt is not None and rt.config.main.drift.enabled and ctx.alias in rt.router.routes:
                 self.drift.observe(ctx.alias, rec, ctx.body)
             if not self.cfg.enabled:
                 return

@@ -17,6 +17,7 @@ from tests.support.gateway import TEST_KEY
 WINDOW_S = 4
 DRIFT = f"""
 [drift]
+enabled = true
 window_s = {WINDOW_S}
 reference_s = 60
 bucket_s = 1

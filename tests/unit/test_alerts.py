@@ -198,3 +198,16 @@ def test_payloads_carry_the_fields():
     assert s["text"].startswith("[FIRING] critical: r - errors - windows.5m.error_rate = 0.2 (> 0.05)")
     assert s["attachments"][0]["color"] == "#d00000"
     assert {"title": "runbook", "value": "https://runbooks/errors", "short": False} in s["attachments"][0]["fields"]
+
+
+def test_a_drift_alert_needs_drift_enabled():
+    """Drift bins cost background CPU per request, so they are computed only with `[drift] enabled = true`;
+    a drift alert without it would never have data: a config error naming the key."""
+    from gateway.alerts.rules import Alerts
+    from gateway.config.validate import ConfigError
+
+    rule = SourcedRule("alerts.toml", "alerts[0]", {"id": "d", "type": "drift", "webhooks": HOOK})
+    with pytest.raises(ConfigError) as err:
+        Alerts.compile([rule], [], drift_enabled=False)
+    assert "alerts[0].type" in str(err.value) and "[drift] enabled" in str(err.value)
+    assert Alerts.compile([rule], [], drift_enabled=True) is not None
