@@ -509,7 +509,11 @@ def main() -> int:
         for p in procs:
             p.terminate()
         for p in procs:
-            p.wait(10)
+            try:
+                p.wait(10)
+            except subprocess.TimeoutExpired:  # a gateway still draining idle keep-alive connections: the
+                p.kill()                       # measurements are done, so the table is printed regardless
+                p.wait(10)
     out = table(results)
     ref_rps = next(r["rps"] for r in results if r["target"] == "reference proxy")
     print(out)
