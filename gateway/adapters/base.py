@@ -58,3 +58,16 @@ class PassThroughAdapter(Adapter):
         body = dict(ctx.body or {})  # the flow has read and checked the body before any adapter runs
         body["model"] = target.model
         return orjson.dumps(body)
+
+
+class UsageStreamAdapter(PassThroughAdapter):
+    """An OpenAI streaming API (chat, completions): streams go upstream with `stream_options.include_usage`
+    forced on, so the gateway always learns usage; the encoder passes it on only when the caller asked."""
+
+    def upstream_body(self, ctx: RequestContext, target: Target) -> bytes:
+        if not ctx.stream:
+            return super().upstream_body(ctx, target)
+        body = dict(ctx.body or {})
+        body["model"] = target.model
+        body["stream_options"] = {**(body.get("stream_options") or {}), "include_usage": True}
+        return orjson.dumps(body)

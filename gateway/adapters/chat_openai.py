@@ -6,27 +6,17 @@ the gateway always learns usage; the encoder passes the usage chunk on only when
 
 from __future__ import annotations
 
-import orjson
-
-from gateway.adapters.base import PassThroughAdapter
+from gateway.adapters.base import UsageStreamAdapter
 from gateway.codecs.chat_encoder import ChatEncoder
 from gateway.codecs.openai_chat import ChatDecoder, ChatFastLane, chunk_text
-from gateway.context import RequestContext, Target
+from gateway.context import RequestContext
 
 
-class ChatOpenAI(PassThroughAdapter):
+class ChatOpenAI(UsageStreamAdapter):
     api = "chat"
     wire = "openai"
     upstream_api = "chat"
     text_of = staticmethod(chunk_text)
-
-    def upstream_body(self, ctx: RequestContext, target: Target) -> bytes:
-        if not ctx.stream:
-            return super().upstream_body(ctx, target)
-        body = dict(ctx.body)  # type: ignore[arg-type]
-        body["model"] = target.model
-        body["stream_options"] = {**(body.get("stream_options") or {}), "include_usage": True}
-        return orjson.dumps(body)
 
     def decoder(self) -> ChatDecoder:
         return ChatDecoder()

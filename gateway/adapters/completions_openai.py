@@ -4,26 +4,16 @@ sides, on the event model (gateway/codecs/openai_completions.py), so output guar
 
 from __future__ import annotations
 
-import orjson
-
-from gateway.adapters.base import PassThroughAdapter
+from gateway.adapters.base import UsageStreamAdapter
 from gateway.codecs.openai_completions import CompletionsDecoder, CompletionsEncoder, completion_text
-from gateway.context import RequestContext, Target
+from gateway.context import RequestContext
 
 
-class CompletionsOpenAI(PassThroughAdapter):
+class CompletionsOpenAI(UsageStreamAdapter):
     api = "completions"
     wire = "openai"
     upstream_api = "completions"
     text_of = staticmethod(completion_text)
-
-    def upstream_body(self, ctx: RequestContext, target: Target) -> bytes:
-        if not ctx.stream:
-            return super().upstream_body(ctx, target)
-        body = dict(ctx.body)  # type: ignore[arg-type]
-        body["model"] = target.model
-        body["stream_options"] = {**(body.get("stream_options") or {}), "include_usage": True}
-        return orjson.dumps(body)
 
     def decoder(self) -> CompletionsDecoder:
         return CompletionsDecoder()

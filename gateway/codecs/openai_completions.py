@@ -127,9 +127,8 @@ class CompletionsEncoder:
         if raw is not None:
             chunk = raw.data
             choices = chunk.get("choices")
-            if not choices and chunk.get("usage") and not self.include_usage:
-                pass  # the usage-only chunk, which the client did not ask for
-            else:
+            # The usage-only chunk goes out only when the client asked for it.
+            if choices or not chunk.get("usage") or self.include_usage:
                 dirty, self._dirty = self._dirty, False
                 if choices and any(c.get("text") == "" and c.get("finish_reason") is None for c in choices):
                     chunk["choices"] = [c for c in choices if c.get("text") != "" or c.get("finish_reason")]
