@@ -50,6 +50,26 @@ def stats(gw: LoggedGateway) -> dict:
     return orjson.loads(one(gw, "GET", "/stats").content)
 
 
+def wait_published(gw: LoggedGateway, shared: str, since: float) -> None:
+    """Each live worker has rewritten its /stats windows file after `since` (every second, so
+    another worker's /stats read is at most that old): the documented freshness, waited for."""
+    deadline = time.time() + 30
+    rounds = 0  # twice: a snapshot taken before `since` may be written just after it
+    while time.time() < deadline:
+        paths = [os.path.join(shared, f"stats-{pid}.json") for pid in gw.children()]
+        try:
+            fresh = bool(paths) and all(os.stat(p).st_mtime > since for p in paths)
+        except FileNotFoundError:
+            fresh = False
+        if fresh:
+            rounds += 1
+            if rounds == 2:
+                return
+            since = time.time()
+        time.sleep(0.1)
+    raise AssertionError("a worker did not publish its /stats windows within 30 s")
+
+
 def wait_children(gw: LoggedGateway, n: int, without: int | None = None) -> list[int]:
     deadline = time.time() + 90
     while time.time() < deadline:
@@ -115,10 +135,9 @@ webhooks = [{{ url = "http://127.0.0.1:{dead}/hook", max_attempts = 1 }}]
             assert all(r["gateway_workers"][()] == 2 for r in runs)
             assert [total(r["gateway_request_duration_seconds_count"], route="chat") for r in runs] == [sent] * SCRAPES
 
-            # /stats: the other worker's windows are at most a second old; then every read agrees.
-            deadline = time.time() + 5
-            while stats(gw)["windows"]["1m"]["requests"] != sent and time.time() < deadline:
-                time.sleep(0.2)
+            # /stats: the other worker's windows are at most a second old; once both have written
+            # theirs after the last request, every read agrees.
+            wait_published(gw, shared, time.time())
             reads = [stats(gw) for _ in range(SCRAPES)]
             assert [s["windows"]["1m"]["requests"] for s in reads] == [sent] * SCRAPES
             assert all(s["workers"] == 2 and s["windows"]["1m"]["latency_ms"]["p50"] is not None for s in reads)
@@ -137,9 +156,7 @@ webhooks = [{{ url = "http://127.0.0.1:{dead}/hook", max_attempts = 1 }}]
             final = [scrape(gw) for _ in range(SCRAPES)]
             assert [total(r["gateway_requests_total"], route="chat") for r in final] == [sent + more] * SCRAPES
             assert [r["gateway_workers"][()] for r in final] == [2] * SCRAPES, "the dead worker's gauges are gone"
-            deadline = time.time() + 5
-            while stats(gw)["windows"]["1m"]["requests"] != sent + more and time.time() < deadline:
-                time.sleep(0.2)
+            wait_published(gw, shared, time.time())
             assert [stats(gw)["windows"]["1m"]["requests"] for _ in range(4)] == [sent + more] * 4
 
             # The metrics people ask for, after the traffic that makes each.
