@@ -126,7 +126,7 @@ def _ts(value: datetime | None) -> float | None:
 
 async def _body(request: web.Request, model: type[BaseModel]) -> Any:
     raw = await request.read()
-    if not raw.strip():
+    if not raw.strip(b" \t\r\n"):  # JSON's own whitespace only: bytes.strip() also drops \x0b and \x0c
         raw = b"{}"
     try:
         data = orjson.loads(raw)
