@@ -9,13 +9,15 @@ itself, and any mix, character by character, of JSON escapes (`\\u0073` in eithe
 pairs, `\\/` and the other short escapes) and percent-encoding (`%73`), also when the decoded text holds
 such escapes again (an error message quoting another JSON body or a URL). In a stream the key is also
 matched across events: pieces that follow one another in one text stream (a choice's content, a content
-block's text, a tool call's arguments, a Responses delta) are joined. An event whose text ends with
+block's text, a tool call's arguments, a Responses delta) are joined and matched as a reader decodes
+them, so a key the model writes out with escapes is found however the events cut it (a text ending in an
+escape cut off, `\\u00` or `%2`, is held until the next piece completes it). An event whose text ends with
 the key's first `HOLD_FROM` (3) characters is held back until the next piece shows whether the key
 follows; text ending with fewer (words ending in "s") goes out at once, without a look, so a text that
 starts with the rest of a key whose first 1 or 2 characters went out before it is cut there: a caller
 may see at most those 2 characters before `[redacted]`, never enough to rebuild the key. A key whose
-pieces are interleaved with another text stream's text, or separated by more than `MAX_HELD_EVENTS`
-events, is matched only within each piece. Partially masked echoes (`sk-...abcd`) are not the key and
+pieces are interleaved with another text stream's text, or spread over more events than `held_limit`
+(64, or 4 an escape-free key character for a longer key), is matched only within each piece. Partially masked echoes (`sk-...abcd`) are not the key and
 are left alone, as are other transformations (base64, hashing).
 
 Keys shorter than `MIN_KEY_CHARS` are not scrubbed: `none`, `dummy` or `x` (placeholders for vLLM or
@@ -40,7 +42,14 @@ import orjson
 
 MIN_KEY_CHARS = 16
 REDACTED = "[redacted]"
-MAX_HELD_EVENTS = 64  # events held back while a possible key start waits for its next piece
+MAX_HELD_EVENTS = 64  # events held back while a possible key start waits for its next piece (at least)
+EVENTS_PER_KEY_CHAR = 4  # a longer key (a Vertex token: ~250 characters) may be echoed a token an event
+
+
+def held_limit(key: str) -> int:
+    """How many events a stream holds back at most while a key start waits for the rest: room for the key
+    echoed one character an event, with empty events between."""
+    return max(MAX_HELD_EVENTS, EVENTS_PER_KEY_CHAR * len(key))
 # A stream text ending with this many of the key's first characters is held back; the text before a key
 # may have gone out ending with up to HOLD_FROM - 1 of them: only those can leak. (`_lead` is built for 3.)
 HOLD_FROM = 3
@@ -73,6 +82,47 @@ def _unescape(s: str) -> str:
             break
         s = out
     return s
+
+
+# One escape a reader decodes to one character (the JSON forms above, or an ASCII `%XX`), for mapping decoded
+# positions back to the raw text; and an escape cut off at a text's end (its next piece may complete it).
+_ONE_ESCAPE = re.compile(_JSON_ESCAPE.pattern + r"|%([0-7][0-9a-fA-F])")
+_PARTIAL_ESCAPE = re.compile(r"(?:\\+(?:u[0-9a-fA-F]{0,3}|u[dD][89abAB][0-9a-fA-F]{2}\\*u?[0-9a-fA-F]{0,3})?|%[0-9a-fA-F]?)\Z")
+
+
+# The same, as a JSON string's end in an event's bytes (a literal backslash is written `\\\\` there); each
+# led by a literal that `in` finds first (a `\\u00e9` of ensure_ascii text is no literal backslash).
+_CUT_BACKSLASH = re.compile(rb'(?:\\\\)+(?:u[0-9a-fA-F]{0,3}|u[dD][89abAB][0-9a-fA-F]{2}(?:\\\\)*u?[0-9a-fA-F]{0,3})?"')
+_CUT_PERCENT = re.compile(rb'%[0-9a-fA-F]?"')
+
+
+def _cut_escape(data: bytes) -> bool:
+    """Does a JSON string in `data` end in an escape cut off?"""
+    return ((b"\\\\" in data and _CUT_BACKSLASH.search(data) is not None)
+            or (b"%" in data and _CUT_PERCENT.search(data) is not None))
+
+
+def _decode_map(s: str) -> tuple[str, list[int]]:
+    """`s` decoded as `_unescape` does (ASCII percent escapes only: an ASCII key has no other), with the
+    raw position each decoded character starts at, and `len(s)` after the last."""
+    starts = list(range(len(s) + 1))
+    for _ in range(4):
+        out: list[str] = []
+        at: list[int] = []
+        last = 0
+        for m in _ONE_ESCAPE.finditer(s):
+            out.append(s[last:m.start()])
+            at.extend(range(last, m.start()))
+            out.append(chr(int(m.group(5), 16)) if m.group(5) else _json_char(m))
+            at.append(m.start())
+            last = m.end()
+        if not at:
+            break
+        out.append(s[last:])
+        at.extend(range(last, len(s) + 1))
+        s = "".join(out)
+        starts = [starts[i] for i in at]
+    return s, starts
 
 
 def _hex(n: int, width: int) -> str:
@@ -134,9 +184,10 @@ class KeyScrubber:
                                    or (self._slash and b"\\/" in data))
 
     def _suspect(self, data: bytes) -> bool:
-        """In a stream, does an event need decoding? (the key in any form, or a text holding its start
-        or its continuation)"""
-        return self._lead(data) is not None or self._escaped(data)
+        """In a stream, does an event need decoding? (the key in any form, a text holding its start or
+        its continuation, or a text ending in an escape cut off, which the next event may complete)"""
+        return (self._lead(data) is not None or self._escaped(data)
+                or _cut_escape(data))
 
     def text(self, s: str) -> str:
         """A decoded string with the key taken out, in whatever escapes it was written. A string that
@@ -203,10 +254,11 @@ class _Event:
 class StreamScrub:
     """Per-stream filter over the client-bound SSE bytes: `feed(bytes) -> bytes`, then `finish()`."""
 
-    __slots__ = ("s", "_held", "_pending", "_edits")
+    __slots__ = ("s", "_held", "_pending", "_edits", "_limit")
 
     def __init__(self, scrubber: KeyScrubber) -> None:
         self.s = scrubber
+        self._limit = held_limit(scrubber.key)
         self._held: list[_Event] = []
         # text stream -> (the pieces (event, container, field, start, end) of its text that may be part
         # of the key, in order; their text; whether it follows text that went out unexamined)
@@ -225,7 +277,7 @@ class StreamScrub:
                 out.append(raw)
                 continue
             self._take(raw)
-            if not self._pending or len(self._held) > MAX_HELD_EVENTS:
+            if not self._pending or len(self._held) > self._limit:
                 out.append(self._release())
         return b"".join(out)
 
@@ -288,31 +340,50 @@ class StreamScrub:
         pieces, text, after_unseen = self._pending.pop(stream, ([], "", True))
         pieces = pieces + [(ev, box, field, 0, len(s))]
         x = text + s
+        # The joined text is matched as a reader decodes it (escapes written out by the model, cut across
+        # events): `raw` maps a decoded position back to `x`. An escape cut off at the end is not decoded
+        # yet: the text is held back until the next piece completes it.
+        partial = _PARTIAL_ESCAPE.search(x) if ("\\" in x or "%" in x) else None
+        core = x if partial is None or partial.start() == len(x) else x[:partial.start()]
+        cut_off = core is not x
+        if "\\" in core or "%" in core:
+            plain, raw = _decode_map(core)
+        else:
+            plain, raw = core, None
+        def at_raw(i: int) -> int:
+            return i if raw is None else raw[i]
         end = 0
         if after_unseen:
             # Text that went out unexamined ends with at most HOLD_FROM - 1 of the key's first
             # characters: a text going on with the rest of the key loses that rest.
-            j = next((j for j in range(1, HOLD_FROM) if x.startswith(key[j:])), 0)
+            j = next((j for j in range(1, HOLD_FROM) if plain.startswith(key[j:])), 0)
             if j:
-                self._cut(pieces, 0, end := len(key) - j)
-        at = x.find(key, end)
+                end = len(key) - j
+                self._cut(pieces, 0, at_raw(end))
+        at = plain.find(key, end)
         while at != -1:  # a key spanning events (one inside `s` is already replaced)
-            self._cut(pieces, at, at + len(key))
+            self._cut(pieces, at_raw(at), at_raw(at + len(key)))
             end = at + len(key)
-            at = x.find(key, end)
+            at = plain.find(key, end)
         # Held back: a text that may still become such a rest and would make the key's start that went
         # out longer than HOLD_FROM - 1, or the longest end (after any match) that is the key's start,
-        # of at least HOLD_FROM characters.
-        if after_unseen and end == 0 and any(j + len(x) >= HOLD_FROM and key.startswith(x, j)
+        # of at least HOLD_FROM characters (of any length before a cut-off escape).
+        if after_unseen and end == 0 and any((cut_off or j + len(plain) >= HOLD_FROM) and key.startswith(plain, j)
                                              for j in range(1, HOLD_FROM)):
             self._pending[stream] = (pieces, x, True)
             return
-        head = key[:HOLD_FROM]
-        i = x.find(head, max(end, len(x) - len(key) + 1))
-        while i != -1 and not key.startswith(x[i:]):
-            i = x.find(head, i + 1)
+        first = max(end, len(plain) - len(key) + 1)
+        if cut_off:  # any key start (even none) before the cut-off escape
+            i = next(i for i in range(first, len(plain) + 1) if key.startswith(plain[i:]))
+        else:
+            head = key[:HOLD_FROM]
+            i = plain.find(head, first)
+            while i != -1 and not key.startswith(plain[i:]):
+                i = plain.find(head, i + 1)
         if i != -1:
-            self._pending[stream] = (_slice(pieces, i, len(x)), x[i:], False)
+            start = at_raw(i)
+            # Held from the cut-off escape itself: the text before it went out unexamined.
+            self._pending[stream] = (_slice(pieces, start, len(x)), x[start:], cut_off and i == len(plain))
 
     def _cut(self, pieces: list[tuple], a: int, b: int) -> None:
         """Remove text positions [a, b) of the joined pieces; the first removed part says why."""
