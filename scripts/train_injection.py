@@ -345,10 +345,13 @@ def synthetic(corpus_rows: list[dict], seed: int = 7) -> tuple[list[str], list[i
     for _ in range(600):
         texts.append(obfuscate(synth_payload(rng), rng))
         labels.append(1)
-    for subject in ABOUT_SUBJECTS:
-        for predicate in ABOUT_PREDICATES:
-            texts.append(f"{subject} {predicate}.{rng.choice(ABOUT_FOLLOWUPS)}")
-            labels.append(0)
+    # Three draws of each (with different follow-ups): with everyday instructions in the corpus (promptsource,
+    # lm-eval), the words left to separate the classes were the ones descriptions of injection use too.
+    for _ in range(3):
+        for subject in ABOUT_SUBJECTS:
+            for predicate in ABOUT_PREDICATES:
+                texts.append(f"{subject} {predicate}.{rng.choice(ABOUT_FOLLOWUPS)}")
+                labels.append(0)
     for sentence in BENIGN_SENTENCES:
         texts.append(sentence)
         labels.append(0)

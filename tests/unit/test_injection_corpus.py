@@ -25,10 +25,17 @@ def test_exact_and_near_duplicates_are_caught() -> None:
     assert index.near("Write a limerick about a cat who sleeps on the warm laptop keyboard all day.") is None
 
 
-def test_every_pinned_wheel_has_a_version_hash_and_licence() -> None:
+def test_every_pinned_wheel_and_sdist_has_a_version_hash_and_licence() -> None:
     lock = json.loads((REPO / "scripts" / "injection_corpus.lock.json").read_text())
     assert set(lock["wheels"]) == set(corpus.WHEELS)
+    assert set(lock["sdists"]) == set(corpus.SDISTS)
     for name, (version, digest, licence) in corpus.WHEELS.items():
         assert len(digest) == 64 and version and licence, name
-    assert all(key.split("==")[0] in corpus.WHEELS for key in lock["files"])
+    for name, (version, digest, licence, url) in corpus.SDISTS.items():
+        assert len(digest) == 64 and version and licence, name
+        assert url.startswith("https://files.pythonhosted.org/") and url.endswith(f"-{version}.tar.gz"), name
+    assert all(key.split("==")[0] in corpus.PINS for key in lock["files"])
+    # Everyday prompts and documentation pages from sources the dev set did not use (self-instruct, garak).
+    counts = lock["counts"]
+    assert counts["promptsource|benign_prompt|0"] > 1000 and counts["lm-eval/prompts|benign_prompt|0"] > 1000
     assert {"trustai/in-the-wild", "jailbreakchat", "jackhhao/jailbreak"} <= set(lock["excluded_sources"])
