@@ -35,4 +35,6 @@ fi
 export PYTHONUNBUFFERED=1
 # Type check the typed spine first (files and rules: [tool.mypy] in pyproject.toml); errors fail the run.
 .venv/bin/python -m mypy
-exec .venv/bin/python -m pytest -q -p no:cacheprovider "$@"
+# Two worker processes (pytest-xdist): the suite's tests mostly wait on the processes they start, and each
+# worker gets its own redis-server; GATEWAY_TEST_WORKERS=0 runs it in one process ("$@" may also say -n).
+exec .venv/bin/python -m pytest -q -p no:cacheprovider -n "${GATEWAY_TEST_WORKERS:-2}" "$@"
