@@ -72,52 +72,71 @@ def _bounded(m: dict[str, float], seen: dict[str, set], dim: str, value: str) ->
 
 
 def fold(records: Iterable[dict]) -> dict[int, dict[str, float]]:
-    """Per minute (unix minute), the counters of these records."""
+    """Per minute (unix minute), the counters of these records.
+
+    Records are first grouped by everything the counters are keyed by (one tuple and one list update per
+    record: under load most records share a minute, status, key, alias and latency bucket), then each group
+    is written out once, its counts multiplied. Writing out every record as it came cost ~25 string-keyed
+    dict updates a record, ~6% of a pass-through worker's CPU (benchmarks/history_fold.py has both)."""
+    groups: dict[tuple, list[float]] = {}
+    for rec in records:
+        lat = rec["latency_ms"]
+        ttft = rec["ttft_ms"]
+        entities = rec.get("entities")
+        sig = (int(rec["time"]) // 60, rec["status"], rec["block_reason"], bucket_of(lat),
+               None if ttft is None else bucket_of(ttft), rec.get("model"), rec.get("key_id"), rec.get("team"),
+               rec.get("alias"), rec.get("provider"), rec["guardrail_action"],
+               tuple(entities.items()) if entities else ())
+        g = groups.get(sig)
+        if g is None:
+            groups[sig] = [1, rec["input_tokens"], rec["output_tokens"], rec["cost_usd"], lat]
+        else:
+            g[0] += 1
+            g[1] += rec["input_tokens"]
+            g[2] += rec["output_tokens"]
+            g[3] += rec["cost_usd"]
+            g[4] += lat
     out: dict[int, dict[str, float]] = {}
     seen: dict[int, dict[str, set]] = {}
-    for rec in records:
-        minute = int(rec["time"]) // 60
+    # Groups come in the order of their first record, so "the first TOP values of a minute" are the same
+    # values as when every record was written out in order.
+    for (minute, status, block_reason, lat_b, ttft_b, model, key_id, team, alias, provider, action,
+         entities), (n, tin, tout, cost, lat) in groups.items():
         m = out.setdefault(minute, {})
         s = seen.setdefault(minute, {})
-        status = rec["status"]
         err = status >= 500 or status == 0
-        _add(m, "n", 1)
+        _add(m, "n", n)
         if err:
-            _add(m, "e5", 1)
+            _add(m, "e5", n)
         elif status >= 400:
-            _add(m, "e4", 1)
-        if rec["block_reason"] is not None:
-            _add(m, "ref", 1)
-            _add(m, "blk|" + rec["block_reason"], 1)
-        lat = rec["latency_ms"]
-        lat_b = bucket_of(lat)
-        _add(m, f"lat:{lat_b}", 1)
-        if rec["ttft_ms"] is not None:
-            _add(m, f"ttft:{bucket_of(rec['ttft_ms'])}", 1)
-        tin, tout, cost = rec["input_tokens"], rec["output_tokens"], rec["cost_usd"]
+            _add(m, "e4", n)
+        if block_reason is not None:
+            _add(m, "ref", n)
+            _add(m, "blk|" + block_reason, n)
+        _add(m, f"lat:{lat_b}", n)
+        if ttft_b is not None:
+            _add(m, f"ttft:{ttft_b}", n)
         _add(m, "tin", tin)
         _add(m, "tout", tout)
         _add(m, "cost", cost)
-        for dim, name in _ERROR_DIMS:
-            v = rec.get(name)
+        for dim, v in (("model", model), ("key", key_id), ("team", team)):
             if v:
                 v = _bounded(m, s, dim, v)
                 _add(m, f"cost|{dim}|{v}", cost)
                 _add(m, f"tok|{dim}|{v}", tin + tout)
-                _add(m, f"n|{dim}|{v}", 1)
-        for prefix, v in (("a", rec.get("alias")), ("p", rec.get("provider"))):
+                _add(m, f"n|{dim}|{v}", n)
+        for prefix, v in (("a", alias), ("p", provider)):
             if v:
                 v = _bounded(m, s, prefix, v)
-                _add(m, f"{prefix}n|{v}", 1)
+                _add(m, f"{prefix}n|{v}", n)
                 _add(m, f"{prefix}l|{v}", lat)
-                _add(m, f"{prefix}h|{v}|{lat_b}", 1)
+                _add(m, f"{prefix}h|{v}|{lat_b}", n)
                 if err:
-                    _add(m, f"{prefix}e|{v}", 1)
-        action = rec["guardrail_action"]
+                    _add(m, f"{prefix}e|{v}", n)
         if action != "allow":
-            _add(m, "ga|" + action, 1)
-        for entity, count in (rec.get("entities") or {}).items():
-            _add(m, "ent|" + _bounded(m, s, "ent", entity), count)
+            _add(m, "ga|" + action, n)
+        for entity, count in entities:
+            _add(m, "ent|" + _bounded(m, s, "ent", entity), count * n)
     return out
 
 
