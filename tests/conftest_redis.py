@@ -19,10 +19,7 @@ import pytest
 REDIS_SERVER = shutil.which("redis-server") or "/usr/bin/redis-server"
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from tests.support.processes import free_port  # noqa: E402  (one allocator: see its comment)
 
 
 class RedisServer:

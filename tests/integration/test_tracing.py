@@ -200,11 +200,9 @@ def test_opted_in_payloads_are_the_redacted_text(make_gateway, receiver, upstrea
 
 
 def test_collector_refusing_connections_costs_nothing_and_drops_are_counted(make_gateway, upstream, caplog):
-    import socket
+    from tests.support.processes import free_port
 
-    with socket.socket() as s:  # a port nobody listens on
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    port = free_port()  # a port nobody listens on (nor will: no other worker is handed it)
     gw = make_gateway(extra=tracing(f"http://127.0.0.1:{port}/v1/traces", timeout_s=0.2, batch_size=2))
     c = client(gw)
     for _ in range(6):

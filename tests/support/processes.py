@@ -14,10 +14,31 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 
 
+# Under pytest-xdist each worker hands out ports from a range of its own, in turn, below the kernel's
+# ephemeral range (32768 and up): a port picked here is bound later by a server process, and two workers
+# handed the same free port would both bind it (the gateway listens with SO_REUSEPORT), splitting one test's
+# connections with another's. Without xdist the kernel picks (bind to port 0).
+_RANGE = 3000
+_next = [0]
+
+
 def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "")
+    if not worker.startswith("gw") or not worker[2:].isdigit():
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            return s.getsockname()[1]
+    base = 20000 + int(worker[2:]) * _RANGE
+    for _ in range(_RANGE):
+        port = base + _next[0] % _RANGE
+        _next[0] += 1
+        with socket.socket() as s:
+            try:  # not listening (a SO_REUSEPORT listener refuses a plain bind too) and not in use
+                s.bind(("0.0.0.0", port))
+            except OSError:
+                continue
+            return port
+    raise RuntimeError(f"no free port in {base}-{base + _RANGE - 1}")
 
 
 class GatewayProcess:

@@ -3,7 +3,6 @@
 import asyncio
 import os
 import shutil
-import socket
 import subprocess
 import time
 
@@ -20,9 +19,8 @@ STREAM = "test:audit"
 
 
 def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    from tests.support.processes import free_port
+    return free_port()
 
 
 class RedisProc:
