@@ -16,8 +16,8 @@ ROOT = Path(__file__).resolve().parents[2]
 
 # Under pytest-xdist each worker hands out ports from a range of its own, in turn, below the kernel's
 # ephemeral range (32768 and up): a port picked here is bound later by a server process, and two workers
-# handed the same free port would both bind it (the gateway listens with SO_REUSEPORT), splitting one test's
-# connections with another's. Without xdist the kernel picks (bind to port 0).
+# handed the same free port could both bind it (address-reusing listeners; with --workers, SO_REUSEPORT),
+# splitting one test's connections with another's. Without xdist the kernel picks (bind to port 0).
 _RANGE = 3000
 _next = [0]
 
