@@ -35,10 +35,11 @@ two single-byte scans and one regex with a literal lead, about 1 µs an event on
 from __future__ import annotations
 
 import re
-import urllib.parse
 from collections.abc import Iterator
 
 import orjson
+
+from gateway.providers.key_escapes import PARTIAL_ESCAPE, cut_escape, decode_map, hex_class, json_raw, unescape
 
 MIN_KEY_CHARS = 16
 REDACTED = "[redacted]"
@@ -61,80 +62,6 @@ _JOINED = frozenset({"content", "text", "delta", "arguments", "partial_json", "t
 _STREAM_IDS = ("index", "output_index", "content_index", "summary_index")
 
 
-_JSON_ESCAPE = re.compile(r"\\+u([dD][89abAB][0-9a-fA-F]{2})\\+u([dD][c-fC-F][0-9a-fA-F]{2})|\\+u([0-9a-fA-F]{4})|\\+(/)")
-
-
-def _json_char(m: re.Match) -> str:
-    if m.group(4):
-        return "/"
-    if m.group(3):
-        return chr(int(m.group(3), 16))
-    hi, lo = int(m.group(1), 16), int(m.group(2), 16)
-    return chr(0x10000 + ((hi - 0xD800) << 10) + (lo - 0xDC00))
-
-
-def _unescape(s: str) -> str:
-    """`s` as a reader may decode it: JSON `\\u`/`\\/` escapes (at any depth of escaped backslashes) and
-    percent-encoding, over and over (a URL in a JSON string in a message) until nothing changes."""
-    for _ in range(4):
-        out = urllib.parse.unquote(_JSON_ESCAPE.sub(_json_char, s))
-        if out == s:
-            break
-        s = out
-    return s
-
-
-# One escape a reader decodes to one character (the JSON forms above, or an ASCII `%XX`), for mapping decoded
-# positions back to the raw text; and an escape cut off at a text's end (its next piece may complete it).
-_ONE_ESCAPE = re.compile(_JSON_ESCAPE.pattern + r"|%([0-7][0-9a-fA-F])")
-_PARTIAL_ESCAPE = re.compile(r"(?:\\+(?:u[0-9a-fA-F]{0,3}|u[dD][89abAB][0-9a-fA-F]{2}\\*u?[0-9a-fA-F]{0,3})?|%[0-9a-fA-F]?)\Z")
-
-
-# The same, as a JSON string's end in an event's bytes (a literal backslash is written `\\\\` there); each
-# led by a literal that `in` finds first (a `\\u00e9` of ensure_ascii text is no literal backslash).
-_CUT_BACKSLASH = re.compile(rb'(?:\\\\)+(?:u[0-9a-fA-F]{0,3}|u[dD][89abAB][0-9a-fA-F]{2}(?:\\\\)*u?[0-9a-fA-F]{0,3})?"')
-_CUT_PERCENT = re.compile(rb'%[0-9a-fA-F]?"')
-
-
-def _cut_escape(data: bytes) -> bool:
-    """Does a JSON string in `data` end in an escape cut off?"""
-    return ((b"\\\\" in data and _CUT_BACKSLASH.search(data) is not None)
-            or (b"%" in data and _CUT_PERCENT.search(data) is not None))
-
-
-def _decode_map(s: str) -> tuple[str, list[int]]:
-    """`s` decoded as `_unescape` does (ASCII percent escapes only: an ASCII key has no other), with the
-    raw position each decoded character starts at, and `len(s)` after the last."""
-    starts = list(range(len(s) + 1))
-    for _ in range(4):
-        out: list[str] = []
-        at: list[int] = []
-        last = 0
-        for m in _ONE_ESCAPE.finditer(s):
-            out.append(s[last:m.start()])
-            at.extend(range(last, m.start()))
-            out.append(chr(int(m.group(5), 16)) if m.group(5) else _json_char(m))
-            at.append(m.start())
-            last = m.end()
-        if not at:
-            break
-        out.append(s[last:])
-        at.extend(range(last, len(s) + 1))
-        s = "".join(out)
-        starts = [starts[i] for i in at]
-    return s, starts
-
-
-def _hex(n: int, width: int) -> str:
-    """`n` in hex, either case accepted: a reader's JSON or URL decoder takes both."""
-    return "".join(f"[{d}{d.upper()}]" if d.isalpha() else d for d in f"{n:0{width}x}")
-
-
-def _raw(s: str) -> bytes:
-    """`s` as it sits inside a JSON string when written without `\\u` escapes."""
-    return orjson.dumps(s)[1:-1]
-
-
 class KeyScrubber:
     """One provider's key, compiled once: finds it in bytes and text and takes it out."""
 
@@ -143,26 +70,26 @@ class KeyScrubber:
     def __init__(self, key: str) -> None:
         self.key = key
         self._key_b = key.encode()
-        self._key_raw = _raw(key)
+        self._key_raw = json_raw(key)
         self._slash = "/" in key  # `\\/` can stand for one of its characters
         # An escape matters only if it decodes to a character that is in the key or that can start or
         # complete another escape once decoded (`\\`, `u`, hex digits, `%`): `\\u00e9` or `%C3%A9`
         # (any non-ASCII text written with ensure_ascii, or a URL) cannot spell an ASCII key.
         risky = set(key) | set("\\u%0123456789abcdefABCDEF")
         self._esc_at = b"\\u00" if max(map(ord, risky)) < 0x100 else b"\\u"
-        forms = sorted({_hex(ord(c), 4) for c in risky if ord(c) < 0x10000})
+        forms = sorted({hex_class(ord(c), 4) for c in risky if ord(c) < 0x10000})
         if max(map(ord, risky)) >= 0x10000:
             forms.append("[dD][89abAB][0-9a-fA-F]{2}")  # the high half of a surrogate pair
         self._esc_re = re.compile(("\\\\u(?:" + "|".join(forms) + ")").encode())
-        byte_forms = sorted({_hex(b, 2) for c in risky for b in c.encode()})
+        byte_forms = sorted({hex_class(b, 2) for c in risky for b in c.encode()})
         self._pct_re = re.compile(("%(?:" + "|".join(byte_forms) + ")").encode())
         # In a stream, an event holds `k-` or `"-` (the key's 2nd and 3rd characters, or a string
         # starting with its 3rd) if a text of it may end with the key's first 3 characters, start with
         # the rest of a key whose first 1 or 2 characters went out before it, or hold the key itself
         # (see StreamScrub). One regex led by the 3rd character: `re` finds a literal lead with a
         # fast scan, twice as fast as two `in` tests.
-        third = _raw(key[2])
-        self._lead = re.compile(re.escape(third) + b"(?:(?<=" + re.escape(_raw(key[1]) + third) + b")|(?<="
+        third = json_raw(key[2])
+        self._lead = re.compile(re.escape(third) + b"(?:(?<=" + re.escape(json_raw(key[1]) + third) + b")|(?<="
                                 + re.escape(b'"' + third) + b"))").search
 
     @classmethod
@@ -187,7 +114,7 @@ class KeyScrubber:
         """In a stream, does an event need decoding? (the key in any form, a text holding its start or
         its continuation, or a text ending in an escape cut off, which the next event may complete)"""
         return (self._lead(data) is not None or self._escaped(data)
-                or _cut_escape(data))
+                or cut_escape(data))
 
     def text(self, s: str) -> str:
         """A decoded string with the key taken out, in whatever escapes it was written. A string that
@@ -196,7 +123,7 @@ class KeyScrubber:
             s = s.replace(self.key, REDACTED)
         if "\\" not in s and "%" not in s:
             return s
-        plain = _unescape(s)
+        plain = unescape(s)
         return plain.replace(self.key, REDACTED) if self.key in plain else s
 
     def body(self, data: bytes) -> bytes:
@@ -343,11 +270,11 @@ class StreamScrub:
         # The joined text is matched as a reader decodes it (escapes written out by the model, cut across
         # events): `raw` maps a decoded position back to `x`. An escape cut off at the end is not decoded
         # yet: the text is held back until the next piece completes it.
-        partial = _PARTIAL_ESCAPE.search(x) if ("\\" in x or "%" in x) else None
+        partial = PARTIAL_ESCAPE.search(x) if ("\\" in x or "%" in x) else None
         core = x if partial is None or partial.start() == len(x) else x[:partial.start()]
         cut_off = core is not x
         if "\\" in core or "%" in core:
-            plain, raw = _decode_map(core)
+            plain, raw = decode_map(core)
         else:
             plain, raw = core, None
         def at_raw(i: int) -> int:
