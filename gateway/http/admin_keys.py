@@ -29,6 +29,7 @@ from gateway.errors import RETRY_AFTER_S
 from gateway.http.admin_auth import AdminIdentity, require_admin_read, require_admin_write
 from gateway.http.ids import new_ids
 from gateway.http.state import STATE
+from gateway.limits.worst_case import check_usd_budget, compile_worst_cases
 from gateway.managed_keys import KeyDoc, ManagedKeys, SecretDigest, principal_of
 from gateway.records.schema import build_key_change
 from gateway.runtime import Runtime
@@ -150,6 +151,20 @@ def _check_models(rt: Runtime, models: list[str]) -> None:
         if m not in rt.config.main.models:
             raise ApiError(404, "invalid_request_error", "model_not_found",
                            f"'{m}' is not a model alias this gateway serves", f"models[{i}]")
+
+
+def _check_usd_budget(rt: Runtime, doc: KeyDoc) -> None:
+    """A key's USD budget must price every target its models can reach, as a `[[budgets]]` rule must at load:
+    an unpriced target costs $0 and the budget would silently stop counting."""
+    usd = (doc.limits or {}).get("budget_usd")
+    if not usd:
+        return
+    aliases = list(doc.models) or list(rt.router.routes)
+    cases = compile_worst_cases({a: rt.router.reachable(a) for a in aliases if a in rt.router.routes}, rt.pricing)
+    try:
+        check_usd_budget("the admin API", "limits.budget_usd", usd, doc.models or None, cases)
+    except ConfigError as exc:
+        raise _bad(f"limits.budget_usd: {exc.expected}", "limits.budget_usd") from None
 
 
 def store_info(rt: Runtime) -> dict[str, Any]:
@@ -300,6 +315,7 @@ async def create_key(api: KeysApi) -> web.Response:
     doc = _apply(KeyDoc(id=key_id, created_at=now, updated_at=now,
                         secrets=[SecretDigest(sha256=hashlib.sha256(secret.encode()).hexdigest(), created_at=now)]),
                  body, names)
+    _check_usd_budget(api.rt, doc)
     await api.save(doc, create=True)
     api.audit("create", key_id, "api", _changes(body, names))
     return _json({"key": view(doc, now), "secret": secret, "store": store_info(api.rt),
@@ -314,6 +330,7 @@ async def update_key(api: KeysApi) -> web.Response:
     names = set(body.model_fields_set)
     now = time.time()
     doc = _apply(doc, body, names).model_copy(update={"updated_at": now})
+    _check_usd_budget(api.rt, doc)
     await api.save(doc)
     api.audit("update", doc.id, "api", _changes(body, names))
     return _json(view(doc, now))

@@ -302,3 +302,22 @@ def test_a_keys_own_budget_is_in_stats_like_a_configured_one(make_gateway):
     (mine,) = [b for b in budgets if b["subject"] == "svc-budget"]
     assert (mine["id"], mine["scope"], mine["unit"], mine["limit"]) == ("key:svc-budget:budget", "key", "usd", 2.5)
     assert mine["spent"] > 0
+
+
+def test_a_usd_budget_over_an_unpriced_model_is_refused_as_at_load_and_changes_nothing(make_gateway):
+    """As a [[budgets]] USD rule is a config error when an alias it covers reaches a model without a price
+    (it would cost $0 and never stop), so is a key's own USD budget: on create and on update."""
+    gw = make_gateway(extra=ADMIN)  # the test config prices nothing
+    before = admin(gw, "GET", "/admin/keys").json()["data"]
+    for body in ({"id": "svc-usd", "limits": {"budget_usd": 5}},
+                 {"id": "svc-usd", "models": ["demo"], "limits": {"budget_usd": 0.5, "budget_window": "day"}}):
+        r = admin(gw, "POST", "/admin/keys", json=body)
+        assert r.status_code == 400, r.text
+        err = r.json()["error"]
+        assert err["param"] == "limits.budget_usd" and "no price" in err["message"] and "demo" in err["message"]
+    assert admin(gw, "GET", "/admin/keys").json()["data"] == before
+    # A budget of $0 refuses everything it covers: it needs no price. Then raising it is refused the same way.
+    create(gw, id="svc-zero", limits={"budget_usd": 0})
+    r = admin(gw, "PATCH", "/admin/keys/svc-zero", json={"limits": {"budget_usd": 3}})
+    assert r.status_code == 400 and r.json()["error"]["param"] == "limits.budget_usd", r.text
+    assert admin(gw, "GET", "/admin/keys/svc-zero").json()["limits"]["budget_usd"] == 0
