@@ -18,6 +18,7 @@ import orjson
 from gateway.adapters.base import PassThroughAdapter
 from gateway.adapters.pipeline import UpstreamMalformed
 from gateway.context import RequestContext, Usage
+from gateway.events import TextDelta, ToolCallDelta
 from gateway.filters.usage import count_output
 from gateway.translate.sse import SSEEvent, SSEParser, encode_event
 
@@ -47,15 +48,15 @@ def scan_response(resp: dict, scanner) -> None:
 
 
 class ResponsesStream:
-    __slots__ = ("ctx", "scanner", "framer", "content", "_usage", "_deltas", "_ended", "_seq", "_text", "_args")
-
-    # Not on the event model, so the NER tier's off-loop preparation (StreamPipe.feed_slow) does not run
-    # here: an output NER rule's fast tier still scans Responses streams, its NER findings do not.
-    slow = False
+    __slots__ = ("ctx", "scanner", "slow", "framer", "content", "_usage", "_deltas", "_ended", "_seq", "_text",
+                 "_args")
 
     def __init__(self, ctx: RequestContext, scanner) -> None:
         self.ctx = ctx
         self.scanner = scanner
+        # An output rule with an NER tier: each delta's text is prepared off the event loop (feed_slow) as
+        # StreamPipe does, on the channels _scan feeds (text: the output index; arguments: (index, 0)).
+        self.slow = bool(scanner is not None and scanner.slow)
         self.framer = SSEParser()
         # Content arrived, even if the scanner still holds it (gateway.http.commit: no retry after it).
         self.content = False
@@ -171,6 +172,17 @@ class ResponsesStream:
             item["arguments"] = "".join(self._args[oi])
 
     async def feed_slow(self, event: SSEEvent) -> bytes:
+        kind = event.event
+        if self.scanner is not None and (kind in _DELTAS or kind is None):
+            try:
+                data = orjson.loads(event.data)
+            except orjson.JSONDecodeError:
+                data = None  # feed() reports it
+            kind = kind or (data.get("type") if isinstance(data, dict) else None)
+            if kind in _DELTAS and isinstance(data, dict) and isinstance(data.get("delta"), str) and data["delta"]:
+                oi = data.get("output_index", 0)
+                await self.scanner.prepare([TextDelta(oi, data["delta"]) if kind == "response.output_text.delta"
+                                            else ToolCallDelta(oi, 0, arguments=data["delta"])])
         return self.feed(event)
 
     async def finish_slow(self) -> bytes:

@@ -85,3 +85,48 @@ def test_a_cache_hit_is_ner_scanned_streamed_and_whole(make_gateway, upstream):
     assert ask(gw, stream=True) == expected  # a streamed hit, cut into pieces again
     assert ask(gw, stream=False) == expected  # a whole hit
     assert len(upstream.requests) == 1
+
+
+def responses_sse(pieces: list[str]) -> bytes:
+    """The recorded Responses stream (tests/fixtures/transcripts) with its text deltas replaced by `pieces`."""
+    import orjson
+
+    from tests.support.fake_upstream import sse_events, transcript
+
+    out, text = [], "".join(pieces)
+    for raw in sse_events(transcript("openai_responses_stream_text.sse")):
+        head, _, data = raw.partition(b"data: ")
+        doc = orjson.loads(data)
+        if doc["type"] == "response.output_text.delta":
+            if pieces:
+                for piece in pieces:
+                    out.append(head + b"data: " + orjson.dumps({**doc, "delta": piece}) + b"\n\n")
+                pieces = []
+            continue
+        if doc["type"] == "response.output_text.done":
+            doc["text"] = text
+        elif doc["type"] == "response.content_part.done":
+            doc["part"]["text"] = text
+        elif doc["type"] in ("response.output_item.done", "response.completed"):
+            item = doc["item"] if "item" in doc else doc["response"]["output"][0]
+            item["content"][0]["text"] = text
+        out.append(head + b"data: " + orjson.dumps(doc) + b"\n\n")
+    return b"".join(out)
+
+
+def test_a_name_split_across_a_responses_stream_is_redacted(make_gateway, upstream):
+    """The Responses API's streams get the NER tier's findings too (they are not on the event model)."""
+    gw = make_gateway(policies=OUTPUT_NAMES)
+    client = openai.OpenAI(base_url=gw.v1, api_key=TEST_KEY, max_retries=0)
+    at = ANSWER.index(NAME)
+    for cut in (at + 2, at + 6, at + len(NAME) - 1):
+        upstream.push(Reply(sse=responses_sse([ANSWER[:cut], ANSWER[cut:]])))
+        deltas, final = [], None
+        for event in client.responses.create(model="gpt", input="Who handles the invoice?", stream=True):
+            if event.type == "response.output_text.delta":
+                deltas.append(event.delta)
+            elif event.type == "response.completed":
+                final = event.response.output_text
+        answer = "".join(deltas)
+        assert answer == ANSWER.replace(NAME, "<PERSON>"), (cut, answer)
+        assert final == answer, (cut, final)
