@@ -175,3 +175,23 @@ def test_pii_in_bedrock_streamed_tool_input_is_redacted_at_every_cut(gw, bedrock
                 out += c.choices[0].delta.tool_calls[0].function.arguments or ""
         decoded = json.dumps(json.loads(out))
         assert EMAIL not in decoded and SSN not in decoded, (cut, out)
+
+
+def _read(text: str) -> str:
+    """What a reader (a person, a model) sees: format characters gone, Unicode spaces as spaces, fullwidth
+    forms as plain letters (unicodedata, apart from the gateway's own fold)."""
+    import unicodedata
+
+    return "".join("" if unicodedata.category(ch) == "Cf" else " " if unicodedata.category(ch) == "Zs"
+                   else unicodedata.normalize("NFKC", ch) for ch in text)
+
+
+@pytest.mark.parametrize(("surface", "model", "which"), SURFACES, ids=[f"{s}-{m}" for s, m, _ in SURFACES])
+def test_pii_disguised_with_invisible_and_fullwidth_characters_reaches_no_upstream(gw, upstream, gem, bedrock,
+                                                                                    surface, model, which):
+    fakes = {"upstream": upstream, "gem": gem, "bedrock": bedrock}
+    email = "victim\u200b.person\uff20example.com"  # a zero-width space, a fullwidth @
+    ssn = "\uff15\uff13\uff16-22\u00ad-8841"  # fullwidth digits, a soft hyphen
+    _send(gw, surface, model, f"sent to {email}; my SSN {ssn}")
+    seen = _read(json.dumps(json.loads(_seen(fakes, which)), ensure_ascii=False))
+    assert EMAIL not in seen and SSN not in seen, f"{surface} -> {model}: {seen[:400]}"

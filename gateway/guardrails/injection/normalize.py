@@ -23,6 +23,7 @@ _INVISIBLE = re.compile("[\u00ad\u034f\u061c\u115f\u1160\u17b4\u17b5\u180b-\u180
                         "\u202a-\u202e\u2060-\u206f\u3164\ufe00-\ufe0f\ufeff\uffa0"
                         "\u0600-\u0605\u06dd\u070f\u0890\u0891\u08e2\ufff9-\ufffb\U000110bd\U000110cd"
                         "\U00013430-\U0001343f\U0001bca0-\U0001bca3\U0001d173-\U0001d17a\U000e0100-\U000e01ef]")
+INVISIBLE = _INVISIBLE  # also what the PII tier reads through (gateway.guardrails.pii.fold)
 # Unicode tag block: U+E0020..E007E mirror printable ASCII; the rest (E0000, E0001, E007F) are dropped.
 _TAGS = re.compile("[\U000e0000-\U000e007f]+")
 _TAG_TABLE = {cp: (chr(cp - 0xE0000) if 0xE0020 <= cp <= 0xE007E else None)

@@ -15,6 +15,8 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 
+from gateway.guardrails.pii.fold import fold
+
 _OBFUSCATION_WORDS = frozenset({"at", "dot", "(at)", "[at]", "{at}", "(dot)", "[dot]", "{dot}"})
 _NUMERIC_END = frozenset("0123456789()+")
 _NUMERIC_START = _NUMERIC_END | frozenset("xX")
@@ -58,7 +60,17 @@ def _token_before(text: str, end: int, floor: int, spaces_only: bool = False) ->
 
 def growing_suffix_start(text: str, max_len: int, names: bool = False, emails: bool = False) -> int:
     """`emails`: obfuscated e-mails are detected, so a finished word may still be the local part of
-    "jdoe at gmail dot com": it is held until the next word shows it is not."""
+    "jdoe at gmail dot com": it is held until the next word shows it is not. Answered on the text as the
+    detectors read it (gateway.guardrails.pii.fold), as an index into `text`."""
+    folded = fold(text)
+    if folded is None:
+        return _growing_suffix_start(text, max_len, names, emails)
+    view, starts = folded
+    at = _growing_suffix_start(view, max_len, names, emails)
+    return at if starts is None else starts[at]
+
+
+def _growing_suffix_start(text: str, max_len: int, names: bool, emails: bool) -> int:
     n = len(text)
     if n == 0 or max_len <= 0:
         return n
