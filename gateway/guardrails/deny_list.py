@@ -2,8 +2,9 @@
 
 Matching is case-insensitive unless asked otherwise, on word boundaries, and tolerant of up to four
 whitespace characters (line breaks included) wherever the phrase has a space, so a phrase split over
-chunks or reflowed by the model still matches. `may_continue` tells the stream scanner how much of the
-tail could still become a match, so it holds back only that.
+chunks or reflowed by the model still matches; and on the text as a reader sees it (invisible characters
+skipped, Unicode spaces as spaces, fullwidth letters as ASCII: gateway.guardrails.pii.fold). `may_continue`
+tells the stream scanner how much of the tail could still become a match, so it holds back only that.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from gateway import reasons
 from gateway.config.validate import SourcedRule
 from gateway.guardrails.actions import SpanAction
 from gateway.guardrails.pii import Finding
+from gateway.guardrails.pii.fold import fold, span_back
 from gateway.guardrails.policy import RuleBase, SpanGuard, resolve_hold_back
 
 ENTITY = "DENY_LIST"
@@ -59,9 +61,23 @@ class DenyListGuard(SpanGuard):
         self.action = SpanAction(rule.action)
 
     def detect(self, text: str) -> list[Finding]:
-        return [Finding(m.start(), m.end(), ENTITY, 1.0) for m in self._pattern.finditer(text)]
+        # Read as a reader sees it, as the PII tier reads (gateway.guardrails.pii.fold): a zero-width space
+        # inside a phrase or fullwidth letters do not hide it.
+        folded = fold(text)
+        if folded is None:
+            return [Finding(m.start(), m.end(), ENTITY, 1.0) for m in self._pattern.finditer(text)]
+        view, starts = folded
+        return [Finding(*span_back(starts, m.start(), m.end()), ENTITY, 1.0) for m in self._pattern.finditer(view)]
 
     def may_continue(self, text: str) -> int:
+        folded = fold(text)
+        if folded is None:
+            return self._may_continue(text)
+        view, starts = folded
+        at = self._may_continue(view)
+        return at if starts is None else starts[at]
+
+    def _may_continue(self, text: str) -> int:
         n = len(text)
         lo = max(0, n - self.max_entity_len)
         fold = self._fold

@@ -103,3 +103,16 @@ def test_streamed_at_every_split_point_a_disguised_value_never_reaches_the_reade
 def test_text_without_fold_characters_is_scanned_as_it_is() -> None:
     for text in ("my ssn is 123-45-6789", "naïve café, card 4111 1111 1111 1111", "日本語のテキスト"):
         assert fold(text) is None or fold(text)[0] == text
+
+
+@pytest.mark.parametrize("text", ["about project fal\u200bcon now", "about ＰＲＯＪＥＣＴ falcon now",
+                                  "about project\u00a0fal\u00adcon now", "about pro\U000e0020ject falcon now"])
+def test_a_deny_list_phrase_disguised_the_same_ways_is_found_whole_and_at_every_split(text: str) -> None:
+    g = Guardrails.compile([SourcedRule("t.toml", "guardrails[0]", {"id": "deny", "type": "deny_list",
+                                                                    "phrases": ["project falcon"], "action": "redact",
+                                                                    "direction": "output"})])
+    whole = g.for_request(None, None).output_scanner(_ctx()).scan_text(text)
+    assert whole == "about <DENY_LIST> now", whole
+    for i in range(1, len(text)):
+        scanner = g.for_request(None, None).output_scanner(_ctx())
+        assert scanner.feed(0, text[:i]) + scanner.feed(0, text[i:]) + scanner.flush(0) == whole, i
