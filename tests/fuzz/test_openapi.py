@@ -35,7 +35,13 @@ def gateway(servers, upstream, tmp_path):
     servers.stop_app(gw.url)
 
 
+# Every model priced: a schema-valid key with a USD budget is then accepted (over an unpriced model the
+# admin API refuses it, as a [[budgets]] rule is refused at load).
 AUDIT = """
+[pricing."*"]
+input = 1.0
+output = 1.0
+
 [audit]
 flush_interval_ms = 2
 [[audit.sinks]]
