@@ -13,6 +13,8 @@ refused with a 400, as is anything else that cannot be sent, rather than dropped
 
 from __future__ import annotations
 
+import binascii
+
 from typing import Any
 
 import orjson
@@ -38,9 +40,25 @@ def _append(turns: list[dict], role: str, parts: list[dict]) -> None:
 
 
 def _inline(media_type: object, data: object, where: str) -> dict:
-    if not isinstance(media_type, str) or not media_type or not isinstance(data, str):
+    if not isinstance(media_type, str) or not media_type or not isinstance(data, str) or not _is_base64(data):
         raise BadRequest("inline media needs a media type and base64 data", param=where)
     return {"inlineData": {"mimeType": media_type, "data": data}}
+
+
+def _is_base64(data: str) -> bool:
+    """Whether Gemini can decode `data` (standard or URL-safe alphabet, padding optional): checked here, so
+    a bad image is the caller's 400 naming the part, not an upstream 400 (binascii, in C: ~1 ms a MB)."""
+    if not data.isascii():
+        return False
+    raw = data.encode().translate(_URLSAFE)
+    try:
+        binascii.a2b_base64(raw + b"=" * (-len(raw) % 4), strict_mode=True)
+    except binascii.Error:
+        return False
+    return True
+
+
+_URLSAFE = bytes.maketrans(b"-_", b"+/")
 
 
 def _data_url(url: object, where: str) -> dict:

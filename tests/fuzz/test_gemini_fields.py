@@ -137,3 +137,17 @@ def test_every_valid_template_is_served_or_refused_naming_what_gemini_cannot_tak
             err = error_shape(PATHS[api], raw)
             assert "base64" in err["message"] and "https://" in orjson.dumps(valid).decode(), (api, err)
     _ = param_of
+
+
+@pytest.mark.parametrize("data", ["not base64!", "aGVsbG8=\u00f3", "a"])
+def test_an_image_whose_data_is_not_base64_is_a_400_before_the_upstream(gw, gem, data):
+    """Found by the part fuzz above: the data went to Gemini as it was, and Gemini refused it (its 400
+    reached the caller as the upstream's). Now it is the caller's 400, naming the part."""
+    body = {"model": "gem", "messages": [{"role": "user", "content": [
+        {"type": "text", "text": "what is this?"},
+        {"type": "image_url", "image_url": {"url": "data:image/png;base64," + data}}]}]}
+    seen = len(gem.requests)
+    status, _, raw = send(gw, "POST", PATHS["chat"], orjson.dumps(body))
+    assert status == 400, raw[:300]
+    assert error_shape(PATHS["chat"], raw)["param"] == "messages[0].content[1]", raw[:300]
+    assert len(gem.requests) == seen
