@@ -18,7 +18,7 @@ from gateway import reasons
 from gateway.config.validate import SourcedRule
 from gateway.guardrails.actions import SpanAction
 from gateway.guardrails.pii import Finding
-from gateway.guardrails.pii.fold import fold, span_back
+from gateway.guardrails.pii.fold import index_as_read, spans_as_read
 from gateway.guardrails.policy import RuleBase, SpanGuard, resolve_hold_back
 
 ENTITY = "DENY_LIST"
@@ -63,19 +63,13 @@ class DenyListGuard(SpanGuard):
     def detect(self, text: str) -> list[Finding]:
         # Read as a reader sees it, as the PII tier reads (gateway.guardrails.pii.fold): a zero-width space
         # inside a phrase or fullwidth letters do not hide it.
-        folded = fold(text)
-        if folded is None:
-            return [Finding(m.start(), m.end(), ENTITY, 1.0) for m in self._pattern.finditer(text)]
-        view, starts = folded
-        return [Finding(*span_back(starts, m.start(), m.end()), ENTITY, 1.0) for m in self._pattern.finditer(view)]
+        return spans_as_read(text, self._detect)
+
+    def _detect(self, text: str) -> list[Finding]:
+        return [Finding(m.start(), m.end(), ENTITY, 1.0) for m in self._pattern.finditer(text)]
 
     def may_continue(self, text: str) -> int:
-        folded = fold(text)
-        if folded is None:
-            return self._may_continue(text)
-        view, starts = folded
-        at = self._may_continue(view)
-        return at if starts is None else starts[at]
+        return index_as_read(text, self._may_continue)
 
     def _may_continue(self, text: str) -> int:
         n = len(text)

@@ -20,6 +20,7 @@ from tests.integration.test_providers_gemini import gem, gemini_config  # noqa: 
 from tests.security.test_records_every_surface import EXTRA
 from tests.support.fake_gemini import GReply, part, response, usage
 from tests.support.gateway import TEST_KEY
+from tests.support.reader import read as _read
 
 POLICIES = {"guardrails.toml": """
 [[guardrails]]
@@ -175,15 +176,6 @@ def test_pii_in_bedrock_streamed_tool_input_is_redacted_at_every_cut(gw, bedrock
                 out += c.choices[0].delta.tool_calls[0].function.arguments or ""
         decoded = json.dumps(json.loads(out))
         assert EMAIL not in decoded and SSN not in decoded, (cut, out)
-
-
-def _read(text: str) -> str:
-    """What a reader (a person, a model) sees: format characters gone, Unicode spaces as spaces, fullwidth
-    forms as plain letters (unicodedata, apart from the gateway's own fold)."""
-    import unicodedata
-
-    return "".join("" if unicodedata.category(ch) == "Cf" else " " if unicodedata.category(ch) == "Zs"
-                   else unicodedata.normalize("NFKC", ch) for ch in text)
 
 
 @pytest.mark.parametrize(("surface", "model", "which"), SURFACES, ids=[f"{s}-{m}" for s, m, _ in SURFACES])

@@ -6,7 +6,6 @@ characters is scanned exactly as before (the fold is a no-op on it)."""
 from __future__ import annotations
 
 import random
-import unicodedata
 
 import pytest
 from hypothesis import given, settings
@@ -17,6 +16,7 @@ from gateway.context import RequestContext
 from gateway.guardrails.engine import Guardrails
 from gateway.guardrails.pii import PiiDetector
 from gateway.guardrails.pii.fold import fold
+from tests.support.reader import read as _read
 
 INVISIBLE = ["\u200b", "\u200c", "\u200d", "\u2060", "\ufeff", "\u00ad", "\u180e", "\U000e0020"]
 SPACES = ["\u00a0", "\u202f", "\u2009", "\u3000"]
@@ -29,18 +29,6 @@ VALUES = {  # (text around, value): each value is detected in plain ASCII with i
     "SECRET": ("key {} ok", "sk-proj-abcdefghijklmnopqrstuvwx1234"),
 }
 DETECTOR = PiiDetector()
-
-
-def _read(text: str) -> str:
-    """What a reader sees (written apart from the code under test): format characters gone, Unicode spaces
-    as spaces, compatibility forms (fullwidth) as their plain letters."""
-    out = []
-    for ch in text:
-        category = unicodedata.category(ch)
-        if category == "Cf":
-            continue
-        out.append(" " if category == "Zs" else unicodedata.normalize("NFKC", ch))
-    return "".join(out)
 
 
 def disguise(value: str, rng: random.Random) -> str:

@@ -10,7 +10,7 @@ from bisect import bisect_left, insort
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
-from gateway.guardrails.pii.fold import fold, span_back
+from gateway.guardrails.pii.fold import spans_as_read
 from gateway.guardrails.pii.holdback import HoldSpec, growing_suffix_start
 from gateway.guardrails.pii.ner import NER_ENTITIES, ner_available
 
@@ -82,15 +82,7 @@ class PiiDetector:
     def detect(self, text: str) -> list[Finding]:
         """Findings sorted by start, non-overlapping (overlaps go to a SECRET, then the higher score, then the
         longer span). Scanned as a reader sees `text` (gateway.guardrails.pii.fold); spans are `text`'s."""
-        folded = fold(text)
-        if folded is None:
-            return self._detect(text)
-        view, starts = folded
-        out = []
-        for f in self._detect(view):
-            start, end = span_back(starts, f.start, f.end)
-            out.append(Finding(start, end, f.entity_type, f.score))
-        return out
+        return spans_as_read(text, self._detect)
 
     def _detect(self, text: str) -> list[Finding]:
         thresholds = self._thresholds

@@ -17,6 +17,9 @@ from __future__ import annotations
 
 import re
 import sys
+from collections.abc import Callable
+from dataclasses import replace
+from typing import Protocol, TypeVar
 
 from gateway.guardrails.injection.normalize import INVISIBLE
 
@@ -75,3 +78,32 @@ def span_back(starts: list[int] | None, start: int, end: int) -> tuple[int, int]
     if starts is None:
         return start, end
     return starts[start], (starts[end - 1] + 1 if end > start else starts[start])
+
+
+class _Span(Protocol):
+    start: int
+    end: int
+
+
+S = TypeVar("S", bound=_Span)
+
+
+def spans_as_read(text: str, detect: Callable[[str], list[S]]) -> list[S]:
+    """`detect` run on `text` as a reader sees it, its spans mapped back onto `text`."""
+    folded = fold(text)
+    if folded is None:
+        return detect(text)
+    view, starts = folded
+    if starts is None:
+        return detect(view)
+    return [replace(f, start=a, end=b) for f in detect(view) for a, b in (span_back(starts, f.start, f.end),)]
+
+
+def index_as_read(text: str, find: Callable[[str], int]) -> int:
+    """`find` (an index into the text it is given) run on `text` as a reader sees it, as an index into `text`."""
+    folded = fold(text)
+    if folded is None:
+        return find(text)
+    view, starts = folded
+    at = find(view)
+    return at if starts is None else starts[at]

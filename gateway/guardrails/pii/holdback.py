@@ -15,7 +15,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 
-from gateway.guardrails.pii.fold import fold
+from gateway.guardrails.pii.fold import index_as_read
 
 _OBFUSCATION_WORDS = frozenset({"at", "dot", "(at)", "[at]", "{at}", "(dot)", "[dot]", "{dot}"})
 _NUMERIC_END = frozenset("0123456789()+")
@@ -62,12 +62,7 @@ def growing_suffix_start(text: str, max_len: int, names: bool = False, emails: b
     """`emails`: obfuscated e-mails are detected, so a finished word may still be the local part of
     "jdoe at gmail dot com": it is held until the next word shows it is not. Answered on the text as the
     detectors read it (gateway.guardrails.pii.fold), as an index into `text`."""
-    folded = fold(text)
-    if folded is None:
-        return _growing_suffix_start(text, max_len, names, emails)
-    view, starts = folded
-    at = _growing_suffix_start(view, max_len, names, emails)
-    return at if starts is None else starts[at]
+    return index_as_read(text, lambda view: _growing_suffix_start(view, max_len, names, emails))
 
 
 def _growing_suffix_start(text: str, max_len: int, names: bool, emails: bool) -> int:
