@@ -5,8 +5,8 @@
     .venv/bin/python scripts/train_injection.py --write   # train on corpus + synthetic, write model.json
     .venv/bin/python tests/quality/injection_eval.py      # score the shipped model on the held-out dev set
 
-Model: logistic regression over word unigrams+bigrams of one sentence window (see
-gateway/guardrails/injection/features.py); a document's logit is the max over its windows
+Model: logistic regression over word unigrams+bigrams and structure features (kinds of word in order,
+close together: "#ai>modal", "#act>data~") of one sentence window (see gateway/guardrails/injection/features.py); a document's logit is the max over its windows
 (multiple-instance learning, trained with numpy full-batch Adam, gradient through the arg-max window).
 
 Training data (the dev set is never used, so its scores are held-out figures):
@@ -38,7 +38,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from gateway.guardrails.injection import normalize  # noqa: E402
-from gateway.guardrails.injection.features import segment_features, segment_tokens  # noqa: E402
+from gateway.guardrails.injection.features import (  # noqa: E402
+    STRUCTURE_NAMES, segment_features, segment_tokens, structure_features)
 from gateway.guardrails.injection.rules import rule_score  # noqa: E402
 
 DEV = Path("/work/shared/data/eval/injection_dev.jsonl")
@@ -363,7 +364,8 @@ def synthetic(corpus_rows: list[dict], seed: int = 7) -> tuple[list[str], list[i
 # --------------------------------------------------------------------------------------------------- model
 def windows(text: str) -> list[list[str]]:
     """Feature lists of single-segment and neighbouring-pair windows, as scored at inference."""
-    segs = [segment_features(t) for t in segment_tokens(normalize(text))] or [[]]
+    segs = [segment_features(t) + [STRUCTURE_NAMES[f] for f in structure_features(t)]
+            for t in segment_tokens(normalize(text))] or [[]]
     out = list(segs)
     out.extend(a + b for a, b in zip(segs, segs[1:]))
     return out

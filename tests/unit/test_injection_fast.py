@@ -22,7 +22,16 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from gateway.guardrails.injection import InjectionDetector, _accel
-from gateway.guardrails.injection.features import MAX_SEGMENT_TOKENS, marked_tokens, segment_spans
+from gateway.guardrails.injection.features import (
+    FAR,
+    KIND_NAMES,
+    MAX_SEGMENT_TOKENS,
+    NEAR,
+    STRUCTURE_NAMES,
+    TOKEN_KINDS,
+    marked_tokens,
+    segment_spans,
+)
 from gateway.guardrails.injection.normalize import (
     has_leet_hint,
     has_leet_hint_py,
@@ -61,6 +70,14 @@ def _reference_scan(detector: InjectionDetector, text: str) -> tuple[float | Non
     tokens, mark = marked_tokens(text)
     present = TRIGGER_WORDS.intersection(tokens)
     return detector._best_window(tokens, segment_spans(tokens, mark)), present
+
+
+def _bare_reference(unigrams: dict[str, float], bigrams: dict[tuple[str, str], float]) -> InjectionDetector:
+    """The Python reference with only these weights (no structure weights), as a C Model built without them."""
+    detector = InjectionDetector(accelerate=False)
+    detector._unigrams, detector._bigrams = unigrams, bigrams
+    detector._structure = [0.0] * len(STRUCTURE_NAMES)
+    return detector
 
 
 def _assert_same_scan(model, detector: InjectionDetector, text: str) -> None:
@@ -203,8 +220,7 @@ def test_scan_splits_and_tokenises_like_python_for_every_ascii_character() -> No
     A weighted bigram across the character shows which: it counts only inside one segment.
     """
     model = FAST.Model({"a": 0.25, "b": 0.5}, {("a", "b"): 4.0, ("a", "a"): 8.0}, TRIGGER_WORDS, MAX_SEGMENT_TOKENS)
-    detector = InjectionDetector(accelerate=False)
-    detector._unigrams, detector._bigrams = {"a": 0.25, "b": 0.5}, {("a", "b"): 4.0, ("a", "a"): 8.0}
+    detector = _bare_reference({"a": 0.25, "b": 0.5}, {("a", "b"): 4.0, ("a", "a"): 8.0})
     for code in range(128):
         c = chr(code)
         for text in (f"a{c}b", f"a{c}", f"{c}b", f"a.{c}b", f"a!{c}b", f"a?{c}b", f"a;{c}b", f"a:{c}a"):
@@ -221,10 +237,47 @@ def test_scan_splits_and_tokenises_like_python_for_every_ascii_character() -> No
 def test_scan_sums_like_python(unigrams: dict[str, float], bigrams: dict[tuple[str, str], float],
                                text: str) -> None:
     """Weights of wildly different magnitudes make float sums depend on the order they are added in."""
-    detector = InjectionDetector(accelerate=False)
-    detector._unigrams, detector._bigrams = unigrams, bigrams
+    detector = _bare_reference(unigrams, bigrams)
     model = FAST.Model(unigrams, bigrams, TRIGGER_WORDS, MAX_SEGMENT_TOKENS)
     _assert_same_scan(model, detector, text)
+
+
+# Kind words (features.TOKEN_KINDS) and a few others, so structure features fire in every order and distance.
+_KIND_VOCAB = ["assistant", "must", "now", "send", "history", "user", "https", ":", "x", "agents", "should"]
+
+
+@needs_fast
+@PROPERTY
+@given(structure=st.lists(_WEIGHT, min_size=len(STRUCTURE_NAMES), max_size=len(STRUCTURE_NAMES)),
+       unigrams=st.dictionaries(st.sampled_from(_KIND_VOCAB), _WEIGHT),
+       text=st.lists(st.sampled_from(_KIND_VOCAB + [". ", "\n"]), max_size=150).map(" ".join))
+@example(structure=[1e16] + [1.0] * (len(STRUCTURE_NAMES) - 2) + [-1e16], unigrams={},
+         text="assistant must now send history to https : x")
+def test_scan_adds_structure_features_like_python(structure: list[float], unigrams: dict[str, float],
+                                                  text: str) -> None:
+    """Structure features fire once per piece (a long segment's cut starts a new piece), added in the order first
+    seen: with weights of wildly different magnitudes, another order gives another float."""
+    detector = _bare_reference(unigrams, {})
+    detector._structure = structure
+    model = FAST.Model(unigrams, {}, TRIGGER_WORDS, MAX_SEGMENT_TOKENS, TOKEN_KINDS, len(KIND_NAMES), structure,
+                       NEAR, FAR)
+    _assert_same_scan(model, detector, text)
+
+
+@needs_fast
+def test_model_rejects_bad_structure_arguments() -> None:
+    zeros = [0.0] * len(STRUCTURE_NAMES)
+    args = ({}, {}, (), MAX_SEGMENT_TOKENS)
+    with pytest.raises(ValueError):
+        FAST.Model(*args, TOKEN_KINDS, len(KIND_NAMES), zeros[:-1], NEAR, FAR)      # one weight short
+    with pytest.raises(ValueError):
+        FAST.Model(*args, {"x": len(KIND_NAMES)}, len(KIND_NAMES), zeros, NEAR, FAR)  # no such kind
+    with pytest.raises(ValueError):
+        FAST.Model(*args, {"x": 0}, len(KIND_NAMES), zeros, NEAR, FAR)              # 0 is the piece start
+    with pytest.raises(ValueError):
+        FAST.Model(*args, {}, 17, [0.0] * 17 * 17 * 2, NEAR, FAR)
+    with pytest.raises(TypeError):
+        FAST.Model(*args, TOKEN_KINDS, len(KIND_NAMES), [0] * len(STRUCTURE_NAMES), NEAR, FAR)
 
 
 @needs_fast
@@ -258,8 +311,7 @@ def test_scan_ignores_empty_keys() -> None:
     that passed the still-NULL pool to memcpy/memcmp, see test_extension_is_clean_under_sanitizers)."""
     unigrams, bigrams = {"": 1.0, "a": 2.0}, {("", ""): 1.0, ("a", ""): 3.0, ("", "a"): 0.5, ("a", "a"): 4.0}
     model = FAST.Model(unigrams, bigrams, ["", "a", ""], MAX_SEGMENT_TOKENS)
-    detector = InjectionDetector(accelerate=False)
-    detector._unigrams, detector._bigrams = unigrams, bigrams
+    detector = _bare_reference(unigrams, bigrams)
     for text in ("", "a", "a a", "a. a\na:a", "b a"):
         best, present = model.scan(text)
         assert repr(best) == repr(_reference_scan(detector, text)[0]), text
@@ -279,6 +331,8 @@ def run(F):
         F.Model({}, {("", "b"): 1.0}, ["", ""], 48),
         F.Model({}, {}, [], 1),
         F.Model({"a": 0.25, "b": 0.5, "x" * 300: 1.0}, {("a", "b"): 4.0}, ["w%d" % i for i in range(1100)] + ["a"], 2),
+        F.Model({"a": 0.5}, {}, ["a"], 3, {"a": 1, "b": 15, "": 2, "x" * 300: 3}, 16,
+                [float(i) for i in range(16 * 16 * 2)], 2, 10),
     ]
     texts = ["", "a", "a a a. a\na:a", "".join(map(chr, range(128))), "a b " * 3000, ":" * 1000,
              "w1099 a b w0. " * 10, "x" * 300 + " " + "x" * 100_000, "a" + "." * 1000 + "a!"]

@@ -3,7 +3,9 @@
 `InjectionDetector.score` normalises the text (see `normalize`), then takes the larger of two scores:
 hand-written rules for unambiguous overrides and a small linear model whose score is the maximum over
 sentence windows (one segment, or two neighbours), so a long benign document cannot accumulate evidence by
-length alone. Weights come from `scripts/train_injection.py` and ship as `model.json` package data.
+length alone. A window's features are its words, word pairs and structure features (which kinds of word
+follow which, close together: an AI reader, then a modal, then an action; see
+`features.structure_features`). Weights come from `scripts/train_injection.py` and ship as `model.json`.
 
 On ASCII text (after normalisation) the tokenising and window scoring run in the optional C extension
 `_fast` when it is built (see `_accel`); the Python code here and in `features` is the reference and the
@@ -19,7 +21,8 @@ from itertools import islice, repeat
 from operator import add
 
 from ._accel import fast
-from .features import MAX_SEGMENT_TOKENS, marked_tokens, segment_spans
+from .features import (FAR, KIND_NAMES, MAX_SEGMENT_TOKENS, NEAR, STRUCTURE_NAMES, TOKEN_KINDS, marked_tokens,
+                       segment_spans, structure_features)
 from .normalize import has_invisible, normalize
 from .rules import TRIGGER_WORDS, rule_score
 
@@ -34,7 +37,7 @@ DEFAULT_THRESHOLD: float = 0.6
 class InjectionDetector:
     """Scores text for prompt injection; build once at start-up and share (no per-call state)."""
 
-    __slots__ = ("threshold", "_unigrams", "_bigrams", "_bias", "_fast")
+    __slots__ = ("threshold", "_unigrams", "_bigrams", "_structure", "_bias", "_fast")
 
     def __init__(self, threshold: float = DEFAULT_THRESHOLD, *, accelerate: bool = True) -> None:
         """`accelerate=False` runs the pure-Python path even when the C extension is built."""
@@ -51,11 +54,14 @@ class InjectionDetector:
         # Bigrams are stored as "a b"; keyed here as (a, b) tuples, which the scorer gets from zip() without
         # building a joined string per token pair. Tokens never contain spaces, so the split is exact. Two
         # dicts, because a dict with only str keys takes CPython's faster str-lookup path.
-        self._unigrams = {name: weight for name, weight in weights.items() if " " not in name}
+        # Structure features ("#ai>modal", see features.structure_features) by index; tokens never hold "#".
+        self._structure = [weights.get(name, 0.0) for name in STRUCTURE_NAMES]
+        self._unigrams = {name: weight for name, weight in weights.items() if " " not in name and name[0] != "#"}
         self._bigrams = {tuple(name.split(" ")): weight for name, weight in weights.items() if " " in name}
         self._bias: float = float(model["bias"])
         # The C model holds the same weights in its own tables, built once here.
-        self._fast = (fast.Model(self._unigrams, self._bigrams, TRIGGER_WORDS, MAX_SEGMENT_TOKENS)
+        self._fast = (fast.Model(self._unigrams, self._bigrams, TRIGGER_WORDS, MAX_SEGMENT_TOKENS,
+                                 TOKEN_KINDS, len(KIND_NAMES), self._structure, NEAR, FAR)
                       if accelerate and fast is not None else None)
 
     @property
@@ -103,6 +109,10 @@ class InjectionDetector:
         unigrams = list(map(self._unigrams.get, tokens, zero))
         bigrams = list(map(self._bigrams.get, zip(tokens, islice(tokens, 1, None)), zero))
         sums = [sum(unigrams[start:end]) + sum(bigrams[start:end - 1]) for start, end in spans]
+        # Plus each piece's structure features, added in the order first seen (as the C scorer adds them).
+        structure = self._structure
+        sums = [s + sum([structure[f] for f in structure_features(tokens[start:end])])
+                for s, (start, end) in zip(sums, spans)]
         best = max(sums)
         if len(sums) > 1:
             best = max(best, max(map(add, sums, islice(sums, 1, None))))

@@ -152,7 +152,12 @@ typedef struct {
     uint64_t hash;          /* fnv_bytes of the token */
     double weight;          /* unigram weight; 0.0 when it has none, which adds the same as a missing one */
     Py_ssize_t trigger;     /* index into Model.triggers, or -1 */
+    int kind;               /* features.TOKEN_KINDS index, or -1 */
 } Token;
+
+/* features.structure_features: at most MAX_KINDS kinds, kind 0 being the piece start. */
+#define MAX_KINDS 16
+#define FIRED_WORDS (MAX_KINDS * MAX_KINDS * 2 / 64)
 
 #define NO_PAIR UINT64_MAX  /* ids are < 2**31, so no real pair key has all bits set */
 #define MAX_TOKENS INT32_MAX
@@ -172,6 +177,10 @@ typedef struct {
     double *pair_weights;
     size_t pair_mask;
     PyObject *triggers;     /* tuple of the trigger words (str) that ASCII text can contain */
+    int nkinds;
+    Py_ssize_t near;
+    Py_ssize_t far;
+    double *structure;      /* weight of feature (a * nkinds + b) * 2 + far */
 } Model;
 
 static inline Py_ssize_t
@@ -228,7 +237,7 @@ model_intern(Model *m, const char *s, Py_ssize_t len)
     }
     memcpy(m->pool + m->pool_len, s, (size_t)len);
     id = m->ntokens++;
-    m->tokens[id] = (Token){.offset = m->pool_len, .len = len, .hash = hash, .weight = 0.0, .trigger = -1};
+    m->tokens[id] = (Token){.offset = m->pool_len, .len = len, .hash = hash, .weight = 0.0, .trigger = -1, .kind = -1};
     m->pool_len += len;
 
     size_t i = (size_t)mix64(hash) & m->token_mask;
@@ -392,6 +401,49 @@ error:
     return -1;
 }
 
+/* kinds: {token: kind index in 1 .. nkinds - 1}; structure: nkinds * nkinds * 2 float weights. */
+static int
+model_load_structure(Model *m, PyObject *kinds, PyObject *structure)
+{
+    Py_ssize_t pos = 0;
+    PyObject *key, *value;
+    while (kinds != NULL && PyDict_Next(kinds, &pos, &key, &value)) {
+        long kind = PyLong_Check(value) ? PyLong_AsLong(value) : -1;
+        if (kind < 1 || kind >= m->nkinds) {
+            if (!PyErr_Occurred()) {
+                PyErr_SetString(PyExc_ValueError, "token kinds must be ints in 1 .. kind_count - 1");
+            }
+            return -1;
+        }
+        Py_ssize_t len;
+        const char *s = ascii_key(key, &len);
+        if (s == NULL) {
+            continue;
+        }
+        Py_ssize_t id = model_intern(m, s, len);
+        if (id < 0) {
+            return -1;
+        }
+        m->tokens[id].kind = (int)kind;
+    }
+    Py_ssize_t n = PySequence_Fast_GET_SIZE(structure);
+    if (n != (Py_ssize_t)m->nkinds * m->nkinds * 2) {
+        PyErr_SetString(PyExc_ValueError, "structure must hold kind_count * kind_count * 2 weights");
+        return -1;
+    }
+    m->structure = PyMem_Malloc((size_t)n * sizeof(double));
+    if (m->structure == NULL) {
+        PyErr_NoMemory();
+        return -1;
+    }
+    for (Py_ssize_t i = 0; i < n; i++) {
+        if (weight_of(PySequence_Fast_GET_ITEM(structure, i), &m->structure[i]) < 0) {
+            return -1;
+        }
+    }
+    return 0;
+}
+
 static void
 Model_dealloc(Model *m)
 {
@@ -400,6 +452,7 @@ Model_dealloc(Model *m)
     PyMem_Free(m->pool);
     PyMem_Free(m->pair_keys);
     PyMem_Free(m->pair_weights);
+    PyMem_Free(m->structure);
     Py_XDECREF(m->triggers);
     Py_TYPE(m)->tp_free((PyObject *)m);
 }
@@ -407,36 +460,54 @@ Model_dealloc(Model *m)
 static PyObject *
 Model_new(PyTypeObject *type, PyObject *args, PyObject *kwargs)
 {
-    static char *keywords[] = {"unigrams", "bigrams", "trigger_words", "max_segment_tokens", NULL};
-    PyObject *unigrams, *bigrams, *trigger_words;
-    Py_ssize_t max_segment_tokens;
-    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "O!O!On:Model", keywords, &PyDict_Type, &unigrams,
-                                     &PyDict_Type, &bigrams, &trigger_words, &max_segment_tokens)) {
+    static char *keywords[] = {"unigrams", "bigrams", "trigger_words", "max_segment_tokens", "kinds",
+                               "kind_count", "structure", "near", "far", NULL};
+    /* Without the structure arguments the model has no structure features (one kind, the piece start). */
+    PyObject *unigrams, *bigrams, *trigger_words, *kinds = NULL, *structure_seq = NULL;
+    Py_ssize_t max_segment_tokens, near = 0, far = 0;
+    int kind_count = 1;
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "O!O!On|O!iOnn:Model", keywords, &PyDict_Type, &unigrams,
+                                     &PyDict_Type, &bigrams, &trigger_words, &max_segment_tokens,
+                                     &PyDict_Type, &kinds, &kind_count, &structure_seq, &near, &far)) {
         return NULL;
     }
     if (max_segment_tokens < 1) {
         PyErr_SetString(PyExc_ValueError, "max_segment_tokens must be at least 1");
         return NULL;
     }
+    if (kind_count < 1 || kind_count > MAX_KINDS || near < 0 || far < 0) {
+        PyErr_SetString(PyExc_ValueError, "kind_count must be in 1 .. 16, near and far at least 0");
+        return NULL;
+    }
     PyObject *words = PySequence_Fast(trigger_words, "trigger_words must be iterable");
     if (words == NULL) {
+        return NULL;
+    }
+    PyObject *structure = (structure_seq == NULL ? Py_BuildValue("(dd)", 0.0, 0.0)
+                           : PySequence_Fast(structure_seq, "structure must be iterable"));
+    if (structure == NULL) {
+        Py_DECREF(words);
         return NULL;
     }
     Model *m = (Model *)type->tp_alloc(type, 0);   /* zeroed, so dealloc is safe from here on */
     if (m == NULL) {
         Py_DECREF(words);
+        Py_DECREF(structure);
         return NULL;
     }
     m->max_segment_tokens = max_segment_tokens;
+    m->nkinds = kind_count;
+    m->near = near;
+    m->far = far;
 
     /* Upper bounds: each unigram, both halves of each bigram and each trigger word may be a new token. */
     Py_ssize_t nuni = PyDict_GET_SIZE(unigrams), nbi = PyDict_GET_SIZE(bigrams);
-    Py_ssize_t nwords = PySequence_Fast_GET_SIZE(words);
-    if (nuni > MAX_TOKENS / 4 || nbi > MAX_TOKENS / 4 || nwords > MAX_TOKENS / 4) {
+    Py_ssize_t nwords = PySequence_Fast_GET_SIZE(words), nkind_words = kinds == NULL ? 0 : PyDict_GET_SIZE(kinds);
+    if (nuni > MAX_TOKENS / 8 || nbi > MAX_TOKENS / 8 || nwords > MAX_TOKENS / 8 || nkind_words > MAX_TOKENS / 8) {
         PyErr_SetString(PyExc_ValueError, "injection model too large");
         goto error;
     }
-    m->tokens_cap = nuni + 2 * nbi + nwords;
+    m->tokens_cap = nuni + 2 * nbi + nwords + nkind_words;
     size_t token_cap = table_capacity(m->tokens_cap);
     size_t pair_cap = table_capacity(nbi);
     m->tokens = PyMem_Calloc((size_t)m->tokens_cap + 1, sizeof(Token));
@@ -453,13 +524,15 @@ Model_new(PyTypeObject *type, PyObject *args, PyObject *kwargs)
     m->pair_mask = pair_cap - 1;
 
     if (model_load_unigrams(m, unigrams) < 0 || model_load_bigrams(m, bigrams) < 0
-        || model_load_triggers(m, words) < 0) {
+        || model_load_triggers(m, words) < 0 || model_load_structure(m, kinds, structure) < 0) {
         goto error;
     }
     Py_DECREF(words);
+    Py_DECREF(structure);
     return (PyObject *)m;
 error:
     Py_DECREF(words);
+    Py_DECREF(structure);
     Py_DECREF(m);
     return NULL;
 }
@@ -472,6 +545,9 @@ typedef struct {
     const Model *m;
     PySum unigram_sum;      /* the open piece's unigram weights */
     PySum bigram_sum;       /* its adjacent pairs' weights */
+    PySum structure_sum;    /* its structure features' weights, in the order first seen */
+    Py_ssize_t last[MAX_KINDS];         /* piece position of each kind's last word; NO_WORD when none */
+    uint64_t fired[FIRED_WORDS];        /* bit per structure feature already counted in this piece */
     Py_ssize_t piece_len;
     Py_ssize_t prev_id;     /* the open piece's last token, -1 when not in the vocabulary */
     Py_ssize_t pieces;
@@ -482,6 +558,45 @@ typedef struct {
     uint64_t *present;      /* bit per trigger word */
 } Scan;
 
+#define NO_WORD PY_SSIZE_T_MIN
+
+/* A piece starts with only the start word (kind 0, at position -1) seen and no feature counted. */
+static void
+scan_open_piece(Scan *sc)
+{
+    sc->structure_sum = (PySum){0};
+    for (int k = 0; k < MAX_KINDS; k++) {
+        sc->last[k] = NO_WORD;
+    }
+    sc->last[0] = -1;
+    memset(sc->fired, 0, sizeof(sc->fired));
+}
+
+/* features.structure_features, one word of kind `b` at piece position `j`. */
+static inline void
+scan_structure(Scan *sc, int b, Py_ssize_t j)
+{
+    const Model *m = sc->m;
+    for (int a = 0; a < m->nkinds; a++) {
+        Py_ssize_t at = sc->last[a];
+        if (at == NO_WORD || a == b) {
+            continue;
+        }
+        Py_ssize_t d = j - at;
+        int base = (a * m->nkinds + b) * 2;
+        if (d <= m->near && !(sc->fired[base >> 6] & ((uint64_t)1 << (base & 63)))) {
+            sc->fired[base >> 6] |= (uint64_t)1 << (base & 63);
+            pysum_add(&sc->structure_sum, m->structure[base]);
+        }
+        int f = base + 1;
+        if (d <= m->far && a != 0 && !(sc->fired[f >> 6] & ((uint64_t)1 << (f & 63)))) {
+            sc->fired[f >> 6] |= (uint64_t)1 << (f & 63);
+            pysum_add(&sc->structure_sum, m->structure[f]);
+        }
+    }
+    sc->last[b] = j;
+}
+
 static void
 scan_close_piece(Scan *sc)
 {
@@ -490,6 +605,7 @@ scan_close_piece(Scan *sc)
     }
     /* _model_score: sum(unigrams[start:end]) + sum(bigrams[start:end - 1]). */
     double sum = pysum_value(&sc->unigram_sum) + pysum_value(&sc->bigram_sum);
+    sum = sum + pysum_value(&sc->structure_sum);
     if (sc->pieces == 0) {
         sc->best = sum;
     }
@@ -509,6 +625,7 @@ scan_close_piece(Scan *sc)
     sc->prev_id = -1;
     sc->unigram_sum = (PySum){0};
     sc->bigram_sum = (PySum){0};
+    scan_open_piece(sc);
 }
 
 static inline void
@@ -525,6 +642,9 @@ scan_token(Scan *sc, const char *s, Py_ssize_t len, uint64_t hash)
         weight = t->weight;
         if (t->trigger >= 0) {
             sc->present[t->trigger >> 6] |= (uint64_t)1 << (t->trigger & 63);
+        }
+        if (t->kind >= 0) {
+            scan_structure(sc, t->kind, sc->piece_len);
         }
     }
     pysum_add(&sc->unigram_sum, weight);
@@ -573,6 +693,7 @@ Model_scan(Model *m, PyObject *text)
     }
 
     Scan sc = {.m = m, .prev_id = -1, .present = present};
+    scan_open_piece(&sc);
     static const char colon = ':';
     uint64_t colon_hash = fnv_step(FNV_OFFSET, ':');
     Py_ssize_t start = -1;      /* start of the token being read, -1 between tokens */
@@ -647,9 +768,10 @@ static PyMethodDef Model_methods[] = {
 };
 
 PyDoc_STRVAR(Model_doc,
-"Model(unigrams, bigrams, trigger_words, max_segment_tokens)\n--\n\n"
+"Model(unigrams, bigrams, trigger_words, max_segment_tokens, kinds, kind_count, structure, near, far)\n--\n\n"
 "The injection model's weights in C tables: unigrams {token: weight}, bigrams {(token, token): weight},\n"
-"the rules' trigger words, and features.MAX_SEGMENT_TOKENS. Immutable once built.");
+"the rules' trigger words, features.MAX_SEGMENT_TOKENS, and the structure features: features.TOKEN_KINDS,\n"
+"len(KIND_NAMES), their weights by feature index, NEAR and FAR. Immutable once built.");
 
 static PyTypeObject ModelType = {
     PyVarObject_HEAD_INIT(NULL, 0)

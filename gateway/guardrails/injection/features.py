@@ -1,7 +1,8 @@
 """Window features shared by inference and by `scripts/train_injection.py`.
 
 Normalised text is cut into segments at line breaks and sentence ends. A segment's features are its word
-unigrams and bigrams (CJK and kana count one character per token, so bigrams are character bigrams there).
+unigrams and bigrams (CJK and kana count one character per token, so bigrams are character bigrams there)
+and its structure features (`structure_features`: kinds of word in order, close together).
 The model scores every segment and every pair of neighbouring segments, and a document scores as its best
 window: evidence never adds up across a long document, only within a sentence or two.
 """
@@ -77,3 +78,62 @@ def segment_features(tokens: list[str]) -> list[str]:
     instead, which skips building a joined string per token pair.
     """
     return tokens + list(map(" ".join, zip(tokens, tokens[1:])))
+
+
+# Structure features: which kinds of word follow which, close together, in one piece. A bag of words sees
+# "assistants", "must" and "run" alike in a README about agents and in a line that orders the agent reading
+# it; what tells them apart is order and distance: an AI reader, then a modal, then an action ("automated
+# assistants with repo access should now run ..."), or an action, then chat data, then a URL ("send the
+# chat history to https ..."). Feature (a, b, near) is present in a piece when a word of kind b comes at
+# most NEAR tokens after the last word of kind a; (a, b, far) within FAR. The piece start counts as a word
+# of kind "^" with near features only ("^>act": an action verb opens the segment). Each feature counts
+# once per piece, in the order first seen (the C scorer adds them in the same order). "you" is not a kind:
+# documentation addresses its reader as "you" as often as attacks address the model, and with it the
+# features flagged one benign long document in nine on the dev set.
+KIND_NAMES = ("^", "ai", "modal", "now", "act", "data", "user", "url", "colon")
+TOKEN_KINDS: dict[str, int] = {}
+for _kind, _words in {
+    "ai": "ai ais assistant assistants llm llms chatbot chatbots bot bots agent agents model models copilot gpt "
+          "chatgpt claude gemini summarizer summarizers summariser automated",
+    "modal": "must should shall will need needs required",
+    "now": "now instead immediately only always",
+    "act": "ignore disregard forget override bypass send forward post upload reveal print output repeat "
+           "reply respond answer say tell call run execute delete fetch visit include append encode prefix "
+           "pretend act switch approve transfer state translate write render",
+    "data": "conversation history transcript messages chat password passwords credentials secret secrets token "
+            "tokens key keys",
+    "user": "user users human",
+    "url": "http https www",
+    "colon": ":",
+}.items():
+    TOKEN_KINDS.update(dict.fromkeys(_words.split(), KIND_NAMES.index(_kind)))
+NEAR, FAR = 2, 10
+_NK = len(KIND_NAMES)
+# Feature index (a * kinds + b) * 2 + far, and the name it has in model.json's weights ("#ai>modal", "#ai>modal~").
+STRUCTURE_NAMES = tuple(f"#{a}>{b}{'~' if far else ''}" for a in KIND_NAMES for b in KIND_NAMES for far in (0, 1))
+
+
+def structure_features(tokens: list[str]) -> list[int]:
+    """Indexes of the piece's structure features, each once, in the order first seen."""
+    last: list[int | None] = [None] * _NK
+    last[0] = -1
+    fired: set[int] = set()
+    out: list[int] = []
+    kind_of = TOKEN_KINDS.get
+    for j, token in enumerate(tokens):
+        b = kind_of(token)
+        if b is None:
+            continue
+        for a, at in enumerate(last):
+            if at is None or a == b:
+                continue
+            d = j - at
+            base = (a * _NK + b) * 2
+            if d <= NEAR and base not in fired:
+                fired.add(base)
+                out.append(base)
+            if d <= FAR and a and base + 1 not in fired:
+                fired.add(base + 1)
+                out.append(base + 1)
+        last[b] = j
+    return out
