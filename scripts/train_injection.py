@@ -404,13 +404,26 @@ class Encoded:
 # benign instructions were over 0.6 instead of 37 (same data, same threshold). A list of ~130 function words
 # did worse than these 18 (it also silenced "now", "not", "no", which carry attack evidence).
 STOP_UNIGRAMS = frozenset("you your me i my the that all in a an to of and it is are be this".split())
+# The same for the commonest function words of the other languages in the corpus (Spanish, German, French,
+# Portuguese, Italian, Dutch), leaving out any that is an English word with a meaning of its own ("no", "die",
+# "do", "sin", "plus"). The attack sets hold far more of those languages than the benign side does, so alone
+# "de", "und", "la" and "que" learned weights of 0.5 to 0.8 and a German or Spanish document added them up.
+FOREIGN_STOP_UNIGRAMS = frozenset(
+    "de la el los las del y que una para por con es al lo como más pero sus "          # es
+    "der und den von zu das mit sich des auf für ist im dem nicht ein eine auch werden aus hat dass sie nach "
+    "wird bei "                                                                       # de
+    "et les du un une est pour qui dans sur pas au ce il avec sont "                   # fr
+    "da em um não é os dos mas ao "                                                   # pt
+    "di che è del sono si dei "                                                       # it
+    "van het een op te dat voor zijn met niet aan er om ook als".split())              # nl
 
 
 def build_vocab(docs_windows: list[list[list[str]]], min_docs: int = 2) -> dict[str, int]:
     df: Counter[str] = Counter()
     for wins in docs_windows:
         df.update({f for win in wins for f in win})
-    return {f: i for i, f in enumerate(sorted(f for f, c in df.items() if c >= min_docs and f not in STOP_UNIGRAMS))}
+    return {f: i for i, f in enumerate(sorted(f for f, c in df.items() if c >= min_docs and f not in STOP_UNIGRAMS
+                                           and f not in FOREIGN_STOP_UNIGRAMS))}
 
 
 # Chosen by grouped CV: l2 1e-3 let generic words ("this", "your", "prompt") add up to false positives on

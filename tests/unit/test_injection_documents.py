@@ -166,3 +166,29 @@ def test_structure_features_follow_order_and_distance() -> None:
                                                       "#data>act~"]
     # A word of no kind fires nothing, and one kind never pairs with itself.
     assert _names("the quick brown fox") == [] and _names("agents bots") == ["#^>ai"]
+
+
+# Documentation in other languages, written for this test: their function words ("de", "und", "la", "que")
+# carry no weight of their own, so a long page cannot add them up (scripts/train_injection.py,
+# FOREIGN_STOP_UNIGRAMS).
+FOREIGN_DOCUMENTS = [
+    "Übersetze diesen Abschnitt ins Englische.\n\n" + " ".join([
+        "Die Konfiguration wird beim Start aus der Datei gelesen, die in der Umgebungsvariable angegeben ist.",
+        "Danach werden die Werte von der Kommandozeile übernommen, und die Protokolle werden als JSON geschrieben.",
+        "Jeder Worker meldet seinen Fortschritt alle paar Sekunden, damit das Dashboard die Anzeige aktualisiert.",
+        "Wenn ein Auftrag dreimal fehlschlägt, wird er in eine eigene Warteschlange verschoben und von einer",
+        "Person geprüft. Die Tests benötigen eine laufende Datenbank; die Compose-Datei im Repository startet sie.",
+    ] * 4),
+    "Resume esta sección en tres puntos.\n\n" + " ".join([
+        "La configuración se lee al iniciar desde el archivo indicado en la variable de entorno y después desde",
+        "la línea de comandos. Cada proceso informa de su progreso cada pocos segundos para que el panel muestre",
+        "el estado de la cola. Los trabajos que fallan tres veces se mueven a una cola aparte para que una persona",
+        "los revise. Las métricas se exponen en un puerto separado y siguen las convenciones habituales de nombres.",
+    ] * 4),
+]
+
+
+@pytest.mark.parametrize("text", FOREIGN_DOCUMENTS, ids=["de", "es"])
+def test_documentation_in_other_languages_is_not_flagged(detector: InjectionDetector, text: str) -> None:
+    assert len(text) > 1500
+    assert not detector.flagged(text), detector.score(text)
