@@ -6,7 +6,8 @@
  * Python counterpart gives; tests/unit/test_injection_fast.py compares them.
  *
  * Model.scan(text) does in one pass over ASCII text what features.marked_tokens, features.segment_spans and
- * InjectionDetector._model_score do with Python lists: tokenise, cut segments, add up each window's weights.
+ * InjectionDetector._model_score do with Python lists: tokenise, cut segments, add up each window's weights
+ * (words, word pairs and features.structure_features, each in the order Python adds them).
  * It also reports which of the rules' trigger words occur, which is all rules.rule_score needs from the
  * tokens, so no Python object is made per token. WordStarts finds where the rules' anchor words start, so
  * a rule's regex is tried at those few positions only. has_long_word and has_leet_hint are the cheap gates
@@ -500,7 +501,8 @@ Model_new(PyTypeObject *type, PyObject *args, PyObject *kwargs)
     m->near = near;
     m->far = far;
 
-    /* Upper bounds: each unigram, both halves of each bigram and each trigger word may be a new token. */
+    /* Upper bounds: each unigram, both halves of each bigram, each trigger word and each kind word may be a new
+     * token. */
     Py_ssize_t nuni = PyDict_GET_SIZE(unigrams), nbi = PyDict_GET_SIZE(bigrams);
     Py_ssize_t nwords = PySequence_Fast_GET_SIZE(words), nkind_words = kinds == NULL ? 0 : PyDict_GET_SIZE(kinds);
     if (nuni > MAX_TOKENS / 8 || nbi > MAX_TOKENS / 8 || nwords > MAX_TOKENS / 8 || nkind_words > MAX_TOKENS / 8) {
