@@ -1,4 +1,4 @@
-"""The background recording pipeline: request path -> spool -> sinks.
+"""The background recording pipeline: request path -> spool -> sinks (the shipper: `gateway.records.shipper`).
 
 `submit` (on the request path, called just before the response's last byte goes out) builds and
 seals the record, counts it in metrics and /stats, and appends the line to the spool with one
@@ -20,8 +20,6 @@ import secrets
 import time
 from collections.abc import Callable, Mapping
 
-import orjson
-
 from gateway.context import RequestContext
 from gateway.records.anchors import AnchorPublisher, start_publisher
 from gateway.records.chain import Chain, new_writer_id
@@ -36,13 +34,13 @@ from gateway.records.log_index import FileLog
 from gateway.records.log_redis import RedisLogIndex
 from gateway.records.sampled import Sampler
 from gateway.records.schema import build_record
+from gateway.records.shipper import DurableSink, Shipper
 from gateway.records.sinks import FileSink, RedisStreamSink, StdoutSink
 from gateway.records.spool import Spool
 from gateway.records.stats import RollingStats
 
 log = logging.getLogger(__name__)
 
-READ_BYTES = 1 << 20
 SAMPLE_INTERVAL_S = 1.0  # sampled metrics, and this worker's /stats file for the others
 PEER_LIVE_S = 3.0  # a worker whose /stats file is older than this is gone: its in-flight count is not added
 
@@ -69,12 +67,10 @@ class Recorder:
         self._echo: list[bytes] = []  # lines in the spool for the stdout sink, echoed after the fsync
         self._spool: Spool | None = None
         self._stdout: StdoutSink | None = StdoutSink() if sink_of(cfg, "stdout") else None
-        self._durable: list = []
+        self._durable: list[DurableSink] = []
         self._tasks: list[asyncio.Task] = []
-        self._flushed = asyncio.Event()
         self._closing = False
-        self._ship_final = False
-        self._last_read: tuple | None = None  # (segment, start, entries, offset) of the shipper's last read
+        self._shipper: Shipper | None = None
         self._anchors: AnchorPublisher | None = None
         self.sampler = Sampler(self._metrics)
         self.sampler.sources.queue_depth = lambda: len(self._pending)
@@ -160,8 +156,10 @@ class Recorder:
             await sink.open()
         self._anchors = await start_publisher(self.writer, self._chain_key, cfg.anchor_dir,
                                               cfg.anchor_interval_ms / 1000.0, self._spool, self._durable)
+        self._shipper = Shipper(self._spool, self._durable, self._anchors, self._metrics,
+                                backoff_s=cfg.retry_backoff_s, pace_s=cfg.ship_interval_ms / 1000.0)
         self._tasks = [asyncio.create_task(self._flusher(), name="audit-flusher"),
-                       asyncio.create_task(self._shipper(), name="audit-shipper")]
+                       asyncio.create_task(self._shipper.run(), name="audit-shipper")]
 
     def sample_payload(self) -> bool:
         """Should this request's prompt and answer be stored (`log_payloads`, sampled)?"""
@@ -276,7 +274,8 @@ class Recorder:
                     log.exception("audit spool fsync failed; retrying")
                     self._echo[:0] = echo
                 else:
-                    self._flushed.set()
+                    if self._shipper is not None:
+                        self._shipper.flushed.set()
                     if echo:
                         try:
                             await asyncio.to_thread(self._stdout.write, b"".join(echo))
@@ -285,59 +284,6 @@ class Recorder:
             if closing:
                 return
             await asyncio.sleep(interval)
-
-    async def _ship_once(self, sink) -> bool:
-        """Ship everything synced for one sink; False when the sink failed."""
-        for seg in list(self._spool.segments):
-            while seg.pending(sink.name) > 0:
-                start = seg.cursors.get(sink.name, 0)
-                last = self._last_read
-                if last is not None and last[0] is seg and last[1] == start:
-                    # Sinks usually stand at the same offset: the previous sink's read and parse serve.
-                    entries, offset = last[2], last[3]
-                else:
-                    entries, offset = await asyncio.to_thread(_read_entries, seg, sink.name)
-                    self._last_read = (seg, start, entries, offset)
-                if entries:
-                    try:
-                        await sink.ship(entries)
-                    except Exception as exc:
-                        self._metrics.sink_errors.labels(sink.name).inc()
-                        log.warning("audit sink %s failed, will retry: %s", sink.name, exc)
-                        return False
-                    self._anchors.shipped(sink.name, entries[-1])  # one segment: one chain
-                await asyncio.to_thread(Spool.save_cursor, seg, {**seg.cursors, sink.name: offset})
-                seg.cursors[sink.name] = offset
-        return True
-
-    async def _shipper(self) -> None:
-        backoff = self.cfg.retry_backoff_s
-        pace = self.cfg.ship_interval_ms / 1000.0
-        retry_at: dict[str, float] = {}
-        loop = asyncio.get_running_loop()
-        while True:
-            final = self._ship_final
-            if not final:
-                try:
-                    await asyncio.wait_for(self._flushed.wait(), backoff)
-                except TimeoutError:
-                    pass
-                # One pass per `ship_interval_ms` at most: under load each pass carries many flushes'
-                # records in one sink call, instead of one call (and cursor write) per 5 ms flush.
-                if not self._ship_final:
-                    await asyncio.sleep(pace)
-                self._flushed.clear()
-            try:
-                for sink in self._durable:
-                    if final or loop.time() >= retry_at.get(sink.name, 0.0):
-                        if not await self._ship_once(sink):
-                            retry_at[sink.name] = loop.time() + backoff
-                if any(not seg.active for seg in self._spool.segments):
-                    await loop.run_in_executor(self._spool.executor, self._spool.collect)
-            except OSError:
-                log.exception("audit shipper: spool I/O failed; retrying")
-            if final:
-                return
 
     async def _sample_loop(self) -> None:
         while True:
@@ -398,14 +344,8 @@ class Recorder:
         self._closing = True
         flusher, shipper = self._tasks
         await flusher
-        # The shipper finishes its pass, then makes one last pass over everything flushed.
-        self._ship_final = True
-        self._flushed.set()
-        done, _ = await asyncio.wait({shipper}, timeout=self.cfg.close_timeout_s)
-        if not done:
-            log.warning("audit close: sinks did not take everything in time; the rest stays spooled")
-            shipper.cancel()
-            await asyncio.gather(shipper, return_exceptions=True)
+        assert self._shipper is not None
+        await self._shipper.finish(shipper, self.cfg.close_timeout_s)
         spool, loop = self._spool, asyncio.get_running_loop()
         # Final anchors for the sinks that took everything; the rest is shipped and anchored next start.
         await self._anchors.stop({s.name for s in self._durable if spool.backlog(s.name) == 0})
@@ -449,19 +389,6 @@ async def _history_client(url: str):
         opts["driver_info"] = info
     url, cluster = split_cluster_url(url)
     return (aioredis.RedisCluster if cluster else aioredis.Redis).from_url(url, **opts)
-
-
-def _read_entries(seg, sink: str) -> tuple[list[tuple[str, int, bytes]], int]:
-    """(writer, seq, line) of the synced lines from the sink's cursor, and the offset after them."""
-    lines, offset = Spool.read(seg, sink, READ_BYTES)
-    entries = []
-    for line in lines:
-        try:
-            rec = orjson.loads(line)
-            entries.append((rec["writer"], rec["seq"], line))
-        except (orjson.JSONDecodeError, KeyError, TypeError):
-            log.error("unreadable spool line in %s skipped: %r", seg.path, line[:200])
-    return entries, offset
 
 
 def _spool_user_key(directory: str) -> bytes:
