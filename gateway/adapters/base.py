@@ -13,7 +13,7 @@ from gateway.adapters.pipeline import Framer, StreamPipe, whole_response
 from gateway.translate.sse import SSEParser
 
 if TYPE_CHECKING:
-    from gateway.guardrails.engine import OutputScanner
+    from gateway.guardrails.output_scan import OutputScanner
 
 
 class Adapter:

@@ -24,7 +24,7 @@ from gateway.translate.sse import SSEEvent
 
 if TYPE_CHECKING:
     from gateway.adapters.base import Adapter
-    from gateway.guardrails.engine import OutputScanner
+    from gateway.guardrails.output_scan import OutputScanner
 
 # What reading unexpected upstream data raises (orjson.JSONDecodeError is a ValueError).
 _UNREADABLE = (Malformed, ValueError, TypeError, KeyError, AttributeError, IndexError)

@@ -22,7 +22,7 @@ from gateway.events import End, Event, TextDelta, ToolCallDelta
 from gateway.filters.chain import Chain
 
 if TYPE_CHECKING:
-    from gateway.guardrails.engine import OutputScanner
+    from gateway.guardrails.output_scan import OutputScanner
 
 
 def _chat(ctx: RequestContext, entry: Entry) -> ChatEncoder:

@@ -16,7 +16,7 @@ from gateway.filters.guardrails import OutputGuard, WholeOutputGuard
 from gateway.filters.timing import FirstToken
 from gateway.filters.trace import FinishReasons
 from gateway.filters.usage import UsageFallback
-from gateway.guardrails.engine import OutputScanner
+from gateway.guardrails.output_scan import OutputScanner
 
 
 class Chain:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from gateway.events import Event, Finish, PartEnd, TextDelta, ToolCallDelta
 from gateway.filters import Filter
-from gateway.guardrails.engine import OutputScanner
+from gateway.guardrails.output_scan import OutputScanner
 
 
 class Signed:

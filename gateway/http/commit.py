@@ -39,7 +39,7 @@ from gateway.errors import GatewayError, UpstreamError, UpstreamTimeout
 
 if TYPE_CHECKING:
     from gateway.adapters.pipeline import Pipe, StreamPipe
-    from gateway.guardrails.engine import OutputScanner
+    from gateway.guardrails.output_scan import OutputScanner
     from gateway.providers.key_scrub import KeyScrubber
     from gateway.routing.router import Opened
 

@@ -45,7 +45,8 @@ from gateway.shadow.pair import side_of
 
 if TYPE_CHECKING:
     from gateway.cache.entry import Entry
-    from gateway.guardrails.engine import OutputScanner, RequestGuard
+    from gateway.guardrails.engine import RequestGuard
+    from gateway.guardrails.output_scan import OutputScanner
     from gateway.limits import Limits
     from gateway.providers.key_scrub import KeyScrubber
 
