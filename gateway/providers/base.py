@@ -21,7 +21,8 @@ from gateway.config.validate import ConfigError, Strict
 from gateway.errors import GatewayError, UpstreamError, UpstreamTimeout
 from gateway.providers.egress import Egress
 from gateway.providers.key_scrub import KeyScrubber
-from gateway.providers.transport import Response, TransportError, Upstreams
+from gateway.providers.response import Response, TransportError
+from gateway.providers.transport import Upstreams
 from gateway.translate.upstream_errors import anthropic_error_to_gateway, openai_error_to_gateway
 
 

@@ -9,7 +9,8 @@ import zlib
 import pytest
 import yarl
 
-from gateway.providers.transport import HIGH_WATER, TransportError, Upstreams
+from gateway.providers.response import HIGH_WATER, TransportError
+from gateway.providers.transport import Upstreams
 
 
 class Wire:
