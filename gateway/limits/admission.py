@@ -36,23 +36,21 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import math
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-
 from gateway import reasons
 from gateway.apis.registry import APIS
 from gateway.config.validate import SourcedRule
 from gateway.context import Decision, Principal, RequestContext, Target
-from gateway.errors import RateLimited, StoreUnavailable
+from gateway.errors import StoreUnavailable
+from gateway.limits.answers import Meta, ratelimit_headers, refusal
 from gateway.limits.rules import BudgetRule, Limiter, RateRule, compile_rules, hash_tag_safe
 from gateway.limits.worst_case import WorstCase, check_usd_budget, compile_worst_cases, worst_case
 from gateway.pricing import Pricing
 from gateway.store.base import (
-    NEVER,
     BudgetOp,
     BudgetSettle,
     OpResult,
@@ -73,9 +71,6 @@ __all__ = ["Admission", "Limits"]
 log = logging.getLogger("gateway.limits")
 
 
-Meta = tuple[str, "Limiter | BudgetRule", str]
-
-
 @dataclass(slots=True)
 class Admission:
     """What `admit` reserved, for `settle` (kept in `ctx.admission`)."""
@@ -88,20 +83,6 @@ class Admission:
     fail_open: bool = False
     headers: dict[str, str] = field(default_factory=dict)
     then: Admission | None = None  # a second phase reserved in another store (gateway.limits.admit)
-
-
-def _go_duration(ms: float) -> str:
-    """OpenAI's reset format: '20ms', '1.5s', '6m0s'."""
-    if ms < 1000:
-        return f"{max(0, math.ceil(ms))}ms"
-    s = ms / 1000
-    if s < 60:
-        return f"{s:.3g}s"
-    m, s = divmod(int(math.ceil(s)), 60)
-    if m < 60:
-        return f"{m}m{s}s"
-    h, m = divmod(m, 60)
-    return f"{h}h{m}m{s}s"
 
 
 class Limits:
@@ -262,12 +243,12 @@ class Limits:
                 ctx.admission = adm
             return
         results = await self._reserve(ctx, adm, now)
-        headers = self._headers(metas, results)
+        headers = ratelimit_headers(metas, results)
         ctx.response_headers.update(headers)
         refused = [i for i, r in enumerate(results) if not r.ok]
         if refused:
             await self._note_refused(adm.ops, metas, refused, now)
-            raise self._refusal(ctx, metas, results, refused, headers, now)
+            raise refusal(ctx, metas, results, refused, headers, now, self._scope_of)
         if first is None or not first.ops:
             ctx.admission = adm
         elif first.store is adm.store:  # settled together, in one round trip
@@ -315,50 +296,6 @@ class Limits:
                     await store.add_refused(op.key, op.amount, ttl, now)
                 except StoreError as exc:
                     log.warning("recording refused budget demand failed: %s", exc)
-
-    def _headers(self, metas: list[Meta], results: list[OpResult]) -> dict[str, str]:
-        best: dict[str, tuple[float, float, float]] = {}  # "requests"/"tokens" -> (remaining, limit, reset)
-        for meta, r in zip(metas, results):
-            lim = meta[1]
-            if not isinstance(lim, Limiter) or lim.kind == "concurrency":
-                continue
-            which = "requests" if lim.kind[0] == "r" else "tokens"
-            cur = best.get(which)
-            if cur is None or r.remaining < cur[0] or (r.remaining == cur[0] and r.reset_ms > cur[2]):
-                best[which] = (r.remaining, lim.limit, r.reset_ms)
-        headers = {}
-        for which, (remaining, limit, reset) in best.items():
-            headers[f"x-ratelimit-limit-{which}"] = str(int(limit))
-            headers[f"x-ratelimit-remaining-{which}"] = str(max(int(remaining), 0))
-            headers[f"x-ratelimit-reset-{which}"] = _go_duration(reset)
-        return headers
-
-    def _refusal(self, ctx: RequestContext, metas: list[Meta], results: list[OpResult], refused: list[int],
-                 headers: dict[str, str], now: float) -> RateLimited:
-        # Report the refusal that lasts longest: retrying before it clears is pointless.
-        worst = max(refused, key=lambda i: math.inf if results[i].retry_ms == NEVER else results[i].retry_ms)
-        rule_id, what, subject = metas[worst]
-        r = results[worst]
-        scope = what.scope if isinstance(what, BudgetRule) else self._scope_of(rule_id)
-        who = "all requests" if subject == "*" else f"{scope} '{subject}'"
-        if isinstance(what, BudgetRule):
-            unit = f"USD {what.limit:g}" if what.usd else f"{what.limit:g} tokens"
-            window = f"rolling {what.roll_ms / 3_600_000:g}h" if what.roll_ms else f"{what.window} ({what.tz.key})"
-            msg = f"budget of {unit} per {window} for {who} is used up (rule '{rule_id}')"
-            kind, code = "budget", "budget_exceeded"
-        else:
-            msg = f"{what.kind} limit of {what.limit:g} for {who} reached (rule '{rule_id}')"
-            kind, code = "rate_limit", "rate_limit_exceeded"
-        err_headers = dict(headers)
-        if r.retry_ms == NEVER:
-            msg += "; this request can never fit it (its estimate is above the limit, or the limit is 0)"
-        else:
-            wait = max(1, math.ceil(r.retry_ms / 1000))
-            err_headers["retry-after"] = str(wait)
-            resets = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime((now + r.retry_ms) / 1000))
-            msg += f"; retry after {wait}s (at {resets})"
-        ctx.decisions.append(Decision(rule_id, kind, "refuse", what.reason))
-        return RateLimited(msg, code=code, headers=err_headers, reason=what.reason)
 
     def _scope_of(self, rule_id: str) -> str:
         for rule in self._rates:
