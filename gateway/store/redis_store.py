@@ -8,9 +8,10 @@ the groups run as separate atomic scripts in one pipeline (on a cluster: sent to
 concurrently, as redis-py refuses scripts in a cluster pipeline); when a group refuses, the groups
 that reserved are released with a second round trip (only on refusal).
 
-Failures surface as `StoreError`. The client reconnects on its own (redis-py's pool replaces broken
-connections, with one quick retry on connection errors); socket timeouts are short so a hung Redis
-costs a request at most `socket_timeout`, not a hung event loop task. The checks a request makes
+Scripts and commands reach Redis through `redis_calls.RedisCalls`; failures surface as `StoreError`. The
+client reconnects on its own (redis-py's pool replaces broken connections, with one quick retry on
+connection errors); socket timeouts are short so a hung Redis costs a request at most `socket_timeout`,
+not a hung event loop task. The checks a request makes
 before its upstream call (`is_revoked`, `reserve`) share one view of Redis's health: once one fails,
 they all fail at once for `retry_after_s`, so a request waits at most one socket timeout, not one per
 check.
@@ -28,9 +29,9 @@ import redis.asyncio as aioredis
 from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import NoScriptError, RedisClusterException, RedisError
 
 from gateway.store.base import OpResult, ReserveOp, SettleOp, StoreError, release_ops
+from gateway.store.redis_calls import ERRORS, RedisCalls
 from gateway.store.redis_ops import (
     RESERVE_SHA,
     SCRIPTS,
@@ -40,11 +41,7 @@ from gateway.store.redis_ops import (
     encode_settle,
     group_by_slot,
 )
-from gateway.store.resp import RespClient, RespError
-
-# RedisClusterException (a command the cluster client refuses, no reachable node) is not a RedisError.
-_ERRORS = (RedisError, RedisClusterException)
-
+from gateway.store.resp import RespClient
 
 log = logging.getLogger(__name__)
 
@@ -76,12 +73,7 @@ class RedisStore:
         self._r = client
         self._fast = fast  # the hot path's scripts go through this multiplexed connection when set
         self._split = split_by_slot
-        self._cluster = isinstance(client, aioredis.RedisCluster)
-        self._gate: asyncio.Semaphore | None = None
-        self._gate_timeout = 1.0
-        self._ready: asyncio.Lock | None = None  # cluster: held until the client has learnt the slot map
-        self._cluster_ready = False
-        self.round_trips = 0  # script calls and pipelines sent; the benchmark reads it
+        self._calls = RedisCalls(client, fast, cluster=isinstance(client, aioredis.RedisCluster))
         self.retry_after_s = 0.5
         self._down_until = 0.0  # monotonic: until then the per-request checks fail without waiting
 
@@ -131,121 +123,14 @@ class RedisStore:
         if cluster:
             # The cluster client's per-node pools raise MaxConnectionsError when full instead of waiting;
             # at most max_connections commands in flight makes a burst wait, as the blocking pool does.
-            store._gate = asyncio.Semaphore(max_connections)
-            store._gate_timeout = pool_timeout
+            store._calls.gate = asyncio.Semaphore(max_connections)
+            store._calls.gate_timeout = pool_timeout
         return store
 
-    async def _eval(self, sha: str, keys: list[str], args: list[str]):
-        if self._fast is not None:
-            return (await self._fast_scripts([(sha, keys, args)]))[0]
-        if self._gate is not None:
-            return await self._gated(self._eval_script, sha, keys, args)
-        return await self._eval_script(sha, keys, args)
-
-    async def _gated(self, fn, *args):
-        if not self._cluster_ready:
-            await self._initialize_cluster()
-        try:
-            async with asyncio.timeout(self._gate_timeout):
-                await self._gate.acquire()
-        except TimeoutError:
-            raise StoreError("redis: no free cluster connection in time") from None
-        try:
-            return await fn(*args)
-        finally:
-            self._gate.release()
-
-    async def _initialize_cluster(self) -> None:
-        """Learn the slot map before the first command. redis-py initialises a cluster client lazily,
-        and commands sent concurrently on a cold client fail on connections the initialisation closes
-        ('Connection closed by server', a closed transport): a burst right after start-up did."""
-        if self._ready is None:
-            self._ready = asyncio.Lock()
-        async with self._ready:
-            if self._cluster_ready:
-                return
-            try:
-                await self._r.initialize()
-            except _ERRORS as exc:
-                raise StoreError(f"redis: {exc.__class__.__name__}: {exc}") from None
-            self._cluster_ready = True
-
-    async def _eval_script(self, sha: str, keys: list[str], args: list[str]):
-        self.round_trips += 1
-        try:
-            try:
-                return await self._r.evalsha(sha, len(keys), *keys, *args)
-            except NoScriptError:
-                await self._r.script_load(SCRIPTS[sha])
-                self.round_trips += 1
-                return await self._r.evalsha(sha, len(keys), *keys, *args)
-        except _ERRORS as exc:
-            raise StoreError(f"redis: {exc.__class__.__name__}: {exc}") from None
-
-    async def _fast_scripts(self, calls: list[tuple[str, list[str], list[str]]], *, raise_errors: bool = True) -> list:
-        """Scripts in one write on the multiplexed connection; after a NOSCRIPT (a restarted Redis)
-        only the calls that did not run are sent again, behind a SCRIPT LOAD in the same write."""
-        assert self._fast is not None
-        replies: list = [None] * len(calls)
-        todo = list(range(len(calls)))
-        for attempt in (0, 1):
-            self.round_trips += 1
-            loads = [("SCRIPT", "LOAD", SCRIPTS[sha]) for sha in {calls[i][0] for i in todo}] if attempt else []
-            cmds = loads + [("EVALSHA", calls[i][0], len(calls[i][1]), *calls[i][1], *calls[i][2]) for i in todo]
-            try:
-                got = (await self._fast.pipeline(cmds))[len(loads):]
-            except RespError as exc:
-                raise StoreError(f"redis: {exc}") from None
-            for i, reply in zip(todo, got):
-                replies[i] = reply
-            todo = [i for i in todo if isinstance(replies[i], hiredis.ReplyError) and str(replies[i]).startswith("NOSCRIPT")]
-            if not todo:
-                break
-        if raise_errors:
-            for reply in replies:
-                if isinstance(reply, Exception):
-                    raise StoreError(f"redis: {reply}")
-        return replies
-
-    async def _pipeline(self, calls: list[tuple[str, list[str], list[str]]]) -> list:
-        """Several scripts in one round trip. Groups are independent, so after a NOSCRIPT (a
-        restarted Redis) only the calls that did not run are sent again, once the scripts load."""
-        if self._fast is not None:
-            return await self._fast_scripts(calls, raise_errors=False)
-        if self._cluster:
-            return await self._concurrently(calls)
-        replies: list = [None] * len(calls)
-        todo = list(range(len(calls)))
-        for attempt in (0, 1):
-            self.round_trips += 1
-            try:
-                pipe = self._r.pipeline(transaction=False)
-                for i in todo:
-                    sha, keys, args = calls[i]
-                    pipe.evalsha(sha, len(keys), *keys, *args)
-                got = await pipe.execute(raise_on_error=False)
-                for i, reply in zip(todo, got):
-                    replies[i] = reply
-                todo = [i for i in todo if isinstance(replies[i], NoScriptError)]
-                if not todo or attempt:
-                    break
-                for sha in {calls[i][0] for i in todo}:
-                    await self._r.script_load(SCRIPTS[sha])
-            except _ERRORS as exc:
-                raise StoreError(f"redis: {exc.__class__.__name__}: {exc}") from None
-        return replies
-
-    async def _concurrently(self, calls: list[tuple[str, list[str], list[str]]]) -> list:
-        """Cluster: redis-py refuses EVALSHA in a cluster pipeline, and the groups live on different
-        nodes anyway; each group's script goes to its node at once (one round-trip time). Failures
-        come back as values, as from a pipeline with raise_on_error=False."""
-        async def one(sha: str, keys: list[str], args: list[str]):
-            try:
-                return await self._eval(sha, keys, args)
-            except StoreError as exc:
-                return exc
-
-        return list(await asyncio.gather(*(one(*call) for call in calls)))
+    @property
+    def round_trips(self) -> int:
+        """Script calls and pipelines sent; the benchmark reads it."""
+        return self._calls.round_trips
 
     async def _checked(self, fn, *args):
         if time.monotonic() < self._down_until:
@@ -262,10 +147,10 @@ class RedisStore:
     async def _reserve(self, ops: list[ReserveOp], now_ms: float) -> list[OpResult]:
         if not self._split:
             keys, args = encode_reserve(ops, now_ms)
-            return decode_results(await self._eval(RESERVE_SHA, keys, args))
+            return decode_results(await self._calls.eval(RESERVE_SHA, keys, args))
         groups = group_by_slot(ops)
         calls = [(RESERVE_SHA, *encode_reserve([ops[i] for i in g], now_ms)) for g in groups]
-        replies = await self._pipeline(calls)
+        replies = await self._calls.scripts(calls)
         results: list[OpResult | None] = [None] * len(ops)
         reserved: list[ReserveOp] = []
         refused = False
@@ -296,10 +181,10 @@ class RedisStore:
             return
         if not self._split:
             keys, args = encode_settle(ops, now_ms)
-            await self._eval(SETTLE_SHA, keys, args)
+            await self._calls.eval(SETTLE_SHA, keys, args)
             return
         calls = [(SETTLE_SHA, *encode_settle([ops[i] for i in g], now_ms)) for g in group_by_slot(ops)]
-        replies = await self._pipeline(calls)
+        replies = await self._calls.scripts(calls)
         for reply in replies:
             if isinstance(reply, Exception):
                 raise StoreError(f"redis: {reply}")
@@ -314,7 +199,7 @@ class RedisStore:
         fut = self._fast.send_nowait(("EVALSHA", SETTLE_SHA, len(keys), *keys, *args))
         if fut is None:
             return False
-        self.round_trips += 1
+        self._calls.round_trips += 1
         fut.add_done_callback(lambda f: self._settled(f, ops, now_ms))
         return True
 
@@ -335,7 +220,7 @@ class RedisStore:
         """(spent, reserved) of a budget key, for tests and the admin API (not the hot path)."""
         try:
             fields = await self._r.hgetall(key + ":h")
-        except _ERRORS as exc:
+        except ERRORS as exc:
             raise StoreError(str(exc)) from None
         spent = reserved = 0.0
         size = max(roll_ms / 60, 1000.0) if roll_ms else 0.0
@@ -351,40 +236,40 @@ class RedisStore:
 
     async def add_refused(self, key: str, amount: float, ttl_ms: float, now_ms: float) -> None:
         k = key + ":refused"  # same hash tag as the budget's counter
-        await self._call(self._r.incrbyfloat, k, amount)
-        await self._call(self._r.pexpire, k, max(int(ttl_ms), 1))
+        await self._calls.call(self._r.incrbyfloat, k, amount)
+        await self._calls.call(self._r.pexpire, k, max(int(ttl_ms), 1))
 
     async def budget_refused(self, key: str, now_ms: float) -> float:
-        v = await self._call(self._r.get, key + ":refused")
+        v = await self._calls.call(self._r.get, key + ":refused")
         return float(v) if v is not None else 0.0
 
     async def lease(self, name: str, holder: str, ttl_ms: int) -> bool:
-        return bool(await self._call(self._r.eval, _LEASE, 1, f"gw:lease:{name}", holder, str(int(ttl_ms))))
+        return bool(await self._calls.call(self._r.eval, _LEASE, 1, f"gw:lease:{name}", holder, str(int(ttl_ms))))
 
     async def publish(self, name: str, member: str, data: bytes) -> None:
         key = f"gw:fleet:{name}"
-        await self._call(self._r.hset, key, member, data)
-        await self._call(self._r.pexpire, key, 60_000)
+        await self._calls.call(self._r.hset, key, member, data)
+        await self._calls.call(self._r.pexpire, key, 60_000)
 
     async def collect(self, name: str) -> dict[str, bytes]:
-        got = await self._call(self._r.hgetall, f"gw:fleet:{name}")
+        got = await self._calls.call(self._r.hgetall, f"gw:fleet:{name}")
         return {(k.decode() if isinstance(k, bytes) else k): v for k, v in got.items()}
 
     async def revoke_key(self, key_id: str) -> None:
-        await self._call(self._r.sadd, self.REVOKED, key_id)
+        await self._calls.call(self._r.sadd, self.REVOKED, key_id)
 
     async def unrevoke_key(self, key_id: str) -> None:
-        await self._call(self._r.srem, self.REVOKED, key_id)
+        await self._calls.call(self._r.srem, self.REVOKED, key_id)
 
     async def is_revoked(self, key_id: str) -> bool:
-        return bool(await self._checked(self._call, self._r.sismember, self.REVOKED, key_id))
+        return bool(await self._checked(self._calls.call, self._r.sismember, self.REVOKED, key_id))
 
     async def keys_version(self) -> int:
-        raw = await self._call(self._r.get, self.KEYS_VERSION)
+        raw = await self._calls.call(self._r.get, self.KEYS_VERSION)
         return int(raw) if raw is not None else 0
 
     async def keys_load(self) -> dict[str, bytes]:
-        raw = await self._call(self._r.hgetall, self.KEYS)
+        raw = await self._calls.call(self._r.hgetall, self.KEYS)
         return {(k.decode() if isinstance(k, bytes) else str(k)): (v if isinstance(v, bytes) else str(v).encode())
                 for k, v in raw.items()}
 
@@ -399,43 +284,32 @@ class RedisStore:
                 written, _ = await pipe.execute()
             return bool(written) or not create
 
-        return bool(await self._call(run))
+        return bool(await self._calls.call(run))
     async def set_flag(self, key: str, value: str) -> bool:
-        return bool(await self._call(self._r.set, self.FLAGS + key, value, None, None, True))  # NX
+        return bool(await self._calls.call(self._r.set, self.FLAGS + key, value, None, None, True))  # NX
 
     async def get_flag(self, key: str) -> str | None:
-        got = await self._checked(self._call, self._r.get, self.FLAGS + key)
+        got = await self._checked(self._calls.call, self._r.get, self.FLAGS + key)
         return got.decode() if isinstance(got, bytes) else got
 
     async def ping(self) -> None:
-        await self._call(self._r.ping)
+        await self._calls.call(self._r.ping)
 
     # -- the response cache's entries (gateway.cache.stores): plain values with a TTL ------------------
 
     async def cache_get(self, key: str) -> bytes | None:
-        value = await self._call(self._r.get, key)
+        value = await self._calls.call(self._r.get, key)
         return value if isinstance(value, bytes) else None
 
     async def cache_set(self, key: str, value: bytes, ttl_ms: int) -> None:
-        await self._call(self._r.set, key, value, None, max(int(ttl_ms), 1))
+        await self._calls.call(self._r.set, key, value, None, max(int(ttl_ms), 1))
 
     async def cache_lock(self, key: str, ttl_ms: int) -> bool:
         """SET NX with an expiry: True for the one caller that took it."""
-        return bool(await self._call(self._r.set, key, b"1", None, max(int(ttl_ms), 1), True))
+        return bool(await self._calls.call(self._r.set, key, b"1", None, max(int(ttl_ms), 1), True))
 
     async def cache_unlock(self, key: str) -> None:
-        await self._call(self._r.delete, key)
-
-    async def _call(self, fn, *args):
-        if self._gate is not None:
-            return await self._gated(self._call_direct, fn, *args)
-        return await self._call_direct(fn, *args)
-
-    async def _call_direct(self, fn, *args):
-        try:
-            return await fn(*args)
-        except _ERRORS as exc:
-            raise StoreError(f"redis: {exc.__class__.__name__}: {exc}") from None
+        await self._calls.call(self._r.delete, key)
 
     async def close(self) -> None:
         if self._fast is not None:
