@@ -304,22 +304,32 @@ ascii_key(PyObject *key, Py_ssize_t *len)
     return (const char *)PyUnicode_1BYTE_DATA(key);
 }
 
+#define SKIP_KEY (-2)
+
+/* Id of `key` interned, SKIP_KEY for a key no ASCII token can equal (see ascii_key), or -1 with an exception
+ * set. */
+static Py_ssize_t
+model_intern_key(Model *m, PyObject *key)
+{
+    Py_ssize_t len;
+    const char *s = ascii_key(key, &len);
+    return s == NULL ? SKIP_KEY : model_intern(m, s, len);
+}
+
 static int
 model_load_unigrams(Model *m, PyObject *unigrams)
 {
     Py_ssize_t pos = 0;
     PyObject *key, *value;
     while (PyDict_Next(unigrams, &pos, &key, &value)) {
-        Py_ssize_t len;
         double weight;
         if (weight_of(value, &weight) < 0) {
             return -1;
         }
-        const char *s = ascii_key(key, &len);
-        if (s == NULL) {
+        Py_ssize_t id = model_intern_key(m, key);
+        if (id == SKIP_KEY) {
             continue;
         }
-        Py_ssize_t id = model_intern(m, s, len);
         if (id < 0) {
             return -1;
         }
@@ -377,12 +387,10 @@ model_load_triggers(Model *m, PyObject *words)
     Py_ssize_t n = PySequence_Fast_GET_SIZE(words);
     for (Py_ssize_t i = 0; i < n; i++) {
         PyObject *word = PySequence_Fast_GET_ITEM(words, i);
-        Py_ssize_t len;
-        const char *s = ascii_key(word, &len);
-        if (s == NULL) {
+        Py_ssize_t id = model_intern_key(m, word);
+        if (id == SKIP_KEY) {
             continue;
         }
-        Py_ssize_t id = model_intern(m, s, len);
         if (id < 0) {
             goto error;
         }
@@ -416,12 +424,10 @@ model_load_structure(Model *m, PyObject *kinds, PyObject *structure)
             }
             return -1;
         }
-        Py_ssize_t len;
-        const char *s = ascii_key(key, &len);
-        if (s == NULL) {
+        Py_ssize_t id = model_intern_key(m, key);
+        if (id == SKIP_KEY) {
             continue;
         }
-        Py_ssize_t id = model_intern(m, s, len);
         if (id < 0) {
             return -1;
         }
